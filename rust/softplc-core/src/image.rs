@@ -1,0 +1,569 @@
+//! The process image: named, typed variables bound to fixed slots in the input,
+//! output and memory areas.
+//!
+//! A [`Layout`] is built once at load time by a [`LayoutBuilder`] (which allocates and
+//! reports errors naming the culprit). The scan then reads and writes an [`Image`]
+//! through [`Slot`]s: fixed offsets, no lookups, no allocation.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::address::{Address, Area, Size, MAX_AREA_BYTES};
+use crate::types::{IecType, Value};
+
+/// Index of a variable in its [`Layout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarId(pub u32);
+
+impl VarId {
+    /// The index as usize.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Where a variable lives: area, byte offset, bit, type. `Copy`; the scan reads these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Slot {
+    /// Area.
+    pub area: Area,
+    /// Byte offset in the area.
+    pub offset: u32,
+    /// Bit number for BOOL, else 0.
+    pub bit: u8,
+    /// Type.
+    pub ty: IecType,
+}
+
+/// Quality of an input's data, as fieldbus drivers report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum Quality {
+    /// Fresh data from a working device (or a variable no driver supplies).
+    #[default]
+    Good = 0,
+    /// The device failed; the value is the last one or a declared substitute.
+    Bad = 1,
+    /// The device has not answered within its expected period.
+    Stale = 2,
+}
+
+impl Quality {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quality::Good => "good",
+            Quality::Bad => "bad",
+            Quality::Stale => "stale",
+        }
+    }
+}
+
+/// A declared variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VarInfo {
+    /// Name, unique in the layout (`tank.level`).
+    pub name: String,
+    /// Its address (given or assigned).
+    pub address: Address,
+    /// True when the address was given, false when assigned automatically.
+    pub explicit: bool,
+    /// Slot.
+    pub slot: Slot,
+    /// Value at start-up (and after a cold restart).
+    pub initial: Value,
+    /// Value an output takes in STOP and FAULT.
+    pub safe: Value,
+    /// Free text unit (`"%"`, `"degC"`), for traces.
+    pub unit: String,
+}
+
+/// A variable to declare.
+#[derive(Clone, Debug)]
+pub struct VarDecl {
+    /// Name.
+    pub name: String,
+    /// Area.
+    pub area: Area,
+    /// Type.
+    pub ty: IecType,
+    /// Direct address text (`%IX0.0`), or None to assign one.
+    pub address: Option<String>,
+    /// Initial value; None means zero.
+    pub initial: Option<Value>,
+    /// Safe value for outputs; None means zero.
+    pub safe: Option<Value>,
+    /// Unit text.
+    pub unit: String,
+}
+
+impl VarDecl {
+    /// A declaration with zero initial and safe values and no unit.
+    pub fn new(name: &str, area: Area, ty: IecType, address: Option<&str>) -> VarDecl {
+        VarDecl {
+            name: name.to_string(),
+            area,
+            ty,
+            address: address.map(str::to_string),
+            initial: None,
+            safe: None,
+            unit: String::new(),
+        }
+    }
+}
+
+/// A load-time configuration error. Its message names the culprit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The message.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// Builds an error from any message.
+    pub fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The variables of a process image and where each one lives. Immutable once built.
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    vars: Vec<VarInfo>,
+    by_name: HashMap<String, VarId>,
+    area_bytes: [usize; 3],
+}
+
+impl Layout {
+    /// All variables, in declaration order.
+    pub fn vars(&self) -> &[VarInfo] {
+        &self.vars
+    }
+
+    /// One variable.
+    pub fn var(&self, id: VarId) -> &VarInfo {
+        &self.vars[id.index()]
+    }
+
+    /// Looks a variable up by name. A bare name (`level`) matches a qualified one
+    /// (`tank.level`) when exactly one variable has that last component.
+    pub fn find(&self, name: &str) -> Result<VarId, ConfigError> {
+        if let Some(id) = self.by_name.get(name) {
+            return Ok(*id);
+        }
+        if let Ok(addr) = Address::parse(name) {
+            if let Some(i) = self.vars.iter().position(|v| v.address == addr) {
+                return Ok(VarId(i as u32));
+            }
+        }
+        let suffix = format!(".{name}");
+        let mut hits = self.vars.iter().enumerate().filter(|(_, v)| v.name.ends_with(&suffix));
+        match (hits.next(), hits.next()) {
+            (Some((i, _)), None) => Ok(VarId(i as u32)),
+            (Some((_, a)), Some((_, b))) => Err(ConfigError::new(format!(
+                "variable name {name:?} is ambiguous: {:?} and {:?} (use the full name)",
+                a.name, b.name
+            ))),
+            _ => Err(ConfigError::new(format!(
+                "unknown variable {name:?}{}",
+                self.suggest(name)
+            ))),
+        }
+    }
+
+    fn suggest(&self, name: &str) -> String {
+        let lname = name.to_ascii_lowercase();
+        let close: Vec<&str> = self
+            .vars
+            .iter()
+            .map(|v| v.name.as_str())
+            .filter(|n| {
+                let ln = n.to_ascii_lowercase();
+                ln.contains(&lname) || lname.contains(ln.rsplit('.').next().unwrap_or(""))
+            })
+            .take(3)
+            .collect();
+        if close.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean {}?)", close.join(", "))
+        }
+    }
+
+    /// Bytes used by each area (input, output, memory).
+    pub fn area_bytes(&self, area: Area) -> usize {
+        self.area_bytes[area.index()]
+    }
+
+    /// Number of variables.
+    pub fn len(&self) -> usize {
+        self.vars.len()
+    }
+
+    /// True when no variable is declared.
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+}
+
+/// Builds a [`Layout`], checking names, addresses and types as it goes.
+#[derive(Debug, Default)]
+pub struct LayoutBuilder {
+    vars: Vec<(VarDecl, Option<Address>)>,
+    names: HashMap<String, usize>,
+}
+
+fn size_for(ty: IecType) -> Size {
+    match ty.size() {
+        0 => Size::Bit,
+        1 => Size::Byte,
+        2 => Size::Word,
+        4 => Size::Double,
+        _ => Size::Long,
+    }
+}
+
+impl LayoutBuilder {
+    /// An empty builder.
+    pub fn new() -> LayoutBuilder {
+        LayoutBuilder::default()
+    }
+
+    /// Declares a variable. Errors name the variable and, for overlaps, the other one.
+    ///
+    /// Two *input* declarations with the same address and type alias the same slot on
+    /// purpose (two programs reading one sensor); every other overlap is an error.
+    pub fn declare(&mut self, decl: VarDecl) -> Result<VarId, ConfigError> {
+        let name = decl.name.trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(ConfigError::new(format!(
+                "invalid variable name {:?}: names are non-empty and have no spaces",
+                decl.name
+            )));
+        }
+        if self.names.contains_key(name) {
+            return Err(ConfigError::new(format!("duplicate variable name {name:?}")));
+        }
+        let check = |v: Option<Value>, what: &str| -> Result<(), ConfigError> {
+            if let Some(v) = v {
+                v.convert(decl.ty).map_err(|e| {
+                    ConfigError::new(format!("{what} value of {name:?}: {e}"))
+                })?;
+            }
+            Ok(())
+        };
+        check(decl.initial, "initial")?;
+        check(decl.safe, "safe")?;
+        let addr = match &decl.address {
+            None => None,
+            Some(text) => {
+                let a = Address::parse(text)
+                    .map_err(|e| ConfigError::new(format!("variable {name:?}: {e}")))?;
+                if a.area != decl.area {
+                    return Err(ConfigError::new(format!(
+                        "variable {name:?}: {a} is in the {} area, but {name:?} is declared as {} {}",
+                        a.area.word(),
+                        if decl.area == Area::Memory { "a" } else { "an" },
+                        decl.area.word()
+                    )));
+                }
+                let want = size_for(decl.ty);
+                if a.size != want {
+                    return Err(ConfigError::new(format!(
+                        "type mismatch for {name:?} ({}): {}",
+                        decl.ty,
+                        a.size_mismatch(want)
+                    )));
+                }
+                for (other, oaddr) in &self.vars {
+                    if let Some(oa) = oaddr {
+                        if oa.overlaps(&a) {
+                            let same_input = *oa == a
+                                && a.area == Area::Input
+                                && other.ty == decl.ty;
+                            if !same_input {
+                                return Err(ConfigError::new(format!(
+                                    "address {a} of {name:?} overlaps {oa} of {:?}",
+                                    other.name
+                                )));
+                            }
+                        }
+                    }
+                }
+                Some(a)
+            }
+        };
+        let mut d = decl.clone();
+        d.name = name.to_string();
+        self.names.insert(d.name.clone(), self.vars.len());
+        self.vars.push((d, addr));
+        Ok(VarId(self.vars.len() as u32 - 1))
+    }
+
+    /// Assigns addresses to the variables declared without one and builds the layout.
+    ///
+    /// Assigned variables take the first free, naturally aligned place after every
+    /// explicitly addressed byte of their area, so adding one never moves another
+    /// explicit address; BOOLs share bytes bit by bit.
+    pub fn build(self) -> Result<Layout, ConfigError> {
+        let mut used: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        let mark = |used: &mut Vec<u8>, a: &Address| {
+            let end = a.byte_offset() + a.size.bytes();
+            if used.len() < end {
+                used.resize(end, 0);
+            }
+            if a.size == Size::Bit {
+                used[a.byte_offset()] |= 1 << a.bit;
+            } else {
+                for b in &mut used[a.byte_offset()..end] {
+                    *b = 0xff;
+                }
+            }
+        };
+        for (_, a) in self.vars.iter() {
+            if let Some(a) = a {
+                mark(&mut used[a.area.index()], a);
+            }
+        }
+        let mut vars = Vec::with_capacity(self.vars.len());
+        let mut by_name = HashMap::new();
+        for (decl, addr) in self.vars {
+            let explicit = addr.is_some();
+            let address = match addr {
+                Some(a) => a,
+                None => {
+                    let u = &mut used[decl.area.index()];
+                    let size = size_for(decl.ty);
+                    let a = if size == Size::Bit {
+                        let mut found = None;
+                        for (i, b) in u.iter().enumerate() {
+                            // Only bytes already holding bits are shared with new bits;
+                            // a byte used by a wider variable is all ones.
+                            if *b != 0xff && *b != 0 {
+                                found = Some((i, b.trailing_ones() as u8));
+                                break;
+                            }
+                        }
+                        let (byte, bit) = found.unwrap_or_else(|| {
+                            let i = u.iter().position(|b| *b == 0).unwrap_or(u.len());
+                            (i, 0)
+                        });
+                        Address::at(decl.area, Size::Bit, byte, bit)
+                    } else {
+                        let n = size.bytes();
+                        let mut off = 0;
+                        while off < u.len() && u[off..(off + n).min(u.len())].iter().any(|b| *b != 0) {
+                            off += n;
+                        }
+                        Address::at(decl.area, size, off, 0)
+                    };
+                    if (a.byte_offset() + a.size.bytes()) as u64 > MAX_AREA_BYTES {
+                        return Err(ConfigError::new(format!(
+                            "no room left in the {} area for {:?}",
+                            decl.area.word(),
+                            decl.name
+                        )));
+                    }
+                    mark(u, &a);
+                    a
+                }
+            };
+            let slot = Slot {
+                area: address.area,
+                offset: address.byte_offset() as u32,
+                bit: address.bit,
+                ty: decl.ty,
+            };
+            let conv = |v: Option<Value>| -> Value {
+                v.and_then(|v| v.convert(decl.ty).ok()).unwrap_or(decl.ty.zero())
+            };
+            by_name.insert(decl.name.clone(), VarId(vars.len() as u32));
+            vars.push(VarInfo {
+                name: decl.name,
+                address,
+                explicit,
+                slot,
+                initial: conv(decl.initial),
+                safe: conv(decl.safe),
+                unit: decl.unit,
+            });
+        }
+        let mut area_bytes = [0usize; 3];
+        for v in &vars {
+            let end = v.slot.offset as usize + v.address.size.bytes();
+            let i = v.slot.area.index();
+            area_bytes[i] = area_bytes[i].max(end);
+        }
+        Ok(Layout {
+            vars,
+            by_name,
+            area_bytes,
+        })
+    }
+}
+
+/// The memory of a process image: three byte areas plus, per variable, the quality and
+/// acquisition time of its data.
+///
+/// Which side writes what: drivers write input bytes, quality and stamps (in
+/// `read_inputs`, on the scan thread); programs write outputs and memory; the engine
+/// writes forces and safe values. Nothing else touches it while the scan runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    /// Area bytes, indexed by [`Area::index`].
+    pub areas: [Vec<u8>; 3],
+    /// Quality per variable (meaningful for inputs).
+    pub quality: Vec<Quality>,
+    /// Time (engine clock, ns) the variable's data was acquired.
+    pub stamp_ns: Vec<u64>,
+}
+
+impl Image {
+    /// An image for `layout` holding every variable's initial value.
+    pub fn new(layout: &Layout) -> Image {
+        let mut img = Image {
+            areas: [
+                vec![0; layout.area_bytes(Area::Input)],
+                vec![0; layout.area_bytes(Area::Output)],
+                vec![0; layout.area_bytes(Area::Memory)],
+            ],
+            quality: vec![Quality::Good; layout.len()],
+            stamp_ns: vec![0; layout.len()],
+        };
+        for v in layout.vars() {
+            img.store(v.slot, v.initial);
+        }
+        img
+    }
+
+    /// Reads a slot. No allocation, no locks.
+    #[inline]
+    pub fn load(&self, slot: Slot) -> Value {
+        let bytes = &self.areas[slot.area.index()];
+        let off = slot.offset as usize;
+        if slot.ty == IecType::Bool {
+            return Value::Bool(bytes[off] >> slot.bit & 1 != 0);
+        }
+        let n = slot.ty.size();
+        let mut raw = [0u8; 8];
+        raw[..n].copy_from_slice(&bytes[off..off + n]);
+        Value::from_bits(slot.ty, u64::from_le_bytes(raw))
+    }
+
+    /// Writes a slot; `v` must already be of the slot's type (see [`Value::convert`]),
+    /// otherwise its bits are reinterpreted. No allocation, no locks.
+    #[inline]
+    pub fn store(&mut self, slot: Slot, v: Value) {
+        let bytes = &mut self.areas[slot.area.index()];
+        let off = slot.offset as usize;
+        if slot.ty == IecType::Bool {
+            let on = v.to_bits() != 0;
+            if on {
+                bytes[off] |= 1 << slot.bit;
+            } else {
+                bytes[off] &= !(1 << slot.bit);
+            }
+            return;
+        }
+        let n = slot.ty.size();
+        bytes[off..off + n].copy_from_slice(&v.to_bits().to_le_bytes()[..n]);
+    }
+
+    /// Copies everything from `other` without reallocating (same layout).
+    pub fn copy_from(&mut self, other: &Image) {
+        for (a, b) in self.areas.iter_mut().zip(other.areas.iter()) {
+            a.copy_from_slice(b);
+        }
+        self.quality.copy_from_slice(&other.quality);
+        self.stamp_ns.copy_from_slice(&other.stamp_ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(name: &str, area: Area, ty: IecType, addr: Option<&str>) -> VarDecl {
+        VarDecl::new(name, area, ty, addr)
+    }
+
+    #[test]
+    fn auto_assigned_bools_share_a_byte_and_words_align() {
+        let mut b = LayoutBuilder::new();
+        b.declare(decl("a", Area::Input, IecType::Bool, Some("%IX0.0"))).unwrap();
+        let x = b.declare(decl("x", Area::Input, IecType::Bool, None)).unwrap();
+        let w = b.declare(decl("w", Area::Input, IecType::Int, None)).unwrap();
+        let l = b.build().unwrap();
+        assert_eq!(l.var(x).address.to_string(), "%IX0.1");
+        assert_eq!(l.var(w).address.to_string(), "%IW1");
+    }
+
+    #[test]
+    fn overlap_names_both_variables() {
+        let mut b = LayoutBuilder::new();
+        b.declare(decl("speed", Area::Output, IecType::Int, Some("%QW1"))).unwrap();
+        let e = b
+            .declare(decl("flag", Area::Output, IecType::Bool, Some("%QX2.0")))
+            .unwrap_err();
+        assert!(e.message.contains("\"flag\"") && e.message.contains("\"speed\""), "{e}");
+    }
+
+    #[test]
+    fn same_input_address_may_be_shared() {
+        let mut b = LayoutBuilder::new();
+        b.declare(decl("a.start", Area::Input, IecType::Bool, Some("%IX0.0"))).unwrap();
+        b.declare(decl("b.start", Area::Input, IecType::Bool, Some("%IX0.0"))).unwrap();
+        let l = b.build().unwrap();
+        assert_eq!(l.vars()[0].slot, l.vars()[1].slot);
+    }
+
+    #[test]
+    fn type_mismatch_and_wrong_area_are_reported() {
+        let mut b = LayoutBuilder::new();
+        let e = b.declare(decl("t", Area::Input, IecType::Real, Some("%IW0"))).unwrap_err();
+        assert!(e.message.contains("type mismatch"), "{e}");
+        let e = b.declare(decl("t", Area::Input, IecType::Real, Some("%QD0"))).unwrap_err();
+        assert!(e.message.contains("output area"), "{e}");
+        b.declare(decl("t", Area::Input, IecType::Real, Some("%ID0"))).unwrap();
+        let e = b.declare(decl("t", Area::Memory, IecType::Real, None)).unwrap_err();
+        assert!(e.message.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn store_and_load_round_trip_and_bools_do_not_disturb_neighbours() {
+        let mut b = LayoutBuilder::new();
+        let a = b.declare(decl("a", Area::Memory, IecType::Bool, None)).unwrap();
+        let c = b.declare(decl("c", Area::Memory, IecType::Bool, None)).unwrap();
+        let r = b.declare(decl("r", Area::Memory, IecType::Lreal, None)).unwrap();
+        let l = b.build().unwrap();
+        let mut img = Image::new(&l);
+        img.store(l.var(a).slot, Value::Bool(true));
+        img.store(l.var(r).slot, Value::Lreal(-3.5));
+        assert_eq!(img.load(l.var(a).slot), Value::Bool(true));
+        assert_eq!(img.load(l.var(c).slot), Value::Bool(false));
+        assert_eq!(img.load(l.var(r).slot), Value::Lreal(-3.5));
+    }
+
+    #[test]
+    fn bare_names_resolve_when_unique() {
+        let mut b = LayoutBuilder::new();
+        b.declare(decl("tank.level", Area::Input, IecType::Real, None)).unwrap();
+        b.declare(decl("tank.pump", Area::Output, IecType::Bool, None)).unwrap();
+        b.declare(decl("oven.pump", Area::Output, IecType::Bool, None)).unwrap();
+        let l = b.build().unwrap();
+        assert_eq!(l.find("level").unwrap(), VarId(0));
+        assert!(l.find("pump").unwrap_err().message.contains("ambiguous"));
+        assert!(l.find("nope").unwrap_err().message.contains("unknown variable"));
+        assert_eq!(l.find("%ID0").unwrap(), VarId(0));
+    }
+}

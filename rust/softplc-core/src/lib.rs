@@ -1,0 +1,20 @@
+//! softplc-core: the process image, the scan engine, its clocks and tasks, the driver
+//! interface and the simulation driver. No Python and no async here: `cargo test` on
+//! this crate needs neither.
+#![deny(missing_docs)]
+
+pub mod address;
+pub mod driver;
+pub mod event;
+pub mod image;
+pub mod observer;
+pub mod program;
+pub mod types;
+
+pub use address::{Address, Area};
+pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState};
+pub use event::{Event, EventKind, EventSink};
+pub use image::{ConfigError, Image, Layout, LayoutBuilder, Quality, Slot, VarDecl, VarId, VarInfo};
+pub use observer::{CycleInfo, CycleObserver};
+pub use program::{Program, ProgramFault, ProgramKind, ScanCtx};
+pub use types::{IecType, Value};
