@@ -106,6 +106,12 @@ pub trait Driver: Send {
     fn write_outputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus;
     /// Stops threads and closes devices; idempotent.
     fn stop(&mut self);
+    /// After an exchange returned [`IoStatus::Failed`]: a cause that should fault the
+    /// engine (a plant model that raised). Fieldbus drivers return None: a failed
+    /// device degrades quality, it does not stop the programs.
+    fn take_fault(&mut self) -> Option<String> {
+        None
+    }
     /// A monitor for status queries from other threads, if the driver offers one.
     fn monitor(&self) -> Option<Arc<dyn DriverMonitor>> {
         None

@@ -4,17 +4,27 @@
 #![deny(missing_docs)]
 
 pub mod address;
+pub mod clock;
 pub mod driver;
+pub mod engine;
 pub mod event;
 pub mod image;
 pub mod observer;
 pub mod program;
+pub mod rt;
+pub mod sim;
+pub mod stats;
+pub mod timing;
 pub mod types;
 
 pub use address::{Address, Area};
+pub use clock::ClockKind;
 pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState};
+pub use engine::{Engine, EngineBuilder, EngineError, FaultInfo, TaskConfig, TaskInfo};
 pub use event::{Event, EventKind, EventSink};
 pub use image::{ConfigError, Image, Layout, LayoutBuilder, Quality, Slot, VarDecl, VarId, VarInfo};
 pub use observer::{CycleInfo, CycleObserver};
-pub use program::{Program, ProgramFault, ProgramKind, ScanCtx};
+pub use program::{FnProgram, Program, ProgramFault, ProgramKind, ScanCtx};
+pub use sim::{Plant, SimDriver};
+pub use timing::{OverrunPolicy, Schedule, Watchdog};
 pub use types::{IecType, Value};

@@ -1,1 +1,20 @@
+//! softplc._native: the only crate that uses pyo3. Private to the `softplc` package;
+//! the public Python API wraps these classes.
 
+use pyo3::prelude::*;
+
+mod driver;
+mod errors;
+mod vm;
+// helper modules register here
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    driver::register(m)?;
+    vm::register(m)?;
+    // helper registrations here
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
