@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::clock::{monotonic_ns, sleep_until_ns, ClockKind};
-use crate::driver::{Driver, IoCtx, IoError, IoStatus, PlcState};
+use crate::driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState};
 use crate::event::{Event, EventKind, EventSink};
 use crate::image::{ConfigError, Image, Layout, VarId};
 use crate::observer::{CycleInfo, CycleObserver};
@@ -310,6 +310,11 @@ impl EngineBuilder {
             .map(|v| (v.slot, v.safe))
             .collect();
         let n = layout.len();
+        let monitors = self
+            .drivers
+            .iter()
+            .filter_map(|d| d.monitor().map(|m| (d.name().to_string(), m)))
+            .collect();
         let core = Core {
             image,
             tasks,
@@ -343,6 +348,7 @@ impl EngineBuilder {
             closed: false,
             next_observer: 1,
             origin_ns: 0,
+            monitors,
         })
     }
 }
@@ -577,8 +583,9 @@ impl Core {
         task.last_start = Some(now);
         let missed_total = missed + end.missed;
         let overrun = end.overrun || missed > 0;
+        let measured = (self.clock == ClockKind::Real).then_some(latency);
         task.recorder
-            .record(latency, exec, period, overrun, missed_total);
+            .record(measured, exec, period, overrun, missed_total);
         let cycle = task.cycle;
         task.cycle += 1;
         let mut breach = None;
@@ -761,6 +768,7 @@ pub struct Engine {
     closed: bool,
     next_observer: u64,
     origin_ns: u64,
+    monitors: Vec<(String, Arc<dyn DriverMonitor>)>,
 }
 
 /// Errors of the engine handle (wrong state, start-up failures).
@@ -1047,6 +1055,14 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Each driver's status as JSON, for drivers that offer a monitor.
+    pub fn driver_status(&self) -> Vec<(String, String)> {
+        self.monitors
+            .iter()
+            .map(|(n, m)| (n.clone(), m.status_json()))
+            .collect()
     }
 
     /// Statistics of every task.

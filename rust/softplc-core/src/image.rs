@@ -239,6 +239,11 @@ impl LayoutBuilder {
         LayoutBuilder::default()
     }
 
+    /// The declarations so far, in order.
+    pub fn decls(&self) -> Vec<VarDecl> {
+        self.vars.iter().map(|(d, _)| d.clone()).collect()
+    }
+
     /// Declares a variable. Errors name the variable and, for overlaps, the other one.
     ///
     /// Two *input* declarations with the same address and type alias the same slot on

@@ -34,11 +34,13 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
     if h.is_empty() {
         return Percentiles::default();
     }
+    // Report the middle of each HDR bucket (3 significant digits) rather than its top.
+    let q = |x: f64| h.median_equivalent(h.value_at_quantile(x));
     Percentiles {
-        p50: h.value_at_quantile(0.5),
-        p99: h.value_at_quantile(0.99),
-        p999: h.value_at_quantile(0.999),
-        max: h.max(),
+        p50: q(0.5),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: h.median_equivalent(h.max()),
         mean: h.mean().round() as u64,
         count: h.len(),
     }
@@ -75,7 +77,9 @@ struct Inner {
 
 impl Inner {
     fn record(&mut self, s: &Sample) {
-        self.latency.saturating_record(s.latency.clamp(1, MAX_NS));
+        if let Some(l) = s.latency {
+            self.latency.saturating_record(l.clamp(1, MAX_NS));
+        }
         self.exec.saturating_record(s.exec.clamp(1, MAX_NS));
         if s.period > 0 {
             self.period.saturating_record(s.period.clamp(1, MAX_NS));
@@ -89,7 +93,7 @@ impl Inner {
 
 #[derive(Clone, Copy, Default)]
 struct Sample {
-    latency: u64,
+    latency: Option<u64>,
     exec: u64,
     period: u64,
     overrun: bool,
@@ -133,8 +137,8 @@ pub fn task_stats() -> (StatsRecorder, StatsReader) {
 
 impl StatsRecorder {
     /// Records one cycle. Scan thread: no allocation, never waits. `period` 0 means
-    /// "no previous cycle".
-    pub fn record(&mut self, latency: u64, exec: u64, period: u64, overrun: bool, missed: u64) {
+    /// "no previous cycle"; `latency` None means "not measured" (virtual time).
+    pub fn record(&mut self, latency: Option<u64>, exec: u64, period: u64, overrun: bool, missed: u64) {
         let s = Sample {
             latency,
             exec,
@@ -195,7 +199,7 @@ mod tests {
     fn percentiles_follow_the_recorded_distribution() {
         let (mut rec, rd) = task_stats();
         for i in 1..=1000u64 {
-            rec.record(i * 1000, 10_000, 1_000_000, i == 1000, 0);
+            rec.record(Some(i * 1000), 10_000, 1_000_000, i == 1000, 0);
         }
         let f = rd.figures();
         assert_eq!((f.cycles, f.overruns), (1000, 1));
@@ -210,10 +214,10 @@ mod tests {
         let (mut rec, rd) = task_stats();
         {
             let _guard = rd.shared.lock().unwrap();
-            rec.record(5, 5, 0, false, 0);
-            rec.record(5, 5, 0, false, 0);
+            rec.record(Some(5), 5, 0, false, 0);
+            rec.record(Some(5), 5, 0, false, 0);
         }
-        rec.record(5, 5, 0, false, 0);
+        rec.record(Some(5), 5, 0, false, 0);
         assert_eq!(rd.figures().cycles, 3);
     }
 }

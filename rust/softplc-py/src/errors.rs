@@ -8,6 +8,7 @@ create_exception!(_native, ConfigError, SoftPlcError, "A declaration, address or
 create_exception!(_native, ProgramError, SoftPlcError, "A program cannot be loaded or compiled.");
 create_exception!(_native, IoError, SoftPlcError, "A driver or device failed to start.");
 create_exception!(_native, RuntimeFaulted, SoftPlcError, "The engine is in FAULT.");
+create_exception!(_native, InvalidValue, SoftPlcError, "A value does not fit the variable's type.");
 create_exception!(_native, StateError, SoftPlcError, "The call does not fit the engine's state.");
 
 /// Maps a core configuration error.
@@ -28,5 +29,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("IoError", py.get_type::<IoError>())?;
     m.add("RuntimeFaulted", py.get_type::<RuntimeFaulted>())?;
     m.add("StateError", py.get_type::<StateError>())?;
+    m.add("InvalidValue", py.get_type::<InvalidValue>())?;
     Ok(())
 }

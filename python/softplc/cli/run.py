@@ -1,0 +1,377 @@
+"""``softplc run PROGRAM.py``: run a program file on the engine.
+
+Real time by default (sleeping to absolute deadlines, SCHED_FIFO where permitted);
+``--virtual`` steps cycles as fast as possible with ``now`` = scheduled time. Shows a
+live status line on a terminal, stops cleanly on Ctrl-C, prints a summary (or one JSON
+object with ``--json``). Exit status: 0 after a clean run, 2 for a usage or
+configuration error, 3 when the engine ended in FAULT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from typing import Any
+
+from softplc._modules import prog
+from softplc.engine import Engine, RealtimeWarning
+from softplc.errors import ConfigError
+from softplc.loader import ProgramFile, load_program_file
+from softplc.timefmt import format_duration, parse_duration
+
+__all__ = ["register", "cmd_run", "build_engine", "summary_json"]
+
+EXIT_FAULT = 3
+
+
+def register(sub: Any) -> None:
+    """Adds the ``run`` subcommand."""
+    p = sub.add_parser(
+        "run",
+        help="run a program file",
+        description="Run a program file on the scan-cycle engine.",
+    )
+    p.add_argument("program", metavar="PROGRAM.py", help="program file")
+    p.add_argument("--cycle", default="10ms", help="period of the default task (default 10ms)")
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument("--duration", help="run this long (e.g. 10s); default: until Ctrl-C")
+    limit.add_argument("--cycles", type=int, help="run this many cycles of the first task")
+    p.add_argument("--virtual", action="store_true", help="virtual time (deterministic, fast)")
+    p.add_argument(
+        "--priority",
+        type=int,
+        default=80,
+        help="SCHED_FIFO priority of the scan thread, 1-99 (default 80); 0 for the normal "
+        "scheduler",
+    )
+    p.add_argument("--watchdog", help="watchdog limit per cycle for every task (e.g. 5ms)")
+    p.add_argument(
+        "--watchdog-tolerance", type=int, default=0, help="consecutive breaches tolerated"
+    )
+    p.add_argument(
+        "--overrun",
+        default="skip",
+        choices=["skip", "catch-up", "fault"],
+        help="overrun policy (default skip)",
+    )
+    p.add_argument("--reference", action="store_true", help="run @program classes as Python")
+    p.add_argument("--json", action="store_true", help="print one JSON summary object")
+    _register_extensions(p)
+    p.set_defaults(func=cmd_run)
+
+
+# -- optional extensions (tracing, stimulus, fieldbus I/O) ------------------------------
+
+
+def _register_extensions(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
+    p.add_argument("--trace", metavar="FILE", help="record a trace file while running")
+    p.add_argument(
+        "--trace-signals", metavar="GLOB", action="append", help="signals to trace (glob)"
+    )
+    p.add_argument("--trace-decimate", type=int, default=1, metavar="N", help="every Nth cycle")
+    p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
+    p.add_argument("--modbus-server", metavar="HOST:PORT", help="serve the image over Modbus TCP")
+
+
+# -- engine set-up --------------------------------------------------------------------
+
+
+def build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
+    """Builds (not starts) an engine for a loaded program file and CLI options."""
+    cycle = parse_duration(args.cycle, what="--cycle")
+    if cycle <= 0:
+        raise ConfigError(f"--cycle must be greater than 0 (got {args.cycle!r})")
+    priority = None if args.virtual or args.priority == 0 else args.priority
+    if priority is not None and not 1 <= priority <= 99:
+        raise ConfigError(f"--priority must be 0..99 (got {args.priority})")
+    engine = Engine(
+        clock="virtual" if args.virtual else "real", cycle=cycle, priority=priority
+    )
+    try:
+        for name, var in pf.globals.items():
+            engine.declare(
+                name,
+                var.area,
+                var.type,
+                var.address,
+                initial=var.initial,
+                safe=var.safe,
+                unit=var.unit,
+            )
+        mode = "reference" if args.reference else "auto"
+        wd = args.watchdog
+        if pf.tasks:
+            for t in pf.tasks:
+                engine.add_task(
+                    t.name,
+                    period=t.period,
+                    priority=t.priority,
+                    watchdog=t.watchdog if t.watchdog is not None else wd,
+                    watchdog_tolerance=t.watchdog_tolerance or args.watchdog_tolerance,
+                    overrun=t.overrun if t.overrun != "skip" else args.overrun,
+                )
+                for p in t.programs:
+                    engine.add_program(p, task=t.name, mode=mode)
+        else:
+            engine.add_task(
+                "main",
+                period=cycle,
+                watchdog=wd,
+                watchdog_tolerance=args.watchdog_tolerance,
+                overrun=args.overrun,
+            )
+            for p in pf.programs:
+                engine.add_program(p, task="main", mode=mode)
+        if pf.plant is not None:
+            engine.set_plant(pf.plant)
+        _attach_io(engine, args)
+    except BaseException:
+        engine.close()
+        raise
+    return engine
+
+
+def _attach_io(engine: Engine, args: argparse.Namespace) -> None:
+    if args.io:
+        from softplc import io as sio  # noqa: PLC0415
+
+        for d in sio.load_config(args.io):
+            engine.add_driver(d)
+    if args.modbus_server:
+        from softplc import io as sio  # noqa: PLC0415
+
+        engine.add_driver(sio.modbus_server(args.modbus_server))
+
+
+# -- the run --------------------------------------------------------------------------
+
+
+def _pct_us(p: dict[str, Any]) -> dict[str, float]:
+    return {
+        "p50": p["p50_ns"] / 1e3,
+        "p99": p["p99_ns"] / 1e3,
+        "p999": p["p999_ns"] / 1e3,
+        "max": p["max_ns"] / 1e3,
+    }
+
+
+def summary_json(engine: Engine, elapsed_s: float) -> dict[str, Any]:
+    """The ``--json`` summary: first-task figures at the top, every task under
+    ``tasks``."""
+    tasks = []
+    for t in engine.stats():
+        tasks.append(
+            {
+                "name": t["name"],
+                "period_ns": t["period_ns"],
+                "cycles": t["cycles"],
+                "overruns": t["overruns"],
+                "missed": t["missed"],
+                "latency_us": _pct_us(t["latency"]),
+                "exec_us": _pct_us(t["exec"]),
+                "period_us": _pct_us(t["period"]),
+                "programs": [{"name": n, "kind": k} for n, k in t["programs"]],
+            }
+        )
+    first = tasks[0]
+    st = engine.status()
+    return {
+        "state": st["state"],
+        "clock": st["clock"],
+        "cycles": first["cycles"],
+        "overruns": sum(t["overruns"] for t in tasks),
+        "latency_us": first["latency_us"],
+        "exec_us": first["exec_us"],
+        "period_us": first["period_us"],
+        "elapsed_s": round(elapsed_s, 6),
+        "tasks": tasks,
+        "programs": st["programs"],
+        "fault": st["fault"],
+        "realtime": st["realtime"],
+        "forced": st["forced"],
+    }
+
+
+def _status_line(engine: Engine) -> str:
+    t = engine.stats()[0]
+    lat = t["latency"]
+    return (
+        f"{engine.state:<5} cycles {t['cycles']:>10}  latency p50 {lat['p50_ns'] / 1e3:7.1f} us"
+        f"  p99 {lat['p99_ns'] / 1e3:7.1f} us  max {lat['max_ns'] / 1e3:8.1f} us"
+        f"  overruns {sum(x['overruns'] for x in engine.stats())}"
+    )
+
+
+def _print_summary(engine: Engine, pf: ProgramFile, elapsed_s: float) -> None:
+    out = sys.stdout
+    js = summary_json(engine, elapsed_s)
+    clock = "virtual time" if js["clock"] == "virtual" else "real time"
+    print(
+        f"softplc: {pf.path} ran {js['cycles']} cycles in {elapsed_s:.2f} s ({clock}), "
+        f"state {js['state']}",
+        file=out,
+    )
+    for p in js["programs"]:
+        print(f"  program {p['name']}: {p['mode']} in task {p['task']}", file=out)
+    for t in js["tasks"]:
+        print(
+            f"  task {t['name']}: period {format_duration(t['period_ns'])}, "
+            f"{t['cycles']} cycles, {t['overruns']} overruns",
+            file=out,
+        )
+        print(f"    {'(us)':<8} {'p50':>9} {'p99':>9} {'p99.9':>9} {'max':>9}", file=out)
+        for key, label in (("latency_us", "latency"), ("exec_us", "exec"), ("period_us", "period")):
+            v = t[key]
+            print(
+                f"    {label:<8} {v['p50']:9.1f} {v['p99']:9.1f} {v['p999']:9.1f} "
+                f"{v['max']:9.1f}",
+                file=out,
+            )
+    rt = js["realtime"]
+    if rt is not None:
+        parts = []
+        parts.append(f"SCHED_FIFO {rt['priority']}" if rt["priority"] else "normal scheduler")
+        if rt["memory_locked"]:
+            parts.append("memory locked")
+        if rt["cpu"] is not None:
+            parts.append(f"CPU {rt['cpu']}")
+        deg = " (degraded)" if rt["degraded"] else ""
+        print(f"  real-time: {', '.join(parts)}{deg}", file=out)
+    if js["fault"]:
+        f = js["fault"]
+        print(f"  FAULT: {f['kind']} in task {f['task']} ({f['source']}) at cycle {f['cycle']}:")
+        for line in str(f["message"]).splitlines():
+            print(f"    {line}", file=out)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Runs ``softplc run``."""
+    if args.cycles is not None and args.cycles < 0:
+        raise ConfigError(f"--cycles must not be negative (got {args.cycles})")
+    duration = None
+    if args.duration is not None:
+        duration = parse_duration(args.duration, what="--duration")
+        if duration < 0:
+            raise ConfigError(f"--duration must not be negative (got {args.duration!r})")
+    if args.virtual and duration is None and args.cycles is None:
+        raise ConfigError("--virtual needs --cycles N or --duration T")
+    if args.stimulus and not args.virtual:
+        raise ConfigError("--stimulus needs --virtual")
+    if args.trace_decimate < 1:
+        raise ConfigError(f"--trace-decimate must be >= 1 (got {args.trace_decimate})")
+    pf = load_program_file(args.program)
+    stimulus = None
+    if args.stimulus:
+        from softplc import stimulus as stim  # noqa: PLC0415
+
+        stimulus = stim.load_stimulus(args.stimulus)
+    engine = build_engine(pf, args)
+    tracer = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RealtimeWarning)
+            engine.start()
+        for w in caught:
+            print(f"softplc: warning: {w.message}", file=sys.stderr)
+        if stimulus is not None:
+            stimulus.bind(engine)
+        if args.trace:
+            from softplc import trace as strace  # noqa: PLC0415
+
+            tracer = strace.start_trace(
+                engine,
+                args.trace,
+                signals=args.trace_signals,
+                decimate=args.trace_decimate,
+                program_path=str(pf.path),
+            )
+        t0 = time.monotonic()
+        live = sys.stdout.isatty() and not args.json
+        try:
+            if args.virtual:
+                _run_virtual(engine, args, duration, stimulus, live)
+            else:
+                _run_real(engine, args, duration, live)
+        except KeyboardInterrupt:
+            if live:
+                sys.stdout.write("\n")
+        elapsed = time.monotonic() - t0
+    finally:
+        if tracer is not None:
+            tracer.stop()
+        engine.close()
+    if args.json:
+        print(json.dumps(summary_json(engine, elapsed)))
+    else:
+        _print_summary(engine, pf, elapsed)
+    if engine.state == "FAULT" or engine.fault is not None:
+        f = engine.fault
+        if args.json and f is not None:
+            print(f"softplc: FAULT: {f['summary'].splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAULT
+    return 0
+
+
+def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, live: bool) -> None:
+    start = time.monotonic_ns()
+    target = None if args.cycles is None else engine.stats()[0]["cycles"] + args.cycles
+    while True:
+        left = None if duration is None else duration - (time.monotonic_ns() - start)
+        if left is not None and left <= 0:
+            break
+        step = 200_000_000 if left is None else min(left, 200_000_000)
+        if target is not None:
+            remaining = target - engine.stats()[0]["cycles"]
+            if remaining <= 0:
+                break
+            why = engine.wait(duration=step, cycles=remaining, stop_on_fault=True)
+        else:
+            why = engine.wait(duration=step, stop_on_fault=True)
+        if live:
+            sys.stdout.write("\r" + _status_line(engine))
+            sys.stdout.flush()
+        if why == "fault":
+            break
+        if why == "cycles":
+            break
+    if live:
+        sys.stdout.write("\n")
+
+
+def _run_virtual(
+    engine: Engine,
+    args: argparse.Namespace,
+    duration: int | None,
+    stimulus: Any,
+    live: bool,
+) -> None:
+    if args.cycles is not None:
+        total = args.cycles
+    else:
+        assert duration is not None
+        period = engine.stats()[0]["period_ns"]
+        total = -(-duration // period)
+    done = 0
+    last = time.monotonic()
+    chunk = 1 if stimulus is not None else 1000
+    while done < total:
+        n = min(chunk, total - done)
+        if stimulus is not None:
+            stimulus.apply(engine, done)
+        engine.run_cycles(n)
+        done += n
+        if engine.state == "FAULT":
+            break
+        if live and time.monotonic() - last > 0.2:
+            last = time.monotonic()
+            sys.stdout.write("\r" + _status_line(engine))
+            sys.stdout.flush()
+    if live:
+        sys.stdout.write("\r" + _status_line(engine) + "\n")
+
+
+

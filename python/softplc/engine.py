@@ -1,0 +1,510 @@
+"""The engine: process image, tasks, programs, drivers, and the scan.
+
+Example (virtual time, deterministic and faster than real time):
+    >>> from softplc import Engine, program, Output, Memory, BOOL, DINT
+    >>> @program
+    ... class Counter:
+    ...     pulse = Output(BOOL)
+    ...     n = Memory(DINT)
+    ...     def scan(self):
+    ...         self.n = self.n + 1
+    ...         self.pulse = self.n % 2 == 0
+    >>> with Engine(clock="virtual", cycle="10ms") as plc:
+    ...     _ = plc.add_program(Counter(), mode="reference")
+    ...     plc.start()
+    ...     _ = plc.run_cycles(5)
+    ...     plc.read("counter.n"), plc.read("pulse"), plc.state
+    (5, False, 'RUN')
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import numpy as np
+
+from softplc import _native
+from softplc._modules import prog
+from softplc.errors import ConfigError, ProgramError, StateError
+from softplc.timefmt import parse_duration
+from softplc.types import IecType
+
+__all__ = ["Engine", "Task", "RealtimeWarning", "Snapshot"]
+
+Duration = str | int | timedelta
+Mode = Literal["auto", "compiled", "reference"]
+
+
+class RealtimeWarning(UserWarning):
+    """The system refused part of the real-time set-up; the engine runs degraded."""
+
+
+@dataclass
+class Task:
+    """A cyclic task, for program files that declare their own tasks (``TASKS = [...]``).
+
+    Example:
+        >>> Task("fast", period="1ms", programs=[], priority=1).period
+        '1ms'
+    """
+
+    name: str
+    period: Duration
+    programs: list[Any]
+    priority: int = 10
+    watchdog: Duration | None = None
+    watchdog_tolerance: int = 0
+    overrun: str = "skip"
+
+
+def _positive(value: Duration, what: str) -> int:
+    v = parse_duration(value, what=what)
+    if v <= 0:
+        raise ConfigError(f"{what} must be greater than 0 (got {value!r})")
+    return v
+
+
+class Snapshot:
+    """A consistent copy of the process image at the end of one cycle.
+
+    ``input``, ``output`` and ``memory`` are the raw area bytes (``uint8`` arrays);
+    ``quality`` and ``stamp_ns`` have one entry per variable. :meth:`value` decodes one
+    variable and :meth:`values` all of an area.
+    """
+
+    def __init__(self, raw: dict[str, Any], variables: list[dict[str, Any]]) -> None:
+        self.input: np.ndarray = raw["input"]
+        self.output: np.ndarray = raw["output"]
+        self.memory: np.ndarray = raw["memory"]
+        self.quality: np.ndarray = raw["quality"]
+        self.stamp_ns: np.ndarray = raw["stamp_ns"]
+        self.now_ns: int = raw["now_ns"]
+        self.cycles: int = raw["cycles"]
+        self._vars = {v["name"]: v for v in variables}
+
+    _DTYPES = {
+        "SINT": "<i1", "INT": "<i2", "DINT": "<i4", "LINT": "<i8",
+        "USINT": "<u1", "UINT": "<u2", "UDINT": "<u4", "ULINT": "<u8",
+        "REAL": "<f4", "LREAL": "<f8", "TIME": "<i8",
+    }  # fmt: skip
+
+    def value(self, name: str) -> Any:
+        """Decodes one variable (full name) from the snapshot."""
+        v = self._vars[name]
+        data = getattr(self, v["area"])
+        off = v["offset"]
+        if v["type"] == "BOOL":
+            return bool((int(data[off]) >> v["bit"]) & 1)
+        dt = np.dtype(self._DTYPES[v["type"]])
+        return data[off : off + dt.itemsize].view(dt)[0].item()
+
+    def values(self, area: str | None = None) -> dict[str, Any]:
+        """All variables (of one area: ``input``, ``output``, ``memory``) by name."""
+        return {n: self.value(n) for n, v in self._vars.items() if area in (None, v["area"])}
+
+
+def _wrap_python(obj: Any) -> Callable[[Any], None]:
+    """Turns a plain callable or an object with ``scan(io)`` into ``f(io)`` that also
+    makes ``softplc.now()`` work inside."""
+    target: Callable[[Any], Any]
+    if callable(getattr(obj, "scan", None)) and not prog.is_program(obj):
+        target = obj.scan
+    elif callable(obj):
+        target = obj
+    else:
+        raise ProgramError(f"{obj!r} is not a program: give a callable or an object with scan()")
+    stack = prog._current_io
+
+    def run(io: Any) -> None:
+        stack.append(io)
+        try:
+            target(io)
+        finally:
+            stack.pop()
+
+    return run
+
+
+class Engine:
+    """A soft PLC engine.
+
+    Args:
+        clock: ``"real"`` sleeps to absolute deadlines on the monotonic clock;
+            ``"virtual"`` steps cycles as fast as it can with ``now`` = scheduled time.
+        cycle: period of the default task ``main`` (created when a program is added
+            without a task), e.g. ``"10ms"``.
+        priority: SCHED_FIFO priority (1-99) for the scan thread in real time; None keeps
+            the normal scheduler. Refusals warn once (:class:`RealtimeWarning`) and show
+            in :meth:`status`.
+        lock_memory: ``mlockall`` the process (default: when ``priority`` is set).
+        cpu: pin the scan thread to this CPU (default: the last CPU when ``priority``
+            is set).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Literal["real", "virtual"] = "real",
+        cycle: Duration = "10ms",
+        priority: int | None = None,
+        lock_memory: bool | None = None,
+        cpu: int | None = None,
+    ) -> None:
+        if clock not in ("real", "virtual"):
+            raise ConfigError(f"clock must be 'real' or 'virtual', got {clock!r}")
+        self._cycle_ns = _positive(cycle, "cycle")
+        if priority is not None and not 1 <= priority <= 99:
+            raise ConfigError(f"priority must be 1..99, got {priority}")
+        if lock_memory is None:
+            lock_memory = priority is not None
+        if cpu is None and priority is not None:
+            import os
+
+            cpu = (os.cpu_count() or 1) - 1
+        self._native = _native.Engine(
+            clock=clock, priority=priority, lock_memory=lock_memory, cpu=cpu
+        )
+        self._tasks: list[str] = []
+        self._programs: list[tuple[str, str, str]] = []  # (name, task, mode)
+        self._bind: list[tuple[Any, dict[str, str]]] = []
+        self._var_index: dict[str, int] = {}
+        self._variables: list[dict[str, Any]] | None = None
+        self._plant: Any = None
+        self._closed = False
+
+    # -- configuration ------------------------------------------------------------
+
+    @property
+    def clock(self) -> str:
+        """``"real"`` or ``"virtual"``."""
+        return str(self._native.clock)
+
+    def declare(
+        self,
+        name: str,
+        area: str,
+        type: IecType,
+        address: str | None = None,
+        *,
+        initial: Any = None,
+        safe: Any = None,
+        unit: str = "",
+    ) -> None:
+        """Declares a global variable in ``area`` (``input``/``output``/``memory``).
+
+        Example:
+            >>> from softplc import Engine, BOOL
+            >>> plc = Engine(clock="virtual")
+            >>> plc.declare("start", "input", BOOL, "%IX0.0")
+        """
+        if not isinstance(type, IecType):
+            raise ConfigError(f"variable {name!r}: {type!r} is not an IEC type")
+        self._native.declare(name, area, type.name, address, initial, safe, unit)
+
+    def add_task(
+        self,
+        name: str,
+        *,
+        period: Duration,
+        priority: int = 10,
+        watchdog: Duration | None = None,
+        watchdog_tolerance: int = 0,
+        overrun: str = "skip",
+    ) -> None:
+        """Adds a cyclic task.
+
+        Args:
+            period: cycle time (``"1ms"``, ``timedelta``, or int ns).
+            priority: 0 is highest; orders tasks due at the same time.
+            watchdog: execution-time limit; a cycle taking longer is a breach.
+            watchdog_tolerance: consecutive breaches tolerated before FAULT.
+            overrun: ``skip`` (drop missed cycles, stay on the tick grid), ``catch-up``
+                (run them back to back) or ``fault``.
+        """
+        period_ns = _positive(period, f"task {name!r}: period")
+        wd = None if watchdog is None else _positive(watchdog, f"task {name!r}: watchdog")
+        if watchdog_tolerance < 0:
+            raise ConfigError(f"task {name!r}: watchdog_tolerance must be >= 0")
+        self._native.add_task(name, period_ns, priority, wd, watchdog_tolerance, overrun)
+        self._tasks.append(name)
+
+    def add_program(
+        self,
+        program: Any,
+        *,
+        task: str | None = None,
+        name: str | None = None,
+        mode: Mode = "auto",
+    ) -> str:
+        """Adds a program to a task (default: ``main``, created with ``cycle``).
+
+        ``program`` is a ``@program`` instance (or class, instantiated here), a plain
+        callable ``f(io)``, or an object with ``scan(io)``. ``@program`` instances run
+        compiled by default (``mode="auto"`` or ``"compiled"``) or as plain Python with
+        ``mode="reference"``; other programs always run as Python with the GIL.
+        Returns the program's instance name.
+        """
+        if mode not in ("auto", "compiled", "reference"):
+            raise ConfigError(f"mode must be auto, compiled or reference, got {mode!r}")
+        if task is None:
+            task = "main"
+            if "main" not in self._tasks:
+                self.add_task("main", period=self._cycle_ns)
+        elif task not in self._tasks:
+            raise ConfigError(f"unknown task {task!r} (declared: {', '.join(self._tasks)})")
+        if isinstance(program, type) and prog.is_program(program):
+            program = program(name=name) if name else program()
+        if prog.is_program(program):
+            pname = prog.instance_name(program)
+            if name and name != pname:
+                raise ConfigError(f"program instance is named {pname!r}, not {name!r}")
+            names: dict[str, str] = {}
+            for spec in prog.program_variables(program):
+                full = f"{pname}.{spec.attr}"
+                self._native.declare(
+                    full, spec.area, spec.type, spec.address, spec.initial, spec.safe, spec.unit
+                )
+                names[spec.attr] = full
+            run_mode = mode
+            if mode == "auto":
+                run_mode = "compiled" if _compiler_available() else "reference"
+            if run_mode == "compiled":
+                ir = prog.compile_program(program)
+                self._native.add_compiled_program(task, pname, ir)
+            else:
+                self._native.add_python_program(
+                    task, pname, _reference_runner(program)
+                )
+            self._bind.append((program, names))
+            self._programs.append((pname, task, str(run_mode)))
+            return pname
+        if mode == "compiled":
+            raise ProgramError(
+                f"{program!r} is not a @program class: only declared programs can be compiled"
+            )
+        pname = name or getattr(program, "__name__", None) or type(program).__name__
+        self._native.add_python_program(task, pname, _wrap_python(program))
+        self._programs.append((pname, task, "python"))
+        return pname
+
+    def add_driver(self, driver: Any) -> None:
+        """Attaches an I/O driver (a native driver object, e.g. from ``softplc.io``)."""
+        native = getattr(driver, "_native_driver", driver)
+        if not isinstance(native, _native.NativeDriver):
+            raise ConfigError(f"{driver!r} is not a softplc driver")
+        self._native.add_driver(native)
+
+    def set_plant(self, plant: Any) -> None:
+        """Sets the plant model of the simulation driver: an object with
+        ``step(io, dt)`` (or a callable ``f(io, dt)``), called every cycle before the
+        programs with the outputs of the previous cycle; ``dt`` is in seconds."""
+        step = getattr(plant, "step", plant)
+        if not callable(step):
+            raise ConfigError(f"plant {plant!r} has no step(io, dt) method")
+        self._plant = plant
+        self._native.set_plant(step)
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def start(self, *, run: bool = True) -> None:
+        """Builds the image, binds programs and drivers, and starts (in RUN, or STOP
+        with ``run=False``). On error nothing is left running."""
+        if not self._tasks:
+            raise ConfigError("the engine has no task: add a program or a task first")
+        # Bind declared programs before the scan thread can call them.
+        try:
+            self._variables = list(self._native.layout_preview())
+            self._var_index = {v["name"]: v["index"] for v in self._variables}
+            for obj, names in self._bind:
+                prog.bind(obj, {attr: self._var_index[full] for attr, full in names.items()})
+            self._native.start(run)
+        except BaseException:
+            self._closed = True
+            self._native.close()
+            raise
+        rt = self._native.rt_status()
+        if rt and rt["degraded"]:
+            warnings.warn(
+                "real-time set-up degraded: " + "; ".join(rt["degraded"]),
+                RealtimeWarning,
+                stacklevel=2,
+            )
+
+    def run_cycles(self, n: int) -> int:
+        """Virtual time: runs ``n`` cycles (for several tasks: ``n`` wake-ups). Returns
+        the virtual time reached (ns)."""
+        if n < 0:
+            raise ConfigError(f"run_cycles: n must be >= 0, got {n}")
+        return int(self._native.run_cycles(n))
+
+    def run_for(self, duration: Duration) -> str:
+        """Runs for a duration. Virtual time: every cycle scheduled in it, at full speed.
+        Real time: waits with the GIL released (Ctrl-C raises KeyboardInterrupt).
+        Returns why it returned: ``"time"``."""
+        d = parse_duration(duration, what="duration")
+        if d < 0:
+            raise ConfigError(f"duration must not be negative (got {duration!r})")
+        if self.clock == "virtual":
+            self._native.run_virtual_for(d)
+            return "time"
+        return str(self._native.wait(d, None, False))
+
+    def wait(
+        self,
+        *,
+        duration: Duration | None = None,
+        cycles: int | None = None,
+        stop_on_fault: bool = False,
+    ) -> str:
+        """Real time: blocks until ``duration`` passed, ``cycles`` more cycles of the
+        first task ran, or (with ``stop_on_fault``) the engine faulted. Returns
+        ``"time"``, ``"cycles"`` or ``"fault"``."""
+        d = None if duration is None else parse_duration(duration, what="duration")
+        if d is not None and d < 0:
+            raise ConfigError(f"duration must not be negative (got {duration!r})")
+        if cycles is not None and cycles < 0:
+            raise ConfigError(f"cycles must not be negative (got {cycles})")
+        return str(self._native.wait(d, cycles, stop_on_fault))
+
+    def close(self) -> None:
+        """Stops: outputs take their safe values in a last cycle, the scan thread is
+        joined, drivers are stopped. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._native.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``"RUN"``, ``"STOP"``, ``"FAULT"`` (``"CONFIG"`` before start)."""
+        return str(self._native.state)
+
+    def stop(self) -> None:
+        """Enters STOP at the next cycle: programs pause, outputs go safe."""
+        self._native.set_stop()
+
+    def run(self) -> None:
+        """Enters RUN from STOP at the next cycle."""
+        self._native.set_run()
+
+    def clear_fault(self) -> None:
+        """Leaves FAULT for STOP at the next cycle (then :meth:`run` to resume)."""
+        self._native.clear_fault()
+
+    @property
+    def fault(self) -> dict[str, Any] | None:
+        """The fault (kind, task, source, cycle, t_ns, message, summary), or None."""
+        f = self._native.fault()
+        return dict(f) if f is not None else None
+
+    # -- variables ------------------------------------------------------------------
+
+    def read(self, name: str) -> Any:
+        """Reads a variable (full name, unique bare name, or direct address) as of the
+        last finished cycle."""
+        return self._native.read(name)
+
+    def write(self, name: str, value: Any) -> None:
+        """Writes a value once; it lands at the start of the next cycle, after inputs
+        are latched. An input no driver supplies keeps it."""
+        self._native.write(name, value)
+
+    def force(self, name: str, value: Any) -> None:
+        """Forces a variable: held before and after the programs until :meth:`unforce`."""
+        self._native.force(name, value)
+
+    def unforce(self, name: str | None = None) -> None:
+        """Releases one force, or all with no name."""
+        self._native.unforce(name)
+
+    @property
+    def forced(self) -> dict[str, Any]:
+        """The forced variables and their values."""
+        return dict(self._native.forced())
+
+    def quality(self, name: str) -> str:
+        """Data quality of an input: ``good``, ``bad`` or ``stale``."""
+        return str(self._native.quality(name))
+
+    def age_ns(self, name: str) -> int:
+        """Age of a variable's data at the last finished cycle (ns)."""
+        return int(self._native.age_ns(name))
+
+    @property
+    def variables(self) -> list[dict[str, Any]]:
+        """The variables with their addresses (after :meth:`start`)."""
+        if self._variables is None:
+            raise StateError("the engine is not started")
+        return [dict(v) for v in self._variables]
+
+    def snapshot(self) -> Snapshot:
+        """A consistent copy of the whole image as NumPy arrays (never memory the scan
+        thread writes)."""
+        return Snapshot(self._native.snapshot(), self.variables)
+
+    # -- statistics ---------------------------------------------------------------------
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Per-task statistics: cycles, overruns, and latency/exec/period percentiles
+        (``p50_ns``, ``p99_ns``, ``p999_ns``, ``max_ns``)."""
+        return list(self._native.stats())
+
+    def reset_stats(self) -> None:
+        """Clears statistics (e.g. after a warm-up)."""
+        self._native.reset_stats()
+
+    def events(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Engine events since a sequence number, and the next number to ask for."""
+        evs, nxt = self._native.events(since)
+        return list(evs), int(nxt)
+
+    def status(self) -> dict[str, Any]:
+        """Everything a status display needs, as plain data."""
+        return {
+            "state": self.state,
+            "clock": self.clock,
+            "fault": self.fault,
+            "realtime": self._native.rt_status(),
+            "forced": self.forced,
+            "programs": [
+                {"name": n, "task": t, "mode": m} for n, t, m in self._programs
+            ],
+            "tasks": self.stats(),
+            "drivers": dict(self._native.driver_status()),
+        }
+
+    @property
+    def native(self) -> Any:
+        """The private native engine (for softplc's own extension modules)."""
+        return self._native
+
+
+def _reference_runner(obj: Any) -> Callable[[Any], None]:
+    def run(io: Any) -> None:
+        prog.reference_scan(obj, io)
+
+    return run
+
+
+def _compiler_available() -> bool:
+    try:
+        from softplc import compiler  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    raise ImportError("softplc needs Python 3.11 or newer")

@@ -1,0 +1,108 @@
+"""IEC 61131-3 elementary types as Python constants.
+
+Example:
+    >>> from softplc import REAL, TIME
+    >>> REAL.name, REAL.size, TIME.name
+    ('REAL', 4, 'TIME')
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "IecType",
+    "BOOL",
+    "SINT",
+    "INT",
+    "DINT",
+    "LINT",
+    "USINT",
+    "UINT",
+    "UDINT",
+    "ULINT",
+    "REAL",
+    "LREAL",
+    "TIME",
+    "ALL_TYPES",
+    "type_from_name",
+]
+
+
+class IecType:
+    """An elementary type: its name, size in bytes (BOOL: 0, a bit) and value range."""
+
+    __slots__ = ("name", "size", "signed", "is_float")
+
+    def __init__(self, name: str, size: int, signed: bool, is_float: bool) -> None:
+        self.name = name
+        self.size = size
+        self.signed = signed
+        self.is_float = is_float
+
+    @property
+    def is_int(self) -> bool:
+        """True for the integer types (not BOOL, TIME or floats)."""
+        return not self.is_float and self.name not in ("BOOL", "TIME")
+
+    @property
+    def bits(self) -> int:
+        """Width in bits (BOOL: 1)."""
+        return 1 if self.size == 0 else self.size * 8
+
+    @property
+    def min(self) -> int:
+        """Smallest integer value (integers and TIME)."""
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        """Largest integer value (integers and TIME)."""
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    def __repr__(self) -> str:
+        return self.name
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, IecType):
+            return self.name == other.name
+        if isinstance(other, str):
+            return self.name == other.upper()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+BOOL = IecType("BOOL", 0, False, False)
+SINT = IecType("SINT", 1, True, False)
+INT = IecType("INT", 2, True, False)
+DINT = IecType("DINT", 4, True, False)
+LINT = IecType("LINT", 8, True, False)
+USINT = IecType("USINT", 1, False, False)
+UINT = IecType("UINT", 2, False, False)
+UDINT = IecType("UDINT", 4, False, False)
+ULINT = IecType("ULINT", 8, False, False)
+REAL = IecType("REAL", 4, True, True)
+LREAL = IecType("LREAL", 8, True, True)
+TIME = IecType("TIME", 8, True, False)
+
+ALL_TYPES = (BOOL, SINT, INT, DINT, LINT, USINT, UINT, UDINT, ULINT, REAL, LREAL, TIME)
+_BY_NAME = {t.name: t for t in ALL_TYPES}
+
+
+def type_from_name(name: str) -> IecType:
+    """Looks a type up by name, case-insensitively.
+
+    Example:
+        >>> type_from_name("lreal")
+        LREAL
+    """
+    try:
+        return _BY_NAME[name.upper()]
+    except KeyError:
+        from softplc.errors import ConfigError
+
+        raise ConfigError(
+            f"unknown type {name!r} (expected one of {', '.join(_BY_NAME)})"
+        ) from None
