@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod driver;
+pub mod engine;
 mod errors;
 mod vm;
 // helper modules register here
@@ -14,6 +15,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     driver::register(m)?;
     vm::register(m)?;
+    engine::register(m)?;
     // helper registrations here
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
