@@ -261,6 +261,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--virtual needs --cycles N or --duration T")
     if args.stimulus and not args.virtual:
         raise ConfigError("--stimulus needs --virtual")
+    if args.stimulus and args.cycles is None:
+        raise ConfigError("--stimulus needs --cycles N")
     if args.trace_decimate < 1:
         raise ConfigError(f"--trace-decimate must be >= 1 (got {args.trace_decimate})")
     pf = load_program_file(args.program)
@@ -349,27 +351,38 @@ def _run_virtual(
     stimulus: Any,
     live: bool,
 ) -> None:
-    if args.cycles is not None:
-        total = args.cycles
-    else:
+    if args.cycles is None:
         assert duration is not None
+        # Duration: every cycle of every task scheduled in it, in slices.
         period = engine.stats()[0]["period_ns"]
-        total = -(-duration // period)
-    done = 0
-    last = time.monotonic()
-    chunk = 1 if stimulus is not None else 1000
-    while done < total:
-        n = min(chunk, total - done)
-        if stimulus is not None:
-            stimulus.apply(engine, done)
-        engine.run_cycles(n)
-        done += n
-        if engine.state == "FAULT":
-            break
-        if live and time.monotonic() - last > 0.2:
-            last = time.monotonic()
-            sys.stdout.write("\r" + _status_line(engine))
-            sys.stdout.flush()
+        end = duration
+        done_ns = 0
+        last = time.monotonic()
+        while done_ns < end and engine.state != "FAULT":
+            step = min(end - done_ns, 1000 * period)
+            engine.run_for(step)
+            done_ns += step
+            if live and time.monotonic() - last > 0.2:
+                last = time.monotonic()
+                sys.stdout.write("\r" + _status_line(engine))
+                sys.stdout.flush()
+    else:
+        total = args.cycles
+        done = 0
+        last = time.monotonic()
+        chunk = 1 if stimulus is not None else 1000
+        while done < total:
+            n = min(chunk, total - done)
+            if stimulus is not None:
+                stimulus.apply(engine, done)
+            engine.run_cycles(n)
+            done += n
+            if engine.state == "FAULT":
+                break
+            if live and time.monotonic() - last > 0.2:
+                last = time.monotonic()
+                sys.stdout.write("\r" + _status_line(engine))
+                sys.stdout.flush()
     if live:
         sys.stdout.write("\r" + _status_line(engine) + "\n")
 

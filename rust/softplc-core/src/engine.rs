@@ -909,12 +909,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Virtual time: runs `n` wake-ups (for one task, `n` cycles). Returns the virtual
-    /// time reached.
+    /// Virtual time: runs until the first task has done `n` more cycles (other tasks
+    /// run as their periods fall in between). Returns the virtual time reached.
     pub fn run_cycles(&mut self, n: u64) -> Result<u64, EngineError> {
         let core = self.virtual_core()?;
-        let mut t = 0;
-        for _ in 0..n {
+        let target = core.tasks[0].cycle + n;
+        let mut t = core.next_task().1;
+        while core.tasks[0].cycle < target {
             t = core.virtual_step();
         }
         Ok(t)
