@@ -870,7 +870,7 @@ impl Engine {
                 let spawn = std::thread::Builder::new()
                     .name("softplc-scan".into())
                     .spawn(move || {
-                        let status = rt::apply(&rt);
+                        let (status, _dma_guard) = rt::apply(&rt);
                         *shared.rt.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
                         let r = catch_unwind(AssertUnwindSafe(|| core.run_realtime()));
                         if let Err(p) = r {

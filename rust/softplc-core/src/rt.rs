@@ -24,6 +24,8 @@ pub struct RtStatus {
     pub cpu: Option<usize>,
     /// Timer slack was set to 1 ns.
     pub timer_slack: bool,
+    /// `/dev/cpu_dma_latency` holds 0 (no deep CPU idle states while the engine runs).
+    pub cpu_dma_latency: bool,
     /// One line per refused step.
     pub degraded: Vec<String>,
 }
@@ -32,9 +34,40 @@ fn errno_text() -> String {
     std::io::Error::last_os_error().to_string()
 }
 
+/// Keeps the PM QoS request open: the kernel honours it while the file stays open.
+pub struct DmaLatencyGuard(#[allow(dead_code)] Option<std::fs::File>);
+
+/// Asks the kernel to keep CPUs out of deep idle states (what cyclictest does too):
+/// waking from them costs tens to hundreds of microseconds.
+fn hold_cpu_dma_latency(st: &mut RtStatus) -> DmaLatencyGuard {
+    use std::io::Write;
+    match std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency") {
+        Ok(mut f) => match f.write_all(&0i32.to_ne_bytes()) {
+            Ok(()) => {
+                st.cpu_dma_latency = true;
+                DmaLatencyGuard(Some(f))
+            }
+            Err(e) => {
+                st.degraded.push(format!("/dev/cpu_dma_latency not set: {e}"));
+                DmaLatencyGuard(None)
+            }
+        },
+        Err(e) => {
+            st.degraded.push(format!("/dev/cpu_dma_latency not available: {e}"));
+            DmaLatencyGuard(None)
+        }
+    }
+}
+
 /// Applies the request to the calling thread (call it from the scan thread itself).
-pub fn apply(req: &RtRequest) -> RtStatus {
+/// The guard must live as long as the scan runs.
+pub fn apply(req: &RtRequest) -> (RtStatus, DmaLatencyGuard) {
     let mut st = RtStatus::default();
+    let guard = if req.priority.is_some() {
+        hold_cpu_dma_latency(&mut st)
+    } else {
+        DmaLatencyGuard(None)
+    };
     // SAFETY: prctl with PR_SET_TIMERSLACK takes a plain integer argument.
     if unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) } == 0 {
         st.timer_slack = true;
@@ -77,7 +110,7 @@ pub fn apply(req: &RtRequest) -> RtStatus {
             ));
         }
     }
-    st
+    (st, guard)
 }
 
 /// The last CPU of the machine, a good default home for the scan thread.

@@ -51,7 +51,7 @@ pub struct Schedule {
 pub struct Begin {
     /// The tick this cycle stands for.
     pub scheduled: u64,
-    /// Actual start minus scheduled start.
+    /// Actual start minus the start that was due (before any skip).
     pub latency: u64,
     /// Ticks that passed entirely while the task slept (Skip policy drops them).
     pub missed: u64,
@@ -96,6 +96,7 @@ impl Schedule {
     /// latest tick not after `now` and the ticks in between are reported as missed;
     /// the other policies keep the tick and report the lateness as latency.
     pub fn begin(&mut self, now: u64) -> Begin {
+        let due = self.next;
         let mut scheduled = self.next;
         let mut missed = 0;
         if self.policy == OverrunPolicy::Skip && now >= scheduled + self.period {
@@ -103,9 +104,11 @@ impl Schedule {
             scheduled += missed * self.period;
         }
         self.next = scheduled;
+        // Latency counts from the tick that was due, not the one skipped to, so a late
+        // wake-up shows its full lateness in the statistics.
         Begin {
             scheduled,
-            latency: now.saturating_sub(scheduled),
+            latency: now.saturating_sub(due),
             missed,
         }
     }
@@ -259,7 +262,7 @@ mod tests {
     fn skip_realigns_a_late_wakeup_onto_the_latest_tick() {
         let mut s = Schedule::new(0, P, OverrunPolicy::Skip);
         let b = s.begin(2_300);
-        assert_eq!((b.scheduled, b.latency, b.missed), (2_000, 300, 2));
+        assert_eq!((b.scheduled, b.latency, b.missed), (2_000, 2_300, 2));
         s.end(2_400);
         assert_eq!(s.next_due(), 3_000);
     }

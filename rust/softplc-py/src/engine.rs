@@ -972,6 +972,7 @@ impl PyEngine {
             d.set_item("memory_locked", s.memory_locked)?;
             d.set_item("cpu", s.cpu)?;
             d.set_item("timer_slack", s.timer_slack)?;
+            d.set_item("cpu_dma_latency", s.cpu_dma_latency)?;
             d.set_item("degraded", s.degraded.clone())?;
             Ok(d.into_any().unbind())
         })

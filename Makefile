@@ -1,0 +1,60 @@
+# softplc developer commands. `make help` lists them.
+.DEFAULT_GOAL := help
+PY ?= python3
+APT_PACKAGES := mbpoll socat rt-tests
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: ## Install Debian packages (as root), then softplc with its test tools
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		if [ -n "$$missing" ]; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		fi; \
+	else echo "not root: skipping Debian packages ($(APT_PACKAGES)); install them yourself"; fi
+	$(PY) -m pip install -q -e '.[test]'
+
+.PHONY: build
+build: ## Rebuild the native extension after Rust changes (optimized, no LTO)
+	$(PY) -m pip install -q --no-deps -e .
+
+.PHONY: demo
+demo: setup ## Set up, then run the demos: blink (real time) and the tank (virtual time)
+	softplc run programs/blink.py --cycle 1ms --duration 5s
+	softplc run programs/tank.py --virtual --cycle 10ms --cycles 30000
+
+.PHONY: test
+test: setup test-rust test-python ## Set up, then run every test (Rust and Python)
+
+.PHONY: test-rust
+test-rust: ## Rust tests (no Python needed)
+	cargo test --workspace --exclude softplc-py --quiet
+
+.PHONY: test-python
+test-python: ## Python tests (default markers: no slow, benchmark or rt tests)
+	$(PY) -m pytest -q
+
+.PHONY: lint
+lint: ## Formatting and lints (cargo fmt/clippy, ruff, mypy)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	ruff format --check python tests programs benches
+	ruff check python tests programs benches
+	mypy
+
+.PHONY: bench
+bench: ## Benchmarks: release build with LTO, then every benchmark
+	$(PY) -m pip install -q --no-deps -e . --config-settings=build-args='--profile=release'
+	$(PY) -m pytest -m benchmark -q -s -p no:randomly
+	$(PY) benches/jitter.py --seconds 60
+
+.PHONY: bench-jitter
+bench-jitter: ## Jitter benchmark only (cyclictest vs engine vs Python, 60 s each)
+	$(PY) -m pip install -q --no-deps -e . --config-settings=build-args='--profile=release'
+	$(PY) benches/jitter.py --seconds 60
