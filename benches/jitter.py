@@ -127,8 +127,12 @@ def main() -> int:
     ap.add_argument("--priority", type=int, default=80)
     ap.add_argument("--cpu", type=int, default=(os.cpu_count() or 1) - 1)
     ap.add_argument("--json", help="also write the figures to this file")
-    ap.add_argument("--mode", default="auto", choices=["auto", "compiled", "reference"],
-                    help="how the engine runs blink (default: compiled when available)")
+    ap.add_argument(
+        "--mode",
+        default="auto",
+        choices=["auto", "compiled", "reference"],
+        help="how the engine runs blink (default: compiled when available)",
+    )
     args = ap.parse_args()
     print(f"jitter benchmark: 1 ms period, {args.seconds} s each, SCHED_FIFO {args.priority}, "
           f"CPU {args.cpu}", flush=True)  # fmt: skip

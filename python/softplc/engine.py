@@ -34,7 +34,7 @@ from softplc.errors import ConfigError, ProgramError, StateError
 from softplc.timefmt import parse_duration
 from softplc.types import IecType
 
-__all__ = ["Engine", "Task", "RealtimeWarning", "Snapshot"]
+__all__ = ["Engine", "RealtimeWarning", "Snapshot", "Task"]
 
 Duration = str | int | timedelta
 Mode = Literal["auto", "compiled", "reference"]
@@ -280,9 +280,7 @@ class Engine:
                 ir = prog.compile_program(program)
                 self._native.add_compiled_program(task, pname, ir)
             else:
-                self._native.add_python_program(
-                    task, pname, _reference_runner(program)
-                )
+                self._native.add_python_program(task, pname, _reference_runner(program))
             self._bind.append((program, names))
             self._programs.append((pname, task, str(run_mode)))
             return pname
@@ -494,9 +492,7 @@ class Engine:
             "fault": self.fault,
             "realtime": self._native.rt_status(),
             "forced": self.forced,
-            "programs": [
-                {"name": n, "task": t, "mode": m} for n, t, m in self._programs
-            ],
+            "programs": [{"name": n, "task": t, "mode": m} for n, t, m in self._programs],
             "tasks": self.stats(),
             "drivers": dict(self._native.driver_status()),
         }
@@ -516,7 +512,7 @@ def _reference_runner(obj: Any) -> Callable[[Any], None]:
 
 def _compiler_available() -> bool:
     try:
-        from softplc import compiler  # noqa: F401, PLC0415
+        from softplc import compiler  # noqa: F401
     except ImportError:
         return False
     return True

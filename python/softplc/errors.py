@@ -19,11 +19,11 @@ from softplc._native import (
 )
 
 __all__ = [
-    "SoftPlcError",
     "ConfigError",
     "InvalidValue",
     "IoError",
     "ProgramError",
     "RuntimeFaulted",
+    "SoftPlcError",
     "StateError",
 ]

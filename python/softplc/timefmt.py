@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from softplc.errors import ConfigError
 
-__all__ = ["ns", "us", "ms", "s", "minutes", "parse_duration", "format_duration"]
+__all__ = ["format_duration", "minutes", "ms", "ns", "parse_duration", "s", "us"]
 
 _UNITS = {
     "ns": 1,
@@ -58,7 +58,7 @@ def minutes(value: float) -> int:
     return round(value * 60_000_000_000)
 
 
-def parse_duration(text: str | int | float | timedelta, *, what: str = "duration") -> int:
+def parse_duration(text: str | float | timedelta, *, what: str = "duration") -> int:
     """Parses a duration into nanoseconds.
 
     Accepts an IEC literal (``T#1s500ms``, ``TIME#2m``, ``LTIME#5us``), a CLI string

@@ -9,20 +9,20 @@ Example:
 from __future__ import annotations
 
 __all__ = [
-    "IecType",
-    "BOOL",
-    "SINT",
-    "INT",
-    "DINT",
-    "LINT",
-    "USINT",
-    "UINT",
-    "UDINT",
-    "ULINT",
-    "REAL",
-    "LREAL",
-    "TIME",
     "ALL_TYPES",
+    "BOOL",
+    "DINT",
+    "INT",
+    "LINT",
+    "LREAL",
+    "REAL",
+    "SINT",
+    "TIME",
+    "UDINT",
+    "UINT",
+    "ULINT",
+    "USINT",
+    "IecType",
     "type_from_name",
 ]
 
@@ -30,7 +30,7 @@ __all__ = [
 class IecType:
     """An elementary type: its name, size in bytes (BOOL: 0, a bit) and value range."""
 
-    __slots__ = ("name", "size", "signed", "is_float")
+    __slots__ = ("is_float", "name", "signed", "size")
 
     def __init__(self, name: str, size: int, signed: bool, is_float: bool) -> None:
         self.name = name

@@ -7,10 +7,8 @@ import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from softplc import ConfigError, Engine
-from softplc.types import ALL_TYPES
-from softplc.types import IecType
+from softplc.types import ALL_TYPES, IecType
 
 NONBOOL = [t for t in ALL_TYPES if t.name != "BOOL"]
 

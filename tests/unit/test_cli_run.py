@@ -19,9 +19,7 @@ CLI = [sys.executable, "-m", "softplc.cli"]
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "run", *args], capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([*CLI, "run", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def write(tmp_path: Path, name: str, body: str) -> str:
@@ -108,7 +106,10 @@ def test_a_file_that_fails_to_import_names_file_and_line(tmp_path):
     prog = write(tmp_path, "bad.py", "import softplc\n\nundefined_name + 1\n")
     r = run(prog, "--virtual", "--cycles", "1")
     assert r.returncode == 2
-    assert r.stderr.strip() == f"softplc: error: {prog}:3: NameError: name 'undefined_name' is not defined"
+    assert (
+        r.stderr.strip()
+        == f"softplc: error: {prog}:3: NameError: name 'undefined_name' is not defined"
+    )
 
 
 def test_a_bad_address_in_a_program_names_the_variable(tmp_path):

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-
 from softplc import (
     BOOL,
     DINT,
@@ -20,6 +19,7 @@ from softplc import (
     StateError,
     program,
 )
+
 from tests.conftest import thread_count
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from softplc.errors import SoftPlcError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 # Subcommand modules, each exposing register(subparsers).
 _COMMANDS = ("softplc.cli.run", "softplc.cli.check", "softplc.cli.trace", "softplc.cli.io")

@@ -16,13 +16,12 @@ import time
 import warnings
 from typing import Any
 
-from softplc._modules import prog
 from softplc.engine import Engine, RealtimeWarning
 from softplc.errors import ConfigError
 from softplc.loader import ProgramFile, load_program_file
 from softplc.timefmt import format_duration, parse_duration
 
-__all__ = ["register", "cmd_run", "build_engine", "summary_json"]
+__all__ = ["build_engine", "cmd_run", "register", "summary_json"]
 
 EXIT_FAULT = 3
 
@@ -88,9 +87,7 @@ def build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
     priority = None if args.virtual or args.priority == 0 else args.priority
     if priority is not None and not 1 <= priority <= 99:
         raise ConfigError(f"--priority must be 0..99 (got {args.priority})")
-    engine = Engine(
-        clock="virtual" if args.virtual else "real", cycle=cycle, priority=priority
-    )
+    engine = Engine(clock="virtual" if args.virtual else "real", cycle=cycle, priority=priority)
     try:
         for name, var in pf.globals.items():
             engine.declare(
@@ -137,12 +134,12 @@ def build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
 
 def _attach_io(engine: Engine, args: argparse.Namespace) -> None:
     if args.io:
-        from softplc import io as sio  # noqa: PLC0415
+        from softplc import io as sio
 
         for d in sio.load_config(args.io):
             engine.add_driver(d)
     if args.modbus_server:
-        from softplc import io as sio  # noqa: PLC0415
+        from softplc import io as sio
 
         engine.add_driver(sio.modbus_server(args.modbus_server))
 
@@ -227,8 +224,7 @@ def _print_summary(engine: Engine, pf: ProgramFile, elapsed_s: float) -> None:
         for key, label in (("latency_us", "latency"), ("exec_us", "exec"), ("period_us", "period")):
             v = t[key]
             print(
-                f"    {label:<8} {v['p50']:9.1f} {v['p99']:9.1f} {v['p999']:9.1f} "
-                f"{v['max']:9.1f}",
+                f"    {label:<8} {v['p50']:9.1f} {v['p99']:9.1f} {v['p999']:9.1f} {v['max']:9.1f}",
                 file=out,
             )
     rt = js["realtime"]
@@ -268,7 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pf = load_program_file(args.program)
     stimulus = None
     if args.stimulus:
-        from softplc import stimulus as stim  # noqa: PLC0415
+        from softplc import stimulus as stim
 
         stimulus = stim.load_stimulus(args.stimulus)
     engine = build_engine(pf, args)
@@ -282,7 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stimulus is not None:
             stimulus.bind(engine)
         if args.trace:
-            from softplc import trace as strace  # noqa: PLC0415
+            from softplc import trace as strace
 
             tracer = strace.start_trace(
                 engine,
@@ -385,6 +381,3 @@ def _run_virtual(
                 sys.stdout.flush()
     if live:
         sys.stdout.write("\r" + _status_line(engine) + "\n")
-
-
-

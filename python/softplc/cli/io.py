@@ -1,0 +1,66 @@
+"""``softplc io check FILE.toml [--program PROGRAM.py]``: validate an I/O configuration.
+
+Prints a short description of the devices and the server (or one JSON object with
+``--json``). Errors print ``softplc: error: FILE:LINE:COL: ...`` and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from softplc import io as sio
+
+__all__ = ["register", "cmd_io_check"]
+
+
+def register(sub: Any) -> None:
+    """Adds the ``io`` subcommand."""
+    p = sub.add_parser(
+        "io",
+        help="fieldbus I/O configuration tools",
+        description="Fieldbus I/O configuration tools.",
+    )
+    io_sub = p.add_subparsers(dest="io_command", metavar="ACTION")
+    io_sub.required = True
+    c = io_sub.add_parser(
+        "check",
+        help="validate an I/O configuration file",
+        description="Validate an I/O configuration file without running anything.",
+    )
+    c.add_argument("file", metavar="FILE.toml", help="I/O configuration")
+    c.add_argument(
+        "--program",
+        metavar="PROGRAM.py",
+        help="also bind the mappings to this program's variables",
+    )
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(func=cmd_io_check)
+
+
+def cmd_io_check(args: argparse.Namespace) -> int:
+    """Runs ``softplc io check``."""
+    report = sio.check_config(args.file, program=args.program)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    bound = " (bound to the program)" if report["bound"] else ""
+    print(f"{report['file']}: OK{bound}")
+    for d in report["devices"]:
+        line = (
+            f"  device {d['name']}: {d['endpoint']} unit {d['unit_id']}, poll {d['poll_ms']} ms, "
+            f"{d['reads']} inputs, {d['writes']} outputs"
+        )
+        if "read_requests_per_poll" in d:
+            line += (
+                f", {d['read_requests_per_poll']} read requests per poll, "
+                f"{d['write_requests']} write requests"
+            )
+        print(line)
+    s = report["server"]
+    if s is not None:
+        m = "default map" if s["default_map"] else "explicit map"
+        extra = "" if s["map_entries"] is None else f", {s['map_entries']} variables"
+        print(f"  server: {s['listen']} unit {s['unit_id']}, {m}{extra}")
+    return 0
