@@ -372,9 +372,10 @@ class Engine:
         cycles: int | None = None,
         stop_on_fault: bool = False,
     ) -> str:
-        """Real time: blocks until ``duration`` passed, ``cycles`` more cycles of the
-        first task ran, or (with ``stop_on_fault``) the engine faulted. Returns
-        ``"time"``, ``"cycles"`` or ``"fault"``."""
+        """Real time: blocks until ``duration`` passed, at least ``cycles`` more cycles
+        of the first task ran (checked every few milliseconds), or (with
+        ``stop_on_fault``) the engine faulted. Returns ``"time"``, ``"cycles"``,
+        ``"fault"``, or ``"stopped"`` when the scan has ended."""
         d = None if duration is None else parse_duration(duration, what="duration")
         if d is not None and d < 0:
             raise ConfigError(f"duration must not be negative (got {duration!r})")

@@ -31,7 +31,7 @@ def write(tmp_path: Path, name: str, body: str) -> str:
 def test_blink_runs_in_real_time_and_prints_a_summary():
     r = run(str(PROGRAMS / "blink.py"), "--cycle", "1ms", "--cycles", "200", "--priority", "0")
     assert r.returncode == 0, r.stderr
-    assert "ran 200 cycles" in r.stdout or "ran 20" in r.stdout
+    assert "ran 200 cycles" in r.stdout
     assert "program blink:" in r.stdout
     assert "latency" in r.stdout and "p99.9" in r.stdout
 
@@ -153,11 +153,14 @@ def test_a_program_raising_on_its_first_scan_faults_and_exits_nonzero(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_with_a_summary():
+    # A shell without job control starts background jobs with SIGINT ignored, and the
+    # child would inherit that; give it the default disposition, as a terminal would.
     p = subprocess.Popen(
         [*CLI, "run", str(PROGRAMS / "blink.py"), "--cycle", "1ms", "--priority", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(1.5)
     p.send_signal(signal.SIGINT)

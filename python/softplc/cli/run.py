@@ -316,25 +316,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, live: bool) -> None:
     start = time.monotonic_ns()
-    target = None if args.cycles is None else engine.stats()[0]["cycles"] + args.cycles
+    if args.cycles is not None:
+        # The scan thread itself ends after exactly N cycles.
+        engine.native.stop_after(args.cycles)
     while True:
         left = None if duration is None else duration - (time.monotonic_ns() - start)
         if left is not None and left <= 0:
             break
         step = 200_000_000 if left is None else min(left, 200_000_000)
-        if target is not None:
-            remaining = target - engine.stats()[0]["cycles"]
-            if remaining <= 0:
-                break
-            why = engine.wait(duration=step, cycles=remaining, stop_on_fault=True)
-        else:
-            why = engine.wait(duration=step, stop_on_fault=True)
+        why = engine.wait(duration=step, stop_on_fault=True)
         if live:
             sys.stdout.write("\r" + _status_line(engine))
             sys.stdout.flush()
-        if why == "fault":
-            break
-        if why == "cycles":
+        if why in ("fault", "stopped"):
             break
     if live:
         sys.stdout.write("\n")

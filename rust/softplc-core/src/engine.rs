@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -121,6 +121,8 @@ struct Shared {
     state: AtomicU8,
     fault: Mutex<Option<FaultInfo>>,
     quit: AtomicBool,
+    /// The scan thread ends once the first task has done this many cycles.
+    quit_at: AtomicU64,
     rt: Mutex<Option<RtStatus>>,
     graveyard: Mutex<Vec<(u64, Box<dyn CycleObserver>)>>,
 }
@@ -273,6 +275,7 @@ impl EngineBuilder {
             state: AtomicU8::new(state_code(PlcState::Stop)),
             fault: Mutex::new(None),
             quit: AtomicBool::new(false),
+            quit_at: AtomicU64::new(u64::MAX),
             rt: Mutex::new(None),
             graveyard: Mutex::new(Vec::new()),
         });
@@ -723,6 +726,9 @@ impl Core {
             let woke = monotonic_ns();
             let b = self.tasks[ti].schedule.begin(woke);
             self.cycle(ti, b.scheduled, woke, b.latency, b.missed, woke);
+            if self.tasks[0].cycle >= self.shared.quit_at.load(Ordering::Relaxed) {
+                break;
+            }
         }
         // Last cycle: outputs to their safe values, drivers told.
         let now = monotonic_ns();
@@ -932,6 +938,18 @@ impl Engine {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Real time: ends the scan (as `close` does: outputs safe in a last cycle) once
+    /// the first task has run `n` more cycles. Use [`Engine::scan_finished`] to wait.
+    pub fn stop_after(&self, n: u64) {
+        let done = self.readers[0].figures().cycles;
+        self.shared.quit_at.store(done + n, Ordering::Relaxed);
+    }
+
+    /// True when a real-time scan thread has ended (after `stop_after`, or a panic).
+    pub fn scan_finished(&self) -> bool {
+        self.thread.as_ref().is_some_and(|h| h.is_finished())
     }
 
     /// Virtual time: when the next wake-up is due.

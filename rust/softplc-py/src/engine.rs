@@ -744,8 +744,9 @@ impl PyEngine {
     }
 
     /// Real time: waits `duration_ns` (or until `cycles` cycles of the first task, or
-    /// until FAULT when `until_fault`), with the GIL released; Ctrl-C raises
-    /// KeyboardInterrupt. Returns the reason: "time", "cycles", "fault".
+    /// until FAULT when `stop_on_fault`), with the GIL released; Ctrl-C raises
+    /// KeyboardInterrupt. Returns the reason: "time", "cycles", "fault", or "stopped"
+    /// when the scan ended (after `stop_after`).
     #[pyo3(signature = (duration_ns=None, cycles=None, stop_on_fault=false))]
     fn wait(
         &self,
@@ -761,13 +762,17 @@ impl PyEngine {
             cycles.map(|c| e.stats()[0].cycles + c)
         };
         loop {
-            let (state, done_cycles, died) = {
+            let (state, done_cycles, finished) = {
                 let mut g = self.lock(py);
                 let e = Self::built(&mut g)?;
-                (e.state(), e.stats()[0].cycles, e.thread_died())
+                (e.state(), e.stats()[0].cycles, e.scan_finished())
             };
-            if died {
-                return Ok("fault");
+            if finished {
+                return Ok(if state == softplc_core::PlcState::Fault {
+                    "fault"
+                } else {
+                    "stopped"
+                });
             }
             if stop_on_fault && state == softplc_core::PlcState::Fault {
                 return Ok("fault");
@@ -790,6 +795,14 @@ impl PyEngine {
             py.detach(|| std::thread::sleep(Duration::from_nanos(nap.max(100_000))));
             py.check_signals()?;
         }
+    }
+
+    /// Real time: ends the scan after `n` more cycles of the first task (outputs safe
+    /// in a last cycle, as on close).
+    fn stop_after(&self, py: Python<'_>, n: u64) -> PyResult<()> {
+        let mut g = self.lock(py);
+        Self::built(&mut g)?.stop_after(n);
+        Ok(())
     }
 
     /// Reads a variable from the latest published cycle.
