@@ -1,21 +1,28 @@
 """Authoring control programs: typed declarations and the ``@program`` class form.
 
-A program is a class whose attributes declare its variables and whose ``scan`` method
-runs once a cycle::
+A program is a class whose attributes declare its variables and function blocks and
+whose ``scan`` method runs once a cycle::
 
-    from softplc import program, Input, Output, Memory, BOOL, TIME, ms, now
+    from softplc import program, Input, Output, Memory, BOOL, REAL, TON, s
 
     @program
-    class Blink:
-        lamp = Output(BOOL, "%QX0.0")
-        half_period = Memory(TIME, ms(500))
+    class TankLevel:
+        level = Input(REAL, "%ID0")
+        pump = Output(BOOL, "%QX0.0")
+        low_limit = Memory(REAL, 20.0)      # initial value
+        dry_run = TON(PT=s(5))              # a function block instance
 
         def scan(self):
-            self.lamp = (now() // self.half_period) % 2 == 1
+            if self.level < self.low_limit:
+                self.pump = True
+            self.dry_run(IN=self.pump and self.level < 1.0)
 
 Each instance becomes a program of the engine; its variables are declared under the
-instance name (``blink.lamp``). The instance name defaults to the class name in
-snake_case; pass ``name=`` to choose another (``Blink(name="lamp2")``).
+instance name (``tank_level.level``, arrays as ``name[0]``, ``name[1]``, ...). The
+instance name defaults to the class name in snake_case; pass ``name=`` to choose
+another (``TankLevel(name="tank2")``). The same source runs compiled (natively, see
+``docs/programs.md`` for the subset) or in reference mode (as Python, with the typed
+values of :mod:`softplc.iectypes`, giving identical results).
 
 Protocol with the engine (``softplc.engine``), kept stable for both execution modes:
 
@@ -30,91 +37,257 @@ Protocol with the engine (``softplc.engine``), kept stable for both execution mo
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from softplc import _scanstate
 from softplc.errors import ConfigError, StateError
-from softplc.types import IecType
+from softplc.iectypes import Time, coerce, make
+from softplc.stdlib import FunctionBlock
+from softplc.types import IecType, type_from_name
 
 __all__ = [
+    "ARRAY",
+    "ArrayType",
     "Input",
-    "Output",
     "Memory",
+    "Output",
     "Var",
     "VarSpec",
-    "program",
-    "now",
-    "is_program",
-    "program_variables",
+    "function_block",
     "instance_name",
+    "is_function_block",
+    "is_program",
+    "now",
+    "program",
+    "program_variables",
 ]
 
 _AREAS = {"input": "%I", "output": "%Q", "memory": "%M"}
 
 
-class Var:
-    """A declared variable of a program: area, type, optional address and values.
+class ArrayType:
+    """A fixed-size array of an elementary type, indexed from 0: ``ARRAY(REAL, 8)``.
 
-    Use the subclasses :class:`Input`, :class:`Output` and :class:`Memory`.
+    Example:
+        >>> from softplc import REAL
+        >>> ARRAY(REAL, 8)
+        ARRAY(REAL, 8)
+    """
+
+    __slots__ = ("elem", "length")
+
+    def __init__(self, elem: IecType, length: int) -> None:
+        if not isinstance(elem, IecType):
+            raise ConfigError(f"ARRAY(): the element type must be an IEC type, got {elem!r}")
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+            raise ConfigError(f"ARRAY({elem}, {length!r}): the length must be an int >= 1")
+        self.elem = elem
+        self.length = length
+
+    def __repr__(self) -> str:
+        return f"ARRAY({self.elem}, {self.length})"
+
+    @property
+    def name(self) -> str:
+        """The element type's name (what each element is declared as)."""
+        return self.elem.name
+
+
+def ARRAY(elem: IecType, length: int) -> ArrayType:
+    """An array type for declarations: ``Memory(ARRAY(INT, 10))``."""
+    return ArrayType(elem, length)
+
+
+class Var:
+    """A declared variable: area, type (elementary or :func:`ARRAY`), optional address
+    and values.
+
+    Use the subclasses :class:`Input`, :class:`Output` and :class:`Memory`. In a
+    :func:`function_block` class they declare the block's inputs, outputs and internal
+    variables instead (no addresses).
     """
 
     area = "memory"
 
     def __init__(
         self,
-        type: IecType,
+        type: IecType | ArrayType,
         address: str | None = None,
         *,
         initial: Any = None,
         safe: Any = None,
         unit: str = "",
     ) -> None:
-        if not isinstance(type, IecType):
+        if not isinstance(type, (IecType, ArrayType)):
             raise ConfigError(
                 f"{self.__class__.__name__}(): the first argument must be an IEC type such "
-                f"as BOOL or REAL, got {type!r}"
+                f"as BOOL or REAL (or ARRAY(type, n)), got {type!r}"
             )
-        if address is not None:
-            if not isinstance(address, str) or not address.strip().upper().startswith(
-                _AREAS[self.area]
-            ):
-                raise ConfigError(
-                    f"{self.__class__.__name__}({type}, {address!r}): the address must be a "
-                    f"direct address in the {self.area} area ({_AREAS[self.area]}...)"
-                )
+        if address is not None and (
+            not isinstance(address, str)
+            or not address.strip().upper().startswith(_AREAS[self.area])
+        ):
+            raise ConfigError(
+                f"{self.__class__.__name__}({type}, {address!r}): the address must be a "
+                f"direct address in the {self.area} area ({_AREAS[self.area]}...)"
+            )
         self.type = type
         self.address = address
         self.initial = initial
         self.safe = safe
         self.unit = unit
         self.attr = ""
+        if (
+            isinstance(type, ArrayType)
+            and isinstance(initial, (list, tuple))
+            and len(initial) != type.length
+        ):
+            raise ConfigError(
+                f"{self.__class__.__name__}({type}): {len(initial)} initial values for "
+                f"{type.length} elements"
+            )
+
+    @property
+    def elem_type(self) -> str:
+        """Name of the (element) type."""
+        return self.type.name
+
+    @property
+    def length(self) -> int | None:
+        """Array length, or None for a scalar."""
+        return self.type.length if isinstance(self.type, ArrayType) else None
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.attr = name
 
+    def initial_value(self, index: int | None = None) -> Any:
+        """The typed initial value (of element ``index`` for arrays)."""
+        v = self.initial
+        t = self.elem_type
+        if isinstance(v, (list, tuple)):
+            v = v[index or 0]
+        if v is None:
+            return make(t, 0)
+        if t == "BOOL" and not isinstance(v, bool) and v in (0, 1):
+            return bool(v)
+        return coerce(v, t)
+
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        io = instance.__dict__.get("_softplc_io")
+        d = instance.__dict__
+        if "_softplc_vals" in d:  # inside a function block
+            return d["_softplc_vals"][self.attr]
+        if self.length is not None:
+            return _ArrayView(self, instance)
+        io = d.get("_softplc_io")
         if io is None:
             raise StateError(
                 f"{type(instance).__name__}.{self.attr} is only readable during a scan"
             )
-        return io.get(instance.__dict__["_softplc_index"][self.attr])
+        return make(self.elem_type, io.get(d["_softplc_index"][self.attr]))
 
     def __set__(self, instance: Any, value: Any) -> None:
-        io = instance.__dict__.get("_softplc_io")
+        d = instance.__dict__
+        if "_softplc_vals" in d:
+            if self.length is not None:
+                raise TypeError(f"assign elements of array {self.attr}, not the whole array")
+            d["_softplc_vals"][self.attr] = coerce(value, self.elem_type)
+            return
+        if self.length is not None:
+            raise TypeError(f"assign elements of array {self.attr}, not the whole array")
+        io = d.get("_softplc_io")
         if io is None:
             raise StateError(
                 f"{type(instance).__name__}.{self.attr} is only writable during a scan"
             )
-        io.set(instance.__dict__["_softplc_index"][self.attr], value)
+        io.set(d["_softplc_index"][self.attr], _engine_value(coerce(value, self.elem_type)))
 
     def __repr__(self) -> str:
         extra = f", {self.address!r}" if self.address else ""
         return f"{self.__class__.__name__}({self.type}{extra})"
+
+
+class _ArrayView:
+    """Element access to an array variable during a scan (bounds-checked, 0-based)."""
+
+    __slots__ = ("obj", "var")
+
+    def __init__(self, var: Var, obj: Any) -> None:
+        self.var = var
+        self.obj = obj
+
+    def _key(self, i: Any) -> str:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"array index must be an integer, got {type(i).__name__}")
+        n = self.var.length or 0
+        if not 0 <= i < n:
+            raise IndexError(f"array index {int(i)} out of range 0..{n - 1}")
+        return f"{self.var.attr}[{int(i)}]"
+
+    def _io(self) -> Any:
+        io = self.obj.__dict__.get("_softplc_io")
+        if io is None:
+            raise StateError(f"{self.var.attr} is only accessible during a scan")
+        return io
+
+    def __getitem__(self, i: Any) -> Any:
+        key = self._key(i)
+        return make(self.var.elem_type, self._io().get(self.obj.__dict__["_softplc_index"][key]))
+
+    def __setitem__(self, i: Any, value: Any) -> None:
+        key = self._key(i)
+        io = self._io()
+        io.set(
+            self.obj.__dict__["_softplc_index"][key],
+            _engine_value(coerce(value, self.var.elem_type)),
+        )
+
+    def __len__(self) -> int:
+        return self.var.length or 0
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError("iterate over an array with for i in range(N) and index it")
+
+
+class _CellArray(list):  # type: ignore[type-arg]
+    """An array variable of a function block (reference mode): strict 0-based indexing."""
+
+    __slots__ = ("elem",)
+
+    def __init__(self, elem: str, values: list[Any]) -> None:
+        super().__init__(values)
+        self.elem = elem
+
+    def _check(self, i: Any) -> int:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"array index must be an integer, got {type(i).__name__}")
+        if not 0 <= i < len(self):
+            raise IndexError(f"array index {int(i)} out of range 0..{len(self) - 1}")
+        return int(i)
+
+    def __getitem__(self, i: Any) -> Any:
+        return list.__getitem__(self, self._check(i))
+
+    def __setitem__(self, i: Any, v: Any) -> None:
+        list.__setitem__(self, self._check(i), coerce(v, self.elem))
+
+
+class BlockArray(list):  # type: ignore[type-arg]
+    """An array of function block instances: strict 0-based indexing."""
+
+    __slots__ = ()
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"array index must be an integer, got {type(i).__name__}")
+        if not 0 <= i < len(self):
+            raise IndexError(f"array index {int(i)} out of range 0..{len(self) - 1}")
+        return list.__getitem__(self, int(i))
 
 
 class Input(Var):
@@ -156,7 +329,7 @@ class Memory(Var):
 
     def __init__(
         self,
-        type: IecType,
+        type: IecType | ArrayType,
         initial: Any = None,
         *,
         address: str | None = None,
@@ -188,28 +361,55 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s1).lower()
 
 
+def _is_block(v: Any) -> bool:
+    return isinstance(v, FunctionBlock) or is_function_block(v)
+
+
+def _collect(cls: type) -> tuple[dict[str, Var], dict[str, Any]]:
+    fields: dict[str, Var] = {}
+    blocks: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for k, v in vars(klass).items():
+            if isinstance(v, Var):
+                fields[k] = v
+            elif _is_block(v):
+                blocks[k] = v
+            elif isinstance(v, (list, tuple)) and v and all(_is_block(x) for x in v):
+                if len({type(x) for x in v}) != 1:
+                    raise ConfigError(
+                        f"{cls.__name__}.{k}: an array of function blocks must hold one block type"
+                    )
+                blocks[k] = list(v)
+    return fields, blocks
+
+
+def _instantiate_blocks(obj: Any, blocks: dict[str, Any]) -> None:
+    for k, v in blocks.items():
+        obj.__dict__[k] = BlockArray(copy.deepcopy(v)) if isinstance(v, list) else copy.deepcopy(v)
+
+
 def program(cls: T) -> T:
     """Class decorator that makes a class a control program.
 
     The class needs a ``scan(self)`` method; its :class:`Input`, :class:`Output` and
-    :class:`Memory` attributes become the program's variables.
+    :class:`Memory` attributes become the program's variables, and its function block
+    attributes (``TON(PT=s(5))``, user blocks, or lists of them for arrays) become
+    per-instance blocks.
     """
     if not isinstance(cls, type):
         raise ConfigError(f"@program decorates a class, not {cls!r}")
     if not callable(getattr(cls, "scan", None)):
         raise ConfigError(f"program class {cls.__name__} has no scan(self) method")
-    fields: dict[str, Var] = {}
-    for klass in reversed(cls.__mro__):
-        for k, v in vars(klass).items():
-            if isinstance(v, Var):
-                fields[k] = v
+    fields, blocks = _collect(cls)
     cls._softplc_fields = fields  # type: ignore[attr-defined]
+    cls._softplc_blocks = blocks  # type: ignore[attr-defined]
     user_init = cls.__dict__.get("__init__")
 
     def __init__(self: Any, *args: Any, name: str | None = None, **kwargs: Any) -> None:
         self.__dict__["_softplc_name"] = name or _snake(cls.__name__)
         self.__dict__["_softplc_io"] = None
         self.__dict__["_softplc_index"] = {}
+        _instantiate_blocks(self, blocks)
         if user_init is not None:
             user_init(self, *args, **kwargs)
         elif args or kwargs:
@@ -219,9 +419,96 @@ def program(cls: T) -> T:
     return cls
 
 
+def function_block(cls: T) -> T:
+    """Class decorator for a user-defined function block, in the same form as a
+    program: :class:`Input` attributes are its inputs, :class:`Output` its outputs,
+    :class:`Memory` its internal variables (no addresses), plus nested blocks and a
+    ``scan(self)`` method. An instance is called with keyword inputs, like the standard
+    blocks::
+
+        @function_block
+        class Debounce:
+            raw = Input(BOOL)
+            stable = Output(BOOL)
+            timer = TON(PT=ms(20))
+
+            def scan(self):
+                self.timer(IN=self.raw)
+                self.stable = self.timer.Q
+
+    Example:
+        >>> from softplc import BOOL, Input, Output
+        >>> @function_block
+        ... class Inverter:
+        ...     x = Input(BOOL)
+        ...     y = Output(BOOL)
+        ...     def scan(self):
+        ...         self.y = not self.x
+        >>> inv = Inverter()
+        >>> inv(x=False)
+        >>> inv.y
+        True
+    """
+    if not isinstance(cls, type):
+        raise ConfigError(f"@function_block decorates a class, not {cls!r}")
+    if not callable(getattr(cls, "scan", None)):
+        raise ConfigError(f"function block class {cls.__name__} has no scan(self) method")
+    fields, blocks = _collect(cls)
+    for k, v in fields.items():
+        if v.address is not None:
+            raise ConfigError(f"{cls.__name__}.{k}: variables of a function block have no address")
+    cls._softplc_fb_fields = fields  # type: ignore[attr-defined]
+    cls._softplc_blocks = blocks  # type: ignore[attr-defined]
+    inputs = {k for k, v in fields.items() if v.area == "input"}
+
+    def __init__(self: Any, **params: Any) -> None:
+        vals: dict[str, Any] = {}
+        for k, v in fields.items():
+            if v.length is None:
+                vals[k] = v.initial_value()
+            else:
+                vals[k] = _CellArray(v.elem_type, [v.initial_value(i) for i in range(v.length)])
+        self.__dict__["_softplc_vals"] = vals
+        _instantiate_blocks(self, blocks)
+        for k, val in params.items():
+            if k not in inputs:
+                raise TypeError(
+                    f"{cls.__name__} has no input {k!r} (inputs: {', '.join(sorted(inputs))})"
+                )
+            setattr(self, k, val)
+
+    def __call__(self: Any, **kw: Any) -> None:
+        for k, val in kw.items():
+            if k not in inputs:
+                raise TypeError(
+                    f"{cls.__name__} has no input {k!r} (inputs: {', '.join(sorted(inputs))})"
+                )
+            setattr(self, k, val)
+        self.scan()
+
+    def __deepcopy__(self: Any, memo: dict[int, Any]) -> Any:
+        new = cls.__new__(cls)
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
+
+    def __repr__(self: Any) -> str:
+        return f"{cls.__name__}()"
+
+    cls.__init__ = __init__  # type: ignore[misc]
+    cls.__call__ = __call__  # type: ignore[attr-defined]
+    cls.__deepcopy__ = __deepcopy__  # type: ignore[attr-defined]
+    cls.__repr__ = __repr__  # type: ignore[method-assign]
+    return cls
+
+
 def is_program(obj: Any) -> bool:
     """True for instances (and classes) made with ``@program``."""
     return hasattr(obj, "_softplc_fields")
+
+
+def is_function_block(obj: Any) -> bool:
+    """True for instances (and classes) made with ``@function_block``."""
+    return hasattr(obj, "_softplc_fb_fields")
 
 
 def instance_name(obj: Any) -> str:
@@ -229,20 +516,72 @@ def instance_name(obj: Any) -> str:
     return str(obj.__dict__["_softplc_name"])
 
 
+_ADDR = re.compile(r"^%([IQM])([XBWDL]?)(\d+)(?:\.(\d+))?$", re.IGNORECASE)
+
+
+def _element_addresses(address: str, n: int, attr: str) -> list[str]:
+    """Consecutive addresses from ``address``: bits go 0..7 then the next byte; other
+    sizes step by one unit of their size."""
+    m = _ADDR.match(address.strip())
+    if m is None:
+        # Let the engine report the malformed address on the first element.
+        return [address] + [address] * (n - 1)
+    area, size, index, bit = (
+        m.group(1).upper(),
+        (m.group(2) or "X").upper(),
+        int(m.group(3)),
+        m.group(4),
+    )
+    out = []
+    if size == "X":
+        pos = index * 8 + int(bit or 0)
+        for k in range(n):
+            p = pos + k
+            out.append(f"%{area}X{p // 8}.{p % 8}")
+    else:
+        if bit is not None:
+            raise ConfigError(f"{attr}: only bit addresses take a .bit suffix ({address!r})")
+        out = [f"%{area}{size}{index + k}" for k in range(n)]
+    return out
+
+
+def _engine_value(v: Any) -> Any:
+    """A typed value as the plain Python number the engine stores."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return float(v)
+    return v
+
+
 def program_variables(obj: Any) -> list[VarSpec]:
-    """The variables of a program instance, in declaration order."""
-    return [
-        VarSpec(attr, v.area, v.type.name, v.address, v.initial, v.safe, v.unit)
-        for attr, v in obj._softplc_fields.items()
-    ]
+    """The variables of a program instance, in declaration order (arrays expanded to
+    ``attr[0]``, ``attr[1]``, ...)."""
+    rows: list[VarSpec] = []
+    for attr, v in obj._softplc_fields.items():
+        tname = v.elem_type
+        if v.length is None:
+            init = None if v.initial is None else _engine_value(v.initial_value())
+            rows.append(VarSpec(attr, v.area, tname, v.address, init, v.safe, v.unit))
+            continue
+        addrs = _element_addresses(v.address, v.length, attr) if v.address else [None] * v.length
+        for i in range(v.length):
+            init = None if v.initial is None else _engine_value(v.initial_value(i))
+            safe = v.safe[i] if isinstance(v.safe, (list, tuple)) else v.safe
+            rows.append(VarSpec(f"{attr}[{i}]", v.area, tname, addrs[i], init, safe, v.unit))
+    return rows
 
 
 def bind(obj: Any, indices: dict[str, int]) -> None:
-    """Records the engine's variable index of each attribute."""
+    """Records the engine's variable index of each attribute (array elements as
+    ``attr[i]``)."""
     obj.__dict__["_softplc_index"] = dict(indices)
 
 
-_current_io: list[Any] = []
+#: The scans in progress (shared with the engine and the standard library).
+_current_io: list[Any] = _scanstate.current_io
 
 
 def reference_scan(obj: Any, io: Any) -> None:
@@ -257,14 +596,18 @@ def reference_scan(obj: Any, io: Any) -> None:
 
 
 def compile_program(obj: Any) -> bytes:
-    """Compiles a program instance to the engine's intermediate form."""
-    from softplc import compiler  # noqa: PLC0415  (optional until compiled mode lands)
+    """Compiles a program instance to the engine's intermediate form.
+
+    Raises :class:`softplc.compiler.CompileError` (a ``ProgramError``) naming file, line
+    and column for anything outside the compiled subset.
+    """
+    from softplc import compiler
 
     result: bytes = compiler.compile_instance(obj)
     return result
 
 
-def now() -> int:
+def now() -> Time:
     """The current cycle's ``now`` (TIME, ns). Every program of a cycle sees the same
     value; in virtual time it is the scheduled start of the cycle.
 
@@ -272,7 +615,10 @@ def now() -> int:
     """
     if not _current_io:
         raise StateError("now() is only available during a scan")
-    return int(_current_io[-1].now_ns)
+    return Time(_current_io[-1].now_ns)
 
 
 ProgramLike = Callable[[Any], Any]
+
+# Re-exported for program files that import everything from here.
+_ = type_from_name

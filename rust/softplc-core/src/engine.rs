@@ -123,6 +123,8 @@ struct Shared {
     quit: AtomicBool,
     /// The scan thread ends once the first task has done this many cycles.
     quit_at: AtomicU64,
+    /// Engine-clock time of the first tick.
+    origin: AtomicU64,
     rt: Mutex<Option<RtStatus>>,
     graveyard: Mutex<Vec<(u64, Box<dyn CycleObserver>)>>,
 }
@@ -276,6 +278,7 @@ impl EngineBuilder {
             fault: Mutex::new(None),
             quit: AtomicBool::new(false),
             quit_at: AtomicU64::new(u64::MAX),
+            origin: AtomicU64::new(0),
             rt: Mutex::new(None),
             graveyard: Mutex::new(Vec::new()),
         });
@@ -350,7 +353,6 @@ impl EngineBuilder {
             started: false,
             closed: false,
             next_observer: 1,
-            origin_ns: 0,
             monitors,
         })
     }
@@ -773,7 +775,6 @@ pub struct Engine {
     started: bool,
     closed: bool,
     next_observer: u64,
-    origin_ns: u64,
     monitors: Vec<(String, Arc<dyn DriverMonitor>)>,
 }
 
@@ -826,7 +827,7 @@ impl Engine {
 
     /// Engine-clock time of the first tick.
     pub fn origin_ns(&self) -> u64 {
-        self.origin_ns
+        self.shared.origin.load(Ordering::Acquire)
     }
 
     /// Starts the drivers and, in real time, the scan thread; enters `state`
@@ -855,12 +856,12 @@ impl Engine {
                 p.reset();
             }
         }
+        // Virtual time starts at 0; the real-time grid is set by the scan thread.
         let origin = match self.clock {
             ClockKind::Virtual => 0,
-            // Leave a millisecond for the thread to come up and settle.
             ClockKind::Real => monotonic_ns() + 1_000_000,
         };
-        self.origin_ns = origin;
+        self.shared.origin.store(origin, Ordering::Release);
         core.reset_schedules(origin);
         if run {
             core.set_state(PlcState::Run, origin);
@@ -877,6 +878,11 @@ impl Engine {
                     .name("softplc-scan".into())
                     .spawn(move || {
                         let (status, _dma_guard) = rt::apply(&rt);
+                        // Start the tick grid only now: locking memory can take tens of
+                        // milliseconds, which would otherwise show as a late first cycle.
+                        let origin = monotonic_ns() + 1_000_000;
+                        core.reset_schedules(origin);
+                        shared.origin.store(origin, Ordering::Release);
                         *shared.rt.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
                         let r = catch_unwind(AssertUnwindSafe(|| core.run_realtime()));
                         if let Err(p) = r {

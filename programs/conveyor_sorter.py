@@ -1,0 +1,81 @@
+"""Conveyor sorter: counts items with edge detection and counters, and pushes big
+items off the belt when they reach the pusher.
+
+An item passes the entry photo-eye (`entry_eye`), where a gauge says whether it is
+big. It takes `travel` to reach the pusher; big items are pushed off (a `push_time`
+pulse on `pusher`), small ones ride on to the exit eye. The belt stops when a batch of
+`batch` items has entered (`batch_done`) until `reset` is pressed. Up to four big items
+can be on their way at once (one timer each, in an array of blocks).
+
+Run it:  softplc run programs/conveyor_sorter.py --virtual --cycles 3000 --cycle 10ms
+"""
+
+from softplc import BOOL, INT, TIME, Input, Memory, Output, program
+from softplc.program import ARRAY
+from softplc.stdlib import CTU, CTUD, R_TRIG, TO_INT, TON, TP, ms
+
+SLOTS = 4
+
+
+@program
+class ConveyorSorter:
+    run_cmd = Input(BOOL, "%IX0.0")
+    entry_eye = Input(BOOL, "%IX0.1")
+    big = Input(BOOL, "%IX0.2")
+    exit_eye = Input(BOOL, "%IX0.3")
+    reset = Input(BOOL, "%IX0.4")
+    motor = Output(BOOL, "%QX0.0")
+    pusher = Output(BOOL, "%QX0.1")
+    batch_done = Output(BOOL, "%QX0.2")
+    small_count = Output(INT, "%QW2")
+    big_count = Output(INT, "%QW4")
+    on_belt = Output(INT, "%QW6")
+    lost = Output(INT, "%QW8")
+    batch = Memory(INT, 10)
+    travel = Memory(TIME, ms(1500))
+    pending = Memory(ARRAY(BOOL, SLOTS))
+    entry_edge = R_TRIG()
+    exit_edge = R_TRIG()
+    reset_edge = R_TRIG()
+    items = CTU()
+    bigs = CTU(PV=32767)
+    belt = CTUD(PV=32767)
+    push = TP(PT=ms(300))
+    delays = [TON() for _ in range(SLOTS)]  # noqa: RUF012 (an array of blocks)
+
+    def scan(self):
+        self.entry_edge(CLK=self.entry_eye)
+        self.exit_edge(CLK=self.exit_eye)
+        self.reset_edge(CLK=self.reset)
+        arrived = self.entry_edge.Q and self.motor
+        self.items(CU=arrived, R=self.reset_edge.Q, PV=self.batch)
+        self.bigs(CU=arrived and self.big, R=self.reset_edge.Q)
+        self.batch_done = self.items.Q
+        self.motor = self.run_cmd and not self.items.Q
+
+        if arrived and self.big:
+            free = self.free_slot()
+            if free < SLOTS:
+                self.pending[free] = True
+            else:
+                self.lost += 1  # more big items in flight than slots
+
+        pushed = False
+        for i in range(SLOTS):
+            self.delays[i](IN=self.pending[i], PT=self.travel)
+            if self.delays[i].Q:
+                self.pending[i] = False
+                pushed = True
+        self.push(IN=pushed)
+        self.pusher = self.push.Q
+
+        self.belt(CU=arrived, CD=self.exit_edge.Q or pushed, R=self.reset_edge.Q)
+        self.on_belt = self.belt.CV
+        self.big_count = self.bigs.CV
+        self.small_count = self.items.CV - self.bigs.CV
+
+    def free_slot(self):
+        for i in range(SLOTS):
+            if not self.pending[i]:
+                return TO_INT(i)
+        return TO_INT(SLOTS)

@@ -1,0 +1,42 @@
+"""Compile errors: every construct outside the compiled subset is reported with its
+file, line and column, what it is, and a hint."""
+
+from __future__ import annotations
+
+from softplc.errors import ProgramError
+
+__all__ = ["CompileError"]
+
+
+class CompileError(ProgramError):  # type: ignore[misc, valid-type]
+    """A program uses something the compiled form does not support.
+
+    Attributes ``file``, ``line`` and ``column`` (1-based) locate the construct;
+    ``construct`` names it and ``hint`` says what to write instead. ``str(e)`` reads
+    ``file:line:col: error: <construct>: <detail> (hint: ...)``.
+
+    Example:
+        >>> e = CompileError("p.py", 3, 9, "while loop", "not supported", "use for i in range(N)")
+        >>> str(e)
+        'p.py:3:9: error: while loop: not supported (hint: use for i in range(N))'
+    """
+
+    def __init__(
+        self,
+        file: str,
+        line: int,
+        column: int,
+        construct: str,
+        detail: str,
+        hint: str = "",
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.construct = construct
+        self.detail = detail
+        self.hint = hint
+        msg = f"{file}:{line}:{column}: error: {construct}: {detail}"
+        if hint:
+            msg += f" (hint: {hint})"
+        super().__init__(msg)

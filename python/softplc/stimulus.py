@@ -1,0 +1,190 @@
+"""CSV stimulus files for ``softplc run PROGRAM.py --virtual --cycles N --stimulus in.csv``.
+
+Format: a header row of input names (full engine names such as ``tank.level``, or a
+bare name that is unique), then one row per cycle: row k sets the inputs for cycle k
+(counting from 0). After the last row the last values hold. An empty cell keeps the
+previous value. Values:
+
+* BOOL: ``0``/``1`` or ``true``/``false`` (any case);
+* integers: decimal (``-12``); REAL/LREAL: decimal (``3.5``, ``1e-3``);
+* TIME: an integer of milliseconds (``1500``) or an IEC literal (``T#1s500ms``).
+
+Lines starting with ``#`` are comments. Every error names the file, the row (line
+number in the file) and the column.
+
+API used by the ``run`` command::
+
+    stim = load_stimulus("inputs.csv")   # parses; ConfigError on malformed files
+    stim.bind(engine)                    # after engine.start(): checks names and values
+    for k in range(cycles):
+        stim.apply(engine, k)            # writes row k (nothing after the last row)
+        engine.run_cycles(1)
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "in.csv"
+    >>> _ = p.write_text("start,level\\n1,20.5\\n0,\\n")
+    >>> s = load_stimulus(p)
+    >>> s.columns, len(s)
+    (['start', 'level'], 2)
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from softplc.errors import ConfigError
+from softplc.iectypes import INT_BITS, fits
+
+__all__ = ["Stimulus", "load_stimulus", "parse_value"]
+
+
+def parse_value(text: str, type_name: str) -> Any:
+    """Parses one cell for a variable of ``type_name``; raises ValueError with a
+    reason."""
+    t = text.strip()
+    if type_name == "BOOL":
+        low = t.lower()
+        if low in ("1", "true"):
+            return True
+        if low in ("0", "false"):
+            return False
+        raise ValueError(f"{t!r} is not a BOOL (use 0/1 or true/false)")
+    if type_name in ("REAL", "LREAL"):
+        try:
+            v = float(t)
+        except ValueError:
+            raise ValueError(f"{t!r} is not a number") from None
+        if not math.isfinite(v):
+            raise ValueError(f"{t!r} is not a finite number")
+        return v
+    if type_name == "TIME":
+        if t.upper().startswith(("T#", "TIME#", "LT#", "LTIME#")):
+            from softplc.timefmt import parse_duration
+
+            try:
+                return parse_duration(t)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        try:
+            return int(t) * 1_000_000
+        except ValueError:
+            raise ValueError(
+                f"{t!r} is not a TIME (an integer of milliseconds or an IEC literal like T#1s500ms)"
+            ) from None
+    if type_name in INT_BITS:
+        try:
+            v = int(t, 10)
+        except ValueError:
+            raise ValueError(f"{t!r} is not a decimal integer") from None
+        if not fits(v, type_name):
+            bits, signed = INT_BITS[type_name]
+            lo = -(1 << (bits - 1)) if signed else 0
+            hi = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+            raise ValueError(f"{v} is out of range {lo}..{hi}")
+        return v
+    raise ValueError(f"unknown type {type_name}")
+
+
+@dataclass
+class Stimulus:
+    """A parsed stimulus file: column names and the raw cells of each row."""
+
+    path: str
+    columns: list[str]
+    rows: list[tuple[int, list[str]]]  # (line number, cells)
+    names: list[str] = field(default_factory=list)
+    values: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def bind(self, engine: Any) -> None:
+        """Resolves the columns against the engine's variables (inputs only) and parses
+        every cell. Raises :class:`ConfigError` naming file, row and column."""
+        variables = {v["name"]: v for v in engine.variables}
+        names = []
+        for col, c in enumerate(self.columns, start=1):
+            v = variables.get(c)
+            if v is None:
+                hits = [n for n in variables if n.endswith("." + c)]
+                if len(hits) == 1:
+                    v = variables[hits[0]]
+                elif hits:
+                    raise ConfigError(
+                        f"{self.path}: row 1, column {col} ({c!r}): ambiguous name, "
+                        f"matches {', '.join(hits)} (use the full name)"
+                    )
+                else:
+                    known = ", ".join(n for n, x in variables.items() if x["area"] == "input")
+                    raise ConfigError(
+                        f"{self.path}: row 1, column {col} ({c!r}): no such variable "
+                        f"(inputs: {known or 'none'})"
+                    )
+            if v["area"] != "input":
+                raise ConfigError(
+                    f"{self.path}: row 1, column {col} ({c!r}): {v['name']} is an "
+                    f"{v['area']} variable; a stimulus drives inputs"
+                )
+            names.append(v["name"])
+        values: list[dict[str, Any]] = []
+        for line, cells in self.rows:
+            row: dict[str, Any] = {}
+            for col, (name, cell) in enumerate(zip(names, cells), start=1):
+                if cell.strip() == "":
+                    continue
+                try:
+                    row[name] = parse_value(cell, variables[name]["type"])
+                except ValueError as e:
+                    raise ConfigError(
+                        f"{self.path}: row {line}, column {col} ({self.columns[col - 1]!r}, "
+                        f"{variables[name]['type']}): {e}"
+                    ) from None
+            values.append(row)
+        self.names = names
+        self.values = values
+
+    def apply(self, engine: Any, cycle: int) -> None:
+        """Writes the inputs of row ``cycle`` (nothing after the last row: the last
+        values hold)."""
+        if not self.names and self.columns:
+            self.bind(engine)
+        if 0 <= cycle < len(self.values):
+            for name, value in self.values[cycle].items():
+                engine.write(name, value)
+
+    def row(self, cycle: int) -> dict[str, Any]:
+        """The values row ``cycle`` writes (after :meth:`bind`)."""
+        return dict(self.values[cycle]) if 0 <= cycle < len(self.values) else {}
+
+
+def load_stimulus(path: str | Path) -> Stimulus:
+    """Reads a stimulus CSV file. Raises :class:`ConfigError` for a missing file, an
+    empty or duplicate header, or a row with the wrong number of cells."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"stimulus file {str(path)!r} does not exist")
+    with p.open(newline="", encoding="utf-8") as f:
+        lines = [(i, row) for i, row in enumerate(csv.reader(f), start=1)]
+    lines = [(i, r) for i, r in lines if r and not r[0].lstrip().startswith("#")]
+    if not lines:
+        raise ConfigError(f"{p}: empty stimulus file (expected a header row of input names)")
+    hline, header = lines[0]
+    header = [h.strip() for h in header]
+    for col, h in enumerate(header, start=1):
+        if not h:
+            raise ConfigError(f"{p}: row {hline}, column {col}: empty column name")
+        if header.index(h) != col - 1:
+            raise ConfigError(f"{p}: row {hline}, column {col} ({h!r}): duplicate column")
+    rows = []
+    for line, cells in lines[1:]:
+        if len(cells) != len(header):
+            raise ConfigError(
+                f"{p}: row {line}: {len(cells)} cells, expected {len(header)} ({', '.join(header)})"
+            )
+        rows.append((line, cells))
+    return Stimulus(str(p), header, rows)

@@ -1,0 +1,525 @@
+//! The verified, specialised instruction set the interpreter runs.
+//!
+//! The IR's generic operations (`add`, `lt`, `ld`, ...) are lowered by the verifier to
+//! one of these, chosen by the operand types, with process-image variables resolved
+//! to fixed area offsets. Operands are cell indices (`u32`) already checked to be in
+//! range and of the right type.
+
+use crate::fb::FbKind;
+use crate::num::{MathFn, Norm};
+use softplc_core::IecType;
+
+/// One instruction. `d` is the destination cell, `a`, `b`, ... are source cells.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub enum Instr {
+    Mov {
+        d: u32,
+        a: u32,
+    },
+
+    // Integers (and TIME) on canonical 64-bit cells, wrapped by `n`.
+    IAdd {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+    },
+    ISub {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+    },
+    IMul {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+    },
+    INeg {
+        d: u32,
+        a: u32,
+        n: Norm,
+    },
+    IAbs {
+        d: u32,
+        a: u32,
+        n: Norm,
+    },
+    IDivS {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+    },
+    IRemS {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+    },
+    IDivU {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IRemU {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    /// Python floor division on LINT (untyped integers).
+    IFloorDiv {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    /// Python modulo on LINT (untyped integers).
+    IFloorMod {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IAnd {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IOr {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IXor {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    INot {
+        d: u32,
+        a: u32,
+        n: Norm,
+    },
+    /// Shift left; the count cell is signed when `cs`.
+    IShl {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+        cs: bool,
+    },
+    IShrS {
+        d: u32,
+        a: u32,
+        b: u32,
+        cs: bool,
+    },
+    IShrU {
+        d: u32,
+        a: u32,
+        b: u32,
+        cs: bool,
+    },
+    IEq {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    INe {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    ILtS {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    ILeS {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    ILtU {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    ILeU {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IMinS {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IMaxS {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IMinU {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    IMaxU {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+
+    // REAL (f32).
+    FAdd {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FSub {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FMul {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FDiv {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FNeg {
+        d: u32,
+        a: u32,
+    },
+    FAbs {
+        d: u32,
+        a: u32,
+    },
+    FEq {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FNe {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FLt {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FLe {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FMin {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FMax {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    FMath {
+        d: u32,
+        a: u32,
+        f: MathFn,
+    },
+
+    // LREAL (f64).
+    DAdd {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DSub {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DMul {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DDiv {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DNeg {
+        d: u32,
+        a: u32,
+    },
+    DAbs {
+        d: u32,
+        a: u32,
+    },
+    DEq {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DNe {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DLt {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DLe {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DMin {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DMax {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    DMath {
+        d: u32,
+        a: u32,
+        f: MathFn,
+    },
+
+    // BOOL.
+    BAnd {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    BOr {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    BXor {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    BNot {
+        d: u32,
+        a: u32,
+    },
+
+    // Conversions.
+    Wrap {
+        d: u32,
+        a: u32,
+        n: Norm,
+    },
+    IToBool {
+        d: u32,
+        a: u32,
+    },
+    IToF {
+        d: u32,
+        a: u32,
+        signed: bool,
+    },
+    IToD {
+        d: u32,
+        a: u32,
+        signed: bool,
+    },
+    FToI {
+        d: u32,
+        a: u32,
+        ty: IecType,
+    },
+    DToI {
+        d: u32,
+        a: u32,
+        ty: IecType,
+    },
+    FToD {
+        d: u32,
+        a: u32,
+    },
+    /// REAL to LINT, truncated toward zero (saturating, NaN gives 0).
+    FTrunc {
+        d: u32,
+        a: u32,
+    },
+    /// LREAL to LINT, truncated toward zero (saturating, NaN gives 0).
+    DTrunc {
+        d: u32,
+        a: u32,
+    },
+    DToF {
+        d: u32,
+        a: u32,
+    },
+
+    Sel {
+        d: u32,
+        g: u32,
+        a: u32,
+        b: u32,
+    },
+    GetBit {
+        d: u32,
+        x: u32,
+        k: u32,
+        bits: u32,
+        cs: bool,
+    },
+    SetBit {
+        d: u32,
+        x: u32,
+        k: u32,
+        v: u32,
+        n: Norm,
+        cs: bool,
+    },
+
+    // Process image (area index, byte offset).
+    LdB {
+        d: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+    },
+    Ld1S {
+        d: u32,
+        area: u8,
+        off: u32,
+    },
+    Ld1U {
+        d: u32,
+        area: u8,
+        off: u32,
+    },
+    Ld2S {
+        d: u32,
+        area: u8,
+        off: u32,
+    },
+    Ld2U {
+        d: u32,
+        area: u8,
+        off: u32,
+    },
+    Ld4S {
+        d: u32,
+        area: u8,
+        off: u32,
+    },
+    Ld4U {
+        d: u32,
+        area: u8,
+        off: u32,
+    },
+    Ld8 {
+        d: u32,
+        area: u8,
+        off: u32,
+    },
+    StB {
+        a: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+    },
+    St1 {
+        a: u32,
+        area: u8,
+        off: u32,
+    },
+    St2 {
+        a: u32,
+        area: u8,
+        off: u32,
+    },
+    St4 {
+        a: u32,
+        area: u8,
+        off: u32,
+    },
+    St8 {
+        a: u32,
+        area: u8,
+        off: u32,
+    },
+    /// Load element `c[i]` of image table `t`.
+    LdX {
+        d: u32,
+        t: u32,
+        i: u32,
+    },
+    StX {
+        t: u32,
+        i: u32,
+        a: u32,
+    },
+    /// Load cell `base + c[i] * stride`, checking `c[i] < len`.
+    LdC {
+        d: u32,
+        base: u32,
+        stride: u32,
+        len: u32,
+        i: u32,
+    },
+    StC {
+        a: u32,
+        base: u32,
+        stride: u32,
+        len: u32,
+        i: u32,
+    },
+
+    Fb {
+        kind: FbKind,
+        base: u32,
+    },
+    FbX {
+        kind: FbKind,
+        base: u32,
+        stride: u32,
+        len: u32,
+        i: u32,
+    },
+
+    Jmp {
+        t: u32,
+    },
+    Jz {
+        c: u32,
+        t: u32,
+    },
+    Jnz {
+        c: u32,
+        t: u32,
+    },
+    /// Backward jump, charged against the per-scan loop budget.
+    Loop {
+        t: u32,
+    },
+    Now {
+        d: u32,
+    },
+    Trap {
+        m: u32,
+    },
+}

@@ -1,0 +1,536 @@
+//! The interpreter: runs verified code on the program's cells and the process image.
+//!
+//! Real-time notes: [`CompiledProgram::execute`] does not allocate, lock or make
+//! syscalls on a healthy scan. A fault (division by zero, index out of range, math
+//! error, trap) builds its message, which allocates, and leaves RUN.
+
+use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, Slot};
+
+use crate::fb::{self, FbKind};
+use crate::instr::Instr;
+use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn};
+use crate::verify::Checked;
+
+/// Backward jumps allowed in one scan. The compiler only emits bounded `for` loops, so
+/// this is a safety net against hand-made IR that would otherwise hang the scan.
+pub const LOOP_BUDGET: u64 = 100_000_000;
+
+/// Why a scan stopped. `Copy`; the message is built only on the fault path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    DivZero,
+    Index { index: i64, len: u32 },
+    Math(MathFn),
+    ShiftCount(i64),
+    BitNumber { k: i64, bits: u32 },
+    Trap(u32),
+    LoopBudget,
+    ImageTooSmall,
+}
+
+/// A compiled program bound to an engine's layout.
+pub struct CompiledProgram {
+    name: String,
+    source: String,
+    code: Box<[Instr]>,
+    cells: Box<[u64]>,
+    init: Box<[u64]>,
+    cell_types: Box<[IecType]>,
+    tables: Box<[Box<[Slot]>]>,
+    lines: Box<[u32]>,
+    messages: Box<[String]>,
+    need: [usize; 3],
+}
+
+impl CompiledProgram {
+    /// Builds the program from verified code; cells start at their initial values.
+    pub fn new(c: Checked) -> CompiledProgram {
+        CompiledProgram {
+            name: c.name,
+            source: c.source,
+            code: c.code.into_boxed_slice(),
+            cells: c.init.clone().into_boxed_slice(),
+            init: c.init.into_boxed_slice(),
+            cell_types: c.cell_types.into_boxed_slice(),
+            tables: c.tables.into_iter().map(Vec::into_boxed_slice).collect(),
+            lines: c.lines.into_boxed_slice(),
+            messages: c.messages.into_boxed_slice(),
+            need: c.need,
+        }
+    }
+
+    /// Number of instructions.
+    pub fn code_len(&self) -> usize {
+        self.code.len()
+    }
+
+    /// Number of cells.
+    pub fn cell_count(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// The value of a cell (for tests and debugging).
+    pub fn cell(&self, i: usize) -> softplc_core::Value {
+        softplc_core::Value::from_bits(self.cell_types[i], self.cells[i])
+    }
+
+    fn fault(&self, pc: usize, f: Fault) -> ProgramFault {
+        let what = match f {
+            Fault::DivZero => "division by zero".to_string(),
+            Fault::Index { index, len } => {
+                format!(
+                    "array index {index} out of range 0..{}",
+                    len.saturating_sub(1)
+                )
+            }
+            Fault::Math(m) => format!(
+                "math error in {} (argument out of its domain or result overflows)",
+                m.name().to_uppercase()
+            ),
+            Fault::ShiftCount(n) => format!("negative shift count {n}"),
+            Fault::BitNumber { k, bits } => format!("bit number {k} out of range 0..{}", bits - 1),
+            Fault::Trap(m) => self.messages[m as usize].clone(),
+            Fault::LoopBudget => format!("more than {LOOP_BUDGET} loop iterations in one scan"),
+            Fault::ImageTooSmall => {
+                "the process image does not match the layout the program was loaded for".to_string()
+            }
+        };
+        let line = self.lines.get(pc).copied().unwrap_or(0);
+        let place = match (self.source.is_empty(), line) {
+            (true, 0) => String::new(),
+            (false, 0) => format!(" ({})", self.source),
+            (true, l) => format!(" (line {l})"),
+            (false, l) => format!(" ({}:{l})", self.source),
+        };
+        ProgramFault::new(format!("program {:?}: {what}{place}", self.name))
+    }
+}
+
+impl Program for CompiledProgram {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> ProgramKind {
+        ProgramKind::Compiled
+    }
+
+    fn execute(&mut self, cx: &mut ScanCtx<'_>) -> Result<(), ProgramFault> {
+        for (area, need) in self.need.iter().enumerate() {
+            if cx.image.areas[area].len() < *need {
+                return Err(self.fault(usize::MAX, Fault::ImageTooSmall));
+            }
+        }
+        match run(
+            &self.code,
+            &mut self.cells,
+            &self.tables,
+            cx.image,
+            cx.now_ns as i64,
+        ) {
+            Ok(()) => Ok(()),
+            Err((pc, f)) => Err(self.fault(pc, f)),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.cells.copy_from_slice(&self.init);
+    }
+}
+
+#[inline(always)]
+fn bytes<const N: usize>(img: &Image, area: u8, off: u32) -> [u8; N] {
+    let o = off as usize;
+    let mut out = [0u8; N];
+    out.copy_from_slice(&img.areas[area as usize][o..o + N]);
+    out
+}
+
+#[inline(always)]
+fn put(img: &mut Image, area: u8, off: u32, b: &[u8]) {
+    let o = off as usize;
+    img.areas[area as usize][o..o + b.len()].copy_from_slice(b);
+}
+
+/// Loads a slot as canonical cell bits.
+#[inline]
+fn load_slot(img: &Image, s: Slot) -> u64 {
+    let (a, o) = (s.area.index() as u8, s.offset);
+    match s.ty {
+        IecType::Bool => ((img.areas[a as usize][o as usize] >> s.bit) & 1) as u64,
+        IecType::Sint => i8::from_le_bytes(bytes(img, a, o)) as i64 as u64,
+        IecType::Usint => bytes::<1>(img, a, o)[0] as u64,
+        IecType::Int => i16::from_le_bytes(bytes(img, a, o)) as i64 as u64,
+        IecType::Uint => u16::from_le_bytes(bytes(img, a, o)) as u64,
+        IecType::Dint => i32::from_le_bytes(bytes(img, a, o)) as i64 as u64,
+        IecType::Udint | IecType::Real => u32::from_le_bytes(bytes(img, a, o)) as u64,
+        _ => u64::from_le_bytes(bytes(img, a, o)),
+    }
+}
+
+#[inline]
+fn store_slot(img: &mut Image, s: Slot, v: u64) {
+    let (a, o) = (s.area.index() as u8, s.offset);
+    match s.ty.size() {
+        0 => store_bit(img, a, o, s.bit, v),
+        n => put(img, a, o, &v.to_le_bytes()[..n]),
+    }
+}
+
+#[inline(always)]
+fn store_bit(img: &mut Image, area: u8, off: u32, bit: u8, v: u64) {
+    let byte = &mut img.areas[area as usize][off as usize];
+    *byte = (*byte & !(1 << bit)) | (((v != 0) as u8) << bit);
+}
+
+#[inline(always)]
+fn index(c: &[u64], i: u32, len: u32) -> Result<usize, Fault> {
+    let k = c[i as usize] as i64;
+    if k < 0 || k >= len as i64 {
+        Err(Fault::Index { index: k, len })
+    } else {
+        Ok(k as usize)
+    }
+}
+
+#[inline(always)]
+fn count(c: &[u64], i: u32, signed: bool) -> Result<u64, Fault> {
+    let v = c[i as usize];
+    if signed && (v as i64) < 0 {
+        Err(Fault::ShiftCount(v as i64))
+    } else {
+        Ok(v)
+    }
+}
+
+#[inline(always)]
+fn of_f32(v: f32) -> u64 {
+    v.to_bits() as u64
+}
+
+/// The interpreter loop. Returns the faulting instruction's index and the reason.
+fn run(
+    code: &[Instr],
+    c: &mut [u64],
+    tables: &[Box<[Slot]>],
+    img: &mut Image,
+    now: i64,
+) -> Result<(), (usize, Fault)> {
+    let mut pc = 0usize;
+    let mut budget = LOOP_BUDGET;
+    macro_rules! r {
+        ($i:expr) => {
+            c[$i as usize]
+        };
+    }
+    macro_rules! fr {
+        ($i:expr) => {
+            f32::from_bits(c[$i as usize] as u32)
+        };
+    }
+    macro_rules! dr {
+        ($i:expr) => {
+            f64::from_bits(c[$i as usize])
+        };
+    }
+    macro_rules! fail {
+        ($f:expr) => {
+            return Err((pc, $f))
+        };
+    }
+    while pc < code.len() {
+        match code[pc] {
+            Instr::Mov { d, a } => r!(d) = r!(a),
+            Instr::IAdd { d, a, b, n } => r!(d) = n.apply(r!(a).wrapping_add(r!(b))),
+            Instr::ISub { d, a, b, n } => r!(d) = n.apply(r!(a).wrapping_sub(r!(b))),
+            Instr::IMul { d, a, b, n } => r!(d) = n.apply(r!(a).wrapping_mul(r!(b))),
+            Instr::INeg { d, a, n } => r!(d) = n.apply(r!(a).wrapping_neg()),
+            Instr::IAbs { d, a, n } => r!(d) = n.apply((r!(a) as i64).wrapping_abs() as u64),
+            Instr::IDivS { d, a, b, n } => {
+                let y = r!(b) as i64;
+                if y == 0 {
+                    fail!(Fault::DivZero);
+                }
+                r!(d) = n.apply((r!(a) as i64).wrapping_div(y) as u64);
+            }
+            Instr::IRemS { d, a, b, n } => {
+                let y = r!(b) as i64;
+                if y == 0 {
+                    fail!(Fault::DivZero);
+                }
+                r!(d) = n.apply((r!(a) as i64).wrapping_rem(y) as u64);
+            }
+            Instr::IDivU { d, a, b } => {
+                let y = r!(b);
+                if y == 0 {
+                    fail!(Fault::DivZero);
+                }
+                r!(d) = r!(a) / y;
+            }
+            Instr::IRemU { d, a, b } => {
+                let y = r!(b);
+                if y == 0 {
+                    fail!(Fault::DivZero);
+                }
+                r!(d) = r!(a) % y;
+            }
+            Instr::IFloorDiv { d, a, b } => {
+                let (x, y) = (r!(a) as i64, r!(b) as i64);
+                if y == 0 {
+                    fail!(Fault::DivZero);
+                }
+                let q = x.wrapping_div(y);
+                let adjust = (x.wrapping_rem(y) != 0) && ((x < 0) != (y < 0));
+                r!(d) = q.wrapping_sub(adjust as i64) as u64;
+            }
+            Instr::IFloorMod { d, a, b } => {
+                let (x, y) = (r!(a) as i64, r!(b) as i64);
+                if y == 0 {
+                    fail!(Fault::DivZero);
+                }
+                let m = x.wrapping_rem(y);
+                r!(d) = (if m != 0 && ((m < 0) != (y < 0)) {
+                    m.wrapping_add(y)
+                } else {
+                    m
+                }) as u64;
+            }
+            Instr::IAnd { d, a, b } => r!(d) = r!(a) & r!(b),
+            Instr::IOr { d, a, b } => r!(d) = r!(a) | r!(b),
+            Instr::IXor { d, a, b } => r!(d) = r!(a) ^ r!(b),
+            Instr::INot { d, a, n } => r!(d) = n.apply(!r!(a)),
+            Instr::IShl { d, a, b, n, cs } => {
+                let k = match count(c, b, cs) {
+                    Ok(k) => k,
+                    Err(f) => fail!(f),
+                };
+                r!(d) = if k >= 64 { 0 } else { n.apply(r!(a) << k) };
+            }
+            Instr::IShrS { d, a, b, cs } => {
+                let k = match count(c, b, cs) {
+                    Ok(k) => k,
+                    Err(f) => fail!(f),
+                };
+                r!(d) = ((r!(a) as i64) >> k.min(63)) as u64;
+            }
+            Instr::IShrU { d, a, b, cs } => {
+                let k = match count(c, b, cs) {
+                    Ok(k) => k,
+                    Err(f) => fail!(f),
+                };
+                r!(d) = if k >= 64 { 0 } else { r!(a) >> k };
+            }
+            Instr::IEq { d, a, b } => r!(d) = (r!(a) == r!(b)) as u64,
+            Instr::INe { d, a, b } => r!(d) = (r!(a) != r!(b)) as u64,
+            Instr::ILtS { d, a, b } => r!(d) = ((r!(a) as i64) < (r!(b) as i64)) as u64,
+            Instr::ILeS { d, a, b } => r!(d) = ((r!(a) as i64) <= (r!(b) as i64)) as u64,
+            Instr::ILtU { d, a, b } => r!(d) = (r!(a) < r!(b)) as u64,
+            Instr::ILeU { d, a, b } => r!(d) = (r!(a) <= r!(b)) as u64,
+            // MIN keeps the first operand unless the second is smaller (Python's min).
+            Instr::IMinS { d, a, b } => {
+                r!(d) = if (r!(b) as i64) < (r!(a) as i64) {
+                    r!(b)
+                } else {
+                    r!(a)
+                }
+            }
+            Instr::IMaxS { d, a, b } => {
+                r!(d) = if (r!(b) as i64) > (r!(a) as i64) {
+                    r!(b)
+                } else {
+                    r!(a)
+                }
+            }
+            Instr::IMinU { d, a, b } => r!(d) = if r!(b) < r!(a) { r!(b) } else { r!(a) },
+            Instr::IMaxU { d, a, b } => r!(d) = if r!(b) > r!(a) { r!(b) } else { r!(a) },
+
+            Instr::FAdd { d, a, b } => r!(d) = of_f32(fr!(a) + fr!(b)),
+            Instr::FSub { d, a, b } => r!(d) = of_f32(fr!(a) - fr!(b)),
+            Instr::FMul { d, a, b } => r!(d) = of_f32(fr!(a) * fr!(b)),
+            Instr::FDiv { d, a, b } => {
+                let y = fr!(b);
+                if y == 0.0 {
+                    fail!(Fault::DivZero);
+                }
+                r!(d) = of_f32(fr!(a) / y);
+            }
+            Instr::FNeg { d, a } => r!(d) = of_f32(-fr!(a)),
+            Instr::FAbs { d, a } => r!(d) = of_f32(fr!(a).abs()),
+            Instr::FEq { d, a, b } => r!(d) = (fr!(a) == fr!(b)) as u64,
+            Instr::FNe { d, a, b } => r!(d) = (fr!(a) != fr!(b)) as u64,
+            Instr::FLt { d, a, b } => r!(d) = (fr!(a) < fr!(b)) as u64,
+            Instr::FLe { d, a, b } => r!(d) = (fr!(a) <= fr!(b)) as u64,
+            Instr::FMin { d, a, b } => r!(d) = if fr!(b) < fr!(a) { r!(b) } else { r!(a) },
+            Instr::FMax { d, a, b } => r!(d) = if fr!(b) > fr!(a) { r!(b) } else { r!(a) },
+            Instr::FMath { d, a, f } => match f.eval(fr!(a) as f64) {
+                Some(v) => r!(d) = of_f32(v as f32),
+                None => fail!(Fault::Math(f)),
+            },
+
+            Instr::DAdd { d, a, b } => r!(d) = (dr!(a) + dr!(b)).to_bits(),
+            Instr::DSub { d, a, b } => r!(d) = (dr!(a) - dr!(b)).to_bits(),
+            Instr::DMul { d, a, b } => r!(d) = (dr!(a) * dr!(b)).to_bits(),
+            Instr::DDiv { d, a, b } => {
+                let y = dr!(b);
+                if y == 0.0 {
+                    fail!(Fault::DivZero);
+                }
+                r!(d) = (dr!(a) / y).to_bits();
+            }
+            Instr::DNeg { d, a } => r!(d) = (-dr!(a)).to_bits(),
+            Instr::DAbs { d, a } => r!(d) = dr!(a).abs().to_bits(),
+            Instr::DEq { d, a, b } => r!(d) = (dr!(a) == dr!(b)) as u64,
+            Instr::DNe { d, a, b } => r!(d) = (dr!(a) != dr!(b)) as u64,
+            Instr::DLt { d, a, b } => r!(d) = (dr!(a) < dr!(b)) as u64,
+            Instr::DLe { d, a, b } => r!(d) = (dr!(a) <= dr!(b)) as u64,
+            Instr::DMin { d, a, b } => r!(d) = if dr!(b) < dr!(a) { r!(b) } else { r!(a) },
+            Instr::DMax { d, a, b } => r!(d) = if dr!(b) > dr!(a) { r!(b) } else { r!(a) },
+            Instr::DMath { d, a, f } => match f.eval(dr!(a)) {
+                Some(v) => r!(d) = v.to_bits(),
+                None => fail!(Fault::Math(f)),
+            },
+
+            Instr::BAnd { d, a, b } => r!(d) = r!(a) & r!(b),
+            Instr::BOr { d, a, b } => r!(d) = r!(a) | r!(b),
+            Instr::BXor { d, a, b } => r!(d) = r!(a) ^ r!(b),
+            Instr::BNot { d, a } => r!(d) = r!(a) ^ 1,
+
+            Instr::Wrap { d, a, n } => r!(d) = n.apply(r!(a)),
+            Instr::IToBool { d, a } => r!(d) = (r!(a) != 0) as u64,
+            Instr::IToF { d, a, signed } => r!(d) = of_f32(int_to_f32(r!(a), signed)),
+            Instr::IToD { d, a, signed } => r!(d) = int_to_f64(r!(a), signed).to_bits(),
+            Instr::FToI { d, a, ty } => r!(d) = f64_to_int(fr!(a) as f64, ty),
+            Instr::DToI { d, a, ty } => r!(d) = f64_to_int(dr!(a), ty),
+            Instr::FTrunc { d, a } => r!(d) = (fr!(a) as i64) as u64,
+            Instr::DTrunc { d, a } => r!(d) = (dr!(a) as i64) as u64,
+            Instr::FToD { d, a } => r!(d) = (fr!(a) as f64).to_bits(),
+            Instr::DToF { d, a } => r!(d) = of_f32(dr!(a) as f32),
+
+            Instr::Sel { d, g, a, b } => r!(d) = if r!(g) != 0 { r!(b) } else { r!(a) },
+            Instr::GetBit { d, x, k, bits, cs } => {
+                let n = r!(k);
+                if (cs && (n as i64) < 0) || n >= bits as u64 {
+                    fail!(Fault::BitNumber { k: n as i64, bits });
+                }
+                r!(d) = (r!(x) >> n) & 1;
+            }
+            Instr::SetBit { d, x, k, v, n, cs } => {
+                let bit = r!(k);
+                if (cs && (bit as i64) < 0) || bit >= n.bits() as u64 {
+                    fail!(Fault::BitNumber {
+                        k: bit as i64,
+                        bits: n.bits()
+                    });
+                }
+                let m = 1u64 << bit;
+                let val = if r!(v) != 0 { r!(x) | m } else { r!(x) & !m };
+                r!(d) = n.apply(val);
+            }
+
+            Instr::LdB { d, area, off, bit } => {
+                r!(d) = ((img.areas[area as usize][off as usize] >> bit) & 1) as u64
+            }
+            Instr::Ld1S { d, area, off } => {
+                r!(d) = i8::from_le_bytes(bytes(img, area, off)) as i64 as u64
+            }
+            Instr::Ld1U { d, area, off } => r!(d) = bytes::<1>(img, area, off)[0] as u64,
+            Instr::Ld2S { d, area, off } => {
+                r!(d) = i16::from_le_bytes(bytes(img, area, off)) as i64 as u64
+            }
+            Instr::Ld2U { d, area, off } => {
+                r!(d) = u16::from_le_bytes(bytes(img, area, off)) as u64
+            }
+            Instr::Ld4S { d, area, off } => {
+                r!(d) = i32::from_le_bytes(bytes(img, area, off)) as i64 as u64
+            }
+            Instr::Ld4U { d, area, off } => {
+                r!(d) = u32::from_le_bytes(bytes(img, area, off)) as u64
+            }
+            Instr::Ld8 { d, area, off } => r!(d) = u64::from_le_bytes(bytes(img, area, off)),
+            Instr::StB { a, area, off, bit } => store_bit(img, area, off, bit, r!(a)),
+            Instr::St1 { a, area, off } => put(img, area, off, &r!(a).to_le_bytes()[..1]),
+            Instr::St2 { a, area, off } => put(img, area, off, &r!(a).to_le_bytes()[..2]),
+            Instr::St4 { a, area, off } => put(img, area, off, &r!(a).to_le_bytes()[..4]),
+            Instr::St8 { a, area, off } => put(img, area, off, &r!(a).to_le_bytes()),
+            Instr::LdX { d, t, i } => {
+                let tab = &tables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => r!(d) = load_slot(img, tab[k]),
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::StX { t, i, a } => {
+                let tab = &tables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => store_slot(img, tab[k], r!(a)),
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::LdC {
+                d,
+                base,
+                stride,
+                len,
+                i,
+            } => match index(c, i, len) {
+                Ok(k) => r!(d) = c[base as usize + k * stride as usize],
+                Err(f) => fail!(f),
+            },
+            Instr::StC {
+                a,
+                base,
+                stride,
+                len,
+                i,
+            } => match index(c, i, len) {
+                Ok(k) => c[base as usize + k * stride as usize] = r!(a),
+                Err(f) => fail!(f),
+            },
+            Instr::Fb { kind, base } => {
+                let at = base as usize;
+                fb::exec(kind, &mut c[at..at + kind.size()], now);
+            }
+            Instr::FbX {
+                kind,
+                base,
+                stride,
+                len,
+                i,
+            } => match index(c, i, len) {
+                Ok(k) => {
+                    let at = base as usize + k * stride as usize;
+                    fb::exec(kind, &mut c[at..at + FbKind::size(kind)], now);
+                }
+                Err(f) => fail!(f),
+            },
+            Instr::Jmp { t } => {
+                pc = t as usize;
+                continue;
+            }
+            Instr::Jz { c: cond, t } => {
+                if r!(cond) == 0 {
+                    pc = t as usize;
+                    continue;
+                }
+            }
+            Instr::Jnz { c: cond, t } => {
+                if r!(cond) != 0 {
+                    pc = t as usize;
+                    continue;
+                }
+            }
+            Instr::Loop { t } => {
+                if budget == 0 {
+                    fail!(Fault::LoopBudget);
+                }
+                budget -= 1;
+                pc = t as usize;
+                continue;
+            }
+            Instr::Now { d } => r!(d) = now as u64,
+            Instr::Trap { m } => fail!(Fault::Trap(m)),
+        }
+        pc += 1;
+    }
+    Ok(())
+}

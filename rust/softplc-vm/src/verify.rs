@@ -1,0 +1,809 @@
+//! The verifier: checks an IR document completely and lowers it to [`Instr`]s.
+//!
+//! Checked here, so the interpreter never has to:
+//! - every cell, variable, table and message index is in range;
+//! - every operand has a type the operation accepts, and operands that must agree do;
+//! - process-image variables exist in the layout with the declared type, and no
+//!   instruction stores into the input area;
+//! - indexed accesses (`ldc`/`stc`/`fbx`) stay inside the cell array for every index
+//!   below their length, and all elements have the expected type or block layout;
+//! - jumps land on an instruction or the end; only `loop` jumps backwards.
+//!
+//! The machine has no operand stack (operations name their cells), so there is no
+//! stack depth to check; the equivalent property, that every operand exists, is the
+//! cell-range check above.
+
+use softplc_core::{Area, IecType, Slot};
+
+use crate::fb::FbKind;
+use crate::instr::Instr;
+use crate::ir::{Document, Init};
+use crate::num::{int_bits, is_float, is_int, MathFn, Norm};
+
+/// A verified program, ready for the interpreter.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// Program instance name.
+    pub name: String,
+    /// Source file (messages only).
+    pub source: String,
+    /// Lowered code.
+    pub code: Vec<Instr>,
+    /// Type of each cell.
+    pub cell_types: Vec<IecType>,
+    /// Initial bits of each cell.
+    pub init: Vec<u64>,
+    /// Image tables, resolved to slots.
+    pub tables: Vec<Vec<Slot>>,
+    /// Source line per instruction (may be empty).
+    pub lines: Vec<u32>,
+    /// Trap messages.
+    pub messages: Vec<String>,
+    /// Bytes each image area must have (input, output, memory).
+    pub need: [usize; 3],
+}
+
+/// Resolves variable `index` (engine name, IR type) to a slot.
+pub type Binder<'a> = dyn FnMut(usize, &str, IecType) -> Result<Slot, String> + 'a;
+
+fn parse_type(name: &str) -> Option<IecType> {
+    IecType::from_name(name)
+}
+
+fn init_bits(ty: IecType, init: Init) -> Result<u64, String> {
+    let bad = || format!("initial value {init:?} does not fit {ty}");
+    Ok(match ty {
+        IecType::Bool => match init {
+            Init::Bool(b) => b as u64,
+            Init::Int(0) => 0,
+            Init::Int(1) => 1,
+            _ => return Err(bad()),
+        },
+        IecType::Real => match init {
+            Init::Float(f) => (f as f32).to_bits() as u64,
+            Init::Int(v) => (v as f64 as f32).to_bits() as u64,
+            _ => return Err(bad()),
+        },
+        IecType::Lreal => match init {
+            Init::Float(f) => f.to_bits(),
+            Init::Int(v) => (v as f64).to_bits(),
+            _ => return Err(bad()),
+        },
+        _ => {
+            let v: i128 = match init {
+                Init::Int(v) => v as i128,
+                Init::UInt(v) => v as i128,
+                _ => return Err(bad()),
+            };
+            let (lo, hi) = softplc_core::types::int_range(ty);
+            if v < lo || v > hi {
+                return Err(bad());
+            }
+            v as i64 as u64
+        }
+    })
+}
+
+struct Lowerer<'d> {
+    doc: &'d Document,
+    types: Vec<IecType>,
+    slots: Vec<Slot>,
+    tables: Vec<Vec<Slot>>,
+    pc: usize,
+}
+
+impl Lowerer<'_> {
+    fn err(&self, msg: impl std::fmt::Display) -> String {
+        let (op, _) = &self.doc.code[self.pc];
+        let line = self.doc.lines.get(self.pc).copied().unwrap_or(0);
+        if line > 0 {
+            format!("instruction {} ({op}, line {line}): {msg}", self.pc)
+        } else {
+            format!("instruction {} ({op}): {msg}", self.pc)
+        }
+    }
+
+    fn cell(&self, v: i64) -> Result<(u32, IecType), String> {
+        if v < 0 || v as usize >= self.types.len() {
+            return Err(self.err(format!(
+                "cell {v} does not exist (the program has {} cells)",
+                self.types.len()
+            )));
+        }
+        Ok((v as u32, self.types[v as usize]))
+    }
+
+    fn want(
+        &self,
+        v: i64,
+        pred: impl Fn(IecType) -> bool,
+        what: &str,
+    ) -> Result<(u32, IecType), String> {
+        let (c, ty) = self.cell(v)?;
+        if !pred(ty) {
+            return Err(self.err(format!("cell {c} is {ty}, expected {what}")));
+        }
+        Ok((c, ty))
+    }
+
+    fn same(&self, vs: &[i64]) -> Result<(Vec<u32>, IecType), String> {
+        let (first, ty) = self.cell(vs[0])?;
+        let mut out = vec![first];
+        for &v in &vs[1..] {
+            let (c, t) = self.cell(v)?;
+            if t != ty {
+                return Err(self.err(format!(
+                    "operands disagree: cell {first} is {ty} but cell {c} is {t}"
+                )));
+            }
+            out.push(c);
+        }
+        Ok((out, ty))
+    }
+
+    fn target(&self, v: i64, backward: bool) -> Result<u32, String> {
+        let len = self.doc.code.len() as i64;
+        let ok = if backward {
+            v >= 0 && v <= self.pc as i64
+        } else {
+            v > self.pc as i64 && v <= len
+        };
+        if !ok {
+            return Err(self.err(if backward {
+                format!("loop target {v} must be at or before this instruction")
+            } else {
+                format!("jump target {v} must be after this instruction and at most {len}")
+            }));
+        }
+        Ok(v as u32)
+    }
+
+    fn var(&self, v: i64) -> Result<Slot, String> {
+        if v < 0 || v as usize >= self.slots.len() {
+            return Err(self.err(format!("variable {v} does not exist")));
+        }
+        Ok(self.slots[v as usize])
+    }
+
+    fn table(&self, v: i64) -> Result<(u32, IecType), String> {
+        if v < 0 || v as usize >= self.tables.len() {
+            return Err(self.err(format!("table {v} does not exist")));
+        }
+        Ok((v as u32, self.tables[v as usize][0].ty))
+    }
+
+    /// Checks `len` elements from `base` every `stride` cells against `check`.
+    fn run_of_cells(
+        &self,
+        base: i64,
+        stride: i64,
+        len: i64,
+        check: impl Fn(usize) -> Option<String>,
+    ) -> Result<(u32, u32, u32), String> {
+        if len <= 0 || stride <= 0 || base < 0 {
+            return Err(self.err("an indexed access needs base >= 0, stride > 0 and len > 0"));
+        }
+        let n = self.types.len() as i64;
+        let last = base + (len - 1) * stride;
+        if last >= n || len > u32::MAX as i64 {
+            return Err(self.err(format!(
+                "indexed access reaches cell {last}, past the end ({n} cells)"
+            )));
+        }
+        for k in 0..len {
+            if let Some(m) = check((base + k * stride) as usize) {
+                return Err(self.err(m));
+            }
+        }
+        Ok((base as u32, stride as u32, len as u32))
+    }
+
+    fn fb_at(&self, kind: FbKind, at: usize) -> Option<String> {
+        for (k, f) in kind.fields().iter().enumerate() {
+            match self.types.get(at + k) {
+                Some(t) if *t == f.ty => {}
+                Some(t) => {
+                    return Some(format!(
+                        "{} instance at cell {at}: field {} (cell {}) is {t}, expected {}",
+                        kind.name(),
+                        f.name,
+                        at + k,
+                        f.ty
+                    ))
+                }
+                None => {
+                    return Some(format!(
+                        "{} instance at cell {at} runs past the end of the cells",
+                        kind.name()
+                    ))
+                }
+            }
+        }
+        None
+    }
+
+    fn lower(&mut self, op: &str, a: &[i64]) -> Result<Instr, String> {
+        let arity = |n: usize| -> Result<(), String> {
+            if a.len() != n {
+                Err(self.err(format!("expected {n} operands, got {}", a.len())))
+            } else {
+                Ok(())
+            }
+        };
+        let numeric = |t: IecType| is_int(t) || is_float(t);
+        let plain_int = |t: IecType| is_int(t) && t != IecType::Time;
+        if let Some(f) = MathFn::from_name(op) {
+            arity(2)?;
+            let (c, ty) = self.same(a)?;
+            return match ty {
+                IecType::Real => Ok(Instr::FMath {
+                    d: c[0],
+                    a: c[1],
+                    f,
+                }),
+                IecType::Lreal => Ok(Instr::DMath {
+                    d: c[0],
+                    a: c[1],
+                    f,
+                }),
+                t => Err(self.err(format!("{op} needs REAL or LREAL, got {t}"))),
+            };
+        }
+        if let Some(name) = op.strip_prefix("fb.") {
+            arity(1)?;
+            let kind = FbKind::from_name(name)
+                .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
+            let (base, _, _) = self.run_of_cells(a[0], 1, 1, |at| self.fb_at(kind, at))?;
+            return Ok(Instr::Fb { kind, base });
+        }
+        if let Some(name) = op.strip_prefix("fbx.") {
+            arity(4)?;
+            let kind = FbKind::from_name(name)
+                .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
+            if a[1] < kind.size() as i64 {
+                return Err(self.err(format!(
+                    "stride {} is smaller than a {} instance ({} cells)",
+                    a[1],
+                    kind.name(),
+                    kind.size()
+                )));
+            }
+            let (base, stride, len) =
+                self.run_of_cells(a[0], a[1], a[2], |at| self.fb_at(kind, at))?;
+            let (i, _) = self.want(a[3], plain_int, "an integer index")?;
+            return Ok(Instr::FbX {
+                kind,
+                base,
+                stride,
+                len,
+                i,
+            });
+        }
+        Ok(match op {
+            "mov" => {
+                arity(2)?;
+                let (c, _) = self.same(a)?;
+                Instr::Mov { d: c[0], a: c[1] }
+            }
+            "conv" => {
+                arity(2)?;
+                let (d, to) = self.cell(a[0])?;
+                let (s, from) = self.cell(a[1])?;
+                self.conv(d, to, s, from)?
+            }
+            "add" | "sub" | "mul" | "div" | "mod" => {
+                arity(3)?;
+                let (c, ty) = self.same(a)?;
+                let (d, x, y) = (c[0], c[1], c[2]);
+                if let Some(n) = Norm::of(ty) {
+                    let signed = n.signed();
+                    match op {
+                        "add" => Instr::IAdd { d, a: x, b: y, n },
+                        "sub" => Instr::ISub { d, a: x, b: y, n },
+                        "mul" => Instr::IMul { d, a: x, b: y, n },
+                        "div" if signed => Instr::IDivS { d, a: x, b: y, n },
+                        "div" => Instr::IDivU { d, a: x, b: y },
+                        _ if signed => Instr::IRemS { d, a: x, b: y, n },
+                        _ => Instr::IRemU { d, a: x, b: y },
+                    }
+                } else if ty == IecType::Real {
+                    match op {
+                        "add" => Instr::FAdd { d, a: x, b: y },
+                        "sub" => Instr::FSub { d, a: x, b: y },
+                        "mul" => Instr::FMul { d, a: x, b: y },
+                        "div" => Instr::FDiv { d, a: x, b: y },
+                        _ => return Err(self.err("mod needs integers")),
+                    }
+                } else if ty == IecType::Lreal {
+                    match op {
+                        "add" => Instr::DAdd { d, a: x, b: y },
+                        "sub" => Instr::DSub { d, a: x, b: y },
+                        "mul" => Instr::DMul { d, a: x, b: y },
+                        "div" => Instr::DDiv { d, a: x, b: y },
+                        _ => return Err(self.err("mod needs integers")),
+                    }
+                } else {
+                    return Err(self.err(format!("{op} needs numbers or TIME, got {ty}")));
+                }
+            }
+            "trunc" => {
+                arity(2)?;
+                let (d, _) = self.want(a[0], |t| t == IecType::Lint, "LINT")?;
+                let (x, xt) = self.want(a[1], is_float, "REAL or LREAL")?;
+                if xt == IecType::Real {
+                    Instr::FTrunc { d, a: x }
+                } else {
+                    Instr::DTrunc { d, a: x }
+                }
+            }
+            "floordiv" | "floormod" => {
+                arity(3)?;
+                let (c, ty) = self.same(a)?;
+                if ty != IecType::Lint {
+                    return Err(self.err(format!("{op} is for untyped integers (LINT), got {ty}")));
+                }
+                if op == "floordiv" {
+                    Instr::IFloorDiv {
+                        d: c[0],
+                        a: c[1],
+                        b: c[2],
+                    }
+                } else {
+                    Instr::IFloorMod {
+                        d: c[0],
+                        a: c[1],
+                        b: c[2],
+                    }
+                }
+            }
+            "neg" | "abs" => {
+                arity(2)?;
+                let (c, ty) = self.same(a)?;
+                let (d, x) = (c[0], c[1]);
+                match (op, ty) {
+                    (_, t) if is_int(t) => {
+                        let n = Norm::of(t).expect("integer");
+                        if op == "neg" {
+                            Instr::INeg { d, a: x, n }
+                        } else if n.signed() {
+                            Instr::IAbs { d, a: x, n }
+                        } else {
+                            Instr::Mov { d, a: x }
+                        }
+                    }
+                    ("neg", IecType::Real) => Instr::FNeg { d, a: x },
+                    ("abs", IecType::Real) => Instr::FAbs { d, a: x },
+                    ("neg", IecType::Lreal) => Instr::DNeg { d, a: x },
+                    ("abs", IecType::Lreal) => Instr::DAbs { d, a: x },
+                    (_, t) => return Err(self.err(format!("{op} needs a number, got {t}"))),
+                }
+            }
+            "and" | "or" | "xor" => {
+                arity(3)?;
+                let (c, ty) = self.same(a)?;
+                let (d, x, y) = (c[0], c[1], c[2]);
+                match (op, ty) {
+                    ("and", IecType::Bool) => Instr::BAnd { d, a: x, b: y },
+                    ("or", IecType::Bool) => Instr::BOr { d, a: x, b: y },
+                    ("xor", IecType::Bool) => Instr::BXor { d, a: x, b: y },
+                    ("and", t) if plain_int(t) => Instr::IAnd { d, a: x, b: y },
+                    ("or", t) if plain_int(t) => Instr::IOr { d, a: x, b: y },
+                    ("xor", t) if plain_int(t) => Instr::IXor { d, a: x, b: y },
+                    (_, t) => return Err(self.err(format!("{op} needs BOOL or integers, got {t}"))),
+                }
+            }
+            "not" => {
+                arity(2)?;
+                let (c, ty) = self.same(a)?;
+                match ty {
+                    IecType::Bool => Instr::BNot { d: c[0], a: c[1] },
+                    t if plain_int(t) => Instr::INot {
+                        d: c[0],
+                        a: c[1],
+                        n: Norm::of(t).expect("integer"),
+                    },
+                    t => return Err(self.err(format!("not needs BOOL or an integer, got {t}"))),
+                }
+            }
+            "shl" | "shr" => {
+                arity(3)?;
+                let (c, ty) = self.same(&a[..2])?;
+                if !plain_int(ty) {
+                    return Err(self.err(format!("{op} needs an integer, got {ty}")));
+                }
+                let (b, bt) = self.want(a[2], plain_int, "an integer shift count")?;
+                let cs = int_bits(bt).map(|(_, s)| s).unwrap_or(false);
+                let n = Norm::of(ty).expect("integer");
+                match (op, n.signed()) {
+                    ("shl", _) => Instr::IShl {
+                        d: c[0],
+                        a: c[1],
+                        b,
+                        n,
+                        cs,
+                    },
+                    (_, true) => Instr::IShrS {
+                        d: c[0],
+                        a: c[1],
+                        b,
+                        cs,
+                    },
+                    (_, false) => Instr::IShrU {
+                        d: c[0],
+                        a: c[1],
+                        b,
+                        cs,
+                    },
+                }
+            }
+            "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
+                arity(3)?;
+                let (d, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
+                let (c, ty) = self.same(&a[1..])?;
+                let (x, y) = (c[0], c[1]);
+                // gt/ge are lt/le with the operands swapped.
+                let (rel, x, y) = match op {
+                    "gt" => ("lt", y, x),
+                    "ge" => ("le", y, x),
+                    r => (r, x, y),
+                };
+                match ty {
+                    IecType::Real => match rel {
+                        "eq" => Instr::FEq { d, a: x, b: y },
+                        "ne" => Instr::FNe { d, a: x, b: y },
+                        "lt" => Instr::FLt { d, a: x, b: y },
+                        _ => Instr::FLe { d, a: x, b: y },
+                    },
+                    IecType::Lreal => match rel {
+                        "eq" => Instr::DEq { d, a: x, b: y },
+                        "ne" => Instr::DNe { d, a: x, b: y },
+                        "lt" => Instr::DLt { d, a: x, b: y },
+                        _ => Instr::DLe { d, a: x, b: y },
+                    },
+                    t => {
+                        let signed = int_bits(t).map(|(_, s)| s).unwrap_or(false);
+                        if t == IecType::Bool && !matches!(rel, "eq" | "ne") {
+                            return Err(self.err("BOOL values compare only with eq/ne"));
+                        }
+                        match (rel, signed) {
+                            ("eq", _) => Instr::IEq { d, a: x, b: y },
+                            ("ne", _) => Instr::INe { d, a: x, b: y },
+                            ("lt", true) => Instr::ILtS { d, a: x, b: y },
+                            ("lt", false) => Instr::ILtU { d, a: x, b: y },
+                            (_, true) => Instr::ILeS { d, a: x, b: y },
+                            (_, false) => Instr::ILeU { d, a: x, b: y },
+                        }
+                    }
+                }
+            }
+            "min" | "max" => {
+                arity(3)?;
+                let (c, ty) = self.same(a)?;
+                let (d, x, y) = (c[0], c[1], c[2]);
+                let min = op == "min";
+                match ty {
+                    IecType::Real if min => Instr::FMin { d, a: x, b: y },
+                    IecType::Real => Instr::FMax { d, a: x, b: y },
+                    IecType::Lreal if min => Instr::DMin { d, a: x, b: y },
+                    IecType::Lreal => Instr::DMax { d, a: x, b: y },
+                    t if is_int(t) => match (min, int_bits(t).expect("int").1) {
+                        (true, true) => Instr::IMinS { d, a: x, b: y },
+                        (false, true) => Instr::IMaxS { d, a: x, b: y },
+                        (true, false) => Instr::IMinU { d, a: x, b: y },
+                        (false, false) => Instr::IMaxU { d, a: x, b: y },
+                    },
+                    t => return Err(self.err(format!("{op} needs numbers or TIME, got {t}"))),
+                }
+            }
+            "sel" => {
+                arity(4)?;
+                let (g, _) = self.want(a[1], |t| t == IecType::Bool, "BOOL")?;
+                let (c, _) = self.same(&[a[0], a[2], a[3]])?;
+                Instr::Sel {
+                    d: c[0],
+                    g,
+                    a: c[1],
+                    b: c[2],
+                }
+            }
+            "getbit" => {
+                arity(3)?;
+                let (d, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
+                let (x, xt) = self.want(a[1], plain_int, "an integer")?;
+                let (k, kt) = self.want(a[2], plain_int, "an integer bit number")?;
+                let bits = int_bits(xt).expect("int").0;
+                let cs = int_bits(kt).expect("int").1;
+                Instr::GetBit { d, x, k, bits, cs }
+            }
+            "setbit" => {
+                arity(4)?;
+                let (c, ty) = self.same(&a[..2])?;
+                if !plain_int(ty) {
+                    return Err(self.err(format!("setbit needs an integer, got {ty}")));
+                }
+                let (k, kt) = self.want(a[2], plain_int, "an integer bit number")?;
+                let (v, _) = self.want(a[3], |t| t == IecType::Bool, "BOOL")?;
+                let cs = int_bits(kt).expect("int").1;
+                Instr::SetBit {
+                    d: c[0],
+                    x: c[1],
+                    k,
+                    v,
+                    n: Norm::of(ty).expect("int"),
+                    cs,
+                }
+            }
+            "ld" => {
+                arity(2)?;
+                let (d, ty) = self.cell(a[0])?;
+                let s = self.var(a[1])?;
+                if s.ty != ty {
+                    return Err(
+                        self.err(format!("variable {} is {}, cell {d} is {ty}", a[1], s.ty))
+                    );
+                }
+                load_instr(d, s)
+            }
+            "st" => {
+                arity(2)?;
+                let s = self.var(a[0])?;
+                let (c, ty) = self.cell(a[1])?;
+                if s.ty != ty {
+                    return Err(
+                        self.err(format!("variable {} is {}, cell {c} is {ty}", a[0], s.ty))
+                    );
+                }
+                if s.area == Area::Input {
+                    let name = &self.doc.vars[a[0] as usize].0;
+                    return Err(self.err(format!("stores into input variable {name:?}")));
+                }
+                store_instr(c, s)
+            }
+            "ldx" => {
+                arity(3)?;
+                let (d, ty) = self.cell(a[0])?;
+                let (t, tt) = self.table(a[1])?;
+                if tt != ty {
+                    return Err(self.err(format!("table {t} holds {tt}, cell {d} is {ty}")));
+                }
+                let (i, _) = self.want(a[2], plain_int, "an integer index")?;
+                Instr::LdX { d, t, i }
+            }
+            "stx" => {
+                arity(3)?;
+                let (t, tt) = self.table(a[0])?;
+                let (i, _) = self.want(a[1], plain_int, "an integer index")?;
+                let (c, ty) = self.cell(a[2])?;
+                if tt != ty {
+                    return Err(self.err(format!("table {t} holds {tt}, cell {c} is {ty}")));
+                }
+                if self.tables[t as usize]
+                    .iter()
+                    .any(|s| s.area == Area::Input)
+                {
+                    return Err(self.err(format!("stores into table {t}, which holds inputs")));
+                }
+                Instr::StX { t, i, a: c }
+            }
+            "ldc" | "stc" => {
+                arity(5)?;
+                let (v, ty) = if op == "ldc" {
+                    self.cell(a[0])?
+                } else {
+                    self.cell(a[4])?
+                };
+                let (base_i, stride_i, len_i, idx_i) = if op == "ldc" {
+                    (a[1], a[2], a[3], a[4])
+                } else {
+                    (a[0], a[1], a[2], a[3])
+                };
+                let types = &self.types;
+                let (base, stride, len) = self.run_of_cells(base_i, stride_i, len_i, |at| {
+                    (types[at] != ty)
+                        .then(|| format!("array element cell {at} is {}, expected {ty}", types[at]))
+                })?;
+                let (i, _) = self.want(idx_i, plain_int, "an integer index")?;
+                if op == "ldc" {
+                    Instr::LdC {
+                        d: v,
+                        base,
+                        stride,
+                        len,
+                        i,
+                    }
+                } else {
+                    Instr::StC {
+                        a: v,
+                        base,
+                        stride,
+                        len,
+                        i,
+                    }
+                }
+            }
+            "jmp" => {
+                arity(1)?;
+                Instr::Jmp {
+                    t: self.target(a[0], false)?,
+                }
+            }
+            "jz" | "jnz" => {
+                arity(2)?;
+                let (c, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
+                let t = self.target(a[1], false)?;
+                if op == "jz" {
+                    Instr::Jz { c, t }
+                } else {
+                    Instr::Jnz { c, t }
+                }
+            }
+            "loop" => {
+                arity(1)?;
+                Instr::Loop {
+                    t: self.target(a[0], true)?,
+                }
+            }
+            "now" => {
+                arity(1)?;
+                let (d, _) = self.want(a[0], |t| t == IecType::Time, "TIME")?;
+                Instr::Now { d }
+            }
+            "trap" => {
+                arity(1)?;
+                if a[0] < 0 || a[0] as usize >= self.doc.messages.len() {
+                    return Err(self.err(format!("message {} does not exist", a[0])));
+                }
+                Instr::Trap { m: a[0] as u32 }
+            }
+            other => {
+                let _ = numeric;
+                return Err(self.err(format!("unknown operation {other:?}")));
+            }
+        })
+    }
+
+    fn conv(&self, d: u32, to: IecType, s: u32, from: IecType) -> Result<Instr, String> {
+        let from_int = is_int(from) || from == IecType::Bool;
+        let from_signed = int_bits(from).map(|(_, sg)| sg).unwrap_or(false);
+        Ok(match (from, to) {
+            (f, t) if f == t => Instr::Mov { d, a: s },
+            (_, IecType::Bool) if is_int(from) => Instr::IToBool { d, a: s },
+            (_, t) if from_int && is_int(t) => Instr::Wrap {
+                d,
+                a: s,
+                n: Norm::of(t).expect("int"),
+            },
+            (_, IecType::Real) if from_int => Instr::IToF {
+                d,
+                a: s,
+                signed: from_signed,
+            },
+            (_, IecType::Lreal) if from_int => Instr::IToD {
+                d,
+                a: s,
+                signed: from_signed,
+            },
+            (IecType::Real, IecType::Lreal) => Instr::FToD { d, a: s },
+            (IecType::Lreal, IecType::Real) => Instr::DToF { d, a: s },
+            (IecType::Real, t) if is_int(t) => Instr::FToI { d, a: s, ty: t },
+            (IecType::Lreal, t) if is_int(t) => Instr::DToI { d, a: s, ty: t },
+            (f, t) => return Err(self.err(format!("no conversion from {f} to {t}"))),
+        })
+    }
+}
+
+fn load_instr(d: u32, s: Slot) -> Instr {
+    let (area, off) = (s.area.index() as u8, s.offset);
+    match s.ty {
+        IecType::Bool => Instr::LdB {
+            d,
+            area,
+            off,
+            bit: s.bit,
+        },
+        IecType::Sint => Instr::Ld1S { d, area, off },
+        IecType::Usint => Instr::Ld1U { d, area, off },
+        IecType::Int => Instr::Ld2S { d, area, off },
+        IecType::Uint => Instr::Ld2U { d, area, off },
+        IecType::Dint => Instr::Ld4S { d, area, off },
+        IecType::Udint | IecType::Real => Instr::Ld4U { d, area, off },
+        IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time => {
+            Instr::Ld8 { d, area, off }
+        }
+    }
+}
+
+fn store_instr(a: u32, s: Slot) -> Instr {
+    let (area, off) = (s.area.index() as u8, s.offset);
+    match s.ty.size() {
+        0 => Instr::StB {
+            a,
+            area,
+            off,
+            bit: s.bit,
+        },
+        1 => Instr::St1 { a, area, off },
+        2 => Instr::St2 { a, area, off },
+        4 => Instr::St4 { a, area, off },
+        _ => Instr::St8 { a, area, off },
+    }
+}
+
+/// Verifies `doc` and lowers it, resolving variables with `bind`.
+pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
+    let mut types = Vec::with_capacity(doc.cells.len());
+    let mut init = Vec::with_capacity(doc.cells.len());
+    for (i, (tn, iv)) in doc.cells.iter().enumerate() {
+        let ty = parse_type(tn).ok_or_else(|| format!("cell {i}: unknown type {tn:?}"))?;
+        init.push(init_bits(ty, *iv).map_err(|e| format!("cell {i}: {e}"))?);
+        types.push(ty);
+    }
+    if doc.cells.len() > u32::MAX as usize / 2 || doc.code.len() > u32::MAX as usize / 2 {
+        return Err("program too large".to_string());
+    }
+    let mut slots = Vec::with_capacity(doc.vars.len());
+    let mut need = [0usize; 3];
+    for (i, (name, tn)) in doc.vars.iter().enumerate() {
+        let ty = parse_type(tn).ok_or_else(|| format!("variable {name:?}: unknown type {tn:?}"))?;
+        let s = bind(i, name, ty)?;
+        if s.ty != ty {
+            return Err(format!(
+                "variable {name:?} is {} in the engine but {ty} in the compiled program; recompile it",
+                s.ty
+            ));
+        }
+        let end = s.offset as usize + ty.size().max(1);
+        need[s.area.index()] = need[s.area.index()].max(end);
+        slots.push(s);
+    }
+    let mut tables = Vec::with_capacity(doc.tables.len());
+    for (i, t) in doc.tables.iter().enumerate() {
+        if t.is_empty() {
+            return Err(format!("table {i} is empty"));
+        }
+        let mut v = Vec::with_capacity(t.len());
+        for &k in t {
+            let s = *slots
+                .get(k as usize)
+                .ok_or_else(|| format!("table {i}: variable {k} does not exist"))?;
+            if s.ty != slots[t[0] as usize].ty {
+                return Err(format!(
+                    "table {i} mixes types {} and {}",
+                    slots[t[0] as usize].ty, s.ty
+                ));
+            }
+            v.push(s);
+        }
+        tables.push(v);
+    }
+    if !doc.lines.is_empty() && doc.lines.len() != doc.code.len() {
+        return Err(format!(
+            "{} line numbers for {} instructions",
+            doc.lines.len(),
+            doc.code.len()
+        ));
+    }
+    let mut lw = Lowerer {
+        doc,
+        types,
+        slots,
+        tables,
+        pc: 0,
+    };
+    let mut code = Vec::with_capacity(doc.code.len());
+    for (pc, (op, args)) in doc.code.iter().enumerate() {
+        lw.pc = pc;
+        code.push(lw.lower(op, args)?);
+    }
+    Ok(Checked {
+        name: doc.program.clone(),
+        source: doc.source.clone(),
+        code,
+        cell_types: lw.types,
+        init,
+        tables: lw.tables,
+        lines: doc.lines.clone(),
+        messages: doc.messages.clone(),
+        need,
+    })
+}

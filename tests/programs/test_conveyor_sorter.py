@@ -1,0 +1,69 @@
+"""The conveyor sorter in virtual time: counting with edges, pushing big items after
+their travel time, stopping at the end of a batch."""
+
+import importlib.util
+from pathlib import Path
+
+from softplc import Engine
+from softplc.differential import run_both
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location(
+    "conveyor_sorter", ROOT / "programs" / "conveyor_sorter.py"
+)
+cs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cs)
+
+P = "conveyor_sorter."
+
+
+def item_steps(sizes, gap=30, hold=5):
+    """Inputs for items passing the entry eye every `gap` cycles (big or small)."""
+    steps = [{P + "run_cmd": True}]
+    for big in sizes:
+        steps.append({P + "entry_eye": True, P + "big": big})
+        steps += [{}] * (hold - 1)
+        steps.append({P + "entry_eye": False, P + "big": False})
+        steps += [{}] * (gap - hold - 1)
+    return steps
+
+
+def test_big_items_are_pushed_after_their_travel_time():
+    steps = item_steps([True, False, True], gap=40) + [{}] * 200
+    rows = run_both(cs.ConveyorSorter, steps)
+    push = [k for k, r in enumerate(rows) if r[P + "pusher"]]
+    # Items enter at cycles 1 and 81; travel 1.5 s = 150 cycles; pulse 300 ms.
+    starts = [k for k in push if k - 1 not in push]
+    assert starts == [151, 231]
+    assert all(len([k for k in push if s <= k < s + 40]) == 30 for s in starts)
+    last = rows[-1]
+    assert (last[P + "big_count"], last[P + "small_count"]) == (2, 1)
+    assert last[P + "on_belt"] == 1  # the small one has not reached the exit eye
+
+
+def test_belt_stops_at_the_end_of_a_batch_until_reset():
+    steps = item_steps([False] * 10, gap=20)
+    steps += [{}] * 5 + [{P + "entry_eye": True}, {P + "entry_eye": False}]
+    with Engine(clock="virtual", cycle="10ms") as plc:
+        plc.add_program(cs.ConveyorSorter())
+        plc.start()
+        for st in steps:
+            for k, v in st.items():
+                plc.write(k, v)
+            plc.run_cycles(1)
+        assert plc.read(P + "batch_done") is True
+        assert plc.read(P + "motor") is False
+        assert plc.read(P + "small_count") == 10  # the 11th item did not count
+        plc.write(P + "reset", True)
+        plc.run_cycles(1)
+        plc.write(P + "reset", False)
+        plc.run_cycles(1)
+        assert plc.read(P + "batch_done") is False
+        assert plc.read(P + "motor") is True
+        assert plc.read(P + "small_count") == 0
+
+
+def test_more_big_items_in_flight_than_slots_are_counted_as_lost():
+    steps = item_steps([True] * 6, gap=12, hold=3) + [{}] * 200
+    rows = run_both(cs.ConveyorSorter, steps)
+    assert rows[-1][P + "lost"] == 2
