@@ -54,6 +54,10 @@ bench: ## Benchmarks: release build with LTO, then every benchmark
 	$(PY) -m pytest -m benchmark -q -s -p no:randomly
 	$(PY) benches/jitter.py --seconds 60
 
+.PHONY: bench-trace
+bench-trace: ## Trace benchmark (1,000 REAL signals at 1 kHz for 60 s)
+	$(PY) benches/trace_bench.py --seconds 60
+
 .PHONY: bench-jitter
 bench-jitter: ## Jitter benchmark only (cyclictest vs engine vs Python, 60 s each)
 	$(PY) -m pip install -q --no-deps -e . --config-settings=build-args='--profile=release'

@@ -16,6 +16,7 @@ from softplc.errors import (
     RuntimeFaulted,
     SoftPlcError,
     StateError,
+    TraceError,
 )
 from softplc.program import ARRAY, Input, Memory, Output, Var, function_block, now, program
 from softplc.stdlib import (
@@ -114,6 +115,7 @@ __all__ = [
     "Snapshot",
     "SoftPlcError",
     "StateError",
+    "TraceError",
     "Task",
     "Var",
     "ms",

@@ -498,6 +498,25 @@ class Engine:
             "drivers": dict(self._native.driver_status()),
         }
 
+    # -- tracing ----------------------------------------------------------------------
+
+    def start_trace(self, path: Any, **options: Any) -> Any:
+        """Starts recording a trace file on the started engine; returns the recorder.
+
+        Options are those of :func:`softplc.trace.start_trace` (``signals``,
+        ``decimate``, ``mode``, ``trigger``, ``pre``, ``post``, ...).
+        """
+        from softplc.trace import start_trace  # noqa: PLC0415
+
+        return start_trace(self, path, **options)
+
+    def stop_trace(self) -> dict[str, int]:
+        """Stops the trace started with :meth:`start_trace`; returns its counters."""
+        from softplc.trace import stop_trace  # noqa: PLC0415
+
+        result: dict[str, int] = stop_trace(self)
+        return result
+
     @property
     def native(self) -> Any:
         """The private native engine (for softplc's own extension modules)."""

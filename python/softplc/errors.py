@@ -16,6 +16,7 @@ from softplc._native import (
     RuntimeFaulted,
     SoftPlcError,
     StateError,
+    TraceError,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "RuntimeFaulted",
     "SoftPlcError",
     "StateError",
+    "TraceError",
 ]

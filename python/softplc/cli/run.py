@@ -67,11 +67,9 @@ def register(sub: Any) -> None:
 
 def _register_extensions(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
-    p.add_argument("--trace", metavar="FILE", help="record a trace file while running")
-    p.add_argument(
-        "--trace-signals", metavar="GLOB", action="append", help="signals to trace (glob)"
-    )
-    p.add_argument("--trace-decimate", type=int, default=1, metavar="N", help="every Nth cycle")
+    from softplc.cli.trace import add_run_options  # noqa: PLC0415
+
+    add_run_options(p)
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
     p.add_argument("--modbus-server", metavar="HOST:PORT", help="serve the image over Modbus TCP")
 
@@ -278,15 +276,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stimulus is not None:
             stimulus.bind(engine)
         if args.trace:
-            from softplc import trace as strace
+            from softplc.cli.trace import start_from_args  # noqa: PLC0415
 
-            tracer = strace.start_trace(
-                engine,
-                args.trace,
-                signals=args.trace_signals,
-                decimate=args.trace_decimate,
-                program_path=str(pf.path),
-            )
+            tracer = start_from_args(engine, args, program_path=str(pf.path))
         t0 = time.monotonic()
         live = sys.stdout.isatty() and not args.json
         try:

@@ -38,7 +38,7 @@ from softplc.trace import (
 )
 from softplc.trace import _analysis as an
 
-__all__ = ["register", "main", "add_run_options", "start_from_args"]
+__all__ = ["add_run_options", "main", "register", "start_from_args"]
 
 EXIT_DIFFERENT = 1
 EXIT_ERROR = 2
@@ -48,7 +48,7 @@ EXIT_ERROR = 2
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
     f = sys.stderr if stderr else sys.stdout
     tty = f.isatty()
@@ -83,7 +83,7 @@ def _time_arg(text: str | None, what: str) -> int | None:
     try:
         v = float(text)
     except ValueError:
-        from softplc.timefmt import parse_duration  # noqa: PLC0415
+        from softplc.timefmt import parse_duration
 
         try:
             return parse_duration(text, what=what)
@@ -113,7 +113,7 @@ def _json(obj: Any) -> None:
     print(json.dumps(obj, indent=None, default=str))
 
 
-def _ns(v: float | int | None) -> str:
+def _ns(v: float | None) -> str:
     if v is None:
         return "-"
     a = abs(float(v))
@@ -153,7 +153,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         _json(d)
         return 0
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     c = _console()
     c.print(f"{d['file']}  ({d['size_bytes']} bytes, format {d['format_version']})")
@@ -194,7 +194,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     if d["timing"]:
         tt = Table(title="cycle timing", title_justify="left")
-        for col in ("task", "cycles", "wake p50", "p99", "p99.9", "max", "exec p50", "p99", "max", "overruns"):
+        for col in (
+            "task",
+            "cycles",
+            "wake p50",
+            "p99",
+            "p99.9",
+            "max",
+            "exec p50",
+            "p99",
+            "max",
+            "overruns",
+        ):
             tt.add_column(col, justify="left" if col == "task" else "right")
         for name, t in d["timing"].items():
             w, e = t["wake_latency"] or {}, t["exec_time"] or {}
@@ -264,7 +275,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
     table.add_column("cycle", justify="right")
@@ -290,7 +301,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from softplc.trace import _plot  # noqa: PLC0415
+    from softplc.trace import _plot
 
     tr = _open(args.file)
     sigs = _select(tr, args.signals)
@@ -334,7 +345,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         _json({"file": tr.path, "signals": per, "exec_time_histogram_ns": hist})
         return 0
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     c = _console()
     table = Table(box=None, pad_edge=False)
@@ -345,7 +356,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             table.add_row(s.name, s.type, "-", "-", "-", "-", "0", "")
             continue
 
-        def fmt(v: Any) -> str:
+        def fmt(v: Any, s: Signal = s) -> str:
             if v is None:
                 return "-"
             if s.is_time:
@@ -375,7 +386,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from softplc.trace import _export  # noqa: PLC0415
+    from softplc.trace import _export
 
     tr = _open(args.file)
     sigs = _select(tr, args.signals)
@@ -388,7 +399,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     progress_cb: Callable[[int, int], None] | None = None
     bar: Any = None
     if show_bar:
-        from rich.progress import Progress  # noqa: PLC0415
+        from rich.progress import Progress
 
         bar = Progress(console=console, transient=True)
         task = bar.add_task(f"export {fmt}", total=None)
@@ -411,8 +422,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.stop()
     if args.json:
-        _json({"file": tr.path, "format": fmt, "out": args.output, "rows": n,
-               "signals": len(sigs), **extra})
+        _json(
+            {
+                "file": tr.path,
+                "format": fmt,
+                "out": args.output,
+                "rows": n,
+                "signals": len(sigs),
+                **extra,
+            }
+        )
     else:
         print(f"wrote {n} rows of {len(sigs)} signals to {args.output}")
         if "gtkw" in extra:
@@ -488,7 +507,9 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
         except TraceError:
             raise
         except MemoryError:
-            raise TraceError("not enough memory for this trace; select fewer signals (-s)") from None
+            raise TraceError(
+                "not enough memory for this trace; select fewer signals (-s)"
+            ) from None
         except OSError as e:
             if isinstance(e, BrokenPipeError):
                 raise
@@ -568,7 +589,7 @@ def register(subparsers: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``softplc trace`` on its own (``python -m softplc.cli.trace info FILE``)."""
-    from softplc.errors import SoftPlcError  # noqa: PLC0415
+    from softplc.errors import SoftPlcError
 
     parser = argparse.ArgumentParser(prog="softplc")
     sub = parser.add_subparsers(dest="command")

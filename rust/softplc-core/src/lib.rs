@@ -11,6 +11,7 @@ pub mod event;
 pub mod image;
 pub mod observer;
 pub mod program;
+pub mod trace;
 pub mod rt;
 pub mod sim;
 pub mod stats;

@@ -8,6 +8,7 @@ pub mod engine;
 mod errors;
 mod vm;
 // helper modules register here
+mod trace;
 
 /// The native module.
 #[pymodule]
@@ -17,6 +18,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     vm::register(m)?;
     engine::register(m)?;
     // helper registrations here
+    trace::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,344 @@
+"""What the trace viewer computes: summaries, statistics, differences, downsampling."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from softplc.trace._errors import TraceError
+from softplc.trace._reader import Signal, Trace
+
+__all__ = [
+    "changes_mask",
+    "diff",
+    "histogram",
+    "info",
+    "json_value",
+    "minmax_indices",
+    "signal_stats",
+    "text_value",
+]
+
+
+def json_value(sig: Signal, v: Any) -> Any:
+    """A value as JSON: BOOL true/false, numbers as numbers (TIME in ns), non-finite
+    floats as the strings ``nan``, ``inf``, ``-inf``."""
+    if sig.is_bool:
+        return bool(v)
+    if sig.is_float:
+        f = float(v)
+        if math.isfinite(f):
+            return f
+        return "nan" if math.isnan(f) else ("inf" if f > 0 else "-inf")
+    return int(v)
+
+
+def _fmt_ns(v: int) -> str:
+    a = abs(v)
+    sign = "-" if v < 0 else ""
+    for unit, size in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)):
+        if a >= size:
+            return f"{sign}{a / size:g}{unit}"
+    return f"{sign}{a}ns"
+
+
+def text_value(sig: Signal, v: Any) -> str:
+    """A value as a person reads it: TRUE/FALSE, T#1.5ms, shortest float form."""
+    if sig.is_bool:
+        return "TRUE" if bool(v) else "FALSE"
+    if sig.is_time:
+        return "T#" + _fmt_ns(int(v))
+    if sig.is_float:
+        return str(v.item() if sig.type == "LREAL" else np.float32(v))
+    return str(int(v))
+
+
+def changes_mask(a: np.ndarray) -> np.ndarray:
+    """True where a value differs from the previous row (row 0: True). Floats compare by
+    bit pattern, so NaN equals NaN and -0.0 differs from 0.0."""
+    if len(a) == 0:
+        return np.zeros(0, dtype=bool)
+    bits = a.view(np.dtype(f"u{a.dtype.itemsize}")) if a.dtype.kind in "fb" else a
+    out = np.empty(len(a), dtype=bool)
+    out[0] = True
+    np.not_equal(bits[1:], bits[:-1], out=out[1:])
+    return out
+
+
+def _percentiles(x: np.ndarray) -> dict[str, float] | None:
+    if len(x) == 0:
+        return None
+    q = np.percentile(x, [50, 90, 99, 99.9])
+    return {
+        "p50_ns": float(q[0]),
+        "p90_ns": float(q[1]),
+        "p99_ns": float(q[2]),
+        "p999_ns": float(q[3]),
+        "max_ns": float(x.max()),
+        "mean_ns": float(x.mean()),
+        "count": len(x),
+    }
+
+
+def _task_cycles(tr: Trace, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(scheduled, start, exec, overrun) of the distinct cycles of ``task`` seen in the
+    rows. Rows repeat another task's last cycle; a cycle is kept once, when it appears."""
+    sched = tr[f"task:{task}.scheduled_ns"]
+    start = tr[f"task:{task}.start_ns"]
+    exe = tr[f"task:{task}.exec_time"]
+    over = tr[f"task:{task}.overrun"]
+    if task == tr.header.get("trace_task"):
+        keep = np.ones(len(sched), dtype=bool)
+    else:
+        never_ran = (sched == 0) & (start == 0) & (exe == 0)
+        keep = changes_mask(sched) & ~never_ran
+    return sched[keep], start[keep], exe[keep], over
+
+
+def info(tr: Trace) -> dict[str, Any]:
+    """Everything ``softplc trace info`` shows, as plain data."""
+    h = tr.header
+    created = h.get("created_unix_ns")
+    created_iso = (
+        datetime.fromtimestamp(int(created) / 1e9, tz=UTC).isoformat() if created else None
+    )
+    blocks = tr.blocks
+    tasks = [{"name": t.get("name"), "period_ns": t.get("period_ns")} for t in h.get("tasks", [])]
+    timing: dict[str, Any] = {}
+    for t in tasks:
+        name = str(t["name"])
+        if f"task:{name}.scheduled_ns" not in tr._by_name:
+            continue
+        sched, start, exe, over = _task_cycles(tr, name)
+        lat = start.astype(np.int64) - sched.astype(np.int64)
+        timing[name] = {
+            "cycles_seen": len(sched),
+            "wake_latency": _percentiles(lat),
+            "exec_time": _percentiles(exe.astype(np.int64)),
+            "overrun_rows": int(np.count_nonzero(over)),
+        }
+    kinds = Counter(str(e.get("kind")) for e in tr.events)
+    faults = [str(e.get("text", "")) for e in tr.events if e.get("kind") == "fault"]
+    v = h.get("version") or [0, 0]
+    return {
+        "file": tr.path,
+        "size_bytes": tr._layout.size,
+        "format_version": f"{v[0]}.{v[1]}",
+        "complete": tr.complete,
+        "warnings": list(tr.warnings),
+        "created": created_iso,
+        "engine_version": h.get("engine_version"),
+        "program": dict(h.get("program") or {}),
+        "meta": dict(h.get("meta") or {}),
+        "mode": tr.mode,
+        "trigger": h.get("trigger"),
+        "decimate": h.get("decimate"),
+        "trace_task": h.get("trace_task"),
+        "tasks": tasks,
+        "cycle_period_ns": tr.cycle_period_ns,
+        "sample_period_ns": tr.sample_period_ns,
+        "rows": tr.rows,
+        "blocks": len(blocks),
+        "first_cycle": blocks[0].first_cycle if blocks else None,
+        "last_cycle": blocks[-1].last_cycle if blocks else None,
+        "duration_ns": tr.duration_ns,
+        "signals": [s.as_dict() for s in tr.signals],
+        "timing": timing,
+        "overrun_events": kinds.get("overrun", 0),
+        "dropped_blocks": tr.dropped_blocks,
+        "dropped_rows": tr.dropped_rows,
+        "gaps": [
+            {k: g.get(k) for k in ("blocks", "rows", "first_cycle", "last_cycle", "t_first_ns")}
+            for g in tr.gaps
+        ],
+        "events": len(tr.events),
+        "events_by_kind": dict(sorted(kinds.items())),
+        "faults": faults,
+        "triggers": [
+            {k: t.get(k) for k in ("capture", "cycle", "t_ns", "pre_rows", "forced", "complete")}
+            for t in tr.triggers
+        ],
+    }
+
+
+def histogram(x: np.ndarray, bins: int) -> dict[str, Any]:
+    """Equal-width histogram: ``edges`` (bins + 1) and ``counts``."""
+    if len(x) == 0:
+        return {"edges": [], "counts": []}
+    lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        return {"edges": [lo, hi], "counts": [len(x)]}
+    counts, edges = np.histogram(x.astype(np.float64), bins=bins, range=(lo, hi))
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def signal_stats(tr: Trace, sig: Signal, sl: slice = slice(None)) -> dict[str, Any]:
+    """min, max, mean, standard deviation and value changes of one signal; for BOOL
+    also rising and falling edges and the share of rows TRUE."""
+    a = tr[sig.name][sl]
+    out: dict[str, Any] = {"name": sig.name, "type": sig.type, "unit": sig.unit, "rows": len(a)}
+    if len(a) == 0:
+        return out
+    ch = int(np.count_nonzero(changes_mask(a))) - 1
+    out["changes"] = ch
+    if sig.is_bool:
+        b = a.astype(np.int8)
+        d = np.diff(b)
+        out.update(
+            min=bool(a.min()),
+            max=bool(a.max()),
+            true_fraction=float(b.mean()),
+            rising=int(np.count_nonzero(d == 1)),
+            falling=int(np.count_nonzero(d == -1)),
+        )
+        return out
+    f = a.astype(np.float64)
+    finite = f[np.isfinite(f)]
+    if sig.is_float:
+        out["nan"] = int(np.count_nonzero(np.isnan(f)))
+    if len(finite) == 0:
+        out.update(min=None, max=None, mean=None, std=None)
+        return out
+    out.update(
+        min=json_value(sig, a[np.isfinite(f)].min()),
+        max=json_value(sig, a[np.isfinite(f)].max()),
+        mean=float(finite.mean()),
+        std=float(finite.std()),
+    )
+    return out
+
+
+def _values_equal(sa: Signal, a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
+    """Row-wise equality within ``tol`` (absolute, in the signal's unit; TIME in ns)."""
+    if sa.is_float:
+        fa, fb = a.astype(np.float64), b.astype(np.float64)
+        same = np.abs(fa - fb) <= tol
+        both_nan = np.isnan(fa) & np.isnan(fb)
+        same_inf = np.isinf(fa) & (fa == fb)
+        result: np.ndarray = same | both_nan | same_inf
+        return result
+    if tol == 0 or sa.is_bool:
+        eq: np.ndarray = a == b
+        return eq
+    if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
+        # 64-bit integers do not fit a float exactly: compare the difference as integers.
+        d = np.abs(a.astype(object) - b.astype(object))
+        return np.asarray(d <= tol, dtype=bool)
+    return np.abs(a.astype(np.float64) - b.astype(np.float64)) <= tol
+
+
+def diff(
+    a: Trace,
+    b: Trace,
+    patterns: str | Iterable[str] | None = None,
+    *,
+    tol: float = 0.0,
+) -> dict[str, Any]:
+    """Compares two traces row by row on the cycles both hold.
+
+    Per signal: the first divergence (cycle, time, both values) and how many rows differ.
+    Timing signals are compared only when selected (they vary from run to run). The
+    traces differ when a signal differs, is missing from one of them, has another type,
+    or when the two do not hold the same cycles.
+    """
+    if tol < 0 or not math.isfinite(tol):
+        raise TraceError(f"--tol must be a finite number >= 0 (got {tol})")
+    names: list[str] = []
+    if patterns:
+        for tr in (a, b):
+            try:
+                sel = tr.select(patterns)
+            except TraceError:
+                continue
+            names.extend(s.name for s in sel if s.name not in names)
+        if not names:
+            raise TraceError("the signals selected are in neither trace")
+    else:
+        for tr in (a, b):
+            names.extend(s.name for s in tr.signals if s.kind != "timing" and s.name not in names)
+    ca, cb = a.cycle, b.cycle
+    common, ia, ib = np.intersect1d(ca, cb, assume_unique=True, return_indices=True)
+    rows_same = len(common) == len(ca) == len(cb)
+    result: list[dict[str, Any]] = []
+    t_rel = (a.t_ns[ia] - np.uint64(a.t0_ns)).astype(np.float64) / 1e9 if len(ia) else None
+    for name in names:
+        in_a, in_b = name in a._by_name, name in b._by_name
+        if not (in_a and in_b):
+            result.append({"name": name, "status": "missing_in_b" if in_a else "missing_in_a"})
+            continue
+        sa, sb = a._by_name[name], b._by_name[name]
+        if sa.type != sb.type:
+            result.append(
+                {"name": name, "status": "type_differs", "type_a": sa.type, "type_b": sb.type}
+            )
+            continue
+        va, vb = a[name][ia], b[name][ib]
+        bad = ~_values_equal(sa, va, vb, tol)
+        n_bad = int(np.count_nonzero(bad))
+        if n_bad == 0:
+            result.append({"name": name, "status": "same"})
+            continue
+        i = int(np.argmax(bad))
+        assert t_rel is not None
+        result.append(
+            {
+                "name": name,
+                "status": "differs",
+                "rows_differing": n_bad,
+                "first": {
+                    "cycle": int(common[i]),
+                    "t": float(t_rel[i]),
+                    "a": json_value(sa, va[i]),
+                    "b": json_value(sb, vb[i]),
+                    "a_text": text_value(sa, va[i]),
+                    "b_text": text_value(sb, vb[i]),
+                },
+            }
+        )
+    same = rows_same and all(r["status"] == "same" for r in result)
+    return {
+        "same": same,
+        "a": a.path,
+        "b": b.path,
+        "tol": tol,
+        "rows": {"a": len(ca), "b": len(cb), "common": len(common)},
+        "signals": result,
+    }
+
+
+def minmax_indices(y: np.ndarray, buckets: int) -> np.ndarray:
+    """Row indices that keep, for each of ``buckets`` equal runs of rows, the minimum and
+    the maximum (so a one-row spike survives), plus the first and last row.
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.zeros(1000); y[517] = 5.0
+        >>> idx = minmax_indices(y, 10)
+        >>> 517 in idx, len(idx) <= 22
+        (True, True)
+    """
+    n = len(y)
+    if n <= 2 * buckets or buckets < 1:
+        return np.arange(n)
+    k = -(-n // buckets)
+    m = n // k * k
+    yy = y[:m].reshape(-1, k)
+    if yy.dtype.kind == "f":
+        # NaN would win argmin/argmax everywhere; it is kept only where a bucket is all NaN.
+        safe = np.where(np.isnan(yy), np.inf, yy)
+        lo = safe.argmin(axis=1)
+        hi = np.where(np.isnan(yy), -np.inf, yy).argmax(axis=1)
+    else:
+        lo = yy.argmin(axis=1)
+        hi = yy.argmax(axis=1)
+    base = np.arange(0, m, k)
+    parts = [base + lo, base + hi, np.array([0, n - 1])]
+    if m < n:
+        tail = y[m:]
+        parts.append(np.array([m + int(np.argmin(tail)), m + int(np.argmax(tail))]))
+    return np.unique(np.concatenate(parts))

@@ -1,0 +1,384 @@
+"""Loading a trace file into NumPy arrays."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+
+from softplc.trace._errors import TraceError, TraceWarning
+from softplc.trace._format import BlockRef, Layout, column_positions, open_buffer, scan_file
+
+__all__ = ["Signal", "Trace", "glob_match", "load", "split_patterns"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One recorded signal, as the trace header describes it.
+
+    Attributes:
+        name: Variable name (``tank.level``) or timing signal (``task:main.exec_time``).
+        type: IEC type name (``REAL``, ``BOOL``, ``TIME``, ...).
+        dtype: NumPy type string of its column (``<f4``, ``|b1``; TIME is ``<i8`` ns).
+        unit: Unit text, possibly empty.
+        address: Direct address (``%ID4``), or None for timing signals.
+        kind: ``input``, ``output``, ``memory`` or ``timing``.
+        task: For timing signals, the task they describe.
+        column: Index of the column in a block (0 and 1 are cycle and time).
+    """
+
+    name: str
+    type: str
+    dtype: str
+    unit: str
+    address: str | None
+    kind: str
+    task: str | None
+    column: int
+
+    @property
+    def is_bool(self) -> bool:
+        """True for BOOL."""
+        return self.type == "BOOL"
+
+    @property
+    def is_float(self) -> bool:
+        """True for REAL and LREAL."""
+        return self.type in ("REAL", "LREAL")
+
+    @property
+    def is_time(self) -> bool:
+        """True for TIME (values in nanoseconds)."""
+        return self.type == "TIME"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The header entry as a dict."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "dtype": self.dtype,
+            "unit": self.unit,
+            "address": self.address,
+            "kind": self.kind,
+            "task": self.task,
+        }
+
+
+def glob_match(pattern: str, name: str) -> bool:
+    """Shell-style match as the recorder does it: ``*`` any run of characters (dots
+    included), ``?`` one character, everything else literally.
+
+    Example:
+        >>> glob_match("tank.*", "tank.in.flow"), glob_match("t?nk", "tnk")
+        (True, False)
+    """
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, name, re.DOTALL) is not None
+
+
+def split_patterns(patterns: str | Iterable[str] | None) -> list[str]:
+    """Flattens ``"a,b"`` / ``["a,b", "c"]`` into ``["a", "b", "c"]``.
+
+    Example:
+        >>> split_patterns(["tank.*,pump", "valve"])
+        ['tank.*', 'pump', 'valve']
+    """
+    if patterns is None:
+        return []
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    out: list[str] = []
+    for p in patterns:
+        out.extend(x.strip() for x in str(p).split(",") if x.strip())
+    return out
+
+
+class Trace:
+    """A trace file loaded for reading. Build it with :func:`load`.
+
+    Columns are read on first use. A column that lives in one block is a read-only view
+    of the file (no copy); a column spread over several blocks is concatenated once.
+
+    Example:
+        >>> import numpy as np, softplc.trace as st, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "doc.trace")
+        >>> _ = st.record_arrays(path, {"level": ("REAL", np.arange(4))}, timing=False)
+        >>> tr = st.load(path)
+        >>> tr["level"].tolist(), tr.rows, tr.t.tolist()
+        ([0.0, 1.0, 2.0, 3.0], 4, [0.0, 0.001, 0.002, 0.003])
+    """
+
+    def __init__(self, path: str, buf: Any, layout: Layout) -> None:
+        self.path = path
+        self._buf = buf
+        self._layout = layout
+        self.header: dict[str, Any] = layout.header
+        self.signals: list[Signal] = [
+            Signal(
+                name=str(s["name"]),
+                type=str(s["type"]),
+                dtype=str(s["dtype"]),
+                unit=str(s.get("unit") or ""),
+                address=s.get("address"),
+                kind=str(s.get("kind") or ""),
+                task=s.get("task"),
+                column=2 + i,
+            )
+            for i, s in enumerate(layout.header.get("signals", []))
+        ]
+        self._by_name = {s.name: s for s in self.signals}
+        self._cols: dict[int, np.ndarray] = {}
+        self._dtypes = [str(c["dtype"]) for c in layout.header.get("columns", [])] + [
+            s.dtype for s in self.signals
+        ]
+        self.complete: bool = layout.complete
+        self.warnings: list[str] = []
+        recs = layout.records
+        evs = [e for r in recs if r.get("type") == "events" for e in r.get("events", [])]
+        self.events: list[dict[str, Any]] = sorted(evs, key=lambda e: int(e.get("t_ns", 0)))
+        self.gaps: list[dict[str, Any]] = [r for r in recs if r.get("type") == "gap"]
+        self.triggers: list[dict[str, Any]] = [r for r in recs if r.get("type") == "trigger"]
+        self.summary: dict[str, Any] | None = layout.summary
+
+    # -- shape -------------------------------------------------------------------------
+
+    @property
+    def blocks(self) -> list[BlockRef]:
+        """The blocks read (position, rows, cycles and times of each)."""
+        return list(self._layout.blocks)
+
+    @property
+    def rows(self) -> int:
+        """Number of rows (sampled cycles) in the readable blocks."""
+        return sum(b.rows for b in self._layout.blocks)
+
+    @property
+    def names(self) -> list[str]:
+        """Signal names in header order."""
+        return [s.name for s in self.signals]
+
+    @property
+    def mode(self) -> str:
+        """``continuous`` or ``triggered``."""
+        return str(self.header.get("mode", "continuous"))
+
+    @property
+    def cycle_period_ns(self) -> int:
+        """Period of the trace task (ns)."""
+        return int(self.header.get("cycle_period_ns") or 0)
+
+    @property
+    def sample_period_ns(self) -> int:
+        """Time between rows when nothing is dropped (period times decimation)."""
+        return int(self.header.get("sample_period_ns") or 0)
+
+    @property
+    def t0_ns(self) -> int:
+        """Engine-clock time of the first row (0 for an empty trace)."""
+        blocks = self._layout.blocks
+        return blocks[0].t_first_ns if blocks else 0
+
+    @property
+    def duration_ns(self) -> int:
+        """Time from the first row to the last."""
+        blocks = self._layout.blocks
+        return blocks[-1].t_last_ns - blocks[0].t_first_ns if blocks else 0
+
+    @property
+    def dropped_blocks(self) -> int:
+        """Blocks the recorder dropped because the disk did not keep up."""
+        return sum(int(g.get("blocks", 0)) for g in self.gaps)
+
+    @property
+    def dropped_rows(self) -> int:
+        """Rows in dropped blocks."""
+        return sum(int(g.get("rows", 0)) for g in self.gaps)
+
+    # -- columns -----------------------------------------------------------------------
+
+    def _column(self, c: int) -> np.ndarray:
+        arr = self._cols.get(c)
+        if arr is not None:
+            return arr
+        dtype = np.dtype(self._dtypes[c])
+        parts = []
+        for b in self._layout.blocks:
+            pos = column_positions(self._buf, b, self._layout.widths)[c]
+            parts.append(np.frombuffer(self._buf, dtype=dtype, count=b.rows, offset=pos))
+        if not parts:
+            arr = np.empty(0, dtype=dtype)
+        elif len(parts) == 1:
+            arr = parts[0]
+        else:
+            arr = np.concatenate(parts)
+        self._cols[c] = arr
+        return arr
+
+    @property
+    def cycle(self) -> np.ndarray:
+        """Cycle number of the trace task for every row (uint64)."""
+        return self._column(0)
+
+    @property
+    def t_ns(self) -> np.ndarray:
+        """Scheduled start of every row's cycle, engine clock (uint64 ns)."""
+        return self._column(1)
+
+    @property
+    def t(self) -> np.ndarray:
+        """Seconds from the first row (float64)."""
+        return (self.t_ns - np.uint64(self.t0_ns)).astype(np.float64) / 1e9
+
+    def signal(self, name: str) -> Signal:
+        """The signal called ``name``: its full name, its address (``%ID4``), or a unique
+        last part (``level`` for ``tank.level``). Raises TraceError with suggestions."""
+        s = self._by_name.get(name)
+        if s is not None:
+            return s
+        for s in self.signals:
+            if s.address is not None and s.address.upper() == name.upper():
+                return s
+        hits = [s for s in self.signals if s.name.endswith("." + name)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise TraceError(
+                f"signal name {name!r} is ambiguous in {self.path}: "
+                + ", ".join(h.name for h in hits[:5])
+            )
+        close = difflib.get_close_matches(name, self.names, n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise TraceError(f"no signal {name!r} in {self.path}{hint}")
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._column(self.signal(name).column)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.signal(name)
+        except TraceError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def select(
+        self, patterns: str | Iterable[str] | None = None, *, timing: bool = True
+    ) -> list[Signal]:
+        """Signals matching names or globs, in pattern order (all when None).
+
+        Raises TraceError for a name or pattern that matches nothing. ``timing=False``
+        leaves the per-task timing signals out of an unfiltered selection.
+        """
+        pats = split_patterns(patterns)
+        if not pats:
+            return [s for s in self.signals if timing or s.kind != "timing"]
+        out: list[Signal] = []
+        seen: set[str] = set()
+        for p in pats:
+            if any(c in p for c in "*?"):
+                hits = [s for s in self.signals if glob_match(p, s.name)]
+                if not hits:
+                    raise TraceError(f"signal pattern {p!r} matches nothing in {self.path}")
+            else:
+                hits = [self.signal(p)]
+            for s in hits:
+                if s.name not in seen:
+                    seen.add(s.name)
+                    out.append(s)
+        return out
+
+    def to_dict(self, patterns: str | Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """``{name: array}`` of the selected signals (all by default)."""
+        return {s.name: self._column(s.column) for s in self.select(patterns)}
+
+    def window(self, t_from_ns: int | None = None, t_to_ns: int | None = None) -> slice:
+        """Row slice whose times (ns from the first row) are in ``[t_from, t_to]``."""
+        rel = self.t_ns - np.uint64(self.t0_ns) if self.rows else np.empty(0, np.uint64)
+        lo = 0 if t_from_ns is None else int(np.searchsorted(rel, max(t_from_ns, 0), "left"))
+        if t_to_ns is None:
+            hi = len(rel)
+        elif t_to_ns < 0:
+            hi = 0
+        else:
+            hi = int(np.searchsorted(rel, t_to_ns, "right"))
+        return slice(lo, max(lo, hi))
+
+    def verify(self) -> None:
+        """Checks the CRC of every block not checked yet; raises TraceError on damage."""
+        import zlib
+
+        for b in self._layout.blocks:
+            if b.verified:
+                continue
+            crc = int.from_bytes(bytes(self._buf[b.offset + 4 : b.offset + 8]), "little")
+            data = memoryview(self._buf)[b.payload : b.payload + b.payload_len]
+            if zlib.crc32(data) != crc:
+                raise TraceError(
+                    f"{self.path}: block {b.seq} at byte {b.offset} is damaged (checksum)"
+                )
+            b.verified = True
+
+    def close(self) -> None:
+        """Releases the file mapping when no array still uses it (else the garbage
+        collector does, once the arrays are gone)."""
+        self._cols.clear()
+        close = getattr(self._buf, "close", None)
+        if close is not None:
+            try:
+                close()
+            except BufferError:
+                pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Trace {self.path!r}: {len(self.signals)} signals, {self.rows} rows>"
+
+
+def load(path: str | os.PathLike[str], *, verify: bool = False) -> Trace:
+    """Opens a trace file.
+
+    A file cut short (a crash, a power loss, or a recording still running) loads up to
+    its last whole block, with a :class:`TraceWarning`; a missing, empty, damaged or
+    foreign file raises :class:`TraceError` with a clear message. ``verify=True`` checks
+    every block's checksum even when the file was closed cleanly.
+
+    Example:
+        >>> import softplc.trace as st
+        >>> try:
+        ...     st.load("/nonexistent.trace")
+        ... except st.TraceError as e:
+        ...     print(e)
+        /nonexistent.trace: no such file
+    """
+    name = os.fspath(path)
+    buf, size = open_buffer(name)
+    layout = scan_file(buf, size, name, verify=verify)
+    tr = Trace(name, buf, layout)
+    if not layout.complete:
+        msg = (
+            f"{name}: the trace is incomplete ({layout.problem}); read {len(layout.blocks)} "
+            f"whole blocks ({tr.rows} rows), up to byte {layout.good_bytes} of {size}"
+        )
+        tr.warnings.append(msg)
+        warnings.warn(TraceWarning(msg), stacklevel=2)
+    if verify:
+        tr.verify()
+    return tr

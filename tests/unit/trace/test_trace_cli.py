@@ -1,0 +1,287 @@
+"""``softplc trace`` output: info, show, stats, plot, diff, and bad files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from softplc.cli import main
+
+from tests.unit.trace.tracedata import N, plant_arrays
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["trace", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# -- info ------------------------------------------------------------------------------
+
+
+def test_info_shows_header_signals_duration_timing_and_events(make_trace, capsys):
+    code, out, err = run(capsys, "info", str(make_trace()))
+    assert code == 0 and err == ""
+    assert "format 1.0" in out
+    assert f"rows:      {N} in 6 blocks, cycles 0..{N - 1}, duration 2.999s" in out
+    assert "dropped:   0 blocks (0 rows)" in out
+    assert "events:    2 (fault 1, overrun 1)" in out
+    assert "fault:     division by zero" in out
+    assert "tank.level" in out and "%ID0" in out and "input" in out
+    assert "cycle timing" in out and "wake p50" in out
+
+
+def test_info_json_has_counts_percentiles_and_drops(make_trace, capsys):
+    code, out, _ = run(capsys, "info", str(make_trace()), "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["rows"] == N and d["complete"] is True and d["dropped_blocks"] == 0
+    assert d["cycle_period_ns"] == 1_000_000 and d["duration_ns"] == (N - 1) * 1_000_000
+    main_t = d["timing"]["main"]
+    assert main_t["wake_latency"]["max_ns"] == 0  # virtual time: start == scheduled
+    assert main_t["exec_time"]["max_ns"] == 16_000
+    assert main_t["overrun_rows"] == 1
+    assert d["overrun_events"] == 1 and d["events_by_kind"] == {"fault": 1, "overrun": 1}
+    assert [s["name"] for s in d["signals"]][4:] == list(plant_arrays())
+
+
+# -- show ------------------------------------------------------------------------------
+
+
+def test_show_prints_the_window_with_units_and_typed_values(make_trace, capsys):
+    code, out, _ = run(
+        capsys,
+        "show",
+        str(make_trace()),
+        "-s",
+        "level,pump",
+        "-s",
+        "delay",
+        "--from",
+        "0.399",
+        "--to",
+        "401ms",
+    )
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["cycle", "t", "[s]", "tank.level", "[%]", "tank.pump", "delay"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["399", "400", "401"]
+    assert lines[2].split()[3:] == ["TRUE", "T#400us"]
+
+
+def test_show_changes_only_lists_the_rows_where_a_value_changes(make_trace, capsys):
+    code, out, _ = run(capsys, "show", str(make_trace()), "-s", "pump", "--changes-only", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert [r["cycle"] for r in d["rows"]] == [0, 400, 800, 1200, 1600, 2000, 2400, 2800]
+    assert [r["values"]["tank.pump"] for r in d["rows"][:3]] == [False, True, False]
+
+
+def test_show_limits_rows_and_says_how_many_more(make_trace, capsys):
+    code, out, _ = run(capsys, "show", str(make_trace()), "-s", "count", "--limit", "5")
+    assert code == 0
+    assert f"... {N - 5} more rows" in out
+
+
+# -- stats -----------------------------------------------------------------------------
+
+
+def test_stats_json_gives_min_max_mean_toggles_and_a_histogram(make_trace, capsys):
+    code, out, _ = run(capsys, "stats", str(make_trace()), "--json", "--bins", "7")
+    assert code == 0
+    d = json.loads(out)
+    by = {s["name"]: s for s in d["signals"]}
+    assert "task:main.exec_time" not in by  # timing is summarised by the histogram
+    assert (by["count"]["min"], by["count"]["max"]) == (0, N - 1)
+    assert by["count"]["mean"] == pytest.approx((N - 1) / 2)
+    assert (by["tank.pump"]["rising"], by["tank.pump"]["falling"]) == (4, 3)
+    assert by["tank.pump"]["changes"] == 7
+    assert by["speed"]["min"] == -100 and by["speed"]["max"] == 99
+    h = d["exec_time_histogram_ns"]["main"]
+    assert sum(h["counts"]) == N and len(h["counts"]) == 7
+    assert h["edges"][0] == 10_000 and h["edges"][-1] == 16_000
+
+
+def test_stats_text_has_a_row_per_signal_and_the_histogram(make_trace, capsys):
+    code, out, _ = run(capsys, "stats", str(make_trace()), "-s", "tank.*")
+    assert code == 0
+    assert "tank.level" in out and "4/3" in out
+    assert "execution time of task main:" in out and "#" in out
+
+
+# -- plot ------------------------------------------------------------------------------
+
+
+def test_plot_draws_one_panel_per_signal_in_the_terminal(make_trace, capsys):
+    code, out, _ = run(
+        capsys, "plot", str(make_trace()), "-s", "pump,level", "--width", "80", "--height", "24"
+    )
+    assert code == 0
+    assert "tank.pump" in out and "tank.level [%]" in out and "t [s]" in out
+    assert "\033" not in out  # no colour codes when not on a terminal
+
+
+def test_plot_json_keeps_spikes_when_downsampling(tmp_path, capsys):
+    import softplc.trace as st
+
+    y = np.zeros(100_000, dtype=np.float32)
+    y[54_321] = 9.0
+    p = tmp_path / "spike.trace"
+    st.record_arrays(p, {"y": ("REAL", y)}, timing=False)
+    code, out, _ = run(capsys, "plot", str(p), "-s", "y", "--json", "--width", "60")
+    assert code == 0
+    (series,) = json.loads(out)["series"]
+    assert len(series["values"]) < 300
+    assert max(series["values"]) == 9.0
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_plot_out_writes_a_picture(make_trace, tmp_path, capsys, suffix):
+    out = tmp_path / f"p{suffix}"
+    code, text, _ = run(capsys, "plot", str(make_trace()), "-s", "pump,level", "--out", str(out))
+    assert code == 0 and f"wrote {out}" in text
+    head = out.read_bytes()[:200]
+    assert head.startswith(b"\x89PNG") if suffix == ".png" else b"<svg" in out.read_bytes()
+
+
+def test_plot_to_an_unknown_picture_type_is_an_error(make_trace, tmp_path, capsys):
+    code, _, err = run(
+        capsys, "plot", str(make_trace()), "-s", "pump", "--out", str(tmp_path / "p.bmp")
+    )
+    assert code == 2 and "unknown picture type .bmp" in err
+
+
+# -- diff ------------------------------------------------------------------------------
+
+
+def test_diff_of_identical_traces_exits_0(make_trace, capsys):
+    a, b = make_trace("a.trace"), make_trace("b.trace")
+    code, out, _ = run(capsys, "diff", str(a), str(b))
+    assert code == 0 and out.startswith("same: 5 signals")
+
+
+def test_diff_reports_the_first_divergence_per_signal_and_exits_1(make_trace, capsys):
+    a = make_trace("a.trace")
+    changed = plant_arrays()
+    lv = changed["tank.level"]["values"].copy()
+    lv[1234:1240] += 0.5
+    changed["tank.level"]["values"] = lv
+    changed["count"] = ("DINT", np.arange(N) + (np.arange(N) >= 2000))
+    b = make_trace("b.trace", changed)
+    code, out, _ = run(capsys, "diff", str(a), str(b), "--json")
+    assert code == 1
+    d = json.loads(out)
+    by = {r["name"]: r for r in d["signals"]}
+    assert by["tank.level"]["first"]["cycle"] == 1234
+    assert by["tank.level"]["rows_differing"] == 6
+    assert by["count"]["first"] == {
+        "cycle": 2000,
+        "t": 2.0,
+        "a": 2000,
+        "b": 2001,
+        "a_text": "2000",
+        "b_text": "2001",
+    }
+    assert by["tank.pump"]["status"] == "same"
+    # Within the tolerance the level is the same; a signal choice narrows the comparison.
+    code, out, _ = run(capsys, "diff", str(a), str(b), "--tol", "0.6", "-s", "tank.level")
+    assert code == 0, out
+    code, out, _ = run(capsys, "diff", str(a), str(b), "-s", "count")
+    assert code == 1
+    assert "count: first at cycle 2000 (t=2.000000s): 2000 vs 2001; 1000 rows differ" in out
+
+
+def test_diff_counts_missing_signals_and_different_lengths_as_differences(make_trace, capsys):
+    a = make_trace("a.trace")
+    short = {k: v for k, v in plant_arrays(N - 10).items() if k != "speed"}
+    b = make_trace("b.trace", short)
+    code, out, _ = run(capsys, "diff", str(a), str(b))
+    assert code == 1
+    assert "speed: missing in B" in out
+    assert f"rows: A has {N}, B has {N - 10}, {N - 10} in common" in out
+
+
+# -- bad files -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [None, b"", b"GIF89a....", b"\x89SPLTRC\n\x05"])
+def test_bad_files_give_one_line_and_exit_2_for_every_command(tmp_path, capsys, content):
+    p = tmp_path / "bad.trace"
+    if content is not None:
+        p.write_bytes(content)
+    for argv in (
+        ["info", str(p)],
+        ["show", str(p), "-s", "x"],
+        ["stats", str(p), "--json"],
+        ["plot", str(p), "-s", "x"],
+        ["export", str(p), "-o", str(tmp_path / "o.csv")],
+        ["diff", str(p), str(p)],
+    ):
+        code, _out, err = run(capsys, *argv)
+        assert code == 2, argv
+        assert err.startswith("softplc: error: ") and err.count("\n") == 1, err
+        assert "Traceback" not in err
+
+
+def test_a_truncated_file_warns_and_shows_what_it_holds(make_trace, tmp_path, capsys):
+    data = make_trace().read_bytes()
+    p = tmp_path / "cut.trace"
+    p.write_bytes(data[: len(data) * 2 // 3])
+    code, out, err = run(capsys, "info", str(p), "--json")
+    assert code == 0
+    assert "softplc: warning:" in err and "incomplete" in err
+    d = json.loads(out)
+    assert d["complete"] is False and 0 < d["rows"] < N and d["warnings"]
+
+
+def test_an_unknown_signal_names_close_matches(make_trace, capsys):
+    code, _, err = run(capsys, "show", str(make_trace()), "-s", "tank.levle")
+    assert code == 2 and "did you mean tank.level" in err
+
+
+def test_the_real_command_never_prints_a_traceback(tmp_path):
+    p = tmp_path / "empty.trace"
+    p.write_bytes(b"")
+    r = subprocess.run(
+        [sys.executable, "-m", "softplc.cli", "trace", "info", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 2
+    assert r.stderr == f"softplc: error: {p}: the file is empty (the trace recorded nothing)\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_trigger_sends_sigusr1_to_the_recording_process(capsys):
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import signal, sys, time\n"
+                "signal.signal(signal.SIGUSR1, lambda *a: (print('triggered'), sys.exit(0)))\n"
+                "print('ready', flush=True)\n"
+                "time.sleep(30)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        code, out, _ = run(capsys, "trigger", str(child.pid))
+        assert code == 0 and f"trigger sent to process {child.pid}" in out
+        assert child.wait(timeout=10) == 0
+        assert child.stdout.read() == "triggered\n"
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    code, _, err = run(capsys, "trigger", str(child.pid))
+    assert code == 2 and "no process" in err

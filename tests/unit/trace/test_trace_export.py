@@ -1,0 +1,127 @@
+"""Exports read back by independent readers: csv module, pyarrow, vcdvcd."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import softplc.trace as st
+import vcdvcd
+from softplc.cli import main
+
+from tests.unit.trace.tracedata import N
+
+
+def run(*argv: str) -> int:
+    return main(["trace", *argv])
+
+
+def test_csv_has_cycle_t_and_one_column_per_signal_with_bools_as_01_and_time_in_ms(
+    make_trace, tmp_path, capsys
+):
+    p = make_trace()
+    out = tmp_path / "x.csv"
+    assert run("export", str(p), "--format", "csv", "-o", str(out), "-s", "tank.*,delay,count") == 0
+    assert f"wrote {N} rows of 4 signals" in capsys.readouterr().out
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["cycle", "t", "tank.level", "tank.pump", "delay", "count"]
+    assert len(rows) == N + 1
+    tr = st.load(p)
+    for i in (0, 1, 401, N - 1):
+        r = rows[i + 1]
+        assert int(r[0]) == i
+        assert float(r[1]) == pytest.approx(i / 1000)
+        assert np.float32(r[2]) == tr["tank.level"][i]
+        assert r[3] == ("1" if tr["tank.pump"][i] else "0")
+        assert float(r[4]) == pytest.approx(i * 1000 / 1e6)
+        assert int(r[5]) == i
+
+
+def test_csv_window_exports_only_rows_in_it(make_trace, tmp_path):
+    out = tmp_path / "w.csv"
+    assert (
+        run(
+            "export",
+            str(make_trace()),
+            "-o",
+            str(out),
+            "-s",
+            "count",
+            "--from",
+            "1s",
+            "--to",
+            "1.004",
+        )
+        == 0
+    )
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    assert [r[0] for r in rows[1:]] == ["1000", "1001", "1002", "1003", "1004"]
+
+
+def test_parquet_keeps_types_and_metadata(make_trace, tmp_path, capsys):
+    p = make_trace()
+    out = tmp_path / "x.parquet"
+    assert run("export", str(p), "-o", str(out), "--json") == 0
+    table = pq.read_table(out)
+    tr = st.load(p)
+    assert table.num_rows == N
+    assert table.column_names[:2] == ["cycle", "t"]
+    np.testing.assert_array_equal(table["tank.level"].to_numpy(), tr["tank.level"])
+    assert table["tank.pump"].type == "bool"
+    np.testing.assert_array_equal(table["delay"].to_numpy(), tr["delay"])
+    field = table.schema.field("tank.level")
+    assert field.metadata[b"unit"] == b"%" and field.metadata[b"iec_type"] == b"REAL"
+    assert b"softplc.trace.header" in table.schema.metadata
+
+
+def test_vcd_read_back_by_vcdvcd_matches_the_trace(make_trace, tmp_path):
+    p = make_trace()
+    out = tmp_path / "x.vcd"
+    assert run("export", str(p), "-o", str(out)) == 0
+    tr = st.load(p)
+    v = vcdvcd.VCDVCD(str(out))
+    assert v.timescale["unit"] == "ns"
+    checks = {
+        "top.tank.pump": ("tank.pump", lambda s: int(s, 2)),
+        "top.count": ("count", lambda s: int(s, 2)),
+        "top.speed": ("speed", lambda s: int(s, 2) - (1 << 16) * (len(s) == 16 and s[0] == "1")),
+        "top.delay": ("delay", lambda s: int(s, 2)),
+        "top.tank.level": ("tank.level", float),
+        "top.task_main.overrun": ("task:main.overrun", lambda s: int(s, 2)),
+    }
+    t_rel = (tr.t_ns - np.uint64(tr.t0_ns)).astype(np.int64)
+    for ref, (name, conv) in checks.items():
+        sig = v[ref]
+        expected = tr[name]
+        # Rebuild the per-row value from the change list and compare every row.
+        times = np.array([t for t, _ in sig.tv], dtype=np.int64)
+        values = [conv(x) for _, x in sig.tv]
+        at = np.searchsorted(times, t_rel, side="right") - 1
+        got = np.array([values[i] for i in at])
+        if tr.signal(name).is_float:
+            np.testing.assert_array_equal(got.astype(np.float32), expected)
+        else:
+            np.testing.assert_array_equal(got, expected.astype(np.int64))
+        # Only changes are written.
+        assert len(sig.tv) == 1 + int(np.count_nonzero(np.diff(expected.astype(np.float64))))
+
+
+def test_vcd_export_writes_a_gtkwave_save_file_naming_every_signal(make_trace, tmp_path, capsys):
+    out = tmp_path / "y.vcd"
+    assert run("export", str(make_trace()), "-o", str(out), "-s", "tank.*") == 0
+    assert "GTKWave save file" in capsys.readouterr().out
+    gtkw = (tmp_path / "y.gtkw").read_text()
+    assert f'[dumpfile] "{out}"' in gtkw
+    assert "top.tank.level" in gtkw and "top.tank.pump" in gtkw
+
+
+def test_an_unknown_format_and_an_unwritable_output_are_errors(make_trace, tmp_path, capsys):
+    p = str(make_trace())
+    assert run("export", p, "-o", str(tmp_path / "x.xlsx")) == 2
+    assert "unknown export format 'xlsx'" in capsys.readouterr().err
+    assert run("export", p, "-o", str(tmp_path / "nodir" / "x.csv")) == 2
+    assert "cannot write" in capsys.readouterr().err

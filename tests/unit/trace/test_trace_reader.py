@@ -1,0 +1,284 @@
+"""Reading trace files: values, views, names, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+import softplc
+import softplc.trace as st
+from softplc.trace._format import END_FRAME_BYTES, MAGIC
+
+from tests.unit.trace.tracedata import N, plant_arrays
+
+
+def test_values_types_units_and_addresses_come_back(make_trace):
+    tr = st.load(make_trace())
+    src = plant_arrays()
+    assert tr.rows == N
+    assert tr.complete and tr.warnings == []
+    np.testing.assert_array_equal(tr["tank.level"], src["tank.level"]["values"])
+    assert tr["tank.level"].dtype == np.dtype("<f4")
+    assert tr["tank.pump"].dtype == np.bool_
+    np.testing.assert_array_equal(tr["count"], np.arange(N, dtype=np.int32))
+    np.testing.assert_array_equal(tr["speed"], (np.arange(N) % 200 - 100).astype(np.int16))
+    np.testing.assert_array_equal(tr["delay"], np.arange(N) * 1000)
+    lvl = tr.signal("tank.level")
+    assert (lvl.type, lvl.unit, lvl.kind, lvl.address) == ("REAL", "%", "input", "%ID0")
+    assert tr.signal("tank.pump").kind == "output"
+    np.testing.assert_array_equal(tr.cycle, np.arange(N, dtype=np.uint64))
+    assert tr.t[1] == pytest.approx(0.001)
+    assert tr.duration_ns == (N - 1) * 1_000_000
+    assert tr.header["engine_version"] == softplc.__version__
+
+
+def test_timing_columns_hold_the_given_execution_time_and_overrun(make_trace):
+    tr = st.load(make_trace())
+    np.testing.assert_array_equal(tr["task:main.exec_time"], 10_000 + (np.arange(N) % 7) * 1_000)
+    assert np.flatnonzero(tr["task:main.overrun"]).tolist() == [1500]
+    np.testing.assert_array_equal(tr["task:main.scheduled_ns"], tr.t_ns)
+
+
+def test_events_are_loaded_in_time_order(make_trace):
+    tr = st.load(make_trace())
+    assert [e["kind"] for e in tr.events] == ["overrun", "fault"]
+    assert tr.events[1]["text"] == "division by zero"
+    assert tr.events[0]["b"] == 1_200_000
+
+
+def test_a_column_in_one_block_is_a_read_only_view_of_the_file(make_trace):
+    tr = st.load(make_trace(block_rows=N))
+    a = tr["tank.level"]
+    assert len(tr.blocks) == 1
+    assert not a.flags.owndata and not a.flags.writeable
+    # Several blocks: one concatenation, same values.
+    tr2 = st.load(make_trace("multi.trace", block_rows=100))
+    assert len(tr2.blocks) == 30
+    np.testing.assert_array_equal(tr2["tank.level"], a)
+    assert tr2["tank.level"] is tr2["tank.level"]  # cached, not re-read
+
+
+def test_names_resolve_by_full_name_address_and_unique_last_part(make_trace):
+    tr = st.load(make_trace())
+    assert tr.signal("level").name == "tank.level"
+    assert tr.signal("%ID0").name == "tank.level"
+    assert "pump" in tr and "nope" not in tr
+    with pytest.raises(st.TraceError, match="did you mean tank.level"):
+        tr.signal("tank.levl")
+    names = [s.name for s in tr.select("tank.*,count")]
+    assert names == ["tank.level", "tank.pump", "count"]
+    assert tr.select(["task:*"])[0].name == "task:main.scheduled_ns"
+    with pytest.raises(st.TraceError, match="matches nothing"):
+        tr.select("valve.*")
+    assert all(s.kind != "timing" for s in tr.select(None, timing=False))
+
+
+def test_window_selects_rows_by_time_from_the_start(make_trace):
+    tr = st.load(make_trace())
+    sl = tr.window(1_000_000_000, 1_002_000_000)
+    assert tr.cycle[sl].tolist() == [1000, 1001, 1002]
+    assert tr.window(None, -1) == slice(0, 0)
+
+
+# -- bad files ---------------------------------------------------------------------------
+
+
+def test_trace_error_is_a_softplc_error():
+    assert issubclass(st.TraceError, softplc.SoftPlcError)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "the file is empty"),
+        (b"PK\x03\x04 zip archive", "not a softplc trace file"),
+        (MAGIC[:5], "truncated before the end of its header"),
+        (MAGIC + b"\x10\x00", "truncated before the end of its header"),
+    ],
+)
+def test_a_bad_file_gives_a_clear_error(tmp_path, content, message):
+    p = tmp_path / "x.trace"
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(st.TraceError, match=message):
+        st.load(p)
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(st.TraceError, match="is a directory"):
+        st.load(tmp_path)
+
+
+def frame(obj: object) -> bytes:
+    payload = msgpack.packb(obj, use_bin_type=True)
+    return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+
+def test_a_newer_major_version_and_a_foreign_header_are_refused(tmp_path):
+    p = tmp_path / "v2.trace"
+    p.write_bytes(MAGIC + frame({"type": "header", "format": "softplc-trace", "version": [2, 0]}))
+    with pytest.raises(st.TraceError, match="version 2.0 is newer"):
+        st.load(p)
+    p.write_bytes(MAGIC + frame({"type": "header", "format": "other"}))
+    with pytest.raises(st.TraceError, match="no softplc-trace header"):
+        st.load(p)
+
+
+def test_a_damaged_header_is_reported(make_trace):
+    p = make_trace()
+    data = bytearray(p.read_bytes())
+    data[20] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with pytest.raises(st.TraceError, match="header is damaged"):
+        st.load(p)
+
+
+def whole_blocks_before(data: bytes, cut: int) -> int:
+    """Rows in the block frames that end at or before ``cut`` (walking the frames)."""
+    pos, rows = len(MAGIC), 0
+    while pos + 8 <= len(data):
+        (n,) = struct.unpack_from("<I", data, pos)
+        end = pos + 8 + n
+        if end > cut:
+            break
+        rec = msgpack.unpackb(data[pos + 8 : end], raw=False)
+        if rec["type"] == "block":
+            rows += rec["rows"]
+        pos = end
+    return rows
+
+
+def test_a_trace_cut_at_every_byte_loads_its_whole_blocks(make_trace):
+    small = {k: v for k, v in plant_arrays(40).items() if k in ("count", "tank.pump", "tank.level")}
+    p = make_trace(
+        "small.trace",
+        small,
+        block_rows=6,
+        events=[{"t_ns": 5_000_000, "kind": "info", "text": "x"}],
+    )
+    data = p.read_bytes()
+    full = st.load(p)
+    ref = {n: full[n].copy() for n in ("count", "tank.pump", "tank.level")}
+    cut_path = p.with_name("cut.trace")
+    header_end = len(MAGIC) + 8 + struct.unpack_from("<I", data, len(MAGIC))[0]
+    for cut in range(len(data)):
+        cut_path.write_bytes(data[:cut])
+        if cut < header_end:
+            with pytest.raises(st.TraceError):
+                st.load(cut_path)
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tr = st.load(cut_path)
+        expected = whole_blocks_before(data, cut)
+        assert tr.rows == expected, cut
+        assert not tr.complete
+        assert [w.category for w in caught] == [st.TraceWarning], cut
+        for name, values in ref.items():
+            np.testing.assert_array_equal(tr[name], values[:expected])
+        tr.close()
+
+
+def test_a_zero_filled_tail_after_a_power_loss_keeps_the_blocks_before_it(make_trace):
+    p = make_trace()
+    data = p.read_bytes()
+    full = st.load(p)
+    second = full.blocks[2].offset
+    p.write_bytes(data[:second] + bytes(4096))
+    with pytest.warns(st.TraceWarning, match="incomplete"):
+        tr = st.load(p)
+    assert tr.rows == full.blocks[0].rows + full.blocks[1].rows
+
+
+def test_a_damaged_block_stops_the_walk_and_verify_catches_it_in_a_closed_file(make_trace):
+    p = make_trace()
+    data = bytearray(p.read_bytes())
+    blocks = st.load(p).blocks
+    data[blocks[1].payload + 100] ^= 0x01
+    p.write_bytes(bytes(data))
+    # The index is intact: a plain load trusts it, verify checks every block.
+    assert st.load(p).rows == N
+    with pytest.raises(st.TraceError, match="block 1 .* damaged"):
+        st.load(p, verify=True)
+    # Without the index the walk stops at the damaged block, with a warning.
+    p.write_bytes(bytes(data[:-END_FRAME_BYTES]))
+    with pytest.warns(st.TraceWarning, match="damaged"):
+        tr = st.load(p)
+    assert tr.rows == blocks[0].rows
+
+
+def test_a_file_written_from_the_spec_by_another_writer_is_read(tmp_path: Path):
+    """A writer that follows docs/trace-format.md but encodes differently: smallest bin
+    sizes, ``columns`` not last, no index. The reader must not depend on softplc's own
+    encoding choices."""
+    header = {
+        "type": "header",
+        "format": "softplc-trace",
+        "version": [1, 0],
+        "mode": "continuous",
+        "decimate": 1,
+        "trace_task": "t",
+        "tasks": [{"name": "t", "period_ns": 10}],
+        "cycle_period_ns": 10,
+        "sample_period_ns": 10,
+        "columns": [{"name": "cycle", "dtype": "<u8"}, {"name": "t_ns", "dtype": "<u8"}],
+        "signals": [
+            {
+                "name": "x",
+                "type": "INT",
+                "dtype": "<i2",
+                "unit": "",
+                "address": None,
+                "kind": "memory",
+                "task": None,
+            },
+        ],
+    }
+    out = MAGIC + frame(header)
+    for b in range(2):
+        cyc = np.arange(b * 3, b * 3 + 3, dtype="<u8")
+        out += frame(
+            {
+                "columns": [
+                    cyc.tobytes(),
+                    (cyc * 10).tobytes(),
+                    (cyc.astype("<i2") * -2).tobytes(),
+                ],
+                "type": "block",
+                "seq": b,
+                "rows": 3,
+                "first_cycle": int(cyc[0]),
+                "last_cycle": int(cyc[-1]),
+                "t_first_ns": int(cyc[0] * 10),
+                "t_last_ns": int(cyc[-1] * 10),
+                "capture": None,
+            }
+        )
+    p = tmp_path / "other.trace"
+    p.write_bytes(out)
+    with pytest.warns(st.TraceWarning, match="no index"):
+        tr = st.load(p)
+    assert tr["x"].tolist() == [0, -2, -4, -6, -8, -10]
+    assert tr.t.tolist() == pytest.approx([0, 1e-8, 2e-8, 3e-8, 4e-8, 5e-8])
+
+
+def test_the_reader_in_the_format_document_reads_a_softplc_trace(make_trace):
+    """docs/trace-format.md ends with a reader written from the spec alone."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "trace-format.md").read_text()
+    code = doc.split("## 8. A reader without softplc")[1].split("```python")[1].split("```")[0]
+    ns: dict = {}
+    exec(compile(code, "trace-format.md", "exec"), ns)  # noqa: S102
+    p = make_trace()
+    header, cols, events = ns["read_trace"](str(p))
+    tr = st.load(p)
+    assert header["signals"][4]["name"] == "tank.level"
+    np.testing.assert_array_equal(cols["cycle"], tr.cycle)
+    for name in tr.names:
+        np.testing.assert_array_equal(cols[name], tr[name])
+    assert [e["kind"] for e in events] == [e["kind"] for e in tr.events]
