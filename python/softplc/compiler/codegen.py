@@ -285,7 +285,7 @@ def _parse_file(path: str) -> tuple[ast.Module, list[str]]:
 def _source_file(obj: Any, what: str) -> str:
     try:
         path = inspect.getsourcefile(obj)
-    except TypeError:
+    except (TypeError, OSError):
         path = None
     if path is None and isinstance(obj, type):
         # A module loaded without registering in sys.modules: use a method's code.
