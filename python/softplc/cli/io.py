@@ -12,7 +12,7 @@ from typing import Any
 
 from softplc import io as sio
 
-__all__ = ["register", "cmd_io_check"]
+__all__ = ["cmd_io_check", "register"]
 
 
 def register(sub: Any) -> None:

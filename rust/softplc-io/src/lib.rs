@@ -1,1 +1,138 @@
-//! placeholder, being written
+//! softplc-io: fieldbus drivers of the softplc runtime.
+//!
+//! Modbus TCP, both ways, on tokio-modbus:
+//! - [`ModbusClient`] polls devices listed in an I/O configuration file (see
+//!   [`config`] for the format), batching contiguous ranges into as few requests as
+//!   the protocol allows, and writes the program's outputs back.
+//! - [`ModbusServer`] exposes process-image variables to Modbus clients, with an
+//!   explicit map or the OpenPLC-compatible default map.
+//!
+//! Both implement [`softplc_core::Driver`]. All network I/O happens on one I/O thread
+//! per driver (a single-threaded tokio runtime, the only async code of the project);
+//! the scan thread only exchanges lock-free buffers with it, so a device that vanishes,
+//! answers garbage or answers slowly shows up as input quality, statistics and events,
+//! and never delays a scan.
+#![deny(missing_docs)]
+
+pub mod bind;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod encoding;
+pub mod guard;
+pub mod plan;
+mod poller;
+pub mod runtime;
+pub mod server;
+pub mod service;
+pub mod tables;
+
+use std::path::Path;
+
+use serde_json::json;
+use softplc_core::{ConfigError, Driver, Layout};
+
+pub use client::ModbusClient;
+pub use config::{load, parse, DeviceConfig, IoConfig, ServerConfig, Table};
+pub use encoding::{Codec, RegType, WordOrder};
+pub use server::ModbusServer;
+
+/// Name of the client driver built from a configuration.
+pub const CLIENT_DRIVER: &str = "modbus";
+/// Name of the server driver.
+pub const SERVER_DRIVER: &str = "modbus-server";
+
+/// The drivers a configuration asks for: the client (if it lists devices) and the
+/// server (if it has a `[server]` table).
+pub fn drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
+    let mut out: Vec<Box<dyn Driver>> = Vec::new();
+    if !cfg.devices.is_empty() {
+        out.push(Box::new(ModbusClient::new(
+            CLIENT_DRIVER,
+            cfg.devices.clone(),
+        )));
+    }
+    if let Some(s) = &cfg.server {
+        out.push(Box::new(ModbusServer::new(SERVER_DRIVER, s.clone())));
+    }
+    out
+}
+
+/// Loads a file and builds its drivers.
+pub fn load_drivers(path: &Path) -> Result<Vec<Box<dyn Driver>>, ConfigError> {
+    Ok(drivers(&load(path)?))
+}
+
+/// Checks a configuration (and, given a layout, binds it) and describes it as JSON:
+/// devices with their endpoints and mappings, requests per poll once bound, and the
+/// server. Errors name file, line and key.
+pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigError> {
+    let mut devices = Vec::new();
+    let mut bound_requests: Vec<Option<(usize, usize)>> = vec![None; cfg.devices.len()];
+    if let Some(l) = layout {
+        for (i, d) in cfg.devices.iter().enumerate() {
+            let reads = bind::bind_points(l, &d.reads, bind::Usage::DeviceRead)?;
+            let writes = bind::bind_points(l, &d.writes, bind::Usage::DeviceWrite)?;
+            let rs: Vec<_> = reads
+                .iter()
+                .map(|p| (p.table, p.address, p.len()))
+                .collect();
+            let ws: Vec<_> = writes
+                .iter()
+                .map(|p| (p.table, p.address, p.len()))
+                .collect();
+            bound_requests[i] = Some((
+                plan::plan(&rs, d.max_gap, false).requests.len(),
+                plan::plan(&ws, 0, true).requests.len(),
+            ));
+        }
+        if let Some(s) = &cfg.server {
+            if !s.map.is_empty() {
+                bind::bind_points(l, &s.map, bind::Usage::Server)?;
+            }
+        }
+    }
+    for (i, d) in cfg.devices.iter().enumerate() {
+        let mut j = json!({
+            "name": d.name,
+            "endpoint": d.endpoint(),
+            "unit_id": d.unit_id,
+            "poll_ms": d.poll.as_millis() as u64,
+            "timeout_ms": d.timeout.as_millis() as u64,
+            "retries": d.retries,
+            "fail_after": d.fail_after,
+            "reads": d.reads.iter().map(|p| p.vars.len()).sum::<usize>(),
+            "writes": d.writes.iter().map(|p| p.vars.len()).sum::<usize>(),
+        });
+        if let Some((r, w)) = bound_requests[i] {
+            j["read_requests_per_poll"] = json!(r);
+            j["write_requests"] = json!(w);
+        }
+        devices.push(j);
+    }
+    let server = cfg.server.as_ref().map(|s| {
+        let mut entries: Option<usize> = None;
+        if let Some(l) = layout {
+            entries = Some(if s.map.is_empty() {
+                bind::default_server_points(l).0.len()
+            } else {
+                s.map.iter().map(|p| p.vars.len()).sum()
+            });
+        }
+        json!({
+            "listen": s.listen.to_string(),
+            "unit_id": s.unit_id,
+            "default_map": s.map.is_empty(),
+            "map_entries": entries,
+            "allow": s.allow.iter().map(|n| format!("{}/{}", n.addr, n.prefix)).collect::<Vec<_>>(),
+            "read_only": Table::ALL.iter().filter(|t| s.read_only[t.index()]).map(|t| t.name()).collect::<Vec<_>>(),
+        })
+    });
+    Ok(json!({
+        "file": &*cfg.file,
+        "bound": layout.is_some(),
+        "devices": devices,
+        "server": server,
+    })
+    .to_string())
+}

@@ -8,6 +8,7 @@ pub mod engine;
 mod errors;
 mod vm;
 // helper modules register here
+mod modbus;
 mod trace;
 
 /// The native module.
@@ -18,6 +19,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     vm::register(m)?;
     engine::register(m)?;
     // helper registrations here
+    modbus::register(m)?;
     trace::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

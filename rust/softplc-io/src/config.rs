@@ -1,0 +1,1176 @@
+//! The I/O configuration file (TOML): Modbus devices to poll and the Modbus server.
+//!
+//! Parsing checks everything that can be checked without the program (syntax, keys,
+//! ranges, tables, orders); binding against a [`softplc_core::Layout`] (see
+//! [`crate::bind`]) checks variable names, types and address overlaps. Every error
+//! names the file, line, column and key.
+//!
+//! ```toml
+//! [[device]]
+//! name = "pumps"
+//! host = "127.0.0.1"
+//! port = 5020
+//! unit_id = 1
+//! poll_ms = 100
+//!
+//! [[device.read]]
+//! var = "station.level"
+//! table = "input_register"
+//! address = 0
+//! type = "INT"
+//! scale = 0.1
+//!
+//! [[device.write]]
+//! vars = ["station.pump1", "station.pump2"]
+//! table = "coil"
+//! address = 0
+//!
+//! [server]
+//! listen = "127.0.0.1:5020"
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use softplc_core::ConfigError;
+use toml::Spanned;
+
+use crate::encoding::{RegType, WordOrder};
+
+/// One of the four Modbus data tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Read/write bits (FC1, FC5, FC15).
+    Coil,
+    /// Read-only bits (FC2).
+    DiscreteInput,
+    /// Read-only registers (FC4).
+    InputRegister,
+    /// Read/write registers (FC3, FC6, FC16).
+    HoldingRegister,
+}
+
+impl Table {
+    /// All tables.
+    pub const ALL: [Table; 4] = [
+        Table::Coil,
+        Table::DiscreteInput,
+        Table::InputRegister,
+        Table::HoldingRegister,
+    ];
+
+    /// Parses a table name (`coil`, `discrete_input`, `input_register`,
+    /// `holding_register`, plurals and the short forms `discrete`, `input`, `holding`).
+    pub fn parse(text: &str) -> Option<Table> {
+        match text.to_ascii_lowercase().replace('-', "_").as_str() {
+            "coil" | "coils" => Some(Table::Coil),
+            "discrete_input" | "discrete_inputs" | "discrete" => Some(Table::DiscreteInput),
+            "input_register" | "input_registers" | "input" => Some(Table::InputRegister),
+            "holding_register" | "holding_registers" | "holding" => Some(Table::HoldingRegister),
+            _ => None,
+        }
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Coil => "coil",
+            Table::DiscreteInput => "discrete_input",
+            Table::InputRegister => "input_register",
+            Table::HoldingRegister => "holding_register",
+        }
+    }
+
+    /// True for coils and discrete inputs.
+    pub fn is_bits(self) -> bool {
+        matches!(self, Table::Coil | Table::DiscreteInput)
+    }
+
+    /// True for the tables the protocol lets a client write (coils, holding registers).
+    pub fn is_writable(self) -> bool {
+        matches!(self, Table::Coil | Table::HoldingRegister)
+    }
+
+    /// Index 0..4 for arrays indexed by table.
+    pub fn index(self) -> usize {
+        match self {
+            Table::Coil => 0,
+            Table::DiscreteInput => 1,
+            Table::InputRegister => 2,
+            Table::HoldingRegister => 3,
+        }
+    }
+
+    /// Largest number of items one read request may carry (125 registers, 2000 bits).
+    pub fn max_read(self) -> usize {
+        if self.is_bits() {
+            2000
+        } else {
+            125
+        }
+    }
+
+    /// Largest number of items one write request may carry (123 registers, 1968 coils).
+    pub fn max_write(self) -> usize {
+        if self.is_bits() {
+            1968
+        } else {
+            123
+        }
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A place in the configuration file, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loc {
+    /// File name as given.
+    pub file: Arc<str>,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+impl Loc {
+    /// An error at this place about `key` of `what`.
+    pub fn error(&self, what: &str, key: &str, message: impl fmt::Display) -> ConfigError {
+        ConfigError::new(format!("{self}: {what}: key `{key}`: {message}"))
+    }
+}
+
+/// What happens to a failed device's inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFail {
+    /// Inputs keep their last value (quality bad).
+    Keep,
+    /// Inputs take their declared substitute (quality bad).
+    Substitute,
+}
+
+/// When outputs are written to a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// When they change, and all of them again after every (re)connection.
+    OnChange,
+    /// Every poll, changed or not.
+    EveryPoll,
+}
+
+/// One mapping between program variables and a device's (or the server's) table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointConfig {
+    /// Variable names or direct addresses; several are laid out one after the other.
+    pub vars: Vec<String>,
+    /// Table.
+    pub table: Table,
+    /// Address of the first item (0-based protocol address).
+    pub address: u16,
+    /// Modbus-side type; None: derived from each variable's type.
+    pub reg: Option<RegType>,
+    /// Word and byte order.
+    pub order: WordOrder,
+    /// Variable = register * scale + offset.
+    pub scale: f64,
+    /// See `scale`.
+    pub offset: f64,
+    /// Bit of a register, for BOOL variables.
+    pub bit: Option<u8>,
+    /// Value on failure (read mappings of devices with `on_fail = "substitute"`).
+    pub substitute: f64,
+    /// Where the mapping is, for messages.
+    pub loc: Loc,
+    /// Which mapping this is, for messages (`device "pumps" read #2`).
+    pub what: String,
+}
+
+/// A Modbus device (server) the runtime polls as a client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceConfig {
+    /// Unique name.
+    pub name: String,
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Unit identifier (slave id) behind the address.
+    pub unit_id: u8,
+    /// Poll period.
+    pub poll: Duration,
+    /// Time allowed for connecting and for each request.
+    pub timeout: Duration,
+    /// Extra attempts of a failed request before the poll counts as failed.
+    pub retries: u32,
+    /// First reconnection delay; doubles up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    /// Longest reconnection delay.
+    pub reconnect_max: Duration,
+    /// Default word order of this device's values.
+    pub order: WordOrder,
+    /// Failed polls in a row after which inputs turn quality=bad.
+    pub fail_after: u32,
+    /// What failed inputs hold.
+    pub on_fail: OnFail,
+    /// Age beyond which good data is reported stale.
+    pub stale: Duration,
+    /// Unmapped items a read may span to merge two ranges.
+    pub max_gap: u16,
+    /// When outputs are written.
+    pub write_mode: WriteMode,
+    /// How often the poller looks for changed outputs between polls.
+    pub write_check: Duration,
+    /// A BOOL variable the driver sets while the device's inputs are good, so that a
+    /// program can react to a communication failure; and where it is named.
+    pub health_var: Option<(String, Loc)>,
+    /// Device -> program.
+    pub reads: Vec<PointConfig>,
+    /// Program -> device.
+    pub writes: Vec<PointConfig>,
+    /// Where the device is declared.
+    pub loc: Loc,
+}
+
+impl DeviceConfig {
+    /// `host:port`, the key devices share a connection by.
+    pub fn endpoint(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// An IP network for the server's allowlist (`127.0.0.1`, `10.0.0.0/8`, `::1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Parses an address or `address/prefix`.
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (a, p) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let addr: IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+            None => max,
+        };
+        Some(IpNet { addr, prefix })
+    }
+
+    /// True when `ip` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The runtime's own Modbus TCP server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    /// Listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The unit id the server answers to (255 is always accepted too).
+    pub unit_id: u8,
+    /// Clients allowed to connect; empty: everyone who can reach `listen`.
+    pub allow: Vec<IpNet>,
+    /// Tables clients may not write, by [`Table::index`].
+    pub read_only: [bool; 4],
+    /// Simultaneous connections; more are refused.
+    pub max_connections: usize,
+    /// A connection that sends no complete request for this long is closed (None: never).
+    pub idle_timeout: Option<Duration>,
+    /// Explicit map; empty: the OpenPLC-compatible default map.
+    pub map: Vec<PointConfig>,
+    /// Where the server is declared.
+    pub loc: Loc,
+}
+
+impl ServerConfig {
+    /// A server with the default map on `listen`.
+    pub fn with_default_map(listen: SocketAddr, unit_id: u8) -> ServerConfig {
+        ServerConfig {
+            listen,
+            unit_id,
+            allow: Vec::new(),
+            read_only: [false; 4],
+            max_connections: 16,
+            idle_timeout: Some(Duration::from_secs(60)),
+            map: Vec::new(),
+            loc: Loc {
+                file: Arc::from("<command line>"),
+                line: 0,
+                col: 0,
+            },
+        }
+    }
+}
+
+/// A parsed and checked I/O configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IoConfig {
+    /// The file it came from.
+    pub file: Arc<str>,
+    /// Devices polled as a client.
+    pub devices: Vec<DeviceConfig>,
+    /// The server, if configured.
+    pub server: Option<ServerConfig>,
+}
+
+// ---------------------------------------------------------------------------------
+// Raw TOML structure. Optional keys are `Option<Spanned<_>>` so that a value's
+// position is at hand for messages; integers are read as i64 and range-checked here
+// so that the message can say which range applies.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    device: Vec<Spanned<RawDevice>>,
+    server: Option<Spanned<RawServer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    port: Option<Spanned<i64>>,
+    unit_id: Option<Spanned<i64>>,
+    poll_ms: Option<Spanned<i64>>,
+    timeout_ms: Option<Spanned<i64>>,
+    retries: Option<Spanned<i64>>,
+    reconnect_min_ms: Option<Spanned<i64>>,
+    reconnect_max_ms: Option<Spanned<i64>>,
+    byte_order: Option<Spanned<String>>,
+    fail_after: Option<Spanned<i64>>,
+    on_fail: Option<Spanned<String>>,
+    stale_ms: Option<Spanned<i64>>,
+    max_gap: Option<Spanned<i64>>,
+    write_mode: Option<Spanned<String>>,
+    write_check_ms: Option<Spanned<i64>>,
+    health_var: Option<Spanned<String>>,
+    #[serde(default)]
+    read: Vec<Spanned<RawPoint>>,
+    #[serde(default)]
+    write: Vec<Spanned<RawPoint>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoint {
+    var: Option<Spanned<String>>,
+    vars: Option<Spanned<Vec<String>>>,
+    table: Spanned<String>,
+    address: Spanned<i64>,
+    #[serde(rename = "type")]
+    ty: Option<Spanned<String>>,
+    byte_order: Option<Spanned<String>>,
+    scale: Option<Spanned<f64>>,
+    offset: Option<Spanned<f64>>,
+    bit: Option<Spanned<i64>>,
+    substitute: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    unit_id: Option<Spanned<i64>>,
+    allow: Option<Spanned<Vec<String>>>,
+    read_only: Option<Spanned<Vec<String>>>,
+    max_connections: Option<Spanned<i64>>,
+    idle_timeout_ms: Option<Spanned<i64>>,
+    #[serde(default)]
+    map: Vec<Spanned<RawPoint>>,
+}
+
+/// Maps byte offsets of the source to line and column.
+struct Source<'a> {
+    file: Arc<str>,
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    fn new(file: &str, text: &'a str) -> Source<'a> {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Source {
+            file: Arc::from(file),
+            text,
+            line_starts,
+        }
+    }
+
+    fn loc(&self, span: &Range<usize>) -> Loc {
+        let off = span.start.min(self.text.len());
+        let line = self.line_starts.partition_point(|s| *s <= off);
+        let start = self.line_starts[line - 1];
+        let col = self.text[start..off].chars().count() + 1;
+        Loc {
+            file: self.file.clone(),
+            line,
+            col,
+        }
+    }
+
+    /// The key assigned on the line of `span`, if the line reads `key = ...`.
+    fn key_at(&self, span: &Range<usize>) -> Option<String> {
+        let loc = self.loc(span);
+        let line = self.text.lines().nth(loc.line - 1)?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim();
+        let ok = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"'));
+        ok.then(|| key.trim_matches('"').to_string())
+    }
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<IoConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(format!(
+            "{}: cannot read the I/O configuration: {e}",
+            path.display()
+        ))
+    })?;
+    parse(&path.display().to_string(), &text)
+}
+
+/// Parses and checks configuration text; `file` names it in messages.
+pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
+    let src = Source::new(file, text);
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let loc = src.loc(&span);
+        let msg = e.message().trim().to_string();
+        match src.key_at(&span) {
+            Some(key) if !msg.contains(&format!("`{key}`")) => {
+                ConfigError::new(format!("{loc}: key `{key}`: {msg}"))
+            }
+            _ => ConfigError::new(format!("{loc}: {msg}")),
+        }
+    })?;
+    let mut devices = Vec::new();
+    let mut names: HashMap<String, Loc> = HashMap::new();
+    for (i, d) in raw.device.into_iter().enumerate() {
+        let loc = src.loc(&d.span());
+        let dev = device(&src, i, loc, d.into_inner())?;
+        if let Some(first) = names.get(&dev.name) {
+            return Err(dev.loc.error(
+                &format!("device #{}", i + 1),
+                "name",
+                format!(
+                    "duplicate device name {:?} (first declared at {first})",
+                    dev.name
+                ),
+            ));
+        }
+        names.insert(dev.name.clone(), dev.loc.clone());
+        devices.push(dev);
+    }
+    // Devices behind one gateway share a connection, so they must agree on how it is
+    // re-established.
+    let mut endpoints: HashMap<String, &DeviceConfig> = HashMap::new();
+    for d in &devices {
+        if let Some(first) = endpoints.get(&d.endpoint()) {
+            if (first.reconnect_min, first.reconnect_max) != (d.reconnect_min, d.reconnect_max) {
+                return Err(d.loc.error(
+                    &format!("device {:?}", d.name),
+                    "reconnect_min_ms",
+                    format!(
+                        "devices {:?} and {:?} share the connection {} and must use the same reconnect back-off",
+                        first.name,
+                        d.name,
+                        d.endpoint()
+                    ),
+                ));
+            }
+        } else {
+            endpoints.insert(d.endpoint(), d);
+        }
+    }
+    let server = match raw.server {
+        None => None,
+        Some(s) => {
+            let loc = src.loc(&s.span());
+            Some(server(&src, loc, s.into_inner())?)
+        }
+    };
+    Ok(IoConfig {
+        file: src.file.clone(),
+        devices,
+        server,
+    })
+}
+
+fn int_in(
+    src: &Source<'_>,
+    what: &str,
+    key: &str,
+    v: &Option<Spanned<i64>>,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => {
+            let x = *s.get_ref();
+            if range.contains(&x) {
+                Ok(x)
+            } else {
+                Err(src.loc(&s.span()).error(
+                    what,
+                    key,
+                    format!("{x} is out of range {}..={}", range.start(), range.end()),
+                ))
+            }
+        }
+    }
+}
+
+fn ms(x: i64) -> Duration {
+    Duration::from_millis(x as u64)
+}
+
+fn order_of(
+    src: &Source<'_>,
+    what: &str,
+    v: &Option<Spanned<String>>,
+    default: WordOrder,
+) -> Result<WordOrder, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => WordOrder::parse(s.get_ref()).ok_or_else(|| {
+            src.loc(&s.span()).error(
+                what,
+                "byte_order",
+                format!(
+                    "unknown order {:?} (expected ABCD, CDAB, BADC or DCBA)",
+                    s.get_ref()
+                ),
+            )
+        }),
+    }
+}
+
+fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceConfig, ConfigError> {
+    let name = d.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(src.loc(&d.name.span()).error(
+            &format!("device #{}", i + 1),
+            "name",
+            "a device name must not be empty",
+        ));
+    }
+    let what = format!("device {name:?}");
+    let host = d.host.get_ref().trim().to_string();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(src.loc(&d.host.span()).error(
+            &what,
+            "host",
+            format!("invalid host {:?}", d.host.get_ref()),
+        ));
+    }
+    let port = int_in(src, &what, "port", &d.port, 1..=65535, 502)? as u16;
+    let unit_id = int_in(src, &what, "unit_id", &d.unit_id, 1..=255, 1)? as u8;
+    let poll_ms = int_in(src, &what, "poll_ms", &d.poll_ms, 1..=3_600_000, 100)?;
+    let timeout_ms = int_in(src, &what, "timeout_ms", &d.timeout_ms, 1..=600_000, 1000)?;
+    let retries = int_in(src, &what, "retries", &d.retries, 0..=10, 1)? as u32;
+    let rmin = int_in(
+        src,
+        &what,
+        "reconnect_min_ms",
+        &d.reconnect_min_ms,
+        1..=3_600_000,
+        100,
+    )?;
+    let rmax = int_in(
+        src,
+        &what,
+        "reconnect_max_ms",
+        &d.reconnect_max_ms,
+        1..=3_600_000,
+        5000.max(rmin),
+    )?;
+    if rmax < rmin {
+        let span = d
+            .reconnect_max_ms
+            .as_ref()
+            .map(|s| s.span())
+            .unwrap_or(0..0);
+        return Err(src.loc(&span).error(
+            &what,
+            "reconnect_max_ms",
+            format!("{rmax} is less than reconnect_min_ms = {rmin}"),
+        ));
+    }
+    let order = order_of(src, &what, &d.byte_order, WordOrder::Abcd)?;
+    let fail_after = int_in(src, &what, "fail_after", &d.fail_after, 1..=1_000_000, 3)? as u32;
+    let on_fail = match &d.on_fail {
+        None => OnFail::Keep,
+        Some(s) => match s.get_ref().as_str() {
+            "keep" => OnFail::Keep,
+            "substitute" => OnFail::Substitute,
+            other => {
+                return Err(src.loc(&s.span()).error(
+                    &what,
+                    "on_fail",
+                    format!("unknown policy {other:?} (expected \"keep\" or \"substitute\")"),
+                ))
+            }
+        },
+    };
+    let stale_ms = int_in(
+        src,
+        &what,
+        "stale_ms",
+        &d.stale_ms,
+        1..=86_400_000,
+        2 * poll_ms + timeout_ms,
+    )?;
+    let max_gap = int_in(src, &what, "max_gap", &d.max_gap, 0..=124, 0)? as u16;
+    let write_mode = match &d.write_mode {
+        None => WriteMode::OnChange,
+        Some(s) => match s.get_ref().as_str() {
+            "on_change" => WriteMode::OnChange,
+            "every_poll" => WriteMode::EveryPoll,
+            other => {
+                return Err(src.loc(&s.span()).error(
+                    &what,
+                    "write_mode",
+                    format!(
+                        "unknown write mode {other:?} (expected \"on_change\" or \"every_poll\")"
+                    ),
+                ))
+            }
+        },
+    };
+    let write_check_ms = int_in(
+        src,
+        &what,
+        "write_check_ms",
+        &d.write_check_ms,
+        1..=60_000,
+        5.min(poll_ms),
+    )?;
+    let health_var = match &d.health_var {
+        None => None,
+        Some(v) if v.get_ref().trim().is_empty() => {
+            return Err(src.loc(&v.span()).error(
+                &what,
+                "health_var",
+                "the variable name must not be empty",
+            ))
+        }
+        Some(v) => Some((v.get_ref().trim().to_string(), src.loc(&v.span()))),
+    };
+    let mut reads = Vec::new();
+    for (j, p) in d.read.into_iter().enumerate() {
+        let pwhat = format!("{what} read #{}", j + 1);
+        reads.push(point(src, &pwhat, p, order, PointUse::Read)?);
+    }
+    let mut writes = Vec::new();
+    for (j, p) in d.write.into_iter().enumerate() {
+        let pwhat = format!("{what} write #{}", j + 1);
+        writes.push(point(src, &pwhat, p, order, PointUse::Write)?);
+    }
+    if reads.is_empty() && writes.is_empty() {
+        return Err(loc.error(
+            &what,
+            "read",
+            "the device maps nothing: add [[device.read]] or [[device.write]] entries",
+        ));
+    }
+    if on_fail == OnFail::Keep {
+        if let Some(p) = reads.iter().find(|p| p.substitute != 0.0) {
+            return Err(p.loc.error(
+                &p.what,
+                "substitute",
+                format!("a substitute is given but {what} has on_fail = \"keep\"; set on_fail = \"substitute\""),
+            ));
+        }
+    }
+    Ok(DeviceConfig {
+        name,
+        host,
+        port,
+        unit_id,
+        poll: ms(poll_ms),
+        timeout: ms(timeout_ms),
+        retries,
+        reconnect_min: ms(rmin),
+        reconnect_max: ms(rmax),
+        order,
+        fail_after,
+        on_fail,
+        stale: ms(stale_ms),
+        max_gap,
+        write_mode,
+        write_check: ms(write_check_ms),
+        health_var,
+        reads,
+        writes,
+        loc,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PointUse {
+    Read,
+    Write,
+    Server,
+}
+
+fn point(
+    src: &Source<'_>,
+    what: &str,
+    p: Spanned<RawPoint>,
+    default_order: WordOrder,
+    usage: PointUse,
+) -> Result<PointConfig, ConfigError> {
+    let ploc = src.loc(&p.span());
+    let p = p.into_inner();
+    let (vars, vloc) = match (&p.var, &p.vars) {
+        (Some(v), None) => (vec![v.get_ref().trim().to_string()], src.loc(&v.span())),
+        (None, Some(vs)) => (
+            vs.get_ref().iter().map(|v| v.trim().to_string()).collect(),
+            src.loc(&vs.span()),
+        ),
+        (Some(v), Some(_)) => {
+            return Err(src.loc(&v.span()).error(
+                what,
+                "var",
+                "give either `var` or `vars`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ploc.error(
+                what,
+                "var",
+                "missing: name the variable with `var = \"...\"`",
+            ))
+        }
+    };
+    if vars.is_empty() || vars.iter().any(|v| v.is_empty()) {
+        return Err(vloc.error(what, "vars", "variable names must not be empty"));
+    }
+    let table = Table::parse(p.table.get_ref()).ok_or_else(|| {
+        src.loc(&p.table.span()).error(
+            what,
+            "table",
+            format!(
+                "unknown table {:?} (expected coil, discrete_input, input_register or holding_register)",
+                p.table.get_ref()
+            ),
+        )
+    })?;
+    if usage == PointUse::Write && !table.is_writable() {
+        return Err(src.loc(&p.table.span()).error(
+            what,
+            "table",
+            format!("{table}s are read-only in Modbus; a device's outputs are coils or holding registers"),
+        ));
+    }
+    let address = {
+        let a = *p.address.get_ref();
+        if !(0..=65535).contains(&a) {
+            return Err(src.loc(&p.address.span()).error(
+                what,
+                "address",
+                format!("{a} is out of range 0..=65535"),
+            ));
+        }
+        a as u16
+    };
+    let reg = match &p.ty {
+        None => None,
+        Some(s) => {
+            let r = RegType::parse(s.get_ref()).ok_or_else(|| {
+                src.loc(&s.span()).error(
+                    what,
+                    "type",
+                    format!(
+                        "unknown type {:?} (expected BOOL, INT, UINT, WORD, DINT, UDINT, DWORD, LINT, ULINT, LWORD, REAL or LREAL)",
+                        s.get_ref()
+                    ),
+                )
+            })?;
+            if table.is_bits() && r != RegType::Bool {
+                return Err(src.loc(&s.span()).error(
+                    what,
+                    "type",
+                    format!("{table}s hold single bits: the type must be BOOL"),
+                ));
+            }
+            Some(r)
+        }
+    };
+    let order = order_of(src, what, &p.byte_order, default_order)?;
+    let finite = |v: &Option<Spanned<f64>>, key: &str, default: f64| -> Result<f64, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) => {
+                let x = *s.get_ref();
+                if !x.is_finite() || (key == "scale" && x == 0.0) {
+                    return Err(src.loc(&s.span()).error(
+                        what,
+                        key,
+                        format!(
+                            "{x} is not allowed (a finite{} number is needed)",
+                            if key == "scale" { ", non-zero" } else { "" }
+                        ),
+                    ));
+                }
+                if table.is_bits() {
+                    return Err(src.loc(&s.span()).error(
+                        what,
+                        key,
+                        format!("{table}s hold bits: they cannot be scaled"),
+                    ));
+                }
+                Ok(x)
+            }
+        }
+    };
+    let scale = finite(&p.scale, "scale", 1.0)?;
+    let offset = finite(&p.offset, "offset", 0.0)?;
+    let bit = match &p.bit {
+        None => None,
+        Some(s) => {
+            let b = *s.get_ref();
+            let bloc = src.loc(&s.span());
+            if table.is_bits() {
+                return Err(bloc.error(
+                    what,
+                    "bit",
+                    format!("`bit` selects a bit of a register; {table}s are bits already"),
+                ));
+            }
+            if usage != PointUse::Read {
+                return Err(bloc.error(
+                    what,
+                    "bit",
+                    "`bit` is only for reading: writing one bit would overwrite the rest of the register",
+                ));
+            }
+            if !(0..=15).contains(&b) {
+                return Err(bloc.error(what, "bit", format!("{b} is out of range 0..=15")));
+            }
+            if let Some(r) = reg {
+                if r.words() != 1 {
+                    return Err(bloc.error(
+                        what,
+                        "bit",
+                        format!("`bit` needs a one-register type, not {r}"),
+                    ));
+                }
+            }
+            if p.scale.is_some() || p.offset.is_some() {
+                return Err(bloc.error(what, "bit", "a bit cannot be scaled"));
+            }
+            Some(b as u8)
+        }
+    };
+    let substitute = match &p.substitute {
+        None => 0.0,
+        Some(s) => {
+            let sloc = src.loc(&s.span());
+            if usage != PointUse::Read {
+                return Err(sloc.error(
+                    what,
+                    "substitute",
+                    "only read mappings have substitute values",
+                ));
+            }
+            match s.get_ref() {
+                toml::Value::Integer(i) => *i as f64,
+                toml::Value::Float(f) if f.is_finite() => *f,
+                toml::Value::Boolean(b) => *b as u8 as f64,
+                other => {
+                    return Err(sloc.error(
+                        what,
+                        "substitute",
+                        format!("expected a number or a boolean, found {other}"),
+                    ))
+                }
+            }
+        }
+    };
+    Ok(PointConfig {
+        vars,
+        table,
+        address,
+        reg,
+        order,
+        scale,
+        offset,
+        bit,
+        substitute,
+        loc: vloc,
+        what: what.to_string(),
+    })
+}
+
+fn server(src: &Source<'_>, loc: Loc, s: RawServer) -> Result<ServerConfig, ConfigError> {
+    let what = "server";
+    let listen = match &s.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 502)),
+        Some(l) => {
+            parse_listen(l.get_ref()).map_err(|m| src.loc(&l.span()).error(what, "listen", m))?
+        }
+    };
+    let unit_id = int_in(src, what, "unit_id", &s.unit_id, 1..=255, 1)? as u8;
+    let mut allow = Vec::new();
+    if let Some(a) = &s.allow {
+        for text in a.get_ref() {
+            allow.push(IpNet::parse(text).ok_or_else(|| {
+                src.loc(&a.span()).error(
+                    what,
+                    "allow",
+                    format!(
+                        "{text:?} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)"
+                    ),
+                )
+            })?);
+        }
+    }
+    let mut read_only = [false; 4];
+    if let Some(r) = &s.read_only {
+        for text in r.get_ref() {
+            let t = Table::parse(text).ok_or_else(|| {
+                src.loc(&r.span())
+                    .error(what, "read_only", format!("unknown table {text:?}"))
+            })?;
+            read_only[t.index()] = true;
+        }
+    }
+    let max_connections = int_in(
+        src,
+        what,
+        "max_connections",
+        &s.max_connections,
+        1..=1024,
+        16,
+    )? as usize;
+    let idle = int_in(
+        src,
+        what,
+        "idle_timeout_ms",
+        &s.idle_timeout_ms,
+        0..=86_400_000,
+        60_000,
+    )?;
+    let mut map = Vec::new();
+    for (j, p) in s.map.into_iter().enumerate() {
+        let pwhat = format!("server map #{}", j + 1);
+        map.push(point(src, &pwhat, p, WordOrder::Abcd, PointUse::Server)?);
+    }
+    Ok(ServerConfig {
+        listen,
+        unit_id,
+        allow,
+        read_only,
+        max_connections,
+        idle_timeout: (idle > 0).then(|| ms(idle)),
+        map,
+        loc,
+    })
+}
+
+/// Parses a listen address: `HOST:PORT` with an IP address or `localhost`, `[v6]:PORT`,
+/// or a bare port (which listens on 127.0.0.1).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    if let Ok(port) = t.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Some(port) = t.strip_prefix("localhost:") {
+        if let Ok(p) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], p)));
+        }
+    }
+    Err(format!(
+        "{t:?} is not a listen address (expected IP:PORT such as 127.0.0.1:5020, or a port)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[device]]
+name = "pumps"
+host = "127.0.0.1"
+port = 5020
+poll_ms = 50
+
+[[device.read]]
+var = "level"
+table = "input_register"
+address = 0
+type = "INT"
+scale = 0.1
+
+[[device.write]]
+vars = ["p1", "p2"]
+table = "coil"
+address = 0
+
+[[device]]
+name = "meter"
+host = "127.0.0.1"
+port = 5020
+unit_id = 2
+
+[[device.read]]
+var = "power"
+table = "holding"
+address = 100
+type = "REAL"
+byte_order = "CDAB"
+
+[server]
+listen = "127.0.0.1:0"
+allow = ["127.0.0.1", "10.0.0.0/8"]
+read_only = ["holding_register"]
+"#;
+
+    #[test]
+    fn a_full_file_parses_with_defaults_filled_in() {
+        let c = parse("t.toml", GOOD).unwrap();
+        assert_eq!(c.devices.len(), 2);
+        let d = &c.devices[0];
+        assert_eq!(
+            (d.port, d.unit_id, d.poll),
+            (5020, 1, Duration::from_millis(50))
+        );
+        assert_eq!(d.timeout, Duration::from_millis(1000));
+        assert_eq!(d.stale, Duration::from_millis(1100));
+        assert_eq!(d.writes[0].vars, vec!["p1", "p2"]);
+        assert_eq!(d.reads[0].scale, 0.1);
+        assert_eq!(c.devices[1].reads[0].order, WordOrder::Cdab);
+        assert_eq!(c.devices[1].reads[0].table, Table::HoldingRegister);
+        let s = c.server.unwrap();
+        assert!(s.read_only[Table::HoldingRegister.index()]);
+        assert!(s.allow[1].contains("10.1.2.3".parse().unwrap()));
+        assert!(!s.allow[1].contains("11.1.2.3".parse().unwrap()));
+    }
+
+    fn err(text: &str) -> String {
+        parse("f.toml", text).unwrap_err().message
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = err("[[device]]\nname = \"a\"\nhost = \"h\"\nport = 70000\n");
+        assert!(
+            e.starts_with("f.toml:4:8:") && e.contains("`port`") && e.contains("1..=65535"),
+            "{e}"
+        );
+        let e = err("[[device]]\nname = \"a\"\nhots = \"h\"\n");
+        assert!(e.starts_with("f.toml:3:") && e.contains("hots"), "{e}");
+        let e = err("[[device]]\nname = \"a\"\nhost = \"h\"\n[[device.read]]\nvar = \"x\"\ntable = \"holdin\"\naddress = 1\n");
+        assert!(
+            e.starts_with("f.toml:6:9:") && e.contains("`table`") && e.contains("holdin"),
+            "{e}"
+        );
+        let e = err("[[device]]\nname = \"a\"\nhost = \"h\"\nport = \"x\"\n");
+        assert!(e.starts_with("f.toml:4:") && e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn writing_a_read_only_table_is_rejected() {
+        let e = err("[[device]]\nname = \"a\"\nhost = \"h\"\n[[device.write]]\nvar = \"x\"\ntable = \"input_register\"\naddress = 1\n");
+        assert!(e.contains("read-only") && e.contains("write #1"), "{e}");
+    }
+
+    #[test]
+    fn devices_sharing_a_gateway_must_agree_on_back_off() {
+        let e = err(
+            "[[device]]\nname = \"a\"\nhost = \"h\"\n[[device.read]]\nvar = \"x\"\ntable = \"coil\"\naddress = 1\n\
+             [[device]]\nname = \"b\"\nhost = \"h\"\nreconnect_min_ms = 7\n[[device.read]]\nvar = \"y\"\ntable = \"coil\"\naddress = 2\n",
+        );
+        assert!(e.contains("share the connection"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_first() {
+        let dev = "[[device]]\nname = \"a\"\nhost = \"h\"\n[[device.read]]\nvar = \"x\"\ntable = \"coil\"\naddress = 1\n";
+        let e = err(&format!("{dev}{dev}"));
+        assert!(
+            e.contains("duplicate device name") && e.contains("f.toml:1:1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen("5020").unwrap().to_string(), "127.0.0.1:5020");
+        assert_eq!(
+            parse_listen("localhost:1").unwrap().to_string(),
+            "127.0.0.1:1"
+        );
+        assert_eq!(parse_listen("[::1]:2").unwrap().to_string(), "[::1]:2");
+        assert!(parse_listen("example.com:1").is_err());
+    }
+
+    #[test]
+    fn substitute_needs_the_substitute_policy() {
+        let e = err("[[device]]\nname = \"a\"\nhost = \"h\"\n[[device.read]]\nvar = \"x\"\ntable = \"coil\"\naddress = 1\nsubstitute = true\n");
+        assert!(e.contains("on_fail"), "{e}");
+    }
+}

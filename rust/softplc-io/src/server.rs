@@ -1,0 +1,470 @@
+//! The Modbus TCP server driver: exposes process-image variables to Modbus clients.
+//!
+//! Connections are served on the driver's I/O thread by tokio-modbus's TCP server,
+//! behind a [`FrameGuard`] that answers malformed requests. The scan exchanges data
+//! with them only through the atomic [`Tables`]: `write_outputs` publishes the image
+//! (try-lock, skipped for one cycle if a client is writing at that instant),
+//! `read_inputs` applies client writes. Neither waits, allocates or makes syscalls.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use softplc_core::{
+    Area, ConfigError, Driver, DriverMonitor, Event, EventKind, EventSink, IoCtx, IoError,
+    IoStatus, Layout, Quality,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_modbus::server::tcp::Server;
+
+use crate::bind::{bind_points, default_server_points, BoundPoint, Usage};
+use crate::clock::ClockLink;
+use crate::config::{IpNet, ServerConfig, Table};
+use crate::guard::FrameGuard;
+use crate::runtime::{stopped, IoThread};
+use crate::service::{ConnService, ConnSlot, ServerStats, StatsHandle};
+use crate::tables::Tables;
+
+/// Variable, table, address, item count, writable: for the monitor.
+type MapEntry = (String, Table, u16, usize, bool);
+
+struct ServerShared {
+    name: String,
+    stats: Arc<ServerStats>,
+    config_listen: SocketAddr,
+    unit_id: u8,
+    mapped: std::sync::Mutex<Vec<MapEntry>>,
+    unmapped: std::sync::Mutex<Vec<String>>,
+    default_map: bool,
+}
+
+impl DriverMonitor for ServerShared {
+    fn status_json(&self) -> String {
+        let s = &self.stats;
+        let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let listen = s
+            .listen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|a| a.to_string());
+        let mapped = self.mapped.lock().unwrap_or_else(|p| p.into_inner());
+        let map: Vec<_> = mapped
+            .iter()
+            .map(|(n, t, a, len, w)| json!({"var": n, "table": t.name(), "address": a, "count": len, "writable": w}))
+            .collect();
+        let ex = |c: usize| ld(&s.exceptions[c]);
+        json!({
+            "driver": self.name,
+            "kind": "modbus-server",
+            "running": s.running.load(Ordering::Relaxed),
+            "listen": listen,
+            "configured_listen": self.config_listen.to_string(),
+            "unit_id": self.unit_id,
+            "default_map": self.default_map,
+            "connections": ld(&s.connections),
+            "accepted": ld(&s.accepted),
+            "refused_allowlist": ld(&s.refused_allowlist),
+            "refused_limit": ld(&s.refused_limit),
+            "closed_malformed": ld(&s.closed_malformed),
+            "closed_idle": ld(&s.closed_idle),
+            "connection_errors": ld(&s.connection_errors),
+            "requests": ld(&s.requests),
+            "exceptions": {
+                "illegal_function": ex(1),
+                "illegal_data_address": ex(2),
+                "illegal_data_value": ex(3),
+                "gateway_target": ex(11),
+            },
+            "wrong_unit": ld(&s.wrong_unit),
+            "items_written": ld(&s.items_written),
+            "writes_applied": ld(&s.writes_applied),
+            "publications": ld(&s.publications),
+            "publish_skipped": ld(&s.publish_skipped),
+            "map": map,
+            "unmapped": *self.unmapped.lock().unwrap_or_else(|p| p.into_inner()),
+        })
+        .to_string()
+    }
+}
+
+/// The Modbus TCP server driver.
+pub struct ModbusServer {
+    name: String,
+    cfg: ServerConfig,
+    points: Vec<BoundPoint>,
+    writable: [bool; 4],
+    tables: Option<Arc<Tables>>,
+    shared: Arc<ServerShared>,
+    io: Option<IoThread>,
+    clock: Arc<ClockLink>,
+}
+
+impl ModbusServer {
+    /// A server driver named `name`.
+    pub fn new(name: &str, cfg: ServerConfig) -> ModbusServer {
+        let shared = Arc::new(ServerShared {
+            name: name.to_string(),
+            stats: Arc::new(ServerStats::default()),
+            config_listen: cfg.listen,
+            unit_id: cfg.unit_id,
+            mapped: Default::default(),
+            unmapped: Default::default(),
+            default_map: cfg.map.is_empty(),
+        });
+        let mut writable = [false; 4];
+        for t in Table::ALL {
+            writable[t.index()] = t.is_writable() && !cfg.read_only[t.index()];
+        }
+        ModbusServer {
+            name: name.to_string(),
+            cfg,
+            points: Vec::new(),
+            writable,
+            tables: None,
+            shared,
+            io: None,
+            clock: Arc::new(ClockLink::new()),
+        }
+    }
+
+    /// The address the server listens on, once started (port 0 resolved).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        *self
+            .shared
+            .stats
+            .listen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.cfg
+    }
+}
+
+fn is_pending(t: &Tables, p: &BoundPoint) -> bool {
+    (p.address as usize..p.end()).any(|a| t.pending(p.table, a))
+}
+
+impl Driver for ModbusServer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn bind(&mut self, layout: &Layout) -> Result<(), ConfigError> {
+        let (points, unmapped) = if self.cfg.map.is_empty() {
+            default_server_points(layout)
+        } else {
+            (
+                bind_points(layout, &self.cfg.map, Usage::Server)?,
+                Vec::new(),
+            )
+        };
+        let mut sizes = [0usize; 4];
+        for p in &points {
+            let i = p.table.index();
+            sizes[i] = sizes[i].max(p.end());
+        }
+        *self.shared.mapped.lock().unwrap_or_else(|p| p.into_inner()) = points
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.table,
+                    p.address,
+                    p.len(),
+                    self.writable[p.table.index()],
+                )
+            })
+            .collect();
+        *self
+            .shared
+            .unmapped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = unmapped;
+        let tables = Arc::new(Tables::new(sizes));
+        // Publish initial values so that clients connecting before the first scan see
+        // the variables' initial values, not zeros.
+        let image = softplc_core::Image::new(layout);
+        if let Some(g) = tables.try_lock() {
+            for p in &points {
+                publish_point(&tables, &g, p, &image);
+            }
+        }
+        self.tables = Some(tables);
+        self.points = points;
+        Ok(())
+    }
+
+    fn start(&mut self, events: EventSink) -> Result<(), IoError> {
+        self.stop();
+        let Some(tables) = self.tables.clone() else {
+            return Err(IoError {
+                message: format!("driver {:?}: start before bind", self.name),
+            });
+        };
+        let std_listener = std::net::TcpListener::bind(self.cfg.listen).map_err(|e| IoError {
+            message: format!("modbus server: cannot listen on {}: {e}", self.cfg.listen),
+        })?;
+        let local = std_listener.local_addr().map_err(|e| IoError {
+            message: format!("modbus server: {e}"),
+        })?;
+        std_listener.set_nonblocking(true).map_err(|e| IoError {
+            message: format!("modbus server: {e}"),
+        })?;
+        *self
+            .shared
+            .stats
+            .listen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(local);
+        let stats = self.shared.stats.clone();
+        let clock = self.clock.clone();
+        let allow = self.cfg.allow.clone();
+        let max_conn = self.cfg.max_connections as u64;
+        let idle = self.cfg.idle_timeout;
+        let unit_id = self.cfg.unit_id;
+        let writable = self.writable;
+        let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
+            let listener = TcpListener::from_std(std_listener);
+            serve(
+                listener, tables, stats, clock, events, allow, max_conn, idle, unit_id, writable,
+                shutdown, local,
+            )
+        })?;
+        self.shared.stats.running.store(true, Ordering::Relaxed);
+        self.io = Some(io);
+        Ok(())
+    }
+
+    fn read_inputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus {
+        self.clock.update(cx.now_ns);
+        let Some(t) = self.tables.as_deref() else {
+            return IoStatus::Ok;
+        };
+        if !t.take_dirty() {
+            return IoStatus::Ok;
+        }
+        let Some(g) = t.try_lock() else {
+            t.set_dirty();
+            return IoStatus::Ok;
+        };
+        let mut applied = 0u64;
+        let mut words = [0u16; 4];
+        for p in &self.points {
+            if !self.writable[p.table.index()] || !is_pending(t, p) {
+                continue;
+            }
+            let v = if p.table.is_bits() {
+                p.codec.decode_bit(t.bit(p.table, p.address as usize))
+            } else {
+                let n = p.len();
+                for (k, w) in words[..n].iter_mut().enumerate() {
+                    *w = t.reg(p.table, p.address as usize + k);
+                }
+                p.codec.decode_words(&words[..n]).0
+            };
+            cx.image.store(p.slot, v);
+            if p.slot.area == Area::Input {
+                cx.image.quality[p.var.index()] = Quality::Good;
+                cx.image.stamp_ns[p.var.index()] = cx.now_ns;
+            }
+            for a in p.address as usize..p.end() {
+                t.clear_pending(&g, p.table, a);
+            }
+            applied += 1;
+        }
+        drop(g);
+        if applied > 0 {
+            self.shared
+                .stats
+                .writes_applied
+                .fetch_add(applied, Ordering::Relaxed);
+        }
+        IoStatus::Ok
+    }
+
+    fn write_outputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus {
+        let Some(t) = self.tables.as_deref() else {
+            return IoStatus::Ok;
+        };
+        let Some(g) = t.try_lock() else {
+            self.shared
+                .stats
+                .publish_skipped
+                .fetch_add(1, Ordering::Relaxed);
+            return IoStatus::Ok;
+        };
+        for p in &self.points {
+            publish_point(t, &g, p, cx.image);
+        }
+        drop(g);
+        self.shared
+            .stats
+            .publications
+            .fetch_add(1, Ordering::Relaxed);
+        IoStatus::Ok
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            io.stop();
+        }
+        self.shared.stats.running.store(false, Ordering::Relaxed);
+    }
+
+    fn monitor(&self) -> Option<Arc<dyn DriverMonitor>> {
+        Some(self.shared.clone())
+    }
+}
+
+impl Drop for ModbusServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Publishes one variable unless a client write to it is still pending.
+fn publish_point(
+    t: &Tables,
+    g: &crate::tables::WriteGuard<'_>,
+    p: &BoundPoint,
+    image: &softplc_core::Image,
+) {
+    if is_pending(t, p) {
+        return;
+    }
+    let v = image.load(p.slot);
+    if p.table.is_bits() {
+        t.publish_bit(g, p.table, p.address as usize, p.codec.encode_bit(v));
+    } else {
+        let mut words = [0u16; 4];
+        let n = p.len();
+        p.codec.encode_words(v, &mut words[..n]);
+        for (k, w) in words[..n].iter().enumerate() {
+            t.publish_reg(g, p.table, p.address as usize + k, *w);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    listener: std::io::Result<TcpListener>,
+    tables: Arc<Tables>,
+    stats: Arc<ServerStats>,
+    clock: Arc<ClockLink>,
+    events: EventSink,
+    allow: Vec<IpNet>,
+    max_conn: u64,
+    idle: Option<Duration>,
+    unit_id: u8,
+    writable: [bool; 4],
+    shutdown: crate::runtime::Shutdown,
+    local: SocketAddr,
+) {
+    let event = |b: i64, text: String| {
+        events.push(Event {
+            t_ns: clock.engine_now(),
+            kind: EventKind::Io,
+            task: -1,
+            a: -1,
+            b,
+            text,
+        })
+    };
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            event(9, format!("modbus server: cannot listen on {local}: {e}"));
+            return;
+        }
+    };
+    event(
+        0,
+        format!("modbus server: listening on {local} (unit id {unit_id})"),
+    );
+    let server = Server::new(listener);
+    let on_connected = |stream: TcpStream, peer: SocketAddr| {
+        let r = accept(
+            stream, peer, &tables, &stats, &allow, max_conn, idle, unit_id, writable, &event,
+        );
+        std::future::ready(Ok(r))
+    };
+    let on_error = {
+        let stats = stats.clone();
+        move |_e: std::io::Error| {
+            stats.connection_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let stop = stopped(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            r = server.serve(&on_connected, on_error.clone()) => {
+                match r {
+                    Ok(()) => break,
+                    Err(e) => {
+                        // Typically out of file descriptors: wait and accept again.
+                        event(8, format!("modbus server: accept failed: {e}"));
+                        tokio::select! {
+                            _ = &mut stop => break,
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    stats.running.store(false, Ordering::Relaxed);
+    event(0, format!("modbus server: stopped listening on {local}"));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accept(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tables: &Arc<Tables>,
+    stats: &Arc<ServerStats>,
+    allow: &[IpNet],
+    max_conn: u64,
+    idle: Option<Duration>,
+    unit_id: u8,
+    writable: [bool; 4],
+    event: &impl Fn(i64, String),
+) -> Option<(ConnService, FrameGuard<TcpStream, StatsHandle>)> {
+    if !allow.is_empty() && !allow.iter().any(|n| n.contains(peer.ip())) {
+        stats.refused_allowlist.fetch_add(1, Ordering::Relaxed);
+        event(
+            2,
+            format!("modbus server: refused {peer} (not in the allowlist)"),
+        );
+        return None;
+    }
+    if stats.connections.load(Ordering::Relaxed) >= max_conn {
+        stats.refused_limit.fetch_add(1, Ordering::Relaxed);
+        event(
+            3,
+            format!("modbus server: refused {peer} ({max_conn} connections open)"),
+        );
+        return None;
+    }
+    let _ = stream.set_nodelay(true);
+    stats.connections.fetch_add(1, Ordering::Relaxed);
+    stats.accepted.fetch_add(1, Ordering::Relaxed);
+    event(1, format!("modbus server: connection from {peer}"));
+    let service = ConnService {
+        tables: tables.clone(),
+        unit_id,
+        writable,
+        stats: stats.clone(),
+        slot: ConnSlot(stats.clone()),
+    };
+    Some((
+        service,
+        FrameGuard::new(stream, StatsHandle(stats.clone()), idle),
+    ))
+}

@@ -1,0 +1,123 @@
+//! Bindings of the Modbus TCP drivers (softplc-io). The public API is `softplc.io`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use softplc_core::{Area, Driver, DriverMonitor, IecType, LayoutBuilder, VarDecl};
+
+use crate::driver::NativeDriver;
+use crate::errors;
+
+/// A driver's status, readable from Python before and after the driver is attached.
+#[pyclass(module = "softplc._native", frozen)]
+pub struct IoMonitor {
+    name: String,
+    inner: Arc<dyn DriverMonitor>,
+}
+
+#[pymethods]
+impl IoMonitor {
+    /// The driver's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The status as JSON text.
+    fn status_json(&self, py: Python<'_>) -> String {
+        let m = self.inner.clone();
+        py.detach(move || m.status_json())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<IoMonitor {:?}>", self.name)
+    }
+}
+
+fn wrap(d: Box<dyn Driver>) -> PyResult<(NativeDriver, IoMonitor)> {
+    let name = d.name().to_string();
+    let monitor = d.monitor().ok_or_else(|| {
+        errors::IoError::new_err(format!("driver {name:?} offers no status monitor"))
+    })?;
+    Ok((
+        NativeDriver::from_box(d),
+        IoMonitor {
+            name,
+            inner: monitor,
+        },
+    ))
+}
+
+/// Loads an I/O configuration file and builds its drivers: `[(driver, monitor)]`.
+#[pyfunction]
+fn io_load_config(path: &str) -> PyResult<Vec<(NativeDriver, IoMonitor)>> {
+    let drivers = softplc_io::load_drivers(Path::new(path)).map_err(errors::config)?;
+    drivers.into_iter().map(wrap).collect()
+}
+
+/// A Modbus TCP server with the OpenPLC-compatible default map.
+#[pyfunction]
+#[pyo3(signature = (listen, *, unit_id=1, max_connections=16, idle_timeout_ms=60_000, allow=Vec::new()))]
+fn io_modbus_server(
+    listen: &str,
+    unit_id: u8,
+    max_connections: usize,
+    idle_timeout_ms: u64,
+    allow: Vec<String>,
+) -> PyResult<(NativeDriver, IoMonitor)> {
+    let addr = softplc_io::config::parse_listen(listen).map_err(errors::ConfigError::new_err)?;
+    let mut cfg = softplc_io::ServerConfig::with_default_map(addr, unit_id);
+    cfg.max_connections = max_connections;
+    cfg.idle_timeout =
+        (idle_timeout_ms > 0).then(|| std::time::Duration::from_millis(idle_timeout_ms));
+    for a in &allow {
+        cfg.allow
+            .push(softplc_io::config::IpNet::parse(a).ok_or_else(|| {
+                errors::ConfigError::new_err(format!(
+                    "allow: {a:?} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)"
+                ))
+            })?);
+    }
+    wrap(Box::new(softplc_io::ModbusServer::new(
+        softplc_io::SERVER_DRIVER,
+        cfg,
+    )))
+}
+
+/// A variable for checking: name, area, type, direct address.
+type VarRow = (String, String, String, Option<String>);
+
+/// Checks a configuration file, optionally against variables
+/// `[(name, area, type, address or None)]`, and returns a JSON description.
+#[pyfunction]
+#[pyo3(signature = (path, variables=None))]
+fn io_check_config(path: &str, variables: Option<Vec<VarRow>>) -> PyResult<String> {
+    let cfg = softplc_io::load(Path::new(path)).map_err(errors::config)?;
+    let layout = match variables {
+        None => None,
+        Some(vars) => {
+            let mut b = LayoutBuilder::new();
+            for (name, area, ty, addr) in vars {
+                let a = Area::parse(&area).ok_or_else(|| {
+                    errors::ConfigError::new_err(format!("{name}: unknown area {area:?}"))
+                })?;
+                let t = IecType::from_name(&ty).ok_or_else(|| {
+                    errors::ConfigError::new_err(format!("{name}: unknown type {ty:?}"))
+                })?;
+                b.declare(VarDecl::new(&name, a, t, addr.as_deref()))
+                    .map_err(errors::config)?;
+            }
+            Some(b.build().map_err(errors::config)?)
+        }
+    };
+    softplc_io::check(&cfg, layout.as_ref()).map_err(errors::config)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<IoMonitor>()?;
+    m.add_function(wrap_pyfunction!(io_load_config, m)?)?;
+    m.add_function(wrap_pyfunction!(io_modbus_server, m)?)?;
+    m.add_function(wrap_pyfunction!(io_check_config, m)?)?;
+    Ok(())
+}
