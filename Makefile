@@ -1,6 +1,8 @@
 # softplc developer commands. `make help` lists them.
 .DEFAULT_GOAL := help
-PY ?= python3
+# Everything installs into a virtual environment in the checkout: nothing outside it changes.
+VENV ?= .venv
+PY := $(VENV)/bin/python
 APT_PACKAGES := mbpoll socat rt-tests
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -18,6 +20,8 @@ setup: ## Install Debian packages (as root), then softplc with its test tools
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		fi; \
 	else echo "not root: skipping Debian packages ($(APT_PACKAGES)); install them yourself"; fi
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 
 .PHONY: build
@@ -26,8 +30,8 @@ build: ## Rebuild the native extension after Rust changes (optimized, no LTO)
 
 .PHONY: demo
 demo: setup ## Set up, then run the demos: blink (real time) and the tank (virtual time)
-	softplc run programs/blink.py --cycle 1ms --duration 5s
-	softplc run programs/tank.py --virtual --cycle 10ms --cycles 30000
+	$(VENV)/bin/softplc run programs/blink.py --cycle 1ms --duration 5s
+	$(VENV)/bin/softplc run programs/tank.py --virtual --cycle 10ms --cycles 30000
 
 .PHONY: test
 test: setup test-rust test-python ## Set up, then run every test (Rust and Python)
@@ -44,9 +48,9 @@ test-python: ## Python tests (default markers: no slow, benchmark or rt tests)
 lint: ## Formatting and lints (cargo fmt/clippy, ruff, mypy)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	ruff format --check python tests programs benches
-	ruff check python tests programs benches
-	mypy
+	$(VENV)/bin/ruff format --check python tests programs benches
+	$(VENV)/bin/ruff check python tests programs benches
+	$(VENV)/bin/mypy
 
 .PHONY: bench
 bench: ## Benchmarks: release build with LTO, then every benchmark

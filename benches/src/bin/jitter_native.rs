@@ -5,7 +5,10 @@ use softplc_core::rt::RtRequest;
 use softplc_core::*;
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
     let (secs, prio, cpu) = (
         args.first().copied().unwrap_or(10),
         args.get(1).copied().unwrap_or(80),
@@ -13,12 +16,18 @@ fn main() {
     );
     let mut b = LayoutBuilder::new();
     let lamp = b
-        .declare(VarDecl::new("lamp", Area::Output, IecType::Bool, Some("%QX0.0")))
+        .declare(VarDecl::new(
+            "lamp",
+            Area::Output,
+            IecType::Bool,
+            Some("%QX0.0"),
+        ))
         .unwrap();
     let layout = b.build().unwrap();
     let slot = layout.var(lamp).slot;
     let blink = FnProgram::new("blink", move |cx: &mut ScanCtx<'_>| {
-        cx.image.store(slot, Value::Bool((cx.now_ns / 500_000_000) % 2 == 1));
+        cx.image
+            .store(slot, Value::Bool((cx.now_ns / 500_000_000) % 2 == 1));
         Ok(())
     });
     let mut eb = EngineBuilder::new(layout, ClockKind::Real);

@@ -187,7 +187,12 @@ impl Address {
             (_, Some(_)) => return Err(err("only bit (X) addresses take a .bit suffix")),
             (_, None) => 0,
         };
-        let a = Address { area, size, index, bit };
+        let a = Address {
+            area,
+            size,
+            index,
+            bit,
+        };
         if a.byte_offset() as u64 + size.bytes() as u64 > MAX_AREA_BYTES {
             return Err(err("the address is beyond the 16 MiB area limit"));
         }
@@ -196,7 +201,12 @@ impl Address {
 
     /// Byte offset of the first byte in the area.
     pub fn byte_offset(&self) -> usize {
-        self.index as usize * if self.size == Size::Bit { 1 } else { self.size.bytes() }
+        self.index as usize
+            * if self.size == Size::Bit {
+                1
+            } else {
+                self.size.bytes()
+            }
     }
 
     /// The address of a variable of `size` at `byte_offset`/`bit`.
@@ -206,7 +216,12 @@ impl Address {
         } else {
             byte_offset / size.bytes()
         } as u32;
-        Address { area, size, index, bit }
+        Address {
+            area,
+            size,
+            index,
+            bit,
+        }
     }
 
     /// True when the two addresses share at least one bit.
@@ -215,7 +230,10 @@ impl Address {
             return false;
         }
         let (a0, a1) = (self.byte_offset(), self.byte_offset() + self.size.bytes());
-        let (b0, b1) = (other.byte_offset(), other.byte_offset() + other.size.bytes());
+        let (b0, b1) = (
+            other.byte_offset(),
+            other.byte_offset() + other.size.bytes(),
+        );
         if a1 <= b0 || b1 <= a0 {
             return false;
         }

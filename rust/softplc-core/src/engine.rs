@@ -216,7 +216,10 @@ impl EngineBuilder {
             )));
         }
         if self.tasks.iter().any(|(c, _)| c.name == cfg.name) {
-            return Err(ConfigError::new(format!("duplicate task name {:?}", cfg.name)));
+            return Err(ConfigError::new(format!(
+                "duplicate task name {:?}",
+                cfg.name
+            )));
         }
         if let Some((limit, _)) = cfg.watchdog {
             if limit == 0 {
@@ -247,7 +250,10 @@ impl EngineBuilder {
     /// Adds a driver, binding it to the layout now (errors name the driver's culprit).
     pub fn driver(&mut self, mut d: Box<dyn Driver>) -> Result<&mut Self, ConfigError> {
         if self.drivers.iter().any(|x| x.name() == d.name()) {
-            return Err(ConfigError::new(format!("duplicate driver name {:?}", d.name())));
+            return Err(ConfigError::new(format!(
+                "duplicate driver name {:?}",
+                d.name()
+            )));
         }
         d.bind(&self.layout)?;
         self.drivers.push(d);
@@ -895,7 +901,9 @@ impl Engine {
                                     t_ns: monotonic_ns(),
                                     message: panic_text(&p),
                                 });
-                            shared.state.store(state_code(PlcState::Fault), Ordering::Release);
+                            shared
+                                .state
+                                .store(state_code(PlcState::Fault), Ordering::Release);
                         }
                         core
                     });
@@ -910,7 +918,13 @@ impl Engine {
                     }
                 }
                 // Wait until the thread reports its real-time set-up.
-                while self.shared.rt.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+                while self
+                    .shared
+                    .rt
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_none()
+                {
                     if self.thread.as_ref().is_some_and(|h| h.is_finished()) {
                         break;
                     }
@@ -985,7 +999,10 @@ impl Engine {
 
     /// Forces a variable (value already converted to its type).
     pub fn force(&self, id: VarId, v: Value) {
-        self.forced.lock().unwrap_or_else(|p| p.into_inner()).insert(id, v);
+        self.forced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, v);
         self.events.push(Event {
             t_ns: self.now_ns(),
             kind: EventKind::Force,
@@ -999,7 +1016,10 @@ impl Engine {
 
     /// Releases a force.
     pub fn unforce(&self, id: VarId) {
-        self.forced.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.forced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         self.events.push(Event {
             t_ns: self.now_ns(),
             kind: EventKind::Unforce,
@@ -1013,7 +1033,10 @@ impl Engine {
 
     /// Releases every force.
     pub fn unforce_all(&self) {
-        self.forced.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.forced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.send(Command::UnforceAll);
     }
 
@@ -1049,13 +1072,21 @@ impl Engine {
 
     /// Reads a variable from the latest snapshot.
     pub fn read(&self, id: VarId) -> Value {
-        let snap = self.shared.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let snap = self
+            .shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         snap.image.load(self.layout.var(id).slot)
     }
 
     /// A copy of the latest published image, with its `now` and task-0 cycle count.
     pub fn snapshot(&self) -> (Image, u64, u64) {
-        let snap = self.shared.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let snap = self
+            .shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         (snap.image.clone(), snap.now_ns, snap.cycles)
     }
 
@@ -1105,7 +1136,11 @@ impl Engine {
     /// What real-time set-up the scan thread obtained (None before start or in
     /// virtual time).
     pub fn rt_status(&self) -> Option<RtStatus> {
-        self.shared.rt.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.shared
+            .rt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// True when a real-time scan thread has stopped on its own (a panic).
@@ -1139,7 +1174,11 @@ impl Engine {
                 return Some(core.observers.remove(i).1);
             }
             // Still queued (added while the thread ran, then stopped): look there.
-            let mut q = self.shared.commands.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = self
+                .shared
+                .commands
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(i) = q
                 .iter()
                 .position(|c| matches!(c, Command::AddObserver(x, _) if *x == id))
@@ -1154,7 +1193,11 @@ impl Engine {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             {
-                let mut g = self.shared.graveyard.lock().unwrap_or_else(|p| p.into_inner());
+                let mut g = self
+                    .shared
+                    .graveyard
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 if let Some(i) = g.iter().position(|(x, _)| *x == id) {
                     return Some(g.remove(i).1);
                 }
@@ -1195,7 +1238,11 @@ impl Engine {
                 }
             }
             // Publish the final (safe) image.
-            let mut snap = self.shared.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+            let mut snap = self
+                .shared
+                .snapshot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             snap.image.copy_from(&core.image);
         }
     }

@@ -144,7 +144,14 @@ mod tests {
     use super::*;
 
     fn ev(t: u64) -> Event {
-        Event { t_ns: t, kind: EventKind::Info, task: -1, a: 0, b: 0, text: String::new() }
+        Event {
+            t_ns: t,
+            kind: EventKind::Info,
+            task: -1,
+            a: 0,
+            b: 0,
+            text: String::new(),
+        }
     }
 
     #[test]

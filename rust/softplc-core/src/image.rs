@@ -167,7 +167,11 @@ impl Layout {
             }
         }
         let suffix = format!(".{name}");
-        let mut hits = self.vars.iter().enumerate().filter(|(_, v)| v.name.ends_with(&suffix));
+        let mut hits = self
+            .vars
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.name.ends_with(&suffix));
         match (hits.next(), hits.next()) {
             (Some((i, _)), None) => Ok(VarId(i as u32)),
             (Some((_, a)), Some((_, b))) => Err(ConfigError::new(format!(
@@ -257,13 +261,14 @@ impl LayoutBuilder {
             )));
         }
         if self.names.contains_key(name) {
-            return Err(ConfigError::new(format!("duplicate variable name {name:?}")));
+            return Err(ConfigError::new(format!(
+                "duplicate variable name {name:?}"
+            )));
         }
         let check = |v: Option<Value>, what: &str| -> Result<(), ConfigError> {
             if let Some(v) = v {
-                v.convert(decl.ty).map_err(|e| {
-                    ConfigError::new(format!("{what} value of {name:?}: {e}"))
-                })?;
+                v.convert(decl.ty)
+                    .map_err(|e| ConfigError::new(format!("{what} value of {name:?}: {e}")))?;
             }
             Ok(())
         };
@@ -293,9 +298,8 @@ impl LayoutBuilder {
                 for (other, oaddr) in &self.vars {
                     if let Some(oa) = oaddr {
                         if oa.overlaps(&a) {
-                            let same_input = *oa == a
-                                && a.area == Area::Input
-                                && other.ty == decl.ty;
+                            let same_input =
+                                *oa == a && a.area == Area::Input && other.ty == decl.ty;
                             if !same_input {
                                 return Err(ConfigError::new(format!(
                                     "address {a} of {name:?} overlaps {oa} of {:?}",
@@ -367,7 +371,9 @@ impl LayoutBuilder {
                     } else {
                         let n = size.bytes();
                         let mut off = 0;
-                        while off < u.len() && u[off..(off + n).min(u.len())].iter().any(|b| *b != 0) {
+                        while off < u.len()
+                            && u[off..(off + n).min(u.len())].iter().any(|b| *b != 0)
+                        {
                             off += n;
                         }
                         Address::at(decl.area, size, off, 0)
@@ -390,7 +396,8 @@ impl LayoutBuilder {
                 ty: decl.ty,
             };
             let conv = |v: Option<Value>| -> Value {
-                v.and_then(|v| v.convert(decl.ty).ok()).unwrap_or(decl.ty.zero())
+                v.and_then(|v| v.convert(decl.ty).ok())
+                    .unwrap_or(decl.ty.zero())
             };
             by_name.insert(decl.name.clone(), VarId(vars.len() as u32));
             vars.push(VarInfo {
@@ -505,9 +512,14 @@ mod tests {
     #[test]
     fn auto_assigned_bools_share_a_byte_and_words_align() {
         let mut b = LayoutBuilder::new();
-        b.declare(decl("a", Area::Input, IecType::Bool, Some("%IX0.0"))).unwrap();
-        let x = b.declare(decl("x", Area::Input, IecType::Bool, None)).unwrap();
-        let w = b.declare(decl("w", Area::Input, IecType::Int, None)).unwrap();
+        b.declare(decl("a", Area::Input, IecType::Bool, Some("%IX0.0")))
+            .unwrap();
+        let x = b
+            .declare(decl("x", Area::Input, IecType::Bool, None))
+            .unwrap();
+        let w = b
+            .declare(decl("w", Area::Input, IecType::Int, None))
+            .unwrap();
         let l = b.build().unwrap();
         assert_eq!(l.var(x).address.to_string(), "%IX0.1");
         assert_eq!(l.var(w).address.to_string(), "%IW1");
@@ -516,18 +528,24 @@ mod tests {
     #[test]
     fn overlap_names_both_variables() {
         let mut b = LayoutBuilder::new();
-        b.declare(decl("speed", Area::Output, IecType::Int, Some("%QW1"))).unwrap();
+        b.declare(decl("speed", Area::Output, IecType::Int, Some("%QW1")))
+            .unwrap();
         let e = b
             .declare(decl("flag", Area::Output, IecType::Bool, Some("%QX2.0")))
             .unwrap_err();
-        assert!(e.message.contains("\"flag\"") && e.message.contains("\"speed\""), "{e}");
+        assert!(
+            e.message.contains("\"flag\"") && e.message.contains("\"speed\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn same_input_address_may_be_shared() {
         let mut b = LayoutBuilder::new();
-        b.declare(decl("a.start", Area::Input, IecType::Bool, Some("%IX0.0"))).unwrap();
-        b.declare(decl("b.start", Area::Input, IecType::Bool, Some("%IX0.0"))).unwrap();
+        b.declare(decl("a.start", Area::Input, IecType::Bool, Some("%IX0.0")))
+            .unwrap();
+        b.declare(decl("b.start", Area::Input, IecType::Bool, Some("%IX0.0")))
+            .unwrap();
         let l = b.build().unwrap();
         assert_eq!(l.vars()[0].slot, l.vars()[1].slot);
     }
@@ -535,21 +553,34 @@ mod tests {
     #[test]
     fn type_mismatch_and_wrong_area_are_reported() {
         let mut b = LayoutBuilder::new();
-        let e = b.declare(decl("t", Area::Input, IecType::Real, Some("%IW0"))).unwrap_err();
+        let e = b
+            .declare(decl("t", Area::Input, IecType::Real, Some("%IW0")))
+            .unwrap_err();
         assert!(e.message.contains("type mismatch"), "{e}");
-        let e = b.declare(decl("t", Area::Input, IecType::Real, Some("%QD0"))).unwrap_err();
+        let e = b
+            .declare(decl("t", Area::Input, IecType::Real, Some("%QD0")))
+            .unwrap_err();
         assert!(e.message.contains("output area"), "{e}");
-        b.declare(decl("t", Area::Input, IecType::Real, Some("%ID0"))).unwrap();
-        let e = b.declare(decl("t", Area::Memory, IecType::Real, None)).unwrap_err();
+        b.declare(decl("t", Area::Input, IecType::Real, Some("%ID0")))
+            .unwrap();
+        let e = b
+            .declare(decl("t", Area::Memory, IecType::Real, None))
+            .unwrap_err();
         assert!(e.message.contains("duplicate"), "{e}");
     }
 
     #[test]
     fn store_and_load_round_trip_and_bools_do_not_disturb_neighbours() {
         let mut b = LayoutBuilder::new();
-        let a = b.declare(decl("a", Area::Memory, IecType::Bool, None)).unwrap();
-        let c = b.declare(decl("c", Area::Memory, IecType::Bool, None)).unwrap();
-        let r = b.declare(decl("r", Area::Memory, IecType::Lreal, None)).unwrap();
+        let a = b
+            .declare(decl("a", Area::Memory, IecType::Bool, None))
+            .unwrap();
+        let c = b
+            .declare(decl("c", Area::Memory, IecType::Bool, None))
+            .unwrap();
+        let r = b
+            .declare(decl("r", Area::Memory, IecType::Lreal, None))
+            .unwrap();
         let l = b.build().unwrap();
         let mut img = Image::new(&l);
         img.store(l.var(a).slot, Value::Bool(true));
@@ -562,13 +593,20 @@ mod tests {
     #[test]
     fn bare_names_resolve_when_unique() {
         let mut b = LayoutBuilder::new();
-        b.declare(decl("tank.level", Area::Input, IecType::Real, None)).unwrap();
-        b.declare(decl("tank.pump", Area::Output, IecType::Bool, None)).unwrap();
-        b.declare(decl("oven.pump", Area::Output, IecType::Bool, None)).unwrap();
+        b.declare(decl("tank.level", Area::Input, IecType::Real, None))
+            .unwrap();
+        b.declare(decl("tank.pump", Area::Output, IecType::Bool, None))
+            .unwrap();
+        b.declare(decl("oven.pump", Area::Output, IecType::Bool, None))
+            .unwrap();
         let l = b.build().unwrap();
         assert_eq!(l.find("level").unwrap(), VarId(0));
         assert!(l.find("pump").unwrap_err().message.contains("ambiguous"));
-        assert!(l.find("nope").unwrap_err().message.contains("unknown variable"));
+        assert!(l
+            .find("nope")
+            .unwrap_err()
+            .message
+            .contains("unknown variable"));
         assert_eq!(l.find("%ID0").unwrap(), VarId(0));
     }
 }

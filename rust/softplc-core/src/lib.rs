@@ -11,11 +11,11 @@ pub mod event;
 pub mod image;
 pub mod observer;
 pub mod program;
-pub mod trace;
 pub mod rt;
 pub mod sim;
 pub mod stats;
 pub mod timing;
+pub mod trace;
 pub mod types;
 
 pub use address::{Address, Area};
@@ -23,7 +23,9 @@ pub use clock::ClockKind;
 pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState};
 pub use engine::{Engine, EngineBuilder, EngineError, FaultInfo, TaskConfig, TaskInfo};
 pub use event::{Event, EventKind, EventSink};
-pub use image::{ConfigError, Image, Layout, LayoutBuilder, Quality, Slot, VarDecl, VarId, VarInfo};
+pub use image::{
+    ConfigError, Image, Layout, LayoutBuilder, Quality, Slot, VarDecl, VarId, VarInfo,
+};
 pub use observer::{CycleInfo, CycleObserver};
 pub use program::{FnProgram, Program, ProgramFault, ProgramKind, ScanCtx};
 pub use sim::{Plant, SimDriver};

@@ -41,19 +41,24 @@ pub struct DmaLatencyGuard(#[allow(dead_code)] Option<std::fs::File>);
 /// waking from them costs tens to hundreds of microseconds.
 fn hold_cpu_dma_latency(st: &mut RtStatus) -> DmaLatencyGuard {
     use std::io::Write;
-    match std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency") {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+    {
         Ok(mut f) => match f.write_all(&0i32.to_ne_bytes()) {
             Ok(()) => {
                 st.cpu_dma_latency = true;
                 DmaLatencyGuard(Some(f))
             }
             Err(e) => {
-                st.degraded.push(format!("/dev/cpu_dma_latency not set: {e}"));
+                st.degraded
+                    .push(format!("/dev/cpu_dma_latency not set: {e}"));
                 DmaLatencyGuard(None)
             }
         },
         Err(e) => {
-            st.degraded.push(format!("/dev/cpu_dma_latency not available: {e}"));
+            st.degraded
+                .push(format!("/dev/cpu_dma_latency not available: {e}"));
             DmaLatencyGuard(None)
         }
     }
@@ -72,14 +77,16 @@ pub fn apply(req: &RtRequest) -> (RtStatus, DmaLatencyGuard) {
     if unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) } == 0 {
         st.timer_slack = true;
     } else {
-        st.degraded.push(format!("timer slack not set: {}", errno_text()));
+        st.degraded
+            .push(format!("timer slack not set: {}", errno_text()));
     }
     if req.lock_memory {
         // SAFETY: mlockall has no pointer arguments.
         if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == 0 {
             st.memory_locked = true;
         } else {
-            st.degraded.push(format!("mlockall refused: {}", errno_text()));
+            st.degraded
+                .push(format!("mlockall refused: {}", errno_text()));
         }
     }
     if let Some(cpu) = req.cpu {
@@ -93,7 +100,8 @@ pub fn apply(req: &RtRequest) -> (RtStatus, DmaLatencyGuard) {
         if ok {
             st.cpu = Some(cpu);
         } else {
-            st.degraded.push(format!("CPU affinity {cpu} refused: {}", errno_text()));
+            st.degraded
+                .push(format!("CPU affinity {cpu} refused: {}", errno_text()));
         }
     }
     if let Some(prio) = req.priority {

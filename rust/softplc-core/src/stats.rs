@@ -138,7 +138,14 @@ pub fn task_stats() -> (StatsRecorder, StatsReader) {
 impl StatsRecorder {
     /// Records one cycle. Scan thread: no allocation, never waits. `period` 0 means
     /// "no previous cycle"; `latency` None means "not measured" (virtual time).
-    pub fn record(&mut self, latency: Option<u64>, exec: u64, period: u64, overrun: bool, missed: u64) {
+    pub fn record(
+        &mut self,
+        latency: Option<u64>,
+        exec: u64,
+        period: u64,
+        overrun: bool,
+        missed: u64,
+    ) {
         let s = Sample {
             latency,
             exec,

@@ -316,10 +316,17 @@ mod tests {
 
     #[test]
     fn policies_parse_from_their_names() {
-        for p in [OverrunPolicy::Skip, OverrunPolicy::CatchUp, OverrunPolicy::Fault] {
+        for p in [
+            OverrunPolicy::Skip,
+            OverrunPolicy::CatchUp,
+            OverrunPolicy::Fault,
+        ] {
             assert_eq!(OverrunPolicy::parse(p.name()), Some(p));
         }
-        assert_eq!(OverrunPolicy::parse("catch_up"), Some(OverrunPolicy::CatchUp));
+        assert_eq!(
+            OverrunPolicy::parse("catch_up"),
+            Some(OverrunPolicy::CatchUp)
+        );
         assert_eq!(OverrunPolicy::parse("later"), None);
     }
 }

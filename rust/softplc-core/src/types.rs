@@ -96,12 +96,18 @@ impl IecType {
 
     /// True for the signed integer types.
     pub fn is_signed_int(self) -> bool {
-        matches!(self, IecType::Sint | IecType::Int | IecType::Dint | IecType::Lint)
+        matches!(
+            self,
+            IecType::Sint | IecType::Int | IecType::Dint | IecType::Lint
+        )
     }
 
     /// True for the unsigned integer types.
     pub fn is_unsigned_int(self) -> bool {
-        matches!(self, IecType::Usint | IecType::Uint | IecType::Udint | IecType::Ulint)
+        matches!(
+            self,
+            IecType::Usint | IecType::Uint | IecType::Udint | IecType::Ulint
+        )
     }
 
     /// True for REAL and LREAL.
@@ -197,7 +203,10 @@ impl Value {
             IecType::Bool => match v {
                 0 => Ok(Value::Bool(false)),
                 1 => Ok(Value::Bool(true)),
-                _ => Err(ValueError { ty, reason: format!("{v} is not 0 or 1") }),
+                _ => Err(ValueError {
+                    ty,
+                    reason: format!("{v} is not 0 or 1"),
+                }),
             },
             IecType::Real => Ok(Value::Real(v as f32)),
             IecType::Lreal => Ok(Value::Lreal(v as f64)),

@@ -6,14 +6,21 @@ use softplc_core::*;
 
 fn layout() -> Layout {
     let mut b = LayoutBuilder::new();
-    b.declare(VarDecl::new("start", Area::Input, IecType::Bool, Some("%IX0.0"))).unwrap();
+    b.declare(VarDecl::new(
+        "start",
+        Area::Input,
+        IecType::Bool,
+        Some("%IX0.0"),
+    ))
+    .unwrap();
     let mut lamp = VarDecl::new("lamp", Area::Output, IecType::Bool, Some("%QX0.0"));
     lamp.safe = Some(Value::Bool(false));
     b.declare(lamp).unwrap();
     let mut valve = VarDecl::new("valve", Area::Output, IecType::Int, None);
     valve.safe = Some(Value::Int(IecType::Int, -1));
     b.declare(valve).unwrap();
-    b.declare(VarDecl::new("count", Area::Memory, IecType::Dint, None)).unwrap();
+    b.declare(VarDecl::new("count", Area::Memory, IecType::Dint, None))
+        .unwrap();
     b.build().unwrap()
 }
 
@@ -25,7 +32,9 @@ fn counter(l: &Layout, fault_at: i64) -> Box<dyn Program> {
     let valve = l.var(l.find("valve").unwrap()).slot;
     let count = l.var(l.find("count").unwrap()).slot;
     Box::new(FnProgram::new("counter", move |cx: &mut ScanCtx<'_>| {
-        let Value::Int(_, c) = cx.image.load(count) else { unreachable!() };
+        let Value::Int(_, c) = cx.image.load(count) else {
+            unreachable!()
+        };
         if c + 1 == fault_at {
             return Err(ProgramFault::new("boom"));
         }
@@ -93,7 +102,10 @@ fn a_program_fault_makes_outputs_safe_in_the_same_cycle_and_keeps_the_cause() {
     assert_eq!(e.state(), PlcState::Fault);
     assert_eq!(read(&e, "valve"), Value::Int(IecType::Int, -1));
     let f = e.fault().unwrap();
-    assert_eq!((f.kind, f.cycle, f.message.as_str()), ("program", 2, "boom"));
+    assert_eq!(
+        (f.kind, f.cycle, f.message.as_str()),
+        ("program", 2, "boom")
+    );
     // A fault stays until cleared, and clearing leads to STOP, not RUN.
     e.run_cycles(5).unwrap();
     assert_eq!(e.state(), PlcState::Fault);

@@ -17,9 +17,9 @@ use softplc_core::engine::TaskConfig;
 use softplc_core::rt::RtRequest;
 use softplc_core::stats::Percentiles;
 use softplc_core::{
-    Area, ClockKind, ConfigError as CoreConfigError, CycleObserver, Driver, Engine,
-    EngineBuilder, EngineError, IecType, Image, Layout, LayoutBuilder, OverrunPolicy, Plant,
-    Program, ProgramFault, ProgramKind, ScanCtx, SimDriver, Value, VarDecl, VarId,
+    Area, ClockKind, ConfigError as CoreConfigError, CycleObserver, Driver, Engine, EngineBuilder,
+    EngineError, IecType, Image, Layout, LayoutBuilder, OverrunPolicy, Plant, Program,
+    ProgramFault, ProgramKind, ScanCtx, SimDriver, Value, VarDecl, VarId,
 };
 
 use crate::driver::NativeDriver;
@@ -107,7 +107,10 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// Converts a value to Python: bool, int (TIME in ns) or float.
 pub fn value_to_py(py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
     Ok(match v {
-        Value::Bool(b) => pyo3::types::PyBool::new(py, b).to_owned().into_any().unbind(),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, b)
+            .to_owned()
+            .into_any()
+            .unbind(),
         Value::Int(_, i) | Value::Time(i) => i.into_pyobject(py)?.into_any().unbind(),
         Value::UInt(_, u) => u.into_pyobject(py)?.into_any().unbind(),
         Value::Real(f) => (f as f64).into_pyobject(py)?.into_any().unbind(),
@@ -151,6 +154,10 @@ impl ScanIo {
         }
     }
 
+    // The image belongs to the scan thread, which lends it for the duration of one
+    // Python call (see `enter`/`leave`); interior mutability through a raw pointer is the
+    // point here, not an accident.
+    #[allow(clippy::mut_from_ref)]
     fn image(&self) -> PyResult<&mut Image> {
         let p = self.image.load(Ordering::Acquire);
         if p.is_null() {
@@ -210,7 +217,9 @@ impl ScanIo {
     /// Reads a variable by index (fast path for declared programs).
     fn get(&self, py: Python<'_>, index: u32) -> PyResult<Py<PyAny>> {
         if index as usize >= self.layout.len() {
-            return Err(PyKeyError::new_err(format!("no variable with index {index}")));
+            return Err(PyKeyError::new_err(format!(
+                "no variable with index {index}"
+            )));
         }
         self.get_id(py, VarId(index))
     }
@@ -218,7 +227,9 @@ impl ScanIo {
     /// Writes a variable by index (integers wrap, as in IEC arithmetic).
     fn set(&self, index: u32, value: &Bound<'_, PyAny>) -> PyResult<()> {
         if index as usize >= self.layout.len() {
-            return Err(PyKeyError::new_err(format!("no variable with index {index}")));
+            return Err(PyKeyError::new_err(format!(
+                "no variable with index {index}"
+            )));
         }
         self.set_id(VarId(index), value)
     }
@@ -320,7 +331,8 @@ impl Program for PyProgram {
                 .enter(cx.image, cx.now_ns, cx.cycle, cx.period_ns, cx.period_ns);
             let r = self.callable.call1(py, (io,));
             io.get().leave();
-            r.map(|_| ()).map_err(|e| ProgramFault::new(format_exception(py, &e)))
+            r.map(|_| ())
+                .map_err(|e| ProgramFault::new(format_exception(py, &e)))
         })
     }
 }
@@ -460,7 +472,9 @@ impl PyEngine {
 
 fn area_of(s: &str) -> PyResult<Area> {
     Area::parse(s).ok_or_else(|| {
-        ConfigError::new_err(format!("unknown area {s:?} (expected input, output or memory)"))
+        ConfigError::new_err(format!(
+            "unknown area {s:?} (expected input, output or memory)"
+        ))
     })
 }
 
@@ -486,7 +500,12 @@ fn pct(py: Python<'_>, p: &Percentiles) -> PyResult<Py<PyAny>> {
 impl PyEngine {
     #[new]
     #[pyo3(signature = (*, clock, priority=None, lock_memory=false, cpu=None))]
-    fn new(clock: &str, priority: Option<i32>, lock_memory: bool, cpu: Option<usize>) -> PyResult<Self> {
+    fn new(
+        clock: &str,
+        priority: Option<i32>,
+        lock_memory: bool,
+        cpu: Option<usize>,
+    ) -> PyResult<Self> {
         let clock = match clock {
             "real" => ClockKind::Real,
             "virtual" => ClockKind::Virtual,
@@ -554,11 +573,15 @@ impl PyEngine {
         decl.unit = unit.to_string();
         let mut g = self.lock(py);
         let c = Self::config(&mut g)?;
-        c.layout.declare(decl).map(|id| id.0).map_err(errors::config)
+        c.layout
+            .declare(decl)
+            .map(|id| id.0)
+            .map_err(errors::config)
     }
 
     /// Adds a cyclic task.
     #[pyo3(signature = (name, period_ns, priority=10, watchdog_ns=None, watchdog_tolerance=0, overrun="skip"))]
+    #[allow(clippy::too_many_arguments)]
     fn add_task(
         &self,
         py: Python<'_>,
@@ -596,7 +619,9 @@ impl PyEngine {
         let mut g = self.lock(py);
         let c = Self::config(&mut g)?;
         if c.tasks.iter().any(|(t, _)| t.name == name) {
-            return Err(ConfigError::new_err(format!("duplicate task name {name:?}")));
+            return Err(ConfigError::new_err(format!(
+                "duplicate task name {name:?}"
+            )));
         }
         let mut cfg = TaskConfig::new(name, period_ns as u64);
         cfg.priority = priority as u8;
@@ -615,7 +640,9 @@ impl PyEngine {
         callable: Py<PyAny>,
     ) -> PyResult<()> {
         if !callable.bind(py).is_callable() {
-            return Err(PyTypeError::new_err(format!("program {name:?} is not callable")));
+            return Err(PyTypeError::new_err(format!(
+                "program {name:?} is not callable"
+            )));
         }
         let mut g = self.lock(py);
         let c = Self::config(&mut g)?;
@@ -623,7 +650,13 @@ impl PyEngine {
     }
 
     /// Adds a compiled program (serialized intermediate form) to a task.
-    fn add_compiled_program(&self, py: Python<'_>, task: &str, name: &str, ir: Vec<u8>) -> PyResult<()> {
+    fn add_compiled_program(
+        &self,
+        py: Python<'_>,
+        task: &str,
+        name: &str,
+        ir: Vec<u8>,
+    ) -> PyResult<()> {
         let mut g = self.lock(py);
         let c = Self::config(&mut g)?;
         Self::push_program(c, task, Pending::Compiled(name.to_string(), ir))
@@ -635,7 +668,10 @@ impl PyEngine {
         let c = Self::config(&mut g)?;
         let d = driver.take()?;
         if c.drivers.iter().any(|x| x.name() == d.name()) {
-            return Err(ConfigError::new_err(format!("duplicate driver name {:?}", d.name())));
+            return Err(ConfigError::new_err(format!(
+                "duplicate driver name {:?}",
+                d.name()
+            )));
         }
         c.drivers.push(d);
         Ok(())
@@ -673,7 +709,10 @@ impl PyEngine {
         if let Some(step) = cfg.plant {
             b.driver(Box::new(SimDriver::new(
                 "sim",
-                Box::new(PyPlant { step, io: io.clone_ref(py) }),
+                Box::new(PyPlant {
+                    step,
+                    io: io.clone_ref(py),
+                }),
             )))
             .map_err(errors::config)?;
         }
@@ -689,11 +728,8 @@ impl PyEngine {
                         callable,
                         io: io.clone_ref(py),
                     }),
-                    Pending::Compiled(name, ir) => {
-                        crate::vm::load_compiled(&name, &ir, b.layout()).map_err(|e: CoreConfigError| {
-                            errors::ProgramError::new_err(e.message)
-                        })?
-                    }
+                    Pending::Compiled(name, ir) => crate::vm::load_compiled(&name, &ir, b.layout())
+                        .map_err(|e: CoreConfigError| errors::ProgramError::new_err(e.message))?,
                 });
             }
             b.task(tcfg, programs).map_err(errors::config)?;
@@ -727,7 +763,8 @@ impl PyEngine {
     fn run_virtual_for(&self, py: Python<'_>, duration_ns: u64) -> PyResult<u64> {
         let mut g = self.lock(py);
         let e = Self::built(&mut g)?;
-        py.detach(|| e.run_virtual_for(duration_ns)).map_err(engine_err)
+        py.detach(|| e.run_virtual_for(duration_ns))
+            .map_err(engine_err)
     }
 
     /// Virtual time of the next wake-up.
@@ -1119,13 +1156,14 @@ impl PyEngine {
         let name = match &p {
             Pending::Python(n, _) | Pending::Compiled(n, _) => n.clone(),
         };
-        if c
-            .tasks
+        if c.tasks
             .iter()
             .flat_map(|(_, ps)| ps.iter())
             .any(|q| matches!(q, Pending::Python(n, _) | Pending::Compiled(n, _) if *n == name))
         {
-            return Err(ConfigError::new_err(format!("duplicate program name {name:?}")));
+            return Err(ConfigError::new_err(format!(
+                "duplicate program name {name:?}"
+            )));
         }
         let Some((_, ps)) = c.tasks.iter_mut().find(|(t, _)| t.name == task) else {
             return Err(ConfigError::new_err(format!(

@@ -3,13 +3,48 @@
 use pyo3::create_exception;
 use pyo3::prelude::*;
 
-create_exception!(_native, SoftPlcError, pyo3::exceptions::PyException, "Base of every softplc error.");
-create_exception!(_native, ConfigError, SoftPlcError, "A declaration, address or configuration is invalid.");
-create_exception!(_native, ProgramError, SoftPlcError, "A program cannot be loaded or compiled.");
-create_exception!(_native, IoError, SoftPlcError, "A driver or device failed to start.");
-create_exception!(_native, RuntimeFaulted, SoftPlcError, "The engine is in FAULT.");
-create_exception!(_native, InvalidValue, SoftPlcError, "A value does not fit the variable's type.");
-create_exception!(_native, StateError, SoftPlcError, "The call does not fit the engine's state.");
+create_exception!(
+    _native,
+    SoftPlcError,
+    pyo3::exceptions::PyException,
+    "Base of every softplc error."
+);
+create_exception!(
+    _native,
+    ConfigError,
+    SoftPlcError,
+    "A declaration, address or configuration is invalid."
+);
+create_exception!(
+    _native,
+    ProgramError,
+    SoftPlcError,
+    "A program cannot be loaded or compiled."
+);
+create_exception!(
+    _native,
+    IoError,
+    SoftPlcError,
+    "A driver or device failed to start."
+);
+create_exception!(
+    _native,
+    RuntimeFaulted,
+    SoftPlcError,
+    "The engine is in FAULT."
+);
+create_exception!(
+    _native,
+    InvalidValue,
+    SoftPlcError,
+    "A value does not fit the variable's type."
+);
+create_exception!(
+    _native,
+    StateError,
+    SoftPlcError,
+    "The call does not fit the engine's state."
+);
 
 /// Maps a core configuration error.
 pub fn config(e: softplc_core::ConfigError) -> PyErr {

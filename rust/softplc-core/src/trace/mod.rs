@@ -254,7 +254,12 @@ impl TraceHandle {
         // A sampler that is gone without ever starting a writer (never attached, or the
         // attach failed) leaves nothing to wait for.
         self.shared.sampler_gone.load(Ordering::Acquire)
-            && self.shared.writer.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+            && self
+                .shared
+                .writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none()
     }
 
     /// Waits until `n` captures are written (triggered mode). False on timeout.

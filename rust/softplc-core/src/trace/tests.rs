@@ -590,7 +590,10 @@ struct FullDisk {
 impl Write for FullDisk {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         if b.len() > self.room {
-            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device",
+            ));
         }
         self.room -= b.len();
         Ok(b.len())
@@ -605,7 +608,11 @@ impl TraceSink for FullDisk {}
 #[test]
 fn a_full_disk_is_reported_and_never_blocks_the_scan() {
     let l = layout();
-    let config = TraceConfig { block_rows: 4, buffer_blocks: 2, ..TraceConfig::default() };
+    let config = TraceConfig {
+        block_rows: 4,
+        buffer_blocks: 2,
+        ..TraceConfig::default()
+    };
     let (mut s, h) = new_trace(config, Box::new(FullDisk { room: 2000 }), None).unwrap();
     s.attach(&l, &["main".to_string()], &[PERIOD]);
     h.wait_attached(Duration::from_secs(1)).unwrap();
@@ -619,7 +626,10 @@ fn a_full_disk_is_reported_and_never_blocks_the_scan() {
     }
     drop(s);
     let e = h.finish(Some(Duration::from_secs(5))).unwrap_err();
-    assert!(e.contains("writing the trace file failed: no space left on device"), "{e}");
+    assert!(
+        e.contains("writing the trace file failed: no space left on device"),
+        "{e}"
+    );
     let st = h.stats();
     assert_eq!(st.rows_sampled, 200);
     assert!(st.rows_written < 200, "{st:?}");
