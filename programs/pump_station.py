@@ -5,17 +5,18 @@ transmitter, a high-level float switch, run feedback of both pumps and an outflo
 meter come in; the pump commands, a speed setpoint and an alarm lamp go out.
 
 Control: the lead pump starts above `start1`, the lag pump joins above `start2`, both
-stop below `stop_level`. If the level transmitter is lost (the device stops answering,
-`comms_ok` drops) or the float switch trips, the station falls back on the float
-switch: both pumps run while it is up. A pump commanded without run feedback for
-`feedback_time` raises the alarm.
+stop below `stop_level`. If the level reading cannot be trusted (its quality is not
+GOOD: the device stopped answering, or has not answered yet) or the float switch trips,
+the station falls back on the float switch: both pumps run while it is up. A pump
+commanded without run feedback for `feedback_time` raises the alarm. `comms_ok` is the
+device's health variable (`health_var` in the I/O file), kept for an HMI.
 
 Run it against the simulated device:
     python programs/pump_station_device.py --port 5020 &
     softplc run programs/pump_station.py --io programs/pump_station.toml --duration 30s
 """
 
-from softplc import BOOL, INT, REAL, TIME, Input, Memory, Output, program, s
+from softplc import BOOL, GOOD, INT, QUALITY, REAL, TIME, Input, Memory, Output, program, s
 from softplc.stdlib import TON
 
 
@@ -40,12 +41,13 @@ class PumpStation:
     no_feedback2 = TON()
 
     def scan(self):
-        if self.float_high or not self.comms_ok:
+        level_ok = QUALITY(self.level) == GOOD
+        if self.float_high or not level_ok:
             # Fall back on the float switch: it is wired to the device, not to the
             # transmitter, and is the last line of defence against an overflow.
             if self.float_high:
                 self.demand = 2
-            elif not self.comms_ok:
+            else:
                 self.demand = 0
         elif self.level > self.start2:
             self.demand = 2
@@ -64,6 +66,4 @@ class PumpStation:
             self.speed = 0.0
         self.no_feedback1(IN=self.pump1 and not self.pump1_running, PT=self.feedback_time)
         self.no_feedback2(IN=self.pump2 and not self.pump2_running, PT=self.feedback_time)
-        self.alarm = (
-            self.float_high or not self.comms_ok or self.no_feedback1.Q or self.no_feedback2.Q
-        )
+        self.alarm = self.float_high or not level_ok or self.no_feedback1.Q or self.no_feedback2.Q

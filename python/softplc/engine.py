@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from softplc._modules import prog
 from softplc.errors import ConfigError, ProgramError, StateError
 from softplc.timefmt import parse_duration
 from softplc.types import IecType
+
+if TYPE_CHECKING:
+    from softplc._native import _Variable
 
 __all__ = ["Engine", "RealtimeWarning", "Snapshot", "Task"]
 
@@ -77,7 +80,7 @@ class Snapshot:
     variable and :meth:`values` all of an area.
     """
 
-    def __init__(self, raw: dict[str, Any], variables: list[dict[str, Any]]) -> None:
+    def __init__(self, raw: Mapping[str, Any], variables: list[dict[str, Any]]) -> None:
         self.input: np.ndarray = raw["input"]
         self.output: np.ndarray = raw["output"]
         self.memory: np.ndarray = raw["memory"]
@@ -173,7 +176,7 @@ class Engine:
         self._programs: list[tuple[str, str, str]] = []  # (name, task, mode)
         self._bind: list[tuple[Any, dict[str, str]]] = []
         self._var_index: dict[str, int] = {}
-        self._variables: list[dict[str, Any]] | None = None
+        self._variables: list[_Variable] | None = None
         self._plant: Any = None
         self._closed = False
         self._switch_interval: float | None = None
@@ -263,7 +266,7 @@ class Engine:
         if isinstance(program, type) and prog.is_program(program):
             program = program(name=name) if name else program()
         if prog.is_program(program):
-            pname = prog.instance_name(program)
+            pname: str = prog.instance_name(program)
             if name and name != pname:
                 raise ConfigError(f"program instance is named {pname!r}, not {name!r}")
             names: dict[str, str] = {}
@@ -474,7 +477,7 @@ class Engine:
     def stats(self) -> list[dict[str, Any]]:
         """Per-task statistics: cycles, overruns, and latency/exec/period percentiles
         (``p50_ns``, ``p99_ns``, ``p999_ns``, ``max_ns``)."""
-        return list(self._native.stats())
+        return [dict(s) for s in self._native.stats()]
 
     def reset_stats(self) -> None:
         """Clears statistics (e.g. after a warm-up)."""
@@ -483,7 +486,7 @@ class Engine:
     def events(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Engine events since a sequence number, and the next number to ask for."""
         evs, nxt = self._native.events(since)
-        return list(evs), int(nxt)
+        return [dict(e) for e in evs], int(nxt)
 
     def status(self) -> dict[str, Any]:
         """Everything a status display needs, as plain data."""

@@ -20,11 +20,14 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from softplc._modules import prog
 from softplc.engine import Task
 from softplc.errors import ConfigError, ProgramError
+
+if TYPE_CHECKING:
+    from softplc.program import Var
 
 __all__ = ["ProgramFile", "load_program_file"]
 
@@ -37,7 +40,7 @@ class ProgramFile:
     module: ModuleType
     programs: list[Any] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
-    globals: dict[str, prog.Var] = field(default_factory=dict)
+    globals: dict[str, Var] = field(default_factory=dict)
     plant: Any = None
 
 

@@ -237,7 +237,10 @@ class _ArrayView:
 
     def __getitem__(self, i: Any) -> Any:
         key = self._key(i)
-        return make(self.var.elem_type, self._io().get(self.obj.__dict__["_softplc_index"][key]))
+        d = self.obj.__dict__
+        # Which element was read last: QUALITY(self.arr[i]) / AGE(...) look it up.
+        d["_softplc_last_elem"] = key
+        return make(self.var.elem_type, self._io().get(d["_softplc_index"][key]))
 
     def __setitem__(self, i: Any, value: Any) -> None:
         key = self._key(i)

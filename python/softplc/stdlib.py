@@ -33,6 +33,7 @@ import math
 from typing import Any, ClassVar
 
 from softplc import _scanstate
+from softplc._varref import resolve
 from softplc.iectypes import (
     ANY_INT,
     ANY_REAL,
@@ -55,8 +56,10 @@ from softplc.iectypes import (
 __all__ = [
     "ABS",
     "ACOS",
+    "AGE",
     "ASIN",
     "ATAN",
+    "BAD",
     "CONVERSIONS",
     "COS",
     "CTD",
@@ -67,6 +70,7 @@ __all__ = [
     "FUNCTIONS",
     "F_TRIG",
     "GET_BIT",
+    "GOOD",
     "HYSTERESIS",
     "LIMIT",
     "LN",
@@ -75,6 +79,7 @@ __all__ = [
     "MIN",
     "MUX",
     "PID",
+    "QUALITY",
     "RAMP",
     "RS",
     "R_TRIG",
@@ -83,6 +88,7 @@ __all__ = [
     "SIN",
     "SQRT",
     "SR",
+    "STALE",
     "TAN",
     "TIME_TO_MS",
     "TIME_TO_S",
@@ -165,6 +171,55 @@ def TIME_TO_S(t: Any) -> Any:
         1.5
     """
     return make("LREAL", float(int(coerce(t, "TIME"))) / 1e9)
+
+
+# ---------------------------------------------------------------------------------------
+# Data quality and age of inputs
+
+#: Quality codes returned by :func:`QUALITY` (USINT): fresh data from a working device
+#: (or an input no driver supplies).
+GOOD = make("USINT", 0)
+#: The device failed; the value is the last one or a declared substitute.
+BAD = make("USINT", 1)
+#: No fresh data within the expected period (also before a device's first answer).
+STALE = make("USINT", 2)
+
+_QUALITY_CODES = {"good": GOOD, "bad": BAD, "stale": STALE}
+_TIME_MAX = (1 << 63) - 1
+
+
+def QUALITY(var: Any) -> Any:
+    """The data quality of an input, as USINT: :data:`GOOD` (0), :data:`BAD` (1) or
+    :data:`STALE` (2). Drivers set it (Modbus: bad after ``fail_after`` failed polls,
+    stale when the newest data is older than ``stale_ms``); inputs written from Python
+    or by a plant model are good.
+
+    The argument names the variable itself, not a value: ``QUALITY(self.level)`` or
+    ``QUALITY(self.levels[i])``, an input of the program, directly in the call.
+    Anything else is an error (a compile error in compiled programs).
+
+    Example (inside a program's ``scan``)::
+
+        if QUALITY(self.level) != GOOD:
+            self.pump = False
+    """
+    io, index = resolve("QUALITY")
+    return _QUALITY_CODES[io.quality(index)]
+
+
+def AGE(var: Any) -> Time:
+    """The age of an input's data, as TIME: the cycle's ``now`` minus the time the data
+    was acquired (a Modbus poll's start, the cycle an ``engine.write`` landed in, the
+    plant model's step). Never negative.
+
+    Takes the variable as :func:`QUALITY` does: ``AGE(self.level)``.
+
+    Example (inside a program's ``scan``)::
+
+        self.level_old = AGE(self.level) > s(2)
+    """
+    io, index = resolve("AGE")
+    return Time(min(int(io.age_ns(index)), _TIME_MAX))
 
 
 # ---------------------------------------------------------------------------------------
@@ -885,5 +940,7 @@ FUNCTIONS: dict[str, Any] = {
     "s": s,
     "us": us,
     "now": now,
+    "QUALITY": QUALITY,
+    "AGE": AGE,
     **CONVERSIONS,
 }

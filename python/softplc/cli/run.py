@@ -14,12 +14,13 @@ import json
 import sys
 import time
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from softplc.engine import Engine, RealtimeWarning
 from softplc.errors import ConfigError
 from softplc.loader import ProgramFile, load_program_file
 from softplc.timefmt import format_duration, parse_duration
+from softplc.types import IecType
 
 __all__ = ["build_engine", "cmd_run", "register", "summary_json"]
 
@@ -88,6 +89,9 @@ def build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
     engine = Engine(clock="virtual" if args.virtual else "real", cycle=cycle, priority=priority)
     try:
         for name, var in pf.globals.items():
+            if not isinstance(var.type, IecType):
+                # The check Engine.declare makes, here so that the type is narrowed.
+                raise ConfigError(f"variable {name!r}: {var.type!r} is not an IEC type")
             engine.declare(
                 name,
                 var.area,
@@ -97,7 +101,7 @@ def build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
                 safe=var.safe,
                 unit=var.unit,
             )
-        mode = "reference" if args.reference else "auto"
+        mode: Literal["auto", "reference"] = "reference" if args.reference else "auto"
         wd = args.watchdog
         if pf.tasks:
             for t in pf.tasks:

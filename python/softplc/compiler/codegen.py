@@ -72,6 +72,7 @@ _MATH = {
     "LN": "ln",
     "LOG": "log",
 }
+_ARTICLE = {"output": "an", "memory": "a"}
 _TIME_LITERAL = re.compile(r"^\s*(L?TIME#|L?T#)", re.IGNORECASE)
 
 # Unsupported statements and expressions: construct name and hint.
@@ -1931,6 +1932,8 @@ class Compiler:
     def stdlib_call(self, name: str, node: ast.Call, fr: Frame) -> Val:
         if node.keywords:
             raise self.err(fr, node, f"{name}()", "takes positional arguments only")
+        if name in ("QUALITY", "AGE"):
+            return self.quality_call(name, node, fr)
         args = self.operands(list(node.args), fr)
 
         def want(n: int) -> None:
@@ -2137,6 +2140,96 @@ class Compiler:
         raise self.err(
             fr, node, f"{name}()", "not available in compiled programs"
         )  # pragma: no cover
+
+    def quality_call(self, name: str, node: ast.Call, fr: Frame) -> Val:
+        """``QUALITY(self.x)`` / ``AGE(self.x)``: the argument names an input variable
+        of the program (``self.x`` or ``self.arr[i]``); its value is not read."""
+        hint = "pass an input of the program directly: QUALITY(self.level), AGE(self.levels[i])"
+        if len(node.args) != 1:
+            raise self.err(fr, node, f"{name}()", f"takes 1 argument, got {len(node.args)}", hint)
+        arg = node.args[0]
+        is_attr = (
+            isinstance(arg, ast.Attribute)
+            and isinstance(arg.value, ast.Name)
+            and arg.value.id == "self"
+        )
+        is_elem = (
+            isinstance(arg, ast.Subscript)
+            and isinstance(arg.value, ast.Attribute)
+            and isinstance(arg.value.value, ast.Name)
+            and arg.value.value.id == "self"
+        )
+        if not (is_attr or is_elem):
+            raise self.err(
+                fr,
+                arg,
+                f"{name}()",
+                f"{ast.unparse(arg)} is not a variable of the program ({name} takes the "
+                "variable itself, not a value)",
+                hint,
+            )
+        sc = fr.self_scope
+        if sc is None:
+            raise self.err(
+                fr,
+                arg,
+                "self",
+                "not available in a module-level helper",
+                "make it a method of the program class",
+            )
+        if sc.kind != "program":
+            raise self.err(
+                fr,
+                arg,
+                f"{name}()",
+                f"{ast.unparse(arg)} is a variable of function block {sc.cls.__name__}, "
+                "not of the program",
+                "read the quality in the program and pass it to the block as an input",
+            )
+        if is_attr:
+            assert isinstance(arg, ast.Attribute)
+            ent = self.self_attr(sc, arg.attr, fr, arg)
+        else:
+            assert isinstance(arg, ast.Subscript)
+            ent = self.subscript(arg, fr)
+        if isinstance(ent, ImageArray):
+            raise self.err(
+                fr,
+                arg,
+                f"{name}()",
+                f"{ast.unparse(arg)} is an array",
+                f"pass one element: {name}({ast.unparse(arg)}[i])",
+            )
+        if isinstance(ent, ImageVar):
+            area = ent.area
+        elif isinstance(ent, tuple) and ent[0] == "image_index":
+            area = ent[1].area
+        else:
+            raise self.err(
+                fr,
+                arg,
+                f"{name}()",
+                f"{ast.unparse(arg)} is not a process-image variable of the program",
+                hint,
+            )
+        if area != "input":
+            raise self.err(
+                fr,
+                arg,
+                f"{name}()",
+                f"{ast.unparse(arg)} is {_ARTICLE[area]} {area} variable; quality and age are kept "
+                "for inputs",
+                "declare data that a driver delivers as Input(...)",
+            )
+        t = "USINT" if name == "QUALITY" else "TIME"
+        op = "quality" if name == "QUALITY" else "age"
+        d = self.b.temp(t, self.live)
+        if isinstance(ent, ImageVar):
+            self.b.emit(op, d, self.b.var(ent.name, ent.t))
+        else:
+            _, arr, idx = ent
+            self.b.emit(op + "x", d, self.b.table(arr.names, arr.t), self.cell_of(idx))
+        return Val(t, d)
 
     def common_of(self, name: str, args: list[Val], fr: Frame, node: ast.AST) -> str:
         t = args[0].t

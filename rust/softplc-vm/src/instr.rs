@@ -519,6 +519,28 @@ pub enum Instr {
     Now {
         d: u32,
     },
+    /// Quality of layout variable `v` as USINT (0 good, 1 bad, 2 stale).
+    Quality {
+        d: u32,
+        v: u32,
+    },
+    /// Age of layout variable `v`'s data as TIME: `now - stamp`, never negative.
+    Age {
+        d: u32,
+        v: u32,
+    },
+    /// Quality of element `c[i]` of image table `t`.
+    QualityX {
+        d: u32,
+        t: u32,
+        i: u32,
+    },
+    /// Age of element `c[i]` of image table `t`.
+    AgeX {
+        d: u32,
+        t: u32,
+        i: u32,
+    },
     Trap {
         m: u32,
     },

@@ -37,9 +37,11 @@ pub struct CompiledProgram {
     init: Box<[u64]>,
     cell_types: Box<[IecType]>,
     tables: Box<[Box<[Slot]>]>,
+    table_vars: Box<[Box<[u32]>]>,
     lines: Box<[u32]>,
     messages: Box<[String]>,
     need: [usize; 3],
+    need_vars: usize,
 }
 
 impl CompiledProgram {
@@ -53,9 +55,15 @@ impl CompiledProgram {
             init: c.init.into_boxed_slice(),
             cell_types: c.cell_types.into_boxed_slice(),
             tables: c.tables.into_iter().map(Vec::into_boxed_slice).collect(),
+            table_vars: c
+                .table_vars
+                .into_iter()
+                .map(Vec::into_boxed_slice)
+                .collect(),
             lines: c.lines.into_boxed_slice(),
             messages: c.messages.into_boxed_slice(),
             need: c.need,
+            need_vars: c.need_vars,
         }
     }
 
@@ -121,10 +129,16 @@ impl Program for CompiledProgram {
                 return Err(self.fault(usize::MAX, Fault::ImageTooSmall));
             }
         }
+        if cx.image.quality.len() < self.need_vars || cx.image.stamp_ns.len() < self.need_vars {
+            return Err(self.fault(usize::MAX, Fault::ImageTooSmall));
+        }
         match run(
             &self.code,
             &mut self.cells,
-            &self.tables,
+            &Tables {
+                slots: &self.tables,
+                vars: &self.table_vars,
+            },
             cx.image,
             cx.now_ns as i64,
         ) {
@@ -208,14 +222,29 @@ fn of_f32(v: f32) -> u64 {
     v.to_bits() as u64
 }
 
+/// Age of data stamped `stamp` at `now` (both engine-clock ns) as TIME bits: never
+/// negative (a stamp ahead of `now` gives 0) and at most the largest TIME.
+#[inline(always)]
+fn age(now: i64, stamp: u64) -> u64 {
+    (now as u64).saturating_sub(stamp).min(i64::MAX as u64)
+}
+
+/// The image tables of a program: slots for values, layout indices for quality and
+/// age.
+struct Tables<'a> {
+    slots: &'a [Box<[Slot]>],
+    vars: &'a [Box<[u32]>],
+}
+
 /// The interpreter loop. Returns the faulting instruction's index and the reason.
 fn run(
     code: &[Instr],
     c: &mut [u64],
-    tables: &[Box<[Slot]>],
+    tables: &Tables<'_>,
     img: &mut Image,
     now: i64,
 ) -> Result<(), (usize, Fault)> {
+    let (tables, table_vars) = (tables.slots, tables.vars);
     let mut pc = 0usize;
     let mut budget = LOOP_BUDGET;
     macro_rules! r {
@@ -528,6 +557,22 @@ fn run(
                 continue;
             }
             Instr::Now { d } => r!(d) = now as u64,
+            Instr::Quality { d, v } => r!(d) = img.quality[v as usize] as u8 as u64,
+            Instr::Age { d, v } => r!(d) = age(now, img.stamp_ns[v as usize]),
+            Instr::QualityX { d, t, i } => {
+                let tab = &table_vars[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => r!(d) = img.quality[tab[k] as usize] as u8 as u64,
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::AgeX { d, t, i } => {
+                let tab = &table_vars[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => r!(d) = age(now, img.stamp_ns[tab[k] as usize]),
+                    Err(f) => fail!(f),
+                }
+            }
             Instr::Trap { m } => fail!(Fault::Trap(m)),
         }
         pc += 1;

@@ -16,7 +16,7 @@ pub mod ir;
 pub mod num;
 pub mod verify;
 
-use softplc_core::{Area, ConfigError, IecType, Layout, Program, Slot};
+use softplc_core::{Area, ConfigError, IecType, Layout, Program, Slot, VarId};
 
 pub use interp::CompiledProgram;
 pub use ir::Document;
@@ -35,10 +35,10 @@ pub fn load_program(ir: &[u8], layout: &Layout) -> Result<CompiledProgram, Confi
 
 /// Verifies and binds an already decoded document.
 pub fn load_document(doc: &Document, layout: &Layout) -> Result<CompiledProgram, ConfigError> {
-    let mut bind = |_: usize, name: &str, _: IecType| -> Result<Slot, String> {
-        let hit = layout.vars().iter().find(|v| v.name == name);
+    let mut bind = |_: usize, name: &str, _: IecType| -> Result<(Slot, VarId), String> {
+        let hit = layout.vars().iter().position(|v| v.name == name);
         match hit {
-            Some(v) => Ok(v.slot),
+            Some(i) => Ok((layout.vars()[i].slot, VarId(i as u32))),
             None => Err(format!(
                 "variable {name:?} is not declared in the engine (the program was compiled for other declarations)"
             )),
@@ -53,10 +53,11 @@ pub fn load_document(doc: &Document, layout: &Layout) -> Result<CompiledProgram,
 /// number of instructions and cells.
 pub fn verify_bytes(ir: &[u8]) -> Result<(usize, usize), ConfigError> {
     let doc = Document::decode(ir).map_err(ConfigError::new)?;
-    // Variables get private, non-overlapping slots in the memory area: enough to check
-    // types and indices; the real areas are checked when the program is loaded.
+    // Variables get private, non-overlapping slots in the memory area (and their IR
+    // index as layout index): enough to check types and indices; the real areas are
+    // checked when the program is loaded.
     let mut offset = 0u32;
-    let mut bind = |_: usize, _: &str, ty: IecType| -> Result<Slot, String> {
+    let mut bind = |i: usize, _: &str, ty: IecType| -> Result<(Slot, VarId), String> {
         let s = Slot {
             area: Area::Memory,
             offset,
@@ -64,7 +65,7 @@ pub fn verify_bytes(ir: &[u8]) -> Result<(usize, usize), ConfigError> {
             ty,
         };
         offset += 8;
-        Ok(s)
+        Ok((s, VarId(i as u32)))
     };
     let checked = verify::check(&doc, &mut bind)
         .map_err(|e| ConfigError::new(format!("program {:?}: {e}", doc.program)))?;

@@ -5,6 +5,8 @@
 //! - every operand has a type the operation accepts, and operands that must agree do;
 //! - process-image variables exist in the layout with the declared type, and no
 //!   instruction stores into the input area;
+//! - `quality`/`age` (and their indexed forms) name a variable or table that exists and
+//!   write a USINT (quality) or TIME (age) cell;
 //! - indexed accesses (`ldc`/`stc`/`fbx`) stay inside the cell array for every index
 //!   below their length, and all elements have the expected type or block layout;
 //! - jumps land on an instruction or the end; only `loop` jumps backwards.
@@ -13,7 +15,7 @@
 //! stack depth to check; the equivalent property, that every operand exists, is the
 //! cell-range check above.
 
-use softplc_core::{Area, IecType, Slot};
+use softplc_core::{Area, IecType, Slot, VarId};
 
 use crate::fb::FbKind;
 use crate::instr::Instr;
@@ -35,16 +37,22 @@ pub struct Checked {
     pub init: Vec<u64>,
     /// Image tables, resolved to slots.
     pub tables: Vec<Vec<Slot>>,
+    /// Image tables as layout variable indices (for quality and age of an element).
+    pub table_vars: Vec<Vec<u32>>,
     /// Source line per instruction (may be empty).
     pub lines: Vec<u32>,
     /// Trap messages.
     pub messages: Vec<String>,
     /// Bytes each image area must have (input, output, memory).
     pub need: [usize; 3],
+    /// Entries the image's per-variable quality and stamp vectors must have (one more
+    /// than the highest layout index the program refers to).
+    pub need_vars: usize,
 }
 
-/// Resolves variable `index` (engine name, IR type) to a slot.
-pub type Binder<'a> = dyn FnMut(usize, &str, IecType) -> Result<Slot, String> + 'a;
+/// Resolves variable `index` (engine name, IR type) to its slot and its index in the
+/// layout (which selects its entry in [`softplc_core::Image`]'s quality and stamps).
+pub type Binder<'a> = dyn FnMut(usize, &str, IecType) -> Result<(Slot, VarId), String> + 'a;
 
 fn parse_type(name: &str) -> Option<IecType> {
     IecType::from_name(name)
@@ -88,6 +96,7 @@ struct Lowerer<'d> {
     doc: &'d Document,
     types: Vec<IecType>,
     slots: Vec<Slot>,
+    ids: Vec<u32>,
     tables: Vec<Vec<Slot>>,
     pc: usize,
 }
@@ -163,6 +172,11 @@ impl Lowerer<'_> {
             return Err(self.err(format!("variable {v} does not exist")));
         }
         Ok(self.slots[v as usize])
+    }
+
+    fn var_id(&self, v: i64) -> Result<u32, String> {
+        self.var(v)?;
+        Ok(self.ids[v as usize])
     }
 
     fn table(&self, v: i64) -> Result<(u32, IecType), String> {
@@ -643,6 +657,26 @@ impl Lowerer<'_> {
                     t: self.target(a[0], true)?,
                 }
             }
+            "quality" | "age" => {
+                arity(2)?;
+                let (d, v) = (self.quality_dest(op, a[0])?, self.var_id(a[1])?);
+                if op == "quality" {
+                    Instr::Quality { d, v }
+                } else {
+                    Instr::Age { d, v }
+                }
+            }
+            "qualityx" | "agex" => {
+                arity(3)?;
+                let d = self.quality_dest(op, a[0])?;
+                let (t, _) = self.table(a[1])?;
+                let (i, _) = self.want(a[2], plain_int, "an integer index")?;
+                if op == "qualityx" {
+                    Instr::QualityX { d, t, i }
+                } else {
+                    Instr::AgeX { d, t, i }
+                }
+            }
             "now" => {
                 arity(1)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Time, "TIME")?;
@@ -660,6 +694,16 @@ impl Lowerer<'_> {
                 return Err(self.err(format!("unknown operation {other:?}")));
             }
         })
+    }
+
+    /// The destination of `quality[x]` (a USINT cell) or `age[x]` (a TIME cell).
+    fn quality_dest(&self, op: &str, v: i64) -> Result<u32, String> {
+        let (want, what) = if op.starts_with("quality") {
+            (IecType::Usint, "USINT")
+        } else {
+            (IecType::Time, "TIME")
+        };
+        Ok(self.want(v, |t| t == want, what)?.0)
     }
 
     fn conv(&self, d: u32, to: IecType, s: u32, from: IecType) -> Result<Instr, String> {
@@ -742,10 +786,14 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         return Err("program too large".to_string());
     }
     let mut slots = Vec::with_capacity(doc.vars.len());
+    let mut ids = Vec::with_capacity(doc.vars.len());
     let mut need = [0usize; 3];
+    let mut need_vars = 0usize;
     for (i, (name, tn)) in doc.vars.iter().enumerate() {
         let ty = parse_type(tn).ok_or_else(|| format!("variable {name:?}: unknown type {tn:?}"))?;
-        let s = bind(i, name, ty)?;
+        let (s, id) = bind(i, name, ty)?;
+        ids.push(id.0);
+        need_vars = need_vars.max(id.index() + 1);
         if s.ty != ty {
             return Err(format!(
                 "variable {name:?} is {} in the engine but {ty} in the compiled program; recompile it",
@@ -757,11 +805,13 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         slots.push(s);
     }
     let mut tables = Vec::with_capacity(doc.tables.len());
+    let mut table_vars = Vec::with_capacity(doc.tables.len());
     for (i, t) in doc.tables.iter().enumerate() {
         if t.is_empty() {
             return Err(format!("table {i} is empty"));
         }
         let mut v = Vec::with_capacity(t.len());
+        let mut tv = Vec::with_capacity(t.len());
         for &k in t {
             let s = *slots
                 .get(k as usize)
@@ -773,8 +823,10 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
                 ));
             }
             v.push(s);
+            tv.push(ids[k as usize]);
         }
         tables.push(v);
+        table_vars.push(tv);
     }
     if !doc.lines.is_empty() && doc.lines.len() != doc.code.len() {
         return Err(format!(
@@ -787,6 +839,7 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         doc,
         types,
         slots,
+        ids,
         tables,
         pc: 0,
     };
@@ -802,8 +855,10 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         cell_types: lw.types,
         init,
         tables: lw.tables,
+        table_vars,
         lines: doc.lines.clone(),
         messages: doc.messages.clone(),
         need,
+        need_vars,
     })
 }

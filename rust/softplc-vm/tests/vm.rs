@@ -1,7 +1,8 @@
 //! Loads hand-built IR documents against real layouts and runs them.
 
 use softplc_core::{
-    Area, IecType, Image, Layout, LayoutBuilder, Program, ProgramKind, ScanCtx, Value, VarDecl,
+    Area, IecType, Image, Layout, LayoutBuilder, Program, ProgramKind, Quality, ScanCtx, Value,
+    VarDecl,
 };
 use softplc_vm::ir::{Document, Init};
 use softplc_vm::{load_program, verify_bytes, CompiledProgram};
@@ -273,6 +274,46 @@ fn verifier_rejects_bad_ir_with_clear_messages() {
             }),
             "no conversion from REAL to BOOL",
         ),
+        (
+            Box::new(|d| {
+                d.op("quality", &[0, 0]);
+            }),
+            "cell 0 is INT, expected USINT",
+        ),
+        (
+            Box::new(|d| {
+                d.op("age", &[1, 0]);
+            }),
+            "cell 1 is BOOL, expected TIME",
+        ),
+        (
+            Box::new(|d| {
+                let q = d.cell("USINT", Init::Int(0));
+                d.op("quality", &[q, 7]);
+            }),
+            "variable 7 does not exist",
+        ),
+        (
+            Box::new(|d| {
+                let t = d.cell("TIME", Init::Int(0));
+                d.op("agex", &[t, 4, 0]);
+            }),
+            "table 4 does not exist",
+        ),
+        (
+            Box::new(|d| {
+                let q = d.cell("USINT", Init::Int(0));
+                d.tables.push(vec![1]);
+                d.op("qualityx", &[q, 0, 2]);
+            }),
+            "cell 2 is REAL, expected an integer index",
+        ),
+        (
+            Box::new(|d| {
+                d.op("age", &[0]);
+            }),
+            "expected 2 operands",
+        ),
     ];
     for (build, want) in cases {
         let mut d = Document::new("p");
@@ -332,4 +373,71 @@ fn math_errors_and_bit_access() {
         get(&l, &img, "p.w"),
         Value::UInt(IecType::Uint, 0b1000_0000_0000_1010)
     );
+}
+
+#[test]
+fn quality_and_age_read_the_layout_entry_of_the_variable_not_its_ir_index() {
+    // The layout has other variables first, so IR variable 0 is layout variable 2.
+    let l = layout(&[
+        ("other.a", Area::Input, IecType::Int),
+        ("other.b", Area::Input, IecType::Int),
+        ("p.level", Area::Input, IecType::Real),
+        ("p.sw[0]", Area::Input, IecType::Bool),
+        ("p.sw[1]", Area::Input, IecType::Bool),
+    ]);
+    let mut d = Document::new("p");
+    let vlevel = d.var("p.level", "REAL");
+    let sw: Vec<u32> = (0..2)
+        .map(|k| d.var(&format!("p.sw[{k}]"), "BOOL") as u32)
+        .collect();
+    d.tables.push(sw);
+    let q = d.cell("USINT", Init::Int(9));
+    let a = d.cell("TIME", Init::Int(-1));
+    let i = d.cell("INT", Init::Int(1));
+    let qx = d.cell("USINT", Init::Int(9));
+    let ax = d.cell("TIME", Init::Int(-1));
+    d.op("quality", &[q, vlevel]);
+    d.op("age", &[a, vlevel]);
+    d.op("qualityx", &[qx, 0, i]);
+    d.op("agex", &[ax, 0, i]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    img.quality[2] = Quality::Bad;
+    img.stamp_ns[2] = 1_000;
+    img.quality[4] = Quality::Stale;
+    img.stamp_ns[4] = 250;
+    scan(&mut p, &l, &mut img, 41_000).unwrap();
+    assert_eq!(p.cell(q as usize), Value::UInt(IecType::Usint, 1));
+    assert_eq!(p.cell(a as usize), Value::Time(40_000));
+    assert_eq!(p.cell(qx as usize), Value::UInt(IecType::Usint, 2));
+    assert_eq!(p.cell(ax as usize), Value::Time(40_750));
+    // A stamp ahead of now (a driver clock offset) gives age 0, never a negative age.
+    img.quality[2] = Quality::Good;
+    img.stamp_ns[2] = 50_000;
+    scan(&mut p, &l, &mut img, 41_000).unwrap();
+    assert_eq!(p.cell(q as usize), Value::UInt(IecType::Usint, 0));
+    assert_eq!(p.cell(a as usize), Value::Time(0));
+}
+
+#[test]
+fn an_indexed_quality_out_of_range_faults_and_a_short_image_is_refused() {
+    let l = layout(&[
+        ("p.sw[0]", Area::Input, IecType::Bool),
+        ("p.sw[1]", Area::Input, IecType::Bool),
+    ]);
+    let mut d = Document::new("p");
+    let sw: Vec<u32> = (0..2)
+        .map(|k| d.var(&format!("p.sw[{k}]"), "BOOL") as u32)
+        .collect();
+    d.tables.push(sw);
+    let q = d.cell("USINT", Init::Int(0));
+    let i = d.cell("DINT", Init::Int(2));
+    d.op("qualityx", &[q, 0, i]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(e.contains("array index 2 out of range 0..1"), "{e}");
+    img.quality.truncate(1);
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(e.contains("does not match the layout"), "{e}");
 }

@@ -5,6 +5,7 @@
 # fmt: off
 # ruff: noqa: F841
 from softplc import BOOL, INT, REAL, Input, Memory, Output, program
+from softplc import AGE, QUALITY, TIME, USINT
 from softplc.program import ARRAY
 from softplc.stdlib import TON, ms
 
@@ -244,3 +245,40 @@ class BoolArithmetic:
 
     def scan(self):
         self.y = self.a + 1  # E:BoolArithmetic
+
+
+@program
+class QualityOfExpression:
+    level = Input(REAL)
+    q = Output(USINT)
+
+    def scan(self):
+        self.q = QUALITY(self.level + 1.0)  # E:QualityOfExpression
+
+
+@program
+class AgeOfOutput:
+    level = Input(REAL)
+    a = Output(TIME)
+
+    def scan(self):
+        self.a = AGE(self.a)  # E:AgeOfOutput
+
+
+@program
+class AgeOfLocal:
+    level = Input(REAL)
+    a = Output(TIME)
+
+    def scan(self):
+        x = self.level
+        self.a = AGE(x)  # E:AgeOfLocal
+
+
+@program
+class QualityOfBlockOutput:
+    t = TON(PT=ms(5))
+    q = Output(USINT)
+
+    def scan(self):
+        self.q = QUALITY(self.t.Q)  # E:QualityOfBlockOutput

@@ -36,6 +36,10 @@ CASES = {
     "Recursion": ("recurse(x)", "recursive call"),
     "UndefinedAttribute": ("self.nope", "attribute"),
     "BoolArithmetic": ("self.a + 1", "operator +"),
+    "QualityOfExpression": ("self.level + 1.0", "QUALITY()"),
+    "AgeOfOutput": ("self.a)", "AGE()"),
+    "AgeOfLocal": ("x)", "AGE()"),
+    "QualityOfBlockOutput": ("self.t.Q", "QUALITY()"),
 }
 
 

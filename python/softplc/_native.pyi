@@ -1,0 +1,385 @@
+"""Type stubs for ``softplc._native``, the private PyO3 module built from rust/softplc-py.
+
+Written by hand and checked against the built module with ``python -m mypy.stubtest
+softplc._native`` (tests/unit/test_native_stubs.py). The dictionaries the engine returns
+are described by the private ``TypedDict`` classes below (``type_check_only``: they do
+not exist at runtime); the same test compares their keys with the dictionaries a live
+engine returns. Literal string types list every value the Rust side can produce (they
+come from exhaustive matches over Rust enums); a field fed by free text stays ``str``.
+"""
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import (
+    Literal,
+    Self,
+    SupportsFloat,
+    SupportsIndex,
+    TypeAlias,
+    TypedDict,
+    final,
+    type_check_only,
+)
+
+import numpy as np
+from numpy.typing import NDArray
+
+__version__: str
+
+__all__ = [
+    "ConfigError",
+    "Engine",
+    "InvalidValue",
+    "IoError",
+    "IoMonitor",
+    "NativeDriver",
+    "ProgramError",
+    "RuntimeFaulted",
+    "ScanIO",
+    "SoftPlcError",
+    "StateError",
+    "TraceError",
+    "TraceRecorder",
+    "__version__",
+    "io_check_config",
+    "io_load_config",
+    "io_modbus_server",
+    "trace_record",
+    "trace_start",
+    "vm_fb_layouts",
+    "vm_verify",
+]
+
+# ---------------------------------------------------------------------------------------
+# Values and names
+
+#: A variable's value as the engine returns it: BOOL -> bool, REAL/LREAL -> float, every
+#: other type (TIME in ns) -> int.
+_Value: TypeAlias = bool | int | float
+#: A value the engine accepts: anything with ``__index__`` (bool, int, NumPy integers) or
+#: ``__float__`` (float, NumPy floats). The type of the variable decides whether it fits.
+_ValueIn: TypeAlias = SupportsIndex | SupportsFloat
+#: A key of a ScanIO: the variable's index or its full name.
+_Key: TypeAlias = int | str
+#: A path the Rust side takes as a ``PathBuf``.
+_StrPath: TypeAlias = str | os.PathLike[str]
+
+_Area: TypeAlias = Literal["input", "output", "memory"]
+_IecName: TypeAlias = Literal[
+    "BOOL", "SINT", "INT", "DINT", "LINT", "USINT", "UINT", "UDINT", "ULINT", "REAL",
+    "LREAL", "TIME",
+]  # fmt: skip
+_Quality: TypeAlias = Literal["good", "bad", "stale"]
+_State: TypeAlias = Literal["RUN", "STOP", "FAULT"]
+_EventKind: TypeAlias = Literal[
+    "state", "fault", "overrun", "force", "unforce", "write", "io", "info"
+]
+_ProgramKind: TypeAlias = Literal["compiled", "python", "native"]
+
+# ---------------------------------------------------------------------------------------
+# Dictionaries returned by Engine
+
+@type_check_only
+class _Fault(TypedDict):
+    kind: str  # "program", "panic", "watchdog", "overrun" or "driver"
+    task: str  # empty when not task-related
+    source: str  # program or driver name, or empty
+    cycle: int
+    t_ns: int
+    message: str
+    summary: str
+
+@type_check_only
+class _Percentiles(TypedDict):
+    p50_ns: int
+    p99_ns: int
+    p999_ns: int
+    max_ns: int
+    mean_ns: int
+    count: int
+
+@type_check_only
+class _TaskStats(TypedDict):
+    name: str
+    period_ns: int
+    priority: int
+    cycles: int
+    overruns: int
+    missed: int
+    latency: _Percentiles
+    exec: _Percentiles
+    period: _Percentiles
+    programs: list[tuple[str, _ProgramKind]]
+
+@type_check_only
+class _RtStatus(TypedDict):
+    priority: int | None
+    memory_locked: bool
+    cpu: int | None
+    timer_slack: bool
+    cpu_dma_latency: bool
+    degraded: list[str]
+
+@type_check_only
+class _Event(TypedDict):
+    t_ns: int
+    kind: _EventKind
+    task: int  # -1 when not task-related
+    a: int
+    b: int
+    text: str
+
+@type_check_only
+class _Variable(TypedDict):
+    index: int
+    name: str
+    area: _Area
+    type: _IecName
+    address: str
+    explicit: bool
+    offset: int
+    bit: int
+    initial: _Value
+    safe: _Value
+    unit: str
+
+@type_check_only
+class _Snapshot(TypedDict):
+    input: NDArray[np.uint8]
+    output: NDArray[np.uint8]
+    memory: NDArray[np.uint8]
+    quality: NDArray[np.uint8]
+    stamp_ns: NDArray[np.uint64]
+    now_ns: int
+    cycles: int
+
+# ---------------------------------------------------------------------------------------
+# Exceptions (errors.rs, trace.rs)
+
+class SoftPlcError(Exception): ...
+class ConfigError(SoftPlcError): ...
+class ProgramError(SoftPlcError): ...
+class IoError(SoftPlcError): ...
+class RuntimeFaulted(SoftPlcError): ...
+class InvalidValue(SoftPlcError): ...
+class StateError(SoftPlcError): ...
+class TraceError(SoftPlcError): ...
+
+# ---------------------------------------------------------------------------------------
+# Drivers (driver.rs, modbus.rs)
+
+@final
+class NativeDriver:
+    """A native I/O driver not yet handed to an engine (built by ``io_*`` functions)."""
+
+    @property
+    def name(self) -> str: ...
+
+@final
+class IoMonitor:
+    """A driver's status, readable before and after the driver is attached."""
+
+    @property
+    def name(self) -> str: ...
+    def status_json(self) -> str: ...
+
+def io_load_config(path: str) -> list[tuple[NativeDriver, IoMonitor]]: ...
+def io_modbus_server(
+    listen: str,
+    *,
+    unit_id: int = ...,
+    max_connections: int = ...,
+    idle_timeout_ms: int = ...,
+    allow: Sequence[str] = ...,
+) -> tuple[NativeDriver, IoMonitor]: ...
+def io_check_config(
+    path: str,
+    variables: Sequence[tuple[str, str, str, str | None]] | None = ...,
+) -> str: ...
+
+# ---------------------------------------------------------------------------------------
+# Compiled programs (vm.rs)
+
+def vm_verify(ir: Sequence[int]) -> tuple[int, int]:
+    """Verifies a serialized program (bytes): (instructions, cells)."""
+
+def vm_fb_layouts() -> list[
+    tuple[str, list[tuple[str, _IecName, Literal["input", "output", "internal"]]]]
+]:
+    """Every standard block: (block, [(field, type, role)])."""
+
+# ---------------------------------------------------------------------------------------
+# The engine (engine.rs)
+
+@final
+class ScanIO:
+    """The image access a Python program or plant gets for one call."""
+
+    def get(self, index: int) -> _Value: ...
+    def set(self, index: int, value: _ValueIn) -> None: ...
+    def __getitem__(self, key: _Key, /) -> _Value: ...
+    def __setitem__(self, key: _Key, value: _ValueIn, /) -> None: ...
+    # PyO3 implements ``__getattr__`` in the tp_getattro slot, which Python exposes as
+    # ``__getattribute__`` (there is no ``__getattr__`` attribute); mypy uses either for
+    # attributes the class does not define, so ``io.level`` reads a variable.
+    def __getattribute__(self, name: str, /) -> _Value: ...
+    def __setattr__(self, name: str, value: _ValueIn, /) -> None: ...
+    def quality(self, key: _Key) -> _Quality: ...
+    def age_ns(self, key: _Key) -> int: ...
+    @property
+    def now_ns(self) -> int: ...
+    @property
+    def cycle(self) -> int: ...
+    @property
+    def period_ns(self) -> int: ...
+    @property
+    def dt_ns(self) -> int: ...
+
+@final
+class Engine:
+    """The native engine: configure, then ``start``."""
+
+    def __new__(
+        cls,
+        *,
+        clock: Literal["real", "virtual"],
+        priority: int | None = ...,
+        lock_memory: bool = ...,
+        cpu: int | None = ...,
+    ) -> Self: ...
+
+    # configuration
+    def declare(
+        self,
+        name: str,
+        area: str,
+        type_name: str,
+        address: str | None = ...,
+        initial: _ValueIn | None = ...,
+        safe: _ValueIn | None = ...,
+        unit: str = ...,
+    ) -> int: ...
+    def add_task(
+        self,
+        name: str,
+        period_ns: int,
+        priority: int = ...,
+        watchdog_ns: int | None = ...,
+        watchdog_tolerance: int = ...,
+        overrun: str = ...,
+    ) -> None: ...
+    def add_python_program(
+        self, task: str, name: str, callable: Callable[[ScanIO], object]
+    ) -> None: ...
+    def add_compiled_program(self, task: str, name: str, ir: Sequence[int]) -> None: ...
+    def add_driver(self, driver: NativeDriver) -> None: ...
+    def set_plant(self, step: Callable[[ScanIO, float], object]) -> None: ...
+    def layout_preview(self) -> list[_Variable]: ...
+
+    # life cycle
+    def start(self, run: bool = ...) -> None: ...
+    def run_cycles(self, n: int) -> int: ...
+    def run_virtual_for(self, duration_ns: int) -> int: ...
+    def virtual_now(self) -> int | None: ...
+    def clock_ns(self) -> tuple[int, int]: ...
+    def wait(
+        self,
+        duration_ns: int | None = ...,
+        cycles: int | None = ...,
+        stop_on_fault: bool = ...,
+    ) -> Literal["time", "cycles", "fault", "stopped"]: ...
+    def stop_after(self, n: int) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def clock(self) -> Literal["real", "virtual"]: ...
+
+    # state
+    def set_run(self) -> None: ...
+    def set_stop(self) -> None: ...
+    def clear_fault(self) -> None: ...
+    @property
+    def state(self) -> _State | Literal["CONFIG"]: ...
+    def fault(self) -> _Fault | None: ...
+
+    # variables
+    def read(self, name: str) -> _Value: ...
+    def write(self, name: str, value: _ValueIn) -> None: ...
+    def force(self, name: str, value: _ValueIn) -> None: ...
+    def unforce(self, name: str | None = ...) -> None: ...
+    def forced(self) -> dict[str, _Value]: ...
+    def variables(self) -> list[_Variable]: ...
+    def snapshot(self) -> _Snapshot: ...
+    def quality(self, name: str) -> _Quality: ...
+    def age_ns(self, name: str) -> int: ...
+
+    # statistics and status
+    def stats(self) -> list[_TaskStats]: ...
+    def reset_stats(self) -> None: ...
+    def rt_status(self) -> _RtStatus | None: ...
+    def events(self, since: int = ...) -> tuple[list[_Event], int]: ...
+    def driver_status(self) -> dict[str, str]: ...
+
+# ---------------------------------------------------------------------------------------
+# Traces (trace.rs)
+
+@final
+class TraceRecorder:
+    """A trace recording on an engine; stop it with ``stop(engine)``."""
+
+    def stop(self, engine: Engine) -> dict[str, int]: ...
+    def trigger(self) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    def wait_for_trigger(self, captures: int = ..., timeout_s: float | None = ...) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def finished(self) -> bool: ...
+
+def trace_start(
+    engine: Engine,
+    path: _StrPath,
+    *,
+    signals: Sequence[str] = ...,
+    timing: bool = ...,
+    task: str | None = ...,
+    decimate: int = ...,
+    mode: Literal["continuous", "triggered"] = ...,
+    trigger: str | None = ...,
+    pre: int = ...,
+    post: int = ...,
+    captures: int = ...,
+    block_rows: int = ...,
+    buffer_blocks: int = ...,
+    backpressure: bool = ...,
+    flush_interval_s: float = ...,
+    program: Sequence[tuple[str, str]] = ...,
+    meta: Sequence[tuple[str, str]] = ...,
+) -> TraceRecorder: ...
+def trace_record(
+    path: _StrPath,
+    variables: Sequence[tuple[str, str, str, str, str | None]],
+    values: Sequence[bytes],
+    cycles: int,
+    *,
+    period_ns: int = ...,
+    task: str = ...,
+    exec_ns: bytes | None = ...,
+    overrun: bytes | None = ...,
+    events: Sequence[tuple[int, str, int, int, int, str]] = ...,
+    force_trigger_at: Sequence[int] = ...,
+    signals: Sequence[str] = ...,
+    timing: bool = ...,
+    decimate: int = ...,
+    mode: Literal["continuous", "triggered"] = ...,
+    trigger: str | None = ...,
+    pre: int = ...,
+    post: int = ...,
+    captures: int = ...,
+    block_rows: int = ...,
+    buffer_blocks: int = ...,
+    program: Sequence[tuple[str, str]] = ...,
+    meta: Sequence[tuple[str, str]] = ...,
+) -> dict[str, int]: ...
