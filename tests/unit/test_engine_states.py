@@ -356,3 +356,19 @@ def test_skip_policy_counts_overruns_and_keeps_running(engines):
     st = e.stats()[0]
     assert e.state == "RUN"
     assert st["overruns"] >= 1 and st["missed"] >= 3
+
+
+def test_a_refused_real_time_request_warns_once_and_shows_in_the_status(engines):
+    from softplc import RealtimeWarning
+
+    e = Engine(clock="real", cycle="1ms", priority=10, lock_memory=False, cpu=1000)
+    engines.append(e)
+    e.add_program(lambda io: None, name="noop")
+    with pytest.warns(RealtimeWarning, match="CPU affinity 1000 refused") as caught:
+        e.start()
+    assert len(caught) == 1
+    rt = e.status()["realtime"]
+    assert rt["cpu"] is None and rt["priority"] == 10
+    assert any("CPU affinity 1000 refused" in d for d in rt["degraded"])
+    e.run_for("20ms")
+    assert e.state == "RUN"  # degraded, not stopped
