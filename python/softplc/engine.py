@@ -276,9 +276,7 @@ class Engine:
                     full, spec.area, spec.type, spec.address, spec.initial, spec.safe, spec.unit
                 )
                 names[spec.attr] = full
-            run_mode = mode
-            if mode == "auto":
-                run_mode = "compiled" if _compiler_available() else "reference"
+            run_mode = "compiled" if mode == "auto" else mode
             if run_mode == "compiled":
                 ir = prog.compile_program(program)
                 self._native.add_compiled_program(task, pname, ir)
@@ -531,14 +529,6 @@ def _reference_runner(obj: Any) -> Callable[[Any], None]:
         prog.reference_scan(obj, io)
 
     return run
-
-
-def _compiler_available() -> bool:
-    try:
-        from softplc import compiler  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if sys.version_info < (3, 11):  # pragma: no cover

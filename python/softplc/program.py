@@ -364,6 +364,14 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s1).lower()
 
 
+def _set_methods(cls: type, **methods: Callable[..., Any]) -> None:
+    """Installs ``methods`` on the decorated class ``cls``, in order. (Assigning
+    ``cls.__call__ = f`` directly is a method-assign error for mypy, which knows ``cls``
+    only as a ``type``.)"""
+    for name, fn in methods.items():
+        setattr(cls, name, fn)
+
+
 def _is_block(v: Any) -> bool:
     return isinstance(v, FunctionBlock) or is_function_block(v)
 
@@ -490,17 +498,19 @@ def function_block(cls: T) -> T:
         self.scan()
 
     def __deepcopy__(self: Any, memo: dict[int, Any]) -> Any:
-        new = cls.__new__(cls)
+        # Typed as a class, not as a ``type`` instance, so that mypy resolves ``__new__`` to
+        # the class's own allocator (what runs here) rather than to ``type.__new__``.
+        klass: type[object] = cls
+        new = klass.__new__(klass)
         new.__dict__.update(copy.deepcopy(self.__dict__, memo))
         return new
 
     def __repr__(self: Any) -> str:
         return f"{cls.__name__}()"
 
-    cls.__init__ = __init__  # type: ignore[misc]
-    cls.__call__ = __call__  # type: ignore[attr-defined]
-    cls.__deepcopy__ = __deepcopy__  # type: ignore[attr-defined]
-    cls.__repr__ = __repr__  # type: ignore[method-assign]
+    _set_methods(
+        cls, __init__=__init__, __call__=__call__, __deepcopy__=__deepcopy__, __repr__=__repr__
+    )
     return cls
 
 

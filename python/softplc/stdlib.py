@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from softplc import _scanstate
@@ -880,7 +881,7 @@ def TRUNC(x: Any) -> Any:
     return make("LINT", max(-(1 << 63), min((1 << 63) - 1, math.trunc(f))))
 
 
-def _conversion(t: str) -> Any:
+def _conversion(t: str) -> Callable[[Any], Any]:
     def conv(x: Any) -> Any:
         return convert(x, t)
 
@@ -893,24 +894,33 @@ def _conversion(t: str) -> Any:
     return conv
 
 
+# Explicit conversions, one module-level name each (so type checkers and readers see them).
+TO_BOOL = _conversion("BOOL")
+TO_SINT = _conversion("SINT")
+TO_INT = _conversion("INT")
+TO_DINT = _conversion("DINT")
+TO_LINT = _conversion("LINT")
+TO_USINT = _conversion("USINT")
+TO_UINT = _conversion("UINT")
+TO_UDINT = _conversion("UDINT")
+TO_ULINT = _conversion("ULINT")
+TO_REAL = _conversion("REAL")
+TO_LREAL = _conversion("LREAL")
+
 #: Explicit conversions TO_BOOL, TO_SINT, ..., TO_LREAL.
 CONVERSIONS: dict[str, Any] = {
-    f"TO_{t}": _conversion(t)
-    for t in (
-        "BOOL",
-        "SINT",
-        "INT",
-        "DINT",
-        "LINT",
-        "USINT",
-        "UINT",
-        "UDINT",
-        "ULINT",
-        "REAL",
-        "LREAL",
-    )
+    "TO_BOOL": TO_BOOL,
+    "TO_SINT": TO_SINT,
+    "TO_INT": TO_INT,
+    "TO_DINT": TO_DINT,
+    "TO_LINT": TO_LINT,
+    "TO_USINT": TO_USINT,
+    "TO_UINT": TO_UINT,
+    "TO_UDINT": TO_UDINT,
+    "TO_ULINT": TO_ULINT,
+    "TO_REAL": TO_REAL,
+    "TO_LREAL": TO_LREAL,
 }
-globals().update(CONVERSIONS)
 __all__ += list(CONVERSIONS)
 
 #: The standard functions by name (what compiled programs may call).

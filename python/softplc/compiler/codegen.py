@@ -214,7 +214,9 @@ class Scope:
     """What ``self.<attr>`` means inside a program or a user function block."""
 
     obj: Any
-    cls: type
+    # The @program / @function_block class: the decorator sets its _softplc_* attributes
+    # at run time, so no static type describes them.
+    cls: Any
     kind: str  # "program" or "fb"
     label: str
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -307,9 +309,8 @@ def _source_file(obj: Any, what: str) -> str:
     return path
 
 
-def _first_line(node: ast.AST) -> int:
-    decos = getattr(node, "decorator_list", [])
-    return min([d.lineno for d in decos] + [node.lineno])  # type: ignore[attr-defined]
+def _first_line(node: ast.ClassDef | ast.FunctionDef) -> int:
+    return min([d.lineno for d in node.decorator_list] + [node.lineno])
 
 
 def _find_class(cls: type) -> tuple[str, ast.ClassDef, list[str]]:
@@ -2111,10 +2112,10 @@ class Compiler:
                 d = self.b.temp("LINT", self.live)
                 self.b.emit("conv", d, q)
                 return Val("LINT", d)
-            x = self.b.temp("LREAL", self.live)
-            self.b.emit("conv", x, self.cell_of(a))
+            secs = self.b.temp("LREAL", self.live)
+            self.b.emit("conv", secs, self.cell_of(a))
             d = self.b.temp("LREAL", self.live)
-            self.b.emit("div", d, x, self.b.const("LREAL", 1e9))
+            self.b.emit("div", d, secs, self.b.const("LREAL", 1e9))
             return Val("LREAL", d)
         if name.startswith("TO_"):
             want(1)

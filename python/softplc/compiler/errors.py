@@ -8,7 +8,7 @@ from softplc.errors import ProgramError
 __all__ = ["CompileError"]
 
 
-class CompileError(ProgramError):  # type: ignore[misc, valid-type]
+class CompileError(ProgramError):
     """A program uses something the compiled form does not support.
 
     Attributes ``file``, ``line`` and ``column`` (1-based) locate the construct;
