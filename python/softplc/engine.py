@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class Snapshot:
         self.cycles: int = raw["cycles"]
         self._vars = {v["name"]: v for v in variables}
 
-    _DTYPES = {
+    _DTYPES: ClassVar[dict[str, str]] = {
         "SINT": "<i1", "INT": "<i2", "DINT": "<i4", "LINT": "<i8",
         "USINT": "<u1", "UINT": "<u2", "UDINT": "<u4", "ULINT": "<u8",
         "REAL": "<f4", "LREAL": "<f8", "TIME": "<i8",
@@ -394,7 +394,7 @@ class Engine:
                 sys.setswitchinterval(self._switch_interval)
                 self._switch_interval = None
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -507,13 +507,13 @@ class Engine:
         Options are those of :func:`softplc.trace.start_trace` (``signals``,
         ``decimate``, ``mode``, ``trigger``, ``pre``, ``post``, ...).
         """
-        from softplc.trace import start_trace  # noqa: PLC0415
+        from softplc.trace import start_trace
 
         return start_trace(self, path, **options)
 
     def stop_trace(self) -> dict[str, int]:
         """Stops the trace started with :meth:`start_trace`; returns its counters."""
-        from softplc.trace import stop_trace  # noqa: PLC0415
+        from softplc.trace import stop_trace
 
         result: dict[str, int] = stop_trace(self)
         return result
@@ -529,7 +529,3 @@ def _reference_runner(obj: Any) -> Callable[[Any], None]:
         prog.reference_scan(obj, io)
 
     return run
-
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    raise ImportError("softplc needs Python 3.11 or newer")

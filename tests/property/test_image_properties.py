@@ -87,7 +87,7 @@ def test_any_sequence_of_writes_reads_back_and_never_disturbs_other_variables(de
                     assert va["area"] == "input" and bits(va) == bits(vb), (va, vb)
         expected = {name: e.read(name) for name, *_ in kept}
         for _ in range(data.draw(st.integers(1, 20))):
-            name, area, t, _addr = data.draw(st.sampled_from(kept))
+            name, _area, t, _addr = data.draw(st.sampled_from(kept))
             value = data.draw(value_for(t))
             e.write(name, value)
             if t.name == "REAL":

@@ -19,7 +19,9 @@ CLI = [sys.executable, "-m", "softplc.cli"]
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "run", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*CLI, "run", *args], check=False, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def write(tmp_path: Path, name: str, body: str) -> str:
@@ -160,7 +162,7 @@ def test_ctrl_c_stops_cleanly_with_a_summary():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     time.sleep(1.5)
     p.send_signal(signal.SIGINT)

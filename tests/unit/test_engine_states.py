@@ -252,7 +252,7 @@ def run_plant_once():
 
 def test_virtual_time_runs_are_reproducible_bit_for_bit():
     t1, s1, p1 = run_plant_once()
-    t2, s2, p2 = run_plant_once()
+    t2, s2, _p2 = run_plant_once()
     assert t1 == t2
     assert (s1.input.tobytes(), s1.output.tobytes()) == (s2.input.tobytes(), s2.output.tobytes())
     # The plant is stepped in lockstep: once per cycle, with dt = the period.

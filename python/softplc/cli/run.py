@@ -68,7 +68,7 @@ def register(sub: Any) -> None:
 
 def _register_extensions(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
-    from softplc.cli.trace import add_run_options  # noqa: PLC0415
+    from softplc.cli.trace import add_run_options
 
     add_run_options(p)
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
@@ -280,7 +280,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stimulus is not None:
             stimulus.bind(engine)
         if args.trace:
-            from softplc.cli.trace import start_from_args  # noqa: PLC0415
+            from softplc.cli.trace import start_from_args
 
             tracer = start_from_args(engine, args, program_path=str(pf.path))
         t0 = time.monotonic()

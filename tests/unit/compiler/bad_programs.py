@@ -3,7 +3,7 @@
 
 # Columns are part of the expectations: keep the formatter away.
 # fmt: off
-# ruff: noqa: F841
+# ruff: noqa: F841, I001
 from softplc import BOOL, INT, REAL, Input, Memory, Output, program
 from softplc import AGE, QUALITY, TIME, USINT
 from softplc.program import ARRAY
