@@ -45,7 +45,7 @@ test-python: ## Python tests (default markers: no slow, benchmark or rt tests)
 	$(PY) -m pytest -q
 
 .PHONY: lint
-lint: ## Formatting and lints (cargo fmt/clippy, ruff, mypy)
+lint: setup ## Formatting and lints (cargo fmt/clippy, ruff, mypy)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff format --check python tests programs benches
