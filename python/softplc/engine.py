@@ -19,8 +19,10 @@ Example (virtual time, deterministic and faster than real time):
 
 from __future__ import annotations
 
+import atexit
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -334,6 +336,7 @@ class Engine:
                     self._switch_interval = sys.getswitchinterval()
                     sys.setswitchinterval(wanted)
             self._native.start(run)
+            _LIVE.add(self)
         except BaseException:
             self._closed = True
             self._native.close()
@@ -377,6 +380,11 @@ class Engine:
         of the first task ran (checked every few milliseconds), or (with
         ``stop_on_fault``) the engine faulted. Returns ``"time"``, ``"cycles"``,
         ``"fault"``, or ``"stopped"`` when the scan has ended."""
+        if self.clock == "virtual":
+            raise StateError(
+                "wait() is for real time; a virtual engine advances only in "
+                "run_cycles() and run_for()"
+            )
         d = None if duration is None else parse_duration(duration, what="duration")
         if d is not None and d < 0:
             raise ConfigError(f"duration must not be negative (got {duration!r})")
@@ -522,6 +530,17 @@ class Engine:
     def native(self) -> Any:
         """The private native engine (for softplc's own extension modules)."""
         return self._native
+
+
+# Engines still running when the interpreter exits are closed first, so that their
+# outputs reach their safe values while Python threads can still run.
+_LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for e in list(_LIVE):
+        e.close()
 
 
 def _reference_runner(obj: Any) -> Callable[[Any], None]:

@@ -372,3 +372,46 @@ def test_a_refused_real_time_request_warns_once_and_shows_in_the_status(engines)
     assert any("CPU affinity 1000 refused" in d for d in rt["degraded"])
     e.run_for("20ms")
     assert e.state == "RUN"  # degraded, not stopped
+
+
+def test_run_from_fault_asks_for_clear_fault_first(engines):
+    e = engine(engines, Bomb())
+    e.run_cycles(3)
+    assert e.state == "FAULT"
+    with pytest.raises(StateError, match="clear_fault"):
+        e.run()
+
+
+DROP_WITHOUT_CLOSE = """
+import gc, time
+from softplc import Engine, DINT
+e = Engine(clock="real", cycle="1ms")
+e.declare("n", "memory", DINT)
+e.add_program(lambda io: setattr(io, "n", io.n + 1), name="inc")
+e.start()
+time.sleep(0.1)
+del e
+gc.collect()
+print("dropped")
+"""
+
+
+def test_a_running_engine_dropped_without_close_stops_instead_of_hanging():
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-c", DROP_WITHOUT_CLOSE],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "dropped"
+
+
+def test_waiting_on_a_virtual_engine_is_refused_instead_of_hanging(engines):
+    e = engine(engines)
+    with pytest.raises(StateError, match="run_cycles"):
+        e.wait(cycles=1)

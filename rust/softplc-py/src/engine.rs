@@ -916,10 +916,16 @@ impl PyEngine {
         Ok(d.into_any().unbind())
     }
 
-    /// Requests RUN.
+    /// Requests RUN (from STOP; FAULT must be cleared first).
     fn set_run(&self, py: Python<'_>) -> PyResult<()> {
         let mut g = self.lock(py);
-        Self::built(&mut g)?.run();
+        let e = Self::built(&mut g)?;
+        if e.state() == softplc_core::PlcState::Fault {
+            return Err(StateError::new_err(
+                "the engine is in FAULT: clear_fault() first, then run()",
+            ));
+        }
+        e.run();
         Ok(())
     }
 
@@ -1172,6 +1178,19 @@ impl PyEngine {
         };
         ps.push(p);
         Ok(())
+    }
+}
+
+impl Drop for PyEngine {
+    /// Dropped without `close()`: close here, with the GIL released, because the scan
+    /// thread may be waiting for the GIL to finish a Python program's call.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Inner::Built(e) = inner {
+            if e.is_started() {
+                Python::attach(|py| py.detach(|| e.close()));
+            }
+        }
     }
 }
 
