@@ -268,22 +268,30 @@ class Engine:
         if isinstance(program, type) and prog.is_program(program):
             program = program(name=name) if name else program()
         if prog.is_program(program):
-            pname: str = prog.instance_name(program)
+            pname = prog.instance_name(program)
             if name and name != pname:
                 raise ConfigError(f"program instance is named {pname!r}, not {name!r}")
-            names: dict[str, str] = {}
-            for spec in prog.program_variables(program):
-                full = f"{pname}.{spec.attr}"
-                self._native.declare(
-                    full, spec.area, spec.type, spec.address, spec.initial, spec.safe, spec.unit
-                )
-                names[spec.attr] = full
             run_mode = "compiled" if mode == "auto" else mode
-            if run_mode == "compiled":
-                ir = prog.compile_program(program)
-                self._native.add_compiled_program(task, pname, ir)
-            else:
-                self._native.add_python_program(task, pname, _reference_runner(program))
+            # All or nothing: a program that fails to declare or compile leaves no
+            # variables behind.
+            mark = self._native.declared_count()
+            try:
+                names: dict[str, str] = {}
+                for spec in prog.program_variables(program):
+                    full = f"{pname}.{spec.attr}"
+                    self._native.declare(
+                        full, spec.area, spec.type, spec.address, spec.initial, spec.safe,
+                        spec.unit,
+                    )  # fmt: skip
+                    names[spec.attr] = full
+                if run_mode == "compiled":
+                    ir = prog.compile_program(program)
+                    self._native.add_compiled_program(task, pname, ir)
+                else:
+                    self._native.add_python_program(task, pname, _reference_runner(program))
+            except BaseException:
+                self._native.rollback_declarations(mark)
+                raise
             self._bind.append((program, names))
             self._programs.append((pname, task, str(run_mode)))
             return pname

@@ -415,3 +415,26 @@ def test_waiting_on_a_virtual_engine_is_refused_instead_of_hanging(engines):
     e = engine(engines)
     with pytest.raises(StateError, match="run_cycles"):
         e.wait(cycles=1)
+
+
+def test_a_program_that_fails_to_compile_leaves_no_variables_behind(engines, tmp_path):
+    from softplc import ProgramError
+    from softplc.loader import load_program_file
+
+    src = tmp_path / "half.py"
+    src.write_text(
+        "from softplc import INT, Memory, program\n"
+        "@program\n"
+        "class Half:\n"
+        "    x = Memory(INT)\n"
+        "    def scan(self):\n"
+        "        self.x = undefined_thing\n"
+    )
+    (cls,) = load_program_file(src).programs
+    e = Engine(clock="virtual")
+    engines.append(e)
+    with pytest.raises(ProgramError, match="undefined_thing"):
+        e.add_program(cls())
+    e.add_program(cls(), mode="reference")  # the same names declare again
+    e.start()
+    assert [v["name"] for v in e.variables] == ["half.x"]

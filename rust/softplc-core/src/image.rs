@@ -243,6 +243,23 @@ impl LayoutBuilder {
         LayoutBuilder::default()
     }
 
+    /// Number of declarations so far.
+    pub fn len(&self) -> usize {
+        self.vars.len()
+    }
+
+    /// True when nothing is declared yet.
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+
+    /// Forgets every declaration after the first `n` (undoes a partly added program).
+    pub fn truncate(&mut self, n: usize) {
+        for (d, _) in self.vars.drain(n.min(self.vars.len())..) {
+            self.names.remove(&d.name);
+        }
+    }
+
     /// The declarations so far, in order.
     pub fn decls(&self) -> Vec<VarDecl> {
         self.vars.iter().map(|(d, _)| d.clone()).collect()

@@ -579,6 +579,19 @@ impl PyEngine {
             .map_err(errors::config)
     }
 
+    /// Number of variables declared so far.
+    fn declared_count(&self, py: Python<'_>) -> PyResult<usize> {
+        let mut g = self.lock(py);
+        Ok(Self::config(&mut g)?.layout.len())
+    }
+
+    /// Forgets the declarations after the first `n` (rolls back a partly added program).
+    fn rollback_declarations(&self, py: Python<'_>, n: usize) -> PyResult<()> {
+        let mut g = self.lock(py);
+        Self::config(&mut g)?.layout.truncate(n);
+        Ok(())
+    }
+
     /// Adds a cyclic task.
     #[pyo3(signature = (name, period_ns, priority=10, watchdog_ns=None, watchdog_tolerance=0, overrun="skip"))]
     #[allow(clippy::too_many_arguments)]
