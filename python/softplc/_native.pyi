@@ -355,6 +355,7 @@ def trace_start(
     captures: int = ...,
     block_rows: int = ...,
     buffer_blocks: int = ...,
+    max_buffer_bytes: int = ...,
     backpressure: bool = ...,
     flush_interval_s: float = ...,
     program: Sequence[tuple[str, str]] = ...,
@@ -382,6 +383,7 @@ def trace_record(
     captures: int = ...,
     block_rows: int = ...,
     buffer_blocks: int = ...,
+    max_buffer_bytes: int = ...,
     program: Sequence[tuple[str, str]] = ...,
     meta: Sequence[tuple[str, str]] = ...,
 ) -> dict[str, int]: ...

@@ -520,8 +520,10 @@ class Engine:
     def start_trace(self, path: Any, **options: Any) -> Any:
         """Starts recording a trace file on the started engine; returns the recorder.
 
-        Options are those of :func:`softplc.trace.start_trace` (``signals``,
-        ``decimate``, ``mode``, ``trigger``, ``pre``, ``post``, ...).
+        Options are those of :func:`softplc.trace.start_trace`: ``signals``,
+        ``decimate``, ``mode`` (``"continuous"`` or ``"triggered"``; by default
+        triggered exactly when a ``trigger`` is given), ``trigger``, ``pre``, ``post``,
+        ``captures``, ``max_buffer_bytes``, ...
         """
         from softplc.trace import start_trace
 

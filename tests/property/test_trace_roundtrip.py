@@ -103,3 +103,38 @@ def test_a_triggered_capture_is_the_window_around_the_first_rising_edge(pulse, p
         assert tr.triggers[0]["cycle"] == k
         assert tr.triggers[0]["complete"] == (k + post < len(a))
         tr.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=hs.integers(0, 200),
+    block_rows=hs.integers(1, 40),
+    decimate=hs.integers(1, 3),
+    lo=hs.integers(-5_000_000, 250_000_000),
+    length=hs.integers(-1_000_000, 250_000_000),
+)
+def test_windows_and_partial_reads_through_the_index_match_the_whole_columns(
+    n, block_rows, decimate, lo, length
+):
+    """A window found through the block index is the one a search over the whole time
+    column finds, and reading part of a column gives that part of the whole column."""
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "w.trace"
+        st.record_arrays(
+            p,
+            {"x": ("DINT", np.arange(n) * 7)},
+            block_rows=block_rows,
+            decimate=decimate,
+            timing=False,
+        )
+        tr = st.load(p)
+        hi = lo + length
+        rel = (tr.t_ns - np.uint64(tr.t0_ns)).astype(np.int64)
+        a = int(np.searchsorted(rel, max(lo, 0), "left"))
+        b = 0 if hi < 0 else int(np.searchsorted(rel, hi, "right"))
+        assert tr.window(lo, hi) == slice(a, max(a, b))
+        sl = slice(max(0, tr.rows // 3 - 1), tr.rows * 2 // 3 + 1)
+        whole = tr["x"]
+        np.testing.assert_array_equal(st.load(p).read("x", sl), whole[sl])
+        np.testing.assert_array_equal(st.load(p).cycles(sl), tr.cycle[sl])
+        tr.close()

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use softplc_core::engine::TaskConfig;
 use softplc_core::rt::RtRequest;
-use softplc_core::trace::{new_trace, TraceConfig, TraceSampler};
+use softplc_core::trace::{new_trace, TraceConfig, TraceSampler, TraceStart};
 use softplc_core::{
     Area, ClockKind, CycleInfo, CycleObserver, EngineBuilder, FnProgram, IecType, Image, Layout,
     LayoutBuilder, ProgramFault, ScanCtx, Value, VarDecl,
@@ -104,12 +104,12 @@ fn main() {
     let rt = engine.rt_status();
 
     let file = std::fs::File::create(&out).expect("create trace file");
-    let (sampler, handle) = new_trace(
-        TraceConfig::default(),
-        Box::new(file),
-        Some(engine.events().clone()),
-    )
-    .expect("trace");
+    let config = TraceConfig {
+        start: Some(TraceStart::of(&engine)),
+        ..TraceConfig::default()
+    };
+    let (sampler, handle) =
+        new_trace(config, Box::new(file), Some(engine.events().clone())).expect("trace");
     let expected = (seconds * 1e9 / period_ns as f64) as usize;
     let samples: Arc<Vec<AtomicU32>> = Arc::new(
         (0..expected + expected / 10 + 1000)
@@ -171,7 +171,8 @@ fn main() {
          \"dropped_blocks\": {}, \"dropped_rows\": {}, \"file_bytes\": {size}, \
          \"sampler_ns\": {{\"count\": {n}, \"p50\": {}, \"p99\": {}, \"p999\": {}, \"max\": {}}}, \
          \"exec_ns\": {{\"p50\": {}, \"p99\": {}, \"max\": {}}}, \
-         \"wake_latency_ns\": {{\"p50\": {}, \"p99\": {}, \"max\": {}}}, \"rt\": \"{rt_text}\"}}",
+         \"wake_latency_ns\": {{\"p50\": {}, \"p99\": {}, \"max\": {}}}, \"traced\": {traced}, \
+         \"rt\": \"{rt_text}\"}}",
         task.cycles,
         task.overruns,
         task.missed,

@@ -1,10 +1,10 @@
 """``softplc trace ...``: the trace viewer.
 
-Subcommands: ``info``, ``show``, ``plot``, ``stats``, ``export``, ``diff`` and
-``trigger``. Every one takes ``--json`` (one JSON object on stdout). A missing, empty,
-truncated or foreign file gives one clear line on stderr, never a traceback; a file cut
-short is read up to its last whole block with a warning. Exit status: 0, 1 when
-``diff`` finds a difference, 2 for errors.
+Subcommands: ``info``, ``show``, ``plot``, ``stats``, ``events``, ``export``, ``diff``
+and ``trigger``. Every one takes ``--json`` (one JSON object on stdout). A missing,
+empty, truncated or foreign file gives one clear line on stderr, never a traceback (so
+does any unexpected failure); a file cut short is read up to its last whole block with
+a warning. Exit status: 0, 1 when ``diff`` finds a difference, 2 for errors.
 
 This module also offers :func:`add_run_options` and :func:`start_from_args` for
 ``softplc run --trace FILE``.
@@ -38,7 +38,13 @@ from softplc.trace import (
 )
 from softplc.trace import _analysis as an
 
-__all__ = ["add_run_options", "main", "register", "start_from_args"]
+__all__ = [
+    "add_run_options",
+    "main",
+    "register",
+    "start_from_args",
+    "trigger_target_problem",
+]
 
 EXIT_DIFFERENT = 1
 EXIT_ERROR = 2
@@ -113,6 +119,11 @@ def _json(obj: Any) -> None:
     print(json.dumps(obj, indent=None, default=str))
 
 
+def _nulls(a: np.ndarray) -> list[float | None]:
+    """Floats for JSON, NaN as null."""
+    return [None if math.isnan(v) else v for v in a.tolist()]
+
+
 def _ns(v: float | None) -> str:
     if v is None:
         return "-"
@@ -163,6 +174,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     if prog:
         c.print("  program:   " + ", ".join(f"{k}={v}" for k, v in prog.items()))
     c.print(f"  recorded:  {d['created'] or '-'} by softplc {d['engine_version']}")
+    if d["engine_state"] or d["clock_ref"]:
+        ref = d["clock_ref"] or {}
+        clock = f"{ref.get('clock')} clock" if ref else "no clock reference"
+        first = f", first row at {d['first_row_utc']}" if d["first_row_utc"] else ""
+        c.print(f"  engine:    {d['engine_state'] or '-'} at the start, {clock}{first}")
     if d["meta"]:
         c.print("  meta:      " + ", ".join(f"{k}={v}" for k, v in d["meta"].items()))
     mode = d["mode"]
@@ -183,7 +199,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         + (f" in {len(d['gaps'])} gaps" if d["gaps"] else "")
     )
     ev = ", ".join(f"{k} {v}" for k, v in d["events_by_kind"].items()) or "none"
-    c.print(f"  events:    {d['events']} ({ev})")
+    lost = d["events_lost"]
+    lost_text = "unknown" if lost is None else str(lost)
+    c.print(f"  events:    {d['events']} ({ev}), {lost_text} lost")
+    if d["mode"] == "triggered":
+        c.print(f"  captures:  {d['captures']}, {d['incomplete_captures']} incomplete")
     for f in d["faults"]:
         c.print(f"  fault:     {f.splitlines()[0] if f else '(no text)'}")
     for t in d["triggers"]:
@@ -239,23 +259,26 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        raise TraceError(f"--limit must be 0 (all rows) or more (got {args.limit})")
     tr = _open(args.file)
     sigs = _select(tr, args.signals)
     sl = _window(tr, args)
-    cols = [tr[s.name][sl] for s in sigs]
-    rows = np.arange(sl.start, sl.stop)
-    if args.changes_only and len(rows):
-        mask = np.zeros(len(rows), dtype=bool)
+    cols = [tr.read(s, sl) for s in sigs]
+    n = sl.stop - sl.start
+    if args.changes_only and n:
+        mask = np.zeros(n, dtype=bool)
         for c in cols:
             mask |= an.changes_mask(c)
         keep = np.flatnonzero(mask)
     else:
-        keep = np.arange(len(rows))
+        keep = np.arange(n)
     total = len(keep)
     if args.limit > 0:
         keep = keep[: args.limit]
-    cyc = tr.cycle[sl]
-    t = tr.t[sl]
+    cyc = tr.cycles(sl)
+    t = (tr.times_ns(sl) - np.uint64(tr.t0_ns)).astype(np.float64) / 1e9
+    gaps = tr.gap_before(sl)
     if args.json:
         _json(
             {
@@ -265,6 +288,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     {
                         "cycle": int(cyc[i]),
                         "t": float(t[i]),
+                        "gap_before": bool(gaps[i]),
                         "values": {s.name: an.json_value(s, c[i]) for s, c in zip(sigs, cols)},
                     }
                     for i in keep
@@ -282,7 +306,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     table.add_column("t [s]", justify="right")
     for s in sigs:
         table.add_column(s.name + (f" [{s.unit}]" if s.unit else ""), justify="right")
-    for i in keep:
+    # Gaps up to each row, so a gap between two shown rows is one subtraction.
+    gaps_so_far = np.cumsum(gaps)
+    for k, i in enumerate(keep):
+        if k and gaps_so_far[i] > gaps_so_far[keep[k - 1]]:
+            table.add_row("(gap)", "", *("" for _ in sigs))
         table.add_row(
             str(int(cyc[i])),
             f"{t[i]:.6f}",
@@ -320,7 +348,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         out = []
         for s in sigs:
             x, y = _plot.series(tr, s, sl, max(16, width))
-            out.append({"name": s.name, "t": x.tolist(), "values": y.tolist()})
+            # A NaN point (a gap in the recording) is null in JSON.
+            out.append({"name": s.name, "t": _nulls(x), "values": _nulls(y)})
         _json({"file": tr.path, "series": out})
         return 0
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -335,15 +364,28 @@ def cmd_stats(args: argparse.Namespace) -> int:
     tr = _open(args.file)
     sigs = _select(tr, args.signals, timing=False)
     sl = _window(tr, args)
+    if args.bins < 1:
+        raise TraceError(f"--bins must be at least 1 (got {args.bins})")
     per = [an.signal_stats(tr, s, sl) for s in sigs]
     hist: dict[str, Any] = {}
+    cycles: dict[str, int] = {}
     for t in tr.header.get("tasks", []):
         name = str(t.get("name"))
-        key = f"task:{name}.exec_time"
-        if key in tr._by_name:
-            hist[name] = an.histogram(tr[key][sl].astype(np.int64), args.bins)
+        if f"task:{name}.exec_time" in tr._by_name:
+            # One count per cycle of the task seen in the window, not per row: a slow
+            # task's cycle shows in many rows, a task without rows yet in none.
+            _, _, exe, _ = an.task_cycles(tr, name, sl)
+            hist[name] = an.histogram(exe.astype(np.int64), args.bins)
+            cycles[name] = len(exe)
     if args.json:
-        _json({"file": tr.path, "signals": per, "exec_time_histogram_ns": hist})
+        _json(
+            {
+                "file": tr.path,
+                "signals": per,
+                "exec_time_histogram_ns": hist,
+                "exec_time_cycles": cycles,
+            }
+        )
         return 0
     from rich.table import Table
 
@@ -373,12 +415,41 @@ def cmd_stats(args: argparse.Namespace) -> int:
         table.add_row(s.name, s.type, mn, mx, mean, std, str(d["changes"]), edges)
     c.print(table)
     for name, h in hist.items():
-        c.print(f"\nexecution time of task {name}:")
+        c.print(f"\nexecution time of task {name} ({cycles[name]} cycles):")
         counts, edges = h["counts"], h["edges"]
         peak = max(counts) if counts else 0
         for k, n in enumerate(counts):
             bar = "#" * (round(40 * n / peak) if peak else 0)
             c.print(f"  {_ns(edges[k]):>9} - {_ns(edges[k + 1]):>9} {n:>8} {bar}")
+    return 0
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    tr = _open(args.file)
+    evs = an.events(tr)
+    if args.kind:
+        kinds = set(split_patterns(args.kind))
+        evs = [e for e in evs if e["kind"] in kinds]
+    lost = tr.events_lost
+    if args.json:
+        _json({"file": tr.path, "events": evs, "events_lost": lost, "warnings": tr.warnings})
+        return 0
+    from rich.table import Table
+
+    c = _console()
+    table = Table(box=None, pad_edge=False)
+    for col in ("t [s]", "kind", "task", "a", "b", "text"):
+        table.add_column(col, justify="right" if col in ("t [s]", "a", "b") else "left")
+    for e in evs:
+        text = e["text"].splitlines()[0] if e["text"] else ""
+        table.add_row(f"{e['t']:.6f}", e["kind"], e["task"] or "-", str(e["a"]), str(e["b"]), text)
+    if evs:
+        c.print(table)
+    lost_text = "an unknown number of" if lost is None else str(lost)
+    c.print(f"{len(evs)} events; {lost_text} lost before they were recorded")
     return 0
 
 
@@ -478,9 +549,72 @@ def cmd_diff(args: argparse.Namespace) -> int:
 TRIGGER_SIGNAL = getattr(signal, "SIGUSR1", None)
 
 
+def _command_line(pid: int) -> list[str] | None:
+    """The arguments process ``pid`` was started with, or None when they cannot be read
+    (no /proc, or not allowed)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            raise TraceError(f"no process {pid}") from None
+        return None
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def trigger_target_problem(argv: list[str]) -> str | None:
+    """Why a process started with ``argv`` must not get the trigger signal, or None when
+    it is a ``softplc run`` recording a triggered trace (``--trace-trigger``).
+
+    Example:
+        >>> trigger_target_problem(["python", "-m", "softplc", "run", "p.py", "--trace",
+        ...     "t.trace", "--trace-trigger", "rising:start"]) is None
+        True
+        >>> trigger_target_problem(["sleep", "100"])
+        'it is not softplc run'
+    """
+    names = [os.path.basename(a) for a in argv]
+    at = next(
+        (
+            i
+            for i, n in enumerate(names)
+            if n in ("softplc", "softplc.cli") or (n.startswith("softplc") and n.endswith(".py"))
+        ),
+        None,
+    )
+    if at is None:
+        return "it is not softplc run"
+    rest = argv[at + 1 :]
+    # The subcommand is the first argument after the program that is not an option.
+    if next((a for a in rest if not a.startswith("-")), None) != "run":
+        return "it is not softplc run"
+    if not any(a == "--trace-trigger" or a.startswith("--trace-trigger=") for a in rest):
+        if any(a == "--trace" or a.startswith("--trace=") for a in rest):
+            return "it records a continuous trace (no --trace-trigger): nothing to trigger"
+        return "it records no trace (no --trace-trigger)"
+    return None
+
+
 def cmd_trigger(args: argparse.Namespace) -> int:
     if TRIGGER_SIGNAL is None:
         raise TraceError("forcing a trigger by process id needs a POSIX system")
+    if args.pid <= 0:
+        raise TraceError(f"invalid process id {args.pid}")
+    if not args.force:
+        argv = _command_line(args.pid)
+        if argv is None:
+            raise TraceError(
+                f"cannot check what process {args.pid} is (no /proc/{args.pid}/cmdline); "
+                "pass --force to send the trigger anyway"
+            )
+        problem = trigger_target_problem(argv)
+        if problem is not None:
+            raise TraceError(
+                f"not sending the trigger to process {args.pid}: {problem} "
+                f"({' '.join(argv)[:200]}); --force sends it anyway"
+            )
     try:
         os.kill(args.pid, TRIGGER_SIGNAL)
     except ProcessLookupError:
@@ -498,8 +632,10 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 
 
 def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turns the failures a user can cause (unreadable output paths, broken pipes) into
-    TraceError, which the CLI prints as one line."""
+    """Turns every failure into TraceError, which the CLI prints as one line (exit 2):
+    the ones a user can cause (unreadable output paths, too little memory) with their
+    own message, anything unexpected with its type and message. Broken pipes and
+    Ctrl-C pass through (the CLI handles them)."""
 
     def run(args: argparse.Namespace) -> int:
         try:
@@ -510,10 +646,19 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
             raise TraceError(
                 "not enough memory for this trace; select fewer signals (-s)"
             ) from None
+        except BrokenPipeError:
+            raise
         except OSError as e:
-            if isinstance(e, BrokenPipeError):
-                raise
             raise TraceError(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+        except Exception as e:
+            from softplc.errors import SoftPlcError
+
+            if isinstance(e, SoftPlcError):
+                raise
+            command = getattr(args, "trace_command", None) or "trace"
+            raise TraceError(
+                f"softplc trace {command} failed unexpectedly: {type(e).__name__}: {e}"
+            ) from None
 
     return run
 
@@ -540,7 +685,9 @@ def register(subparsers: Any) -> None:
     _add_signals(q, required=True)
     _add_window(q)
     q.add_argument("--changes-only", action="store_true", help="only rows where a value changes")
-    q.add_argument("--limit", type=int, default=100, help="rows to print (0: all; default 100)")
+    q.add_argument(
+        "--limit", type=int, default=100, help="rows to print (0: all; default 100; not negative)"
+    )
     _add_common(q)
     q.set_defaults(func=_guard(cmd_show))
 
@@ -563,6 +710,17 @@ def register(subparsers: Any) -> None:
     _add_common(q)
     q.set_defaults(func=_guard(cmd_stats))
 
+    q = sub.add_parser("events", help="the engine events in a trace (faults, state, ...)")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument(
+        "--kind",
+        action="append",
+        metavar="KIND",
+        help="only these kinds (fault, state, overrun, force, unforce, write, io, info)",
+    )
+    _add_common(q)
+    q.set_defaults(func=_guard(cmd_events))
+
     q = sub.add_parser("export", help="export to CSV, VCD (+ .gtkw) or Parquet")
     q.add_argument("file", metavar="FILE")
     q.add_argument("-f", "--format", choices=["csv", "vcd", "parquet"], help="default: from -o")
@@ -583,6 +741,11 @@ def register(subparsers: Any) -> None:
 
     q = sub.add_parser("trigger", help="force the trigger of a running softplc run --trace")
     q.add_argument("pid", type=int, metavar="PID", help="process id of softplc run")
+    q.add_argument(
+        "--force",
+        action="store_true",
+        help="send the signal without checking that PID is softplc run --trace-trigger",
+    )
     _add_common(q)
     q.set_defaults(func=_guard(cmd_trigger))
 
@@ -634,12 +797,15 @@ def start_from_args(
 ) -> TraceRecorder | None:
     """Starts the trace ``softplc run`` options ask for (None without ``--trace``).
 
-    With ``--trace-trigger`` on the main thread, SIGUSR1 forces the trigger (``softplc
-    trace trigger PID``); the previous handler comes back when the recorder stops.
+    While it records (when called on the main thread), SIGUSR1 (``softplc trace trigger
+    PID``) forces the trigger of a ``--trace-trigger`` recording; for a continuous one it
+    only prints a warning, so a stray signal never kills the run. The previous handler
+    comes back once the recorder has stopped.
     """
     path = getattr(args, "trace", None)
     if not path:
         return None
+    triggered = bool(getattr(args, "trace_trigger", None))
     rec = start_trace(
         engine,
         path,
@@ -650,22 +816,29 @@ def start_from_args(
         post=getattr(args, "trace_post", 1000),
         program_path=program_path,
     )
-    if (
-        rec is not None
-        and getattr(args, "trace_trigger", None)
-        and TRIGGER_SIGNAL is not None
-        and threading.current_thread() is threading.main_thread()
-    ):
-        previous = signal.signal(TRIGGER_SIGNAL, lambda *_: rec.trigger())
-        stop = rec.stop
+    if TRIGGER_SIGNAL is None or threading.current_thread() is not threading.main_thread():
+        return rec
 
-        def stop_and_restore() -> dict[str, int]:
-            try:
-                return stop()
-            finally:
-                signal.signal(TRIGGER_SIGNAL, previous)
+    def on_signal(signum: int, frame: Any) -> None:
+        if triggered:
+            rec.trigger()
+        else:
+            print(
+                "softplc: warning: trigger signal ignored: the trace records continuously "
+                "(start with --trace-trigger to record around a trigger)",
+                file=sys.stderr,
+            )
 
-        rec.stop = stop_and_restore  # type: ignore[method-assign]
+    previous = signal.signal(TRIGGER_SIGNAL, on_signal)
+    stop = rec.stop
+
+    def stop_and_restore() -> dict[str, int]:
+        result = stop()
+        # Only once stopped: a failed stop leaves the recorder (and the handler) on.
+        signal.signal(TRIGGER_SIGNAL, previous)
+        return result
+
+    rec.stop = stop_and_restore  # type: ignore[method-assign]
     return rec
 
 

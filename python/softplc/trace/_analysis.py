@@ -16,11 +16,13 @@ from softplc.trace._reader import Signal, Trace
 __all__ = [
     "changes_mask",
     "diff",
+    "events",
     "histogram",
     "info",
     "json_value",
     "minmax_indices",
     "signal_stats",
+    "task_cycles",
     "text_value",
 ]
 
@@ -85,18 +87,50 @@ def _percentiles(x: np.ndarray) -> dict[str, float] | None:
     }
 
 
-def _task_cycles(tr: Trace, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def task_cycles(
+    tr: Trace, task: str, sl: slice = slice(None)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(scheduled, start, exec, overrun) of the distinct cycles of ``task`` seen in the
-    rows. Rows repeat another task's last cycle; a cycle is kept once, when it appears."""
-    sched = tr[f"task:{task}.scheduled_ns"]
-    start = tr[f"task:{task}.start_ns"]
-    exe = tr[f"task:{task}.exec_time"]
-    over = tr[f"task:{task}.overrun"]
+    rows ``sl``. For the trace task every row is one of its cycles. Another task's
+    fields in a row repeat its last cycle, so a cycle is kept once, in the first row
+    showing it (a cycle already shown by the row before the window is not in it); rows taken before the recorder saw any cycle of the task are left out
+    (format 1.1 marks them with exec_time -1; in 1.0 files they are all zeros, which a
+    real cycle at engine time 0 cannot be told from). ``overrun`` is per row (sticky
+    since the previous row), not per cycle.
+
+    Example:
+        >>> import os, tempfile, softplc.trace as st
+        >>> p = os.path.join(tempfile.mkdtemp(), "c.trace")
+        >>> _ = st.record_arrays(p, {"x": ("INT", range(5))})
+        >>> [len(a) for a in task_cycles(st.load(p), "main")]
+        [5, 5, 5, 5]
+    """
+    lo, hi, _ = sl.indices(tr.rows)
+    hi = max(lo, hi)
+    over = tr.read(f"task:{task}.overrun", slice(lo, hi))
     if task == tr.header.get("trace_task"):
-        keep = np.ones(len(sched), dtype=bool)
+        rows = slice(lo, hi)
+        return (
+            tr.read(f"task:{task}.scheduled_ns", rows),
+            tr.read(f"task:{task}.start_ns", rows),
+            tr.read(f"task:{task}.exec_time", rows),
+            over,
+        )
+    # One row more in front: a cycle the row before the window shows is not new in it.
+    first = max(lo - 1, 0)
+    rows = slice(first, hi)
+    sched = tr.read(f"task:{task}.scheduled_ns", rows)
+    start = tr.read(f"task:{task}.start_ns", rows)
+    exe = tr.read(f"task:{task}.exec_time", rows)
+    if tr.version >= (1, 1):
+        not_seen = exe < 0
     else:
-        never_ran = (sched == 0) & (start == 0) & (exe == 0)
-        keep = changes_mask(sched) & ~never_ran
+        not_seen = (sched == 0) & (start == 0) & (exe == 0)
+    # A new cycle shows as a new scheduled time, or as the first row after "not seen"
+    # (a cycle scheduled at 0 has the same scheduled time as the marker rows).
+    new = changes_mask(sched) | changes_mask(not_seen.view(np.uint8))
+    keep = new & ~not_seen
+    keep[: lo - first] = False
     return sched[keep], start[keep], exe[keep], over
 
 
@@ -114,7 +148,7 @@ def info(tr: Trace) -> dict[str, Any]:
         name = str(t["name"])
         if f"task:{name}.scheduled_ns" not in tr._by_name:
             continue
-        sched, start, exe, over = _task_cycles(tr, name)
+        sched, start, exe, over = task_cycles(tr, name)
         lat = start.astype(np.int64) - sched.astype(np.int64)
         timing[name] = {
             "cycles_seen": len(sched),
@@ -122,6 +156,12 @@ def info(tr: Trace) -> dict[str, Any]:
             "exec_time": _percentiles(exe.astype(np.int64)),
             "overrun_rows": int(np.count_nonzero(over)),
         }
+    ref = tr.clock_ref
+    first_row_utc = None
+    if ref is not None and blocks:
+        first_row_utc = datetime.fromtimestamp(
+            int(tr.unix_ns(np.array([tr.t0_ns], dtype=np.uint64))[0]) / 1e9, tz=UTC
+        ).isoformat()
     kinds = Counter(str(e.get("kind")) for e in tr.events)
     faults = [str(e.get("text", "")) for e in tr.events if e.get("kind") == "fault"]
     v = h.get("version") or [0, 0]
@@ -132,6 +172,9 @@ def info(tr: Trace) -> dict[str, Any]:
         "complete": tr.complete,
         "warnings": list(tr.warnings),
         "created": created_iso,
+        "engine_state": tr.engine_state,
+        "clock_ref": ref,
+        "first_row_utc": first_row_utc,
         "engine_version": h.get("engine_version"),
         "program": dict(h.get("program") or {}),
         "meta": dict(h.get("meta") or {}),
@@ -157,13 +200,49 @@ def info(tr: Trace) -> dict[str, Any]:
             for g in tr.gaps
         ],
         "events": len(tr.events),
+        "events_lost": tr.events_lost,
         "events_by_kind": dict(sorted(kinds.items())),
         "faults": faults,
+        "captures": len(tr.triggers),
+        "incomplete_captures": tr.incomplete_captures,
         "triggers": [
             {k: t.get(k) for k in ("capture", "cycle", "t_ns", "pre_rows", "forced", "complete")}
             for t in tr.triggers
         ],
     }
+
+
+def events(tr: Trace) -> list[dict[str, Any]]:
+    """The engine events of a trace in time order, each with ``t`` (seconds from the
+    first row; negative before it), ``t_ns`` (engine clock), ``kind``, ``task`` (its
+    name, or None), ``a``, ``b`` and ``text``.
+
+    Example:
+        >>> import os, tempfile, softplc.trace as st
+        >>> p = os.path.join(tempfile.mkdtemp(), "e.trace")
+        >>> _ = st.record_arrays(p, {"x": ("INT", [0, 1, 2])},
+        ...     events=[{"t_ns": 1_000_000, "kind": "fault", "task": 0, "text": "boom"}])
+        >>> [(e["t"], e["kind"], e["task"], e["text"]) for e in events(st.load(p))]
+        [(0.001, 'fault', 'main', 'boom')]
+    """
+    names = [str(t.get("name")) for t in tr.header.get("tasks", [])]
+    t0 = tr.t0_ns
+    out = []
+    for e in tr.events:
+        t_ns = int(e.get("t_ns", 0))
+        task = int(e.get("task", -1))
+        out.append(
+            {
+                "t": (t_ns - t0) / 1e9,
+                "t_ns": t_ns,
+                "kind": str(e.get("kind")),
+                "task": names[task] if 0 <= task < len(names) else None,
+                "a": int(e.get("a", 0)),
+                "b": int(e.get("b", 0)),
+                "text": str(e.get("text", "")),
+            }
+        )
+    return out
 
 
 def histogram(x: np.ndarray, bins: int) -> dict[str, Any]:
@@ -180,7 +259,7 @@ def histogram(x: np.ndarray, bins: int) -> dict[str, Any]:
 def signal_stats(tr: Trace, sig: Signal, sl: slice = slice(None)) -> dict[str, Any]:
     """min, max, mean, standard deviation and value changes of one signal; for BOOL
     also rising and falling edges and the share of rows TRUE."""
-    a = tr[sig.name][sl]
+    a = tr.read(sig, sl)
     out: dict[str, Any] = {"name": sig.name, "type": sig.type, "unit": sig.unit, "rows": len(a)}
     if len(a) == 0:
         return out

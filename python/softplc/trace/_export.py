@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -16,7 +17,15 @@ from softplc.trace._analysis import changes_mask
 from softplc.trace._errors import TraceError
 from softplc.trace._reader import Signal, Trace
 
-__all__ = ["CHUNK_ROWS", "FORMATS", "export_csv", "export_parquet", "export_vcd"]
+__all__ = [
+    "CHUNK_ROWS",
+    "FORMATS",
+    "VCD_GAP_MARKER",
+    "column_names",
+    "export_csv",
+    "export_parquet",
+    "export_vcd",
+]
 
 FORMATS = ("csv", "vcd", "parquet")
 #: Rows converted at a time (bounds memory, paces the progress bar).
@@ -38,6 +47,39 @@ def _rows(tr: Trace, sl: slice) -> range:
     return range(*sl.indices(tr.rows))
 
 
+def column_names(signals: list[Signal], fixed: tuple[str, ...]) -> list[str]:
+    """The exported column names of ``signals`` after the ``fixed`` columns: each
+    signal's own name, unless an earlier column already has it (a variable called ``t``
+    or ``cycle``): then ``NAME_2``, or ``NAME_3``, ..., the first that is neither an
+    earlier column nor the name of another signal.
+
+    Example:
+        >>> from softplc.trace import Signal
+        >>> sig = lambda n: Signal(n, "INT", "<i2", "", None, "memory", None, 0)
+        >>> column_names([sig("t"), sig("level"), sig("t_2")], ("cycle", "t"))
+        ['t_3', 'level', 't_2']
+    """
+    taken = set(fixed)
+    names = {s.name for s in signals}
+    out = []
+    for s in signals:
+        name = s.name
+        if name in taken:
+            k = 2
+            while f"{s.name}_{k}" in taken or f"{s.name}_{k}" in names:
+                k += 1
+            name = f"{s.name}_{k}"
+        taken.add(name)
+        out.append(name)
+    return out
+
+
+def _pieces(gaps: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of the runs of rows between gaps (a gap starts a new run)."""
+    cuts = [0, *np.flatnonzero(gaps).tolist(), len(gaps)]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
 def export_csv(
     tr: Trace,
     signals: list[Signal],
@@ -46,43 +88,50 @@ def export_csv(
     progress: Progress | None = None,
 ) -> int:
     """Writes a header row, then one row per sampled cycle: ``cycle``, ``t`` (seconds from
-    the first row), and one column per signal by name; BOOL as 0/1, TIME in
-    milliseconds. Returns the rows written."""
+    the first row), and one column per signal by name (made unique by
+    :func:`column_names`); BOOL as 0/1, TIME in milliseconds. Where the recording lost
+    rows (or between two captures), an empty line separates the rows before and after
+    (most CSV readers, pandas included, skip empty lines). Returns the rows written."""
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
     rows = _rows(tr, sl)
-    names = ["cycle", "t"] + [s.name for s in signals]
+    names = ["cycle", "t", *column_names(signals, ("cycle", "t"))]
     head = io.StringIO()
     csv.writer(head, lineterminator="\n").writerow(names)
+    t0 = np.uint64(tr.t0_ns)
+    opts = pacsv.WriteOptions(include_header=False)
     with _open_out(out, "wb") as f:
         f.write(head.getvalue().encode())
-        cycle, t_ns = tr.cycle, tr.t_ns
-        cols = [tr[s.name] for s in signals]
-        t0 = np.uint64(tr.t0_ns)
-        writer = None
         for lo in range(rows.start, rows.stop, CHUNK_ROWS):
             hi = min(lo + CHUNK_ROWS, rows.stop)
+            chunk = slice(lo, hi)
             arrays = [
-                pa.array(cycle[lo:hi]),
-                pa.array((t_ns[lo:hi] - t0).astype(np.float64) / 1e9),
+                tr.cycles(chunk),
+                (tr.times_ns(chunk) - t0).astype(np.float64) / 1e9,
             ]
-            for s, c in zip(signals, cols):
-                v = c[lo:hi]
+            for s in signals:
+                v = tr.read(s, chunk)
                 if s.is_bool:
                     v = v.astype(np.uint8)
                 elif s.is_time:
                     v = v.astype(np.float64) / 1e6
-                arrays.append(pa.array(v))
-            table = pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
-            if writer is None:
-                opts = pacsv.WriteOptions(include_header=False)
-                writer = pacsv.CSVWriter(f, table.schema, write_options=opts)
-            writer.write_table(table)
+                arrays.append(v)
+            gaps = tr.gap_before(chunk)
+            if lo == rows.start and len(gaps):
+                gaps[0] = False  # nothing before the first row written
+            for a, b in _pieces(gaps):
+                if gaps[a]:  # the run starts after a gap
+                    f.write(b"\n")
+                table = pa.Table.from_arrays(
+                    [pa.array(x[a:b]) for x in arrays],
+                    names=[f"c{i}" for i in range(len(arrays))],
+                )
+                buf = pa.BufferOutputStream()
+                pacsv.write_csv(table, buf, write_options=opts)
+                f.write(buf.getvalue().to_pybytes())
             if progress:
                 progress(hi - rows.start, len(rows))
-        if writer is not None:
-            writer.close()
     return len(rows)
 
 
@@ -94,32 +143,35 @@ def export_parquet(
     progress: Progress | None = None,
 ) -> int:
     """Writes a Parquet file: ``cycle`` (uint64), ``t`` (float64 seconds from the first
-    row), one column per signal in its own type (BOOL as bool, TIME as int64 ns; field
-    metadata gives the IEC type, unit and address); the trace header is in the schema
+    row), ``gap_before`` (bool: rows were lost, or not taken, just before this one; see
+    :meth:`Trace.gap_before`), then one column per signal in its own type (BOOL as bool,
+    TIME as int64 ns; names made unique by :func:`column_names`; field metadata gives
+    the signal's name, IEC type, unit and address); the trace header is in the schema
     metadata under ``softplc.trace.header``."""
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     rows = _rows(tr, sl)
+    fixed = ("cycle", "t", "gap_before")
+    names = column_names(signals, fixed)
     fields = [
         pa.field("cycle", pa.uint64()),
         pa.field("t", pa.float64(), metadata={"unit": "s"}),
+        pa.field("gap_before", pa.bool_()),
     ]
-    for s in signals:
-        meta = {"iec_type": s.type, "unit": "ns" if s.is_time else s.unit}
+    for s, name in zip(signals, names):
+        meta = {"signal": s.name, "iec_type": s.type, "unit": "ns" if s.is_time else s.unit}
         if s.address:
             meta["address"] = s.address
-        fields.append(pa.field(s.name, pa.from_numpy_dtype(np.dtype(s.dtype)), metadata=meta))
+        fields.append(pa.field(name, pa.from_numpy_dtype(np.dtype(s.dtype)), metadata=meta))
     schema = pa.schema(
         fields, metadata={"softplc.trace.header": json.dumps(tr.header, default=str)}
     )
-    cycle, t_ns = tr.cycle, tr.t_ns
-    cols = [tr[s.name] for s in signals]
     t0 = np.uint64(tr.t0_ns)
     # Dictionary pages pay off for switches and small counters, not for measurements
     # (every float distinct): they would make the file larger and the export slower.
     small = ("BOOL", "SINT", "INT", "DINT", "USINT", "UINT", "UDINT")
-    dictionary = [s.name for s in signals if s.type in small]
+    dictionary = [n for s, n in zip(signals, names) if s.type in small]
     try:
         writer = pq.ParquetWriter(out, schema, use_dictionary=dictionary)
     except OSError as e:
@@ -127,10 +179,15 @@ def export_parquet(
     with writer:
         for lo in range(rows.start, max(rows.stop, rows.start + 1), CHUNK_ROWS):
             hi = min(lo + CHUNK_ROWS, rows.stop)
+            chunk = slice(lo, hi)
+            gaps = tr.gap_before(chunk)
+            if lo == rows.start and len(gaps):
+                gaps[0] = False
             arrays = [
-                pa.array(cycle[lo:hi]),
-                pa.array((t_ns[lo:hi] - t0).astype(np.float64) / 1e9),
-            ] + [pa.array(c[lo:hi]) for c in cols]
+                pa.array(tr.cycles(chunk)),
+                pa.array((tr.times_ns(chunk) - t0).astype(np.float64) / 1e9),
+                pa.array(gaps),
+            ] + [pa.array(tr.read(s, chunk)) for s in signals]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             if progress:
                 progress(hi - rows.start, len(rows))
@@ -139,13 +196,17 @@ def export_parquet(
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_$]")
 
+#: The VCD wire that marks lost rows: 1 from just after the last row before a gap until
+#: the first row after it, else 0.
+VCD_GAP_MARKER = ("top", "trace_gap")
+
 
 def _vcd_names(signals: list[Signal]) -> list[tuple[tuple[str, ...], str]]:
     """(scope path, variable name) for each signal: the name split at dots, each part
     made safe for VCD readers (anything but letters, digits, ``_`` and ``$`` becomes
-    ``_``), clashes resolved with a suffix."""
+    ``_``), clashes (with each other or with the gap marker) resolved with a suffix."""
     out: list[tuple[tuple[str, ...], str]] = []
-    used: set[tuple[tuple[str, ...], str]] = set()
+    used: set[tuple[tuple[str, ...], str]] = {((VCD_GAP_MARKER[0],), VCD_GAP_MARKER[1])}
     for s in signals:
         parts = [_UNSAFE.sub("_", p) or "_" for p in s.name.split(".")]
         scope, var = ("top", *parts[:-1]), parts[-1]
@@ -167,15 +228,16 @@ def export_vcd(
 ) -> tuple[int, str]:
     """Writes a Value Change Dump (time unit 1 ns, times from the first row) and a
     GTKWave save file beside it (same name, ``.gtkw``) showing every signal. BOOL are
-    1-bit wires, integers and TIME (ns) integer vectors, REAL/LREAL reals. Returns the
-    number of value changes and the save file's path."""
+    1-bit wires, integers and TIME (ns) integer vectors, REAL/LREAL reals. The 1-bit
+    wire ``top.trace_gap`` marks lost rows: it is 1 from one sample period after the
+    last row before a gap (or 1 ns after it, when closer) until the first row after
+    it. Returns the number of value changes and the save file's path."""
     from vcd import VCDWriter
     from vcd.gtkw import GTKWFlag, GTKWSave
 
-    rows = _rows(tr, sl)
     names = _vcd_names(signals)
-    t_rel = (tr.t_ns[rows.start : rows.stop] - np.uint64(tr.t0_ns)).astype(np.int64)
-    cols = [tr[s.name][rows.start : rows.stop] for s in signals]
+    t_rel = (tr.times_ns(sl) - np.uint64(tr.t0_ns)).astype(np.int64)
+    cols = [tr.read(s, sl) for s in signals]
     # Every (row, signal) where the value changes, in time order.
     idx_rows, idx_sig = [], []
     for k, c in enumerate(cols):
@@ -187,6 +249,10 @@ def export_vcd(
     order = np.argsort(all_rows, kind="stable")
     all_rows, all_sig = all_rows[order], all_sig[order]
     total = len(all_rows)
+    # Rows after a gap (not the first row: nothing before it is exported).
+    gaps = tr.gap_before(sl)
+    gap_rows = np.flatnonzero(gaps[1:]) + 1 if len(gaps) > 1 else np.zeros(0, np.int64)
+    period = max(tr.sample_period_ns, 1)
     f = _open_out(out, "w")
     with f:
         w = VCDWriter(
@@ -196,6 +262,7 @@ def export_vcd(
             comment=f"softplc trace {os.path.basename(tr.path)}",
             version="softplc",
         )
+        marker = w.register_var(VCD_GAP_MARKER[0], VCD_GAP_MARKER[1], "wire", size=1, init=0)
         vars_ = []
         for s, (scope, var) in zip(signals, names):
             if s.is_bool:
@@ -208,17 +275,31 @@ def export_vcd(
         pylists = [c.tolist() for c in cols]
         floats = [s.is_float for s in signals]
         bools = [s.is_bool for s in signals]
+        times = t_rel.tolist()
+        pending = gap_rows.tolist()
+
+        def gaps_up_to(row: int) -> None:
+            # The marker of every gap before `row`, in time order with the changes.
+            while pending and pending[0] <= row:
+                g = pending.pop(0)
+                before, after = times[g - 1], times[g]
+                if after - before > 1:
+                    w.change(marker, min(before + period, after - 1), 1)
+                    w.change(marker, after, 0)
+
         step = max(1, total // 200)
         for n, (r, k) in enumerate(zip(all_rows.tolist(), all_sig.tolist())):
+            gaps_up_to(r)
             v = pylists[k][r]
             if bools[k]:
                 v = int(v)
             elif floats[k]:
                 v = float(v)
-            w.change(vars_[k], int(t_rel[r]), v)
+            w.change(vars_[k], times[r], v)
             if progress and n % step == 0:
                 progress(n, total)
-        w.close(int(t_rel[-1]) if len(t_rel) else 0)
+        gaps_up_to(len(times))
+        w.close(times[-1] if times else 0)
     if progress:
         progress(total, total)
     gtkw = os.path.splitext(out)[0] + ".gtkw"
@@ -231,6 +312,7 @@ def export_vcd(
         save.zoom_markers(0.0)
         save.signals_width(260)
         save.sst_expanded(True)
+        save.trace(".".join(VCD_GAP_MARKER), datafmt="bin")
         for s, (scope, var) in zip(signals, names):
             full = ".".join((*scope, var))
             if s.is_bool:

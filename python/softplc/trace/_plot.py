@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -16,23 +17,66 @@ __all__ = ["PICTURE_SUFFIXES", "picture_plot", "series", "terminal_plot"]
 PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
+def _steps(x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x0,v0) (x1,v0) (x1,v1) (x2,v1) ...: lines between points go across, then up."""
+    if len(x) < 2:
+        return x, v
+    return np.repeat(x, 2)[1:], np.repeat(v, 2)[:-1]
+
+
 def series(tr: Trace, sig: Signal, sl: slice, buckets: int) -> tuple[np.ndarray, np.ndarray]:
     """(t seconds, values as float) of a signal over a row window, downsampled to about
     ``2 * buckets`` points keeping each bucket's minimum and maximum. BOOL and integer
     signals come back as steps: every kept point is repeated just before the next one,
-    so lines between points are horizontal then vertical."""
-    t = tr.t[sl]
-    y = tr[sig.name][sl]
-    idx = minmax_indices(y, buckets)
-    x, v = t[idx], y[idx].astype(np.float64)
-    if sig.is_time:
-        v = v / 1e6
-    if not sig.is_float and len(x) > 1:
-        # Step: (x0,v0) (x1,v0) (x1,v1) (x2,v1) ...
-        xs = np.repeat(x, 2)[1:]
-        vs = np.repeat(v, 2)[:-1]
-        return xs, vs
-    return x, v
+    so lines between points are horizontal then vertical. Where rows were lost (see
+    :meth:`Trace.gap_before`) a NaN point breaks the line.
+
+    Example:
+        >>> import os, tempfile, softplc.trace as st
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.trace")
+        >>> _ = st.record_arrays(p, {"v": ("REAL", [1.0, 2.0, 3.0])})
+        >>> tr = st.load(p)
+        >>> series(tr, tr.signal("v"), slice(None), 16)[1].tolist()
+        [1.0, 2.0, 3.0]
+    """
+    start, stop, _ = sl.indices(tr.rows)
+    stop = max(start, stop)
+    t = (tr.times_ns(slice(start, stop)) - np.uint64(tr.t0_ns)).astype(np.float64) / 1e9
+    y = tr.read(sig, slice(start, stop))
+    gaps = tr.gap_before(slice(start, stop))
+    cuts = [0, *[int(g) for g in np.flatnonzero(gaps) if g > 0], len(y)]
+    xs: list[np.ndarray] = []
+    vs: list[np.ndarray] = []
+    for a, b in itertools.pairwise(cuts):
+        if b <= a:
+            continue
+        # Each run of rows gets buckets in proportion to its length.
+        k = max(1, round(buckets * (b - a) / max(len(y), 1)))
+        idx = a + minmax_indices(y[a:b], k)
+        x, v = t[idx], y[idx].astype(np.float64)
+        if sig.is_time:
+            v = v / 1e6
+        if not sig.is_float:
+            x, v = _steps(x, v)
+        if xs:
+            xs.append(np.array([np.nan]))
+            vs.append(np.array([np.nan]))
+        xs.append(x)
+        vs.append(v)
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(vs)
+
+
+def _segments(x: np.ndarray, y: np.ndarray) -> list[tuple[list[float], list[float]]]:
+    """The runs of points between the NaN breaks of :func:`series`."""
+    breaks = np.flatnonzero(np.isnan(x))
+    cuts = [-1, *breaks.tolist(), len(x)]
+    return [
+        (x[a + 1 : b].tolist(), y[a + 1 : b].tolist())
+        for a, b in itertools.pairwise(cuts)
+        if b > a + 1
+    ]
 
 
 def _label(sig: Signal) -> str:
@@ -54,10 +98,20 @@ def terminal_plot(
     fig.plot_size(width, height)
     fig.subplots(len(signals), 1)
     for i, sig in enumerate(signals, start=1):
-        panel = fig.subplot(i, 1)
+        # plotext draws a 1 x 1 grid on the figure itself (it has no subplot (1, 1)).
+        panel = fig if len(signals) == 1 else fig.subplot(i, 1)
         x, y = series(tr, sig, sl, max(16, width))
-        if len(x):
-            panel.draw(panel.signal(x.tolist(), y.tolist()).lines())
+        segments = _segments(x, y)
+        if segments:
+            # Lost rows break the line: one signal whose runs are not joined.
+            px = [v for xs, _ in segments for v in xs]
+            py = [v for _, ys in segments for v in ys]
+            line = panel.signal(px, py).lines()
+            at = 0
+            for xs, _ in segments[:-1]:
+                at += len(xs)
+                line.line(at, False)
+            panel.draw(line)
         panel.title(_label(sig))
         if sig.is_bool:
             panel.ruler("y").lim(-0.1, 1.1)

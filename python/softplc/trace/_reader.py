@@ -8,7 +8,7 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -145,6 +145,13 @@ class Trace:
         self.gaps: list[dict[str, Any]] = [r for r in recs if r.get("type") == "gap"]
         self.triggers: list[dict[str, Any]] = [r for r in recs if r.get("type") == "trigger"]
         self.summary: dict[str, Any] | None = layout.summary
+        # Where each block's rows start, and its last time: for reading windows through
+        # the index instead of whole columns.
+        blocks = layout.blocks
+        self._row_starts = np.zeros(len(blocks) + 1, dtype=np.int64)
+        if blocks:
+            np.cumsum([b.rows for b in blocks], out=self._row_starts[1:])
+        self._t_lasts = np.array([b.t_last_ns for b in blocks], dtype=np.uint64)
 
     # -- shape -------------------------------------------------------------------------
 
@@ -200,25 +207,168 @@ class Trace:
         """Rows in dropped blocks."""
         return sum(int(g.get("rows", 0)) for g in self.gaps)
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """Format version of the file, ``(major, minor)``."""
+        v = self.header.get("version") or [1, 0]
+        return int(v[0]), int(v[1])
+
+    @property
+    def events_lost(self) -> int | None:
+        """Engine events lost before the recorder wrote them (the engine's queue was
+        full, or its log overwrote them). From the index of a closed file, else from the
+        events frames read (format 1.1); None when the file cannot say."""
+        if self.summary is not None and "events_lost" in self.summary:
+            return int(self.summary["events_lost"] or 0)
+        counts = [
+            int(r["lost"])
+            for r in self._layout.records
+            if r.get("type") == "events" and r.get("lost") is not None
+        ]
+        if counts or self.version >= (1, 1):
+            return sum(counts)
+        return None
+
+    @property
+    def incomplete_captures(self) -> int:
+        """Captures the recording stopped before all post-trigger rows were taken."""
+        return sum(1 for t in self.triggers if t.get("complete") is False)
+
+    @property
+    def engine_state(self) -> str | None:
+        """Engine state when the trace started (``RUN``, ``STOP``, ...; format 1.1)."""
+        v = self.header.get("engine_state")
+        return None if v is None else str(v)
+
+    @property
+    def clock_ref(self) -> dict[str, Any] | None:
+        """The engine clock and the wall clock read at the same moment when the trace
+        started: ``{"clock": "monotonic" | "virtual", "engine_ns": ..., "unix_ns": ...}``
+        (format 1.1), or None."""
+        ref = self.header.get("clock_ref")
+        if not isinstance(ref, dict) or "engine_ns" not in ref or "unix_ns" not in ref:
+            return None
+        return dict(ref)
+
+    def unix_ns(self, t_ns: np.ndarray | int | None = None) -> np.ndarray:
+        """Wall-clock times (int64 ns since 1970-01-01 UTC) of engine-clock times
+        (``t_ns``; default: every row), from :attr:`clock_ref`. In virtual time the
+        engine does not run at wall-clock speed: only the start maps exactly.
+
+        Raises TraceError when the file has no clock reference (format 1.0).
+
+        Example:
+            >>> import os, tempfile, softplc.trace as st
+            >>> p = os.path.join(tempfile.mkdtemp(), "w.trace")
+            >>> _ = st.record_arrays(p, {"x": ("INT", [1, 2])})
+            >>> tr = st.load(p)
+            >>> w = tr.unix_ns()
+            >>> int(w[1] - w[0]), int(w[0]) == tr.clock_ref["unix_ns"]
+            (1000000, True)
+        """
+        ref = self.clock_ref
+        if ref is None:
+            raise TraceError(
+                f"{self.path}: the trace has no clock reference (written before format 1.1)"
+            )
+        t = self.t_ns if t_ns is None else np.asarray(t_ns)
+        off = int(ref["unix_ns"]) - int(ref["engine_ns"])
+        return t.astype(np.int64) + np.int64(off)
+
     # -- columns -----------------------------------------------------------------------
 
     def _column(self, c: int) -> np.ndarray:
         arr = self._cols.get(c)
         if arr is not None:
             return arr
-        dtype = np.dtype(self._dtypes[c])
-        parts = []
-        for b in self._layout.blocks:
-            pos = column_positions(self._buf, b, self._layout.widths)[c]
-            parts.append(np.frombuffer(self._buf, dtype=dtype, count=b.rows, offset=pos))
-        if not parts:
-            arr = np.empty(0, dtype=dtype)
-        elif len(parts) == 1:
-            arr = parts[0]
-        else:
-            arr = np.concatenate(parts)
+        arr = self._read(c, 0, self.rows)
         self._cols[c] = arr
         return arr
+
+    def _read(self, c: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of column ``c``, reading only the blocks that hold them (a
+        view of the file when they lie in one block)."""
+        cached = self._cols.get(c)
+        if cached is not None:
+            return cached[start:stop]
+        dtype = np.dtype(self._dtypes[c])
+        blocks = self._layout.blocks
+        starts = self._row_starts
+        parts = []
+        if stop > start:
+            bi = int(np.searchsorted(starts, start, "right")) - 1
+            while bi < len(blocks) and starts[bi] < stop:
+                b = blocks[bi]
+                lo = max(start - int(starts[bi]), 0)
+                hi = min(stop - int(starts[bi]), b.rows)
+                pos = column_positions(self._buf, b, self._layout.widths)[c]
+                parts.append(
+                    np.frombuffer(
+                        self._buf, dtype=dtype, count=hi - lo, offset=pos + lo * dtype.itemsize
+                    )
+                )
+                bi += 1
+        if not parts:
+            return np.empty(0, dtype=dtype)
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts)
+
+    def _rows_of(self, c: int, sl: slice) -> np.ndarray:
+        start, stop, step = sl.indices(self.rows)
+        if step != 1:
+            return self._column(c)[sl]
+        return self._read(c, start, max(start, stop))
+
+    def read(self, signal: Signal | str, sl: slice = slice(None)) -> np.ndarray:
+        """The values of a signal (a :class:`Signal`, or a name as :meth:`signal` takes
+        it) in the rows ``sl``, reading only the blocks that hold them.
+
+        Example:
+            >>> import os, tempfile, softplc.trace as st
+            >>> p = os.path.join(tempfile.mkdtemp(), "r.trace")
+            >>> _ = st.record_arrays(p, {"x": ("INT", range(100))}, block_rows=16)
+            >>> st.load(p).read("x", slice(30, 34)).tolist()
+            [30, 31, 32, 33]
+        """
+        sig = signal if isinstance(signal, Signal) else self.signal(signal)
+        return self._rows_of(sig.column, sl)
+
+    def cycles(self, sl: slice = slice(None)) -> np.ndarray:
+        """The cycle numbers of the rows ``sl`` (:attr:`cycle`, read in part)."""
+        return self._rows_of(0, sl)
+
+    def times_ns(self, sl: slice = slice(None)) -> np.ndarray:
+        """The engine-clock times of the rows ``sl`` (:attr:`t_ns`, read in part)."""
+        return self._rows_of(1, sl)
+
+    def gap_before(self, sl: slice = slice(None)) -> np.ndarray:
+        """True for each row of ``sl`` that follows rows the recording lost or did not
+        take: its cycle is more than ``decimate`` cycles after the previous row's (blocks
+        dropped because the disk fell behind, or the space between two captures). The
+        first row of the trace has nothing before it: False.
+
+        Example:
+            >>> import os, tempfile, softplc.trace as st
+            >>> p = os.path.join(tempfile.mkdtemp(), "g.trace")
+            >>> _ = st.record_arrays(p, {"on": ("BOOL", [0] * 6 + [1] * 4 + [0] * 10)},
+            ...     trigger="rising:on", pre=1, post=1, captures=2, force_trigger_at=[15])
+            >>> tr = st.load(p)
+            >>> tr.cycle.tolist(), tr.gap_before().tolist()
+            ([5, 6, 7, 14, 15, 16], [False, False, False, True, False, False])
+        """
+        start, stop, _ = sl.indices(self.rows)
+        stop = max(start, stop)
+        if stop == start:
+            return np.zeros(0, dtype=bool)
+        lo = max(start - 1, 0)
+        cyc = self._read(0, lo, stop).astype(np.int64)
+        step = max(int(self.header.get("decimate") or 1), 1)
+        jumps = np.diff(cyc) > step
+        if start == 0:
+            return np.concatenate([np.zeros(1, dtype=bool), jumps])
+        out: np.ndarray = jumps
+        return out
 
     @property
     def cycle(self) -> np.ndarray:
@@ -304,16 +454,46 @@ class Trace:
         """``{name: array}`` of the selected signals (all by default)."""
         return {s.name: self._column(s.column) for s in self.select(patterns)}
 
+    def _first_row_at(self, t_abs: int, side: Literal["left", "right"]) -> int:
+        """Index of the first row whose time is >= ``t_abs`` (side ``left``) or > it
+        (``right``), found through the index: only one block's time column is read."""
+        blocks = self._layout.blocks
+        if not blocks:
+            return 0
+        if t_abs < 0:
+            return 0
+        if t_abs >= 1 << 64:
+            return self.rows
+        bi = int(np.searchsorted(self._t_lasts, np.uint64(t_abs), side))
+        if bi >= len(blocks):
+            return self.rows
+        start = int(self._row_starts[bi])
+        t = self._read(1, start, start + blocks[bi].rows)
+        return start + int(np.searchsorted(t, np.uint64(t_abs), side))
+
     def window(self, t_from_ns: int | None = None, t_to_ns: int | None = None) -> slice:
-        """Row slice whose times (ns from the first row) are in ``[t_from, t_to]``."""
-        rel = self.t_ns - np.uint64(self.t0_ns) if self.rows else np.empty(0, np.uint64)
-        lo = 0 if t_from_ns is None else int(np.searchsorted(rel, max(t_from_ns, 0), "left"))
+        """Row slice whose times (ns from the first row) are in ``[t_from, t_to]``.
+
+        Found through the block index: only the time columns of the (at most two) blocks
+        at the ends of the window are read.
+
+        Example:
+            >>> import os, tempfile, softplc.trace as st
+            >>> p = os.path.join(tempfile.mkdtemp(), "w.trace")
+            >>> _ = st.record_arrays(p, {"x": ("INT", range(100))}, block_rows=16)
+            >>> st.load(p).window(20_000_000, 25_000_000)
+            slice(20, 26, None)
+        """
+        if not self.rows:
+            return slice(0, 0)
+        t0 = self.t0_ns
+        lo = 0 if t_from_ns is None else self._first_row_at(t0 + max(t_from_ns, 0), "left")
         if t_to_ns is None:
-            hi = len(rel)
+            hi = self.rows
         elif t_to_ns < 0:
             hi = 0
         else:
-            hi = int(np.searchsorted(rel, t_to_ns, "right"))
+            hi = self._first_row_at(t0 + t_to_ns, "right")
         return slice(lo, max(lo, hi))
 
     def verify(self) -> None:

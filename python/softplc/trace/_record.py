@@ -14,7 +14,15 @@ import numpy as np
 from softplc.trace._errors import TraceError
 from softplc.trace._reader import split_patterns
 
-__all__ = ["TraceRecorder", "parse_trigger", "record_arrays", "start_trace", "stop_trace"]
+__all__ = [
+    "DEFAULT_MAX_BUFFER_BYTES",
+    "MODES",
+    "TraceRecorder",
+    "parse_trigger",
+    "record_arrays",
+    "start_trace",
+    "stop_trace",
+]
 
 #: Recorders running per engine, so that ``stop_trace(engine)`` finds its recorder.
 _ACTIVE: weakref.WeakKeyDictionary[Any, TraceRecorder] = weakref.WeakKeyDictionary()
@@ -48,21 +56,38 @@ def _config_error(message: str) -> Exception:
     return err
 
 
-def parse_trigger(trigger: str | None) -> tuple[str, str | None]:
-    """The mode and trigger text for a ``trigger`` option.
+#: Default cap on the memory of a trace's buffers (1 GiB).
+DEFAULT_MAX_BUFFER_BYTES = 1 << 30
 
-    None means continuous recording; any text (``rising:NAME``, ``falling:NAME``,
-    ``NAME>LEVEL``, ``NAME<LEVEL``, ``NAME<>LEVEL``, or ``manual``) a triggered one.
+#: Recording modes.
+MODES = ("continuous", "triggered")
+
+
+def parse_trigger(trigger: str | None, mode: str | None = None) -> tuple[str, str | None]:
+    """The mode and trigger text for the ``trigger`` and ``mode`` options.
+
+    Without ``mode``: None means continuous recording; any text (``rising:NAME``,
+    ``falling:NAME``, ``NAME>LEVEL``, ``NAME<LEVEL``, ``NAME<>LEVEL``, or ``manual``) a
+    triggered one. ``mode="triggered"`` without a trigger waits for a forced trigger
+    (``manual``); ``mode="continuous"`` with a trigger is an error.
 
     Example:
         >>> parse_trigger(None), parse_trigger("rising:tank.start")
         (('continuous', None), ('triggered', 'rising:tank.start'))
+        >>> parse_trigger(None, mode="triggered")
+        ('triggered', 'manual')
     """
+    if mode is not None and mode not in MODES:
+        raise _config_error(f"unknown trace mode {mode!r} (expected 'continuous' or 'triggered')")
     if trigger is None:
-        return "continuous", None
+        return ("triggered", "manual") if mode == "triggered" else ("continuous", None)
     text = str(trigger).strip()
     if not text:
         raise _config_error("empty trigger (use manual, rising:NAME, NAME>LEVEL, ...)")
+    if mode == "continuous":
+        raise _config_error(
+            f"trigger {text!r} needs mode='triggered' (continuous traces record everything)"
+        )
     return "triggered", text
 
 
@@ -112,14 +137,15 @@ class TraceRecorder:
     def stop(self) -> dict[str, int]:
         """Detaches the recorder, writes the last rows and the index, closes the file.
 
-        Returns the counters (``rows_written``, ``dropped_blocks``, ...). Idempotent.
+        Returns the counters (``rows_written``, ``dropped_blocks``, ``events_lost``,
+        ...). Idempotent. When the engine cannot hand the recorder back in time (a scan
+        cycle stuck for seconds), it raises TraceError and the recorder stays attached and
+        registered: calling ``stop()`` (or :func:`stop_trace`) again retries.
         """
         if self._final is None:
-            try:
-                self._final = dict(self._native.stop(_native_engine(self._engine)))
-            finally:
-                if _ACTIVE.get(self._engine) is self:
-                    del _ACTIVE[self._engine]
+            self._final = dict(self._native.stop(_native_engine(self._engine)))
+            if _ACTIVE.get(self._engine) is self:
+                del _ACTIVE[self._engine]
         return dict(self._final)
 
     def trigger(self) -> None:
@@ -157,6 +183,7 @@ def start_trace(
     *,
     signals: str | Iterable[str] | None = None,
     decimate: int = 1,
+    mode: str | None = None,
     trigger: str | None = None,
     pre: int = 1000,
     post: int = 1000,
@@ -165,6 +192,7 @@ def start_trace(
     task: str | None = None,
     block_rows: int = 1024,
     buffer_blocks: int = 8,
+    max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
     backpressure: bool | None = None,
     flush_interval: float = 0.5,
     program_path: str | os.PathLike[str] | None = None,
@@ -174,10 +202,15 @@ def start_trace(
 
     Args:
         engine: a started :class:`softplc.Engine`.
-        path: the trace file to create (overwritten if it exists).
+        path: the trace file to create. An existing file is replaced only once the trace
+            has started: signals, trigger and buffers are checked first, and a trace that
+            fails to start leaves it as it was.
         signals: names, addresses or globs (``"tank.*"``, ``"a,b"``); None records every
             variable.
         decimate: record every Nth cycle of the trace task.
+        mode: ``"continuous"`` or ``"triggered"``; by default triggered exactly when a
+            ``trigger`` is given. ``mode="triggered"`` without a trigger waits for
+            :meth:`TraceRecorder.trigger`.
         trigger: None records continuously; ``"rising:NAME"``, ``"falling:NAME"``,
             ``"NAME>LEVEL"``, ``"NAME<LEVEL"``, ``"NAME<>LEVEL"`` or ``"manual"`` record
             ``pre`` rows before the trigger, the trigger row and ``post`` rows after it.
@@ -186,6 +219,10 @@ def start_trace(
             and overrun flag.
         task: the task whose cycles make the rows (default: the first).
         block_rows: rows per block; ``buffer_blocks`` blocks are buffered in memory.
+        max_buffer_bytes: cap on the memory of the buffers (default 1 GiB): continuous
+            ``buffer_blocks x block_rows`` rows, triggered one or two captures of
+            ``pre + 1 + post`` rows. A trace that would need more is refused with a
+            ConfigError naming the options to change.
         backpressure: let the scan wait for the disk instead of dropping blocks; the
             default turns it on for virtual time only (real time never waits).
         flush_interval: seconds after which a partial block is written anyway.
@@ -221,7 +258,8 @@ def start_trace(
             f"a trace is already recording on this engine ({_ACTIVE[engine].path}); stop it first"
         )
     native_engine = _native_engine(engine)
-    mode, text = parse_trigger(trigger)
+    mode, text = parse_trigger(trigger, mode)
+    _check_buffer_options(block_rows, buffer_blocks, max_buffer_bytes)
     clock = str(getattr(engine, "clock", getattr(native_engine, "clock", "")))
     if backpressure is None:
         backpressure = clock == "virtual"
@@ -241,6 +279,7 @@ def start_trace(
         captures=captures,
         block_rows=block_rows,
         buffer_blocks=buffer_blocks,
+        max_buffer_bytes=max_buffer_bytes,
         backpressure=backpressure,
         flush_interval_s=flush_interval,
         program=_program_info(program_path, engine),
@@ -252,6 +291,18 @@ def start_trace(
     except TypeError:  # pragma: no cover (an engine object without weak references)
         pass
     return recorder
+
+
+def _check_buffer_options(block_rows: int, buffer_blocks: int, max_buffer_bytes: int) -> None:
+    for name, v in (
+        ("block_rows", block_rows),
+        ("buffer_blocks", buffer_blocks),
+        ("max_buffer_bytes", max_buffer_bytes),
+    ):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise _config_error(f"{name} must be a positive integer (got {v!r})")
+    if max_buffer_bytes >= 1 << 64:
+        raise _config_error(f"max_buffer_bytes must be below 2**64 (got {max_buffer_bytes})")
 
 
 def stop_trace(engine: Any) -> dict[str, int]:
@@ -313,12 +364,14 @@ def record_arrays(
     signals: str | Iterable[str] | None = None,
     timing: bool = True,
     decimate: int = 1,
+    mode: str | None = None,
     trigger: str | None = None,
     pre: int = 0,
     post: int = 0,
     captures: int = 1,
     block_rows: int = 1024,
     buffer_blocks: int = 8,
+    max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
     program: Mapping[str, str] | None = None,
     meta: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
@@ -383,7 +436,8 @@ def record_arrays(
         )
         for e in events
     ]
-    mode, text = parse_trigger(trigger)
+    mode, text = parse_trigger(trigger, mode)
+    _check_buffer_options(block_rows, buffer_blocks, max_buffer_bytes)
     stats = _native().trace_record(
         os.fspath(path),
         decls,
@@ -405,6 +459,7 @@ def record_arrays(
         captures=captures,
         block_rows=block_rows,
         buffer_blocks=buffer_blocks,
+        max_buffer_bytes=max_buffer_bytes,
         program=[(str(k), str(v)) for k, v in (program or {}).items()],
         meta=[(str(k), str(v)) for k, v in (meta or {}).items()],
     )

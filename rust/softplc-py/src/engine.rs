@@ -454,7 +454,8 @@ impl PyEngine {
     ) -> PyResult<Option<Box<dyn CycleObserver>>> {
         let mut g = self.lock(py);
         let e = Self::built(&mut g)?;
-        Ok(e.remove_observer(id, Duration::from_secs(5)))
+        // The scan thread may need the GIL to finish a Python program before it lets go.
+        Ok(py.detach(|| e.remove_observer(id, Duration::from_secs(5))))
     }
 
     /// The started engine's event log (for writers that record events).

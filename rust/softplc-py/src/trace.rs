@@ -4,14 +4,16 @@
 //! The public API is `softplc.trace`; these functions are private.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::create_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use softplc_core::trace::{new_trace, TraceConfig, TraceHandle, TraceMode, TraceStats, Trigger};
+use softplc_core::trace::{
+    new_trace, TraceConfig, TraceHandle, TraceMode, TraceStart, TraceStats, Trigger,
+};
 use softplc_core::{
     Area, CycleInfo, CycleObserver, Event, EventKind, EventSink, Image, LayoutBuilder, PlcState,
     Value, VarDecl,
@@ -40,6 +42,7 @@ struct Options {
     captures: u32,
     block_rows: u32,
     buffer_blocks: u32,
+    max_buffer_bytes: u64,
     backpressure: bool,
     flush_interval_s: f64,
     program: Vec<(String, String)>,
@@ -83,20 +86,48 @@ impl Options {
             mode,
             block_rows: self.block_rows,
             buffer_blocks: self.buffer_blocks,
+            max_buffer_bytes: self.max_buffer_bytes,
             backpressure: self.backpressure,
             flush_interval: Duration::from_secs_f64(self.flush_interval_s),
             program: self.program,
             meta: self.meta,
+            start: None,
         };
         config.validate().map_err(errors::config)?;
         Ok(config)
     }
 }
 
-fn create_file(path: &PathBuf) -> PyResult<File> {
-    File::create(path).map_err(|e| {
+/// The trace file, opened for writing but not emptied: the writer empties it once the
+/// trace has started, so a trace that fails to start leaves an existing file as it was.
+/// The flag says whether this call created the file (only then may a failed start
+/// remove it). Opening a FIFO waits for a reader, so it runs without the GIL.
+fn open_file(py: Python<'_>, path: &Path) -> PyResult<(File, bool)> {
+    let p = path.to_path_buf();
+    let opened = py.detach(move || {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => Ok((f, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map(|f| (f, false)),
+            Err(e) => Err(e),
+        }
+    });
+    opened.map_err(|e| {
         TraceError::new_err(format!("cannot create trace file {}: {e}", path.display()))
     })
+}
+
+/// Removes the file of a trace that failed to start, if this trace created it.
+fn discard_file(path: &Path, created: bool) {
+    if created {
+        std::fs::remove_file(path).ok();
+    }
 }
 
 fn stats_dict<'py>(py: Python<'py>, s: &TraceStats) -> PyResult<Bound<'py, PyDict>> {
@@ -109,6 +140,8 @@ fn stats_dict<'py>(py: Python<'py>, s: &TraceStats) -> PyResult<Bound<'py, PyDic
     d.set_item("triggers", s.triggers)?;
     d.set_item("captures_written", s.captures_written)?;
     d.set_item("events_written", s.events_written)?;
+    d.set_item("events_lost", s.events_lost)?;
+    d.set_item("incomplete_captures", s.incomplete_captures)?;
     d.set_item("bytes_written", s.bytes_written)?;
     Ok(d)
 }
@@ -126,29 +159,36 @@ pub struct NativeTrace {
 #[pymethods]
 impl NativeTrace {
     /// Detaches the sampler from `engine`, waits for the writer to close the file, and
-    /// returns the final counters. Calling it again returns the same counters.
+    /// returns the final counters. Calling it again returns the same counters. When the
+    /// engine cannot hand the sampler back yet (a scan stuck in a long cycle), it raises
+    /// and keeps the recorder attached, so that calling it again retries.
     fn stop<'py>(
         &self,
         py: Python<'py>,
         engine: &Bound<'py, PyEngine>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let id = self
-            .observer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        // The id stays until the engine has handed the sampler back. The lock is not held
+        // across the detach (which may wait for the engine, and for the GIL).
+        let id = *self.observer.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(id) = id {
-            let obs = engine.get().detach_observer(py, id)?;
-            match obs {
+            let detached = match engine.get().detach_observer(py, id)? {
                 // Dropping the sampler hands its last rows to the writer.
-                Some(o) => drop(o),
-                None => {
-                    return Err(TraceError::new_err(
-                        "the engine did not hand the trace back; the file is closed when \
-                         the engine is dropped",
-                    ))
+                Some(o) => {
+                    drop(o);
+                    true
                 }
+                // Already gone from the engine (closed, or a concurrent stop): the writer
+                // is closing the file.
+                None => self.handle.sampler_dropped(),
+            };
+            if !detached {
+                return Err(TraceError::new_err(format!(
+                    "trace {}: the engine did not hand the trace back in time (a scan \
+                     cycle may be stuck); call stop() again to retry",
+                    self.path.display()
+                )));
             }
+            *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
         if let Some(s) = *self.final_stats.lock().unwrap_or_else(|p| p.into_inner()) {
             return stats_dict(py, &s);
@@ -235,8 +275,8 @@ impl NativeTrace {
 #[pyo3(signature = (
     engine, path, *, signals=Vec::new(), timing=true, task=None, decimate=1,
     mode="continuous".to_string(), trigger=None, pre=0, post=0, captures=1, block_rows=1024,
-    buffer_blocks=8, backpressure=false, flush_interval_s=0.5, program=Vec::new(),
-    meta=Vec::new()
+    buffer_blocks=8, max_buffer_bytes=softplc_core::trace::DEFAULT_MAX_BUFFER_BYTES,
+    backpressure=false, flush_interval_s=0.5, program=Vec::new(), meta=Vec::new()
 ))]
 #[allow(clippy::too_many_arguments)]
 fn trace_start(
@@ -254,12 +294,13 @@ fn trace_start(
     captures: u32,
     block_rows: u32,
     buffer_blocks: u32,
+    max_buffer_bytes: u64,
     backpressure: bool,
     flush_interval_s: f64,
     program: Vec<(String, String)>,
     meta: Vec<(String, String)>,
 ) -> PyResult<NativeTrace> {
-    let config = Options {
+    let mut config = Options {
         signals,
         timing,
         task,
@@ -271,6 +312,7 @@ fn trace_start(
         captures,
         block_rows,
         buffer_blocks,
+        max_buffer_bytes,
         backpressure,
         flush_interval_s,
         program,
@@ -278,16 +320,32 @@ fn trace_start(
     }
     .config()?;
     let eng = engine.get();
+    // Everything is resolved and checked against the engine before the file is touched.
+    let (start, checked) = eng.with_engine(py, |e| {
+        let tasks: Vec<String> = e.tasks().iter().map(|t| t.name.clone()).collect();
+        let periods: Vec<u64> = e.tasks().iter().map(|t| t.period_ns).collect();
+        (
+            TraceStart::of(e),
+            config.check(e.layout(), &tasks, &periods),
+        )
+    })?;
+    checked.map_err(errors::config)?;
+    config.start = Some(start);
     let events = eng.event_sink(py)?;
-    let file = create_file(&path)?;
-    let (sampler, handle) =
-        new_trace(config, Box::new(file), Some(events)).map_err(errors::config)?;
+    let (file, created) = open_file(py, &path)?;
+    let (sampler, handle) = match new_trace(config, Box::new(file), Some(events)) {
+        Ok(t) => t,
+        Err(e) => {
+            discard_file(&path, created);
+            return Err(errors::config(e));
+        }
+    };
     let id = eng.attach_observer(py, Box::new(sampler))?;
     if let Err(e) = handle.wait_attached(Duration::from_secs(5)) {
         if let Some(o) = eng.detach_observer(py, id)? {
             drop(o);
         }
-        std::fs::remove_file(&path).ok();
+        discard_file(&path, created);
         return Err(ConfigError::new_err(e));
     }
     Ok(NativeTrace {
@@ -324,7 +382,8 @@ fn event_kind(name: &str) -> PyResult<EventKind> {
     path, variables, values, cycles, *, period_ns=1_000_000, task="main".to_string(),
     exec_ns=None, overrun=None, events=Vec::new(), force_trigger_at=Vec::new(),
     signals=Vec::new(), timing=true, decimate=1, mode="continuous".to_string(), trigger=None,
-    pre=0, post=0, captures=1, block_rows=1024, buffer_blocks=8, program=Vec::new(),
+    pre=0, post=0, captures=1, block_rows=1024, buffer_blocks=8,
+    max_buffer_bytes=softplc_core::trace::DEFAULT_MAX_BUFFER_BYTES, program=Vec::new(),
     meta=Vec::new()
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -350,10 +409,11 @@ fn trace_record<'py>(
     captures: u32,
     block_rows: u32,
     buffer_blocks: u32,
+    max_buffer_bytes: u64,
     program: Vec<(String, String)>,
     meta: Vec<(String, String)>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let config = Options {
+    let mut config = Options {
         signals,
         timing,
         task: None,
@@ -365,6 +425,7 @@ fn trace_record<'py>(
         captures,
         block_rows,
         buffer_blocks,
+        max_buffer_bytes,
         backpressure: true,
         flush_interval_s: 0.5,
         program,
@@ -424,10 +485,27 @@ fn trace_record<'py>(
             text,
         });
     }
-    let file = create_file(&path)?;
+    let task_list = std::slice::from_ref(&task);
+    config
+        .check(&layout, task_list, &[period_ns])
+        .map_err(errors::config)?;
+    config.start = Some(TraceStart {
+        clock: softplc_core::ClockKind::Virtual,
+        engine_ns: 0,
+        unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        state: PlcState::Run,
+    });
+    let (file, created) = open_file(py, &path)?;
     let sink = EventSink::new();
-    let (mut sampler, handle) =
-        new_trace(config, Box::new(file), Some(sink.clone())).map_err(errors::config)?;
+    let (mut sampler, handle) = match new_trace(config, Box::new(file), Some(sink.clone())) {
+        Ok(t) => t,
+        Err(e) => {
+            discard_file(&path, created);
+            return Err(errors::config(e));
+        }
+    };
     let result = py.detach(move || {
         sampler.attach(&layout, std::slice::from_ref(&task), &[period_ns]);
         handle
@@ -468,7 +546,7 @@ fn trace_record<'py>(
     match result {
         Ok(s) => stats_dict(py, &s),
         Err((true, e)) => {
-            std::fs::remove_file(&path).ok();
+            discard_file(&path, created);
             Err(ConfigError::new_err(e))
         }
         Err((false, e)) => Err(TraceError::new_err(e)),

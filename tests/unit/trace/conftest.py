@@ -35,3 +35,38 @@ def make_trace(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def gap_trace(make_trace: Callable[..., Path], tmp_path: Path) -> Path:
+    """A 100-row trace in blocks of 10 whose block 3 (cycles 30..39) was dropped, with
+    the gap frame a recorder writes."""
+    from tests.unit.trace.framing import rewrite
+
+    src = make_trace(
+        "src.trace",
+        {"x": ("INT", np.arange(100)), "on": ("BOOL", np.arange(100) % 2)},
+        block_rows=10,
+        timing=False,
+    )
+    out = tmp_path / "gap.trace"
+
+    def drop(rec: dict) -> dict:
+        if rec["type"] == "block" and rec["seq"] == 3:
+            return {
+                "type": "gap",
+                "before_seq": 4,
+                "blocks": 1,
+                "rows": 10,
+                "first_cycle": 30,
+                "last_cycle": 39,
+                "t_first_ns": 30_000_000,
+                "t_last_ns": 39_000_000,
+                "reason": "writer_behind",
+            }
+        if rec["type"] == "index":
+            rec["summary"].update(rows=90, blocks=9, dropped_blocks=1, dropped_rows=10)
+        return rec
+
+    rewrite(src, out, drop)
+    return out

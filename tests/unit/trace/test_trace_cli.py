@@ -25,7 +25,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_info_shows_header_signals_duration_timing_and_events(make_trace, capsys):
     code, out, err = run(capsys, "info", str(make_trace()))
     assert code == 0 and err == ""
-    assert "format 1.0" in out
+    assert "format 1.1" in out
     assert f"rows:      {N} in 6 blocks, cycles 0..{N - 1}, duration 2.999s" in out
     assert "dropped:   0 blocks (0 rows)" in out
     assert "events:    2 (fault 1, overrun 1)" in out
@@ -109,7 +109,7 @@ def test_stats_text_has_a_row_per_signal_and_the_histogram(make_trace, capsys):
     code, out, _ = run(capsys, "stats", str(make_trace()), "-s", "tank.*")
     assert code == 0
     assert "tank.level" in out and "4/3" in out
-    assert "execution time of task main:" in out and "#" in out
+    assert f"execution time of task main ({N} cycles):" in out and "#" in out
 
 
 # -- plot ------------------------------------------------------------------------------
@@ -274,7 +274,11 @@ def test_trigger_sends_sigusr1_to_the_recording_process(capsys):
     )
     try:
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        code, out, _ = run(capsys, "trigger", str(child.pid))
+        # Not softplc run: refused unless forced.
+        code, _, err = run(capsys, "trigger", str(child.pid))
+        assert code == 2 and "it is not softplc run" in err and "--force" in err
+        assert child.poll() is None
+        code, out, _ = run(capsys, "trigger", str(child.pid), "--force")
         assert code == 0 and f"trigger sent to process {child.pid}" in out
         assert child.wait(timeout=10) == 0
         assert child.stdout.read() == "triggered\n"
@@ -283,5 +287,165 @@ def test_trigger_sends_sigusr1_to_the_recording_process(capsys):
         child.wait()
         if child.stdout is not None:
             child.stdout.close()
+    code, _, err = run(capsys, "trigger", str(child.pid), "--force")
+    assert code == 2 and "no process" in err
     code, _, err = run(capsys, "trigger", str(child.pid))
     assert code == 2 and "no process" in err
+
+
+# -- findings of the review ------------------------------------------------------------
+
+
+def test_plot_of_one_signal_draws_it_in_the_terminal(make_trace, capsys):
+    code, out, err = run(
+        capsys, "plot", str(make_trace()), "-s", "level", "--width", "70", "--height", "14"
+    )
+    assert code == 0, err
+    assert "tank.level [%]" in out and "t [s]" in out
+    # The curve itself is drawn (braille or block characters inside the frame).
+    assert any(ch in out for ch in "▗▖▘▝▚▞▀▄▌▐")
+
+
+def test_plot_of_one_signal_writes_a_picture(make_trace, tmp_path, capsys):
+    out = tmp_path / "one.png"
+    code, text, _ = run(capsys, "plot", str(make_trace()), "-s", "pump", "--out", str(out))
+    assert code == 0 and text == f"wrote {out}\n" and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_unexpected_failure_is_one_error_line_not_a_traceback(make_trace, capsys, monkeypatch):
+    from softplc.trace import _analysis
+
+    def broken(tr):
+        raise ValueError("something nobody expected")
+
+    monkeypatch.setattr(_analysis, "info", broken)
+    code, out, err = run(capsys, "info", str(make_trace()))
+    assert code == 2 and out == ""
+    assert err == (
+        "softplc: error: softplc trace info failed unexpectedly: "
+        "ValueError: something nobody expected\n"
+    )
+
+
+def test_show_refuses_a_negative_limit(make_trace, capsys):
+    code, out, err = run(capsys, "show", str(make_trace()), "-s", "count", "--limit", "-5")
+    assert code == 2 and out == ""
+    assert "--limit must be 0 (all rows) or more (got -5)" in err
+
+
+def test_events_lists_the_engine_events_in_time_order(make_trace, capsys):
+    code, out, _ = run(capsys, "events", str(make_trace()))
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[1].split()[:4] == ["1.500000", "overrun", "main", "1"]
+    assert lines[2].split()[:3] == ["2.000000", "fault", "-"]
+    assert "division by zero" in lines[2]
+    assert lines[-1] == "2 events; 0 lost before they were recorded"
+    code, out, _ = run(capsys, "events", str(make_trace("b.trace")), "--json", "--kind", "fault")
+    d = json.loads(out)
+    assert d["events_lost"] == 0
+    assert d["events"] == [
+        {
+            "t": 2.0,
+            "t_ns": 2_000_000_000,
+            "kind": "fault",
+            "task": None,
+            "a": 0,
+            "b": 0,
+            "text": "division by zero",
+        }
+    ]
+
+
+def test_info_shows_events_lost_and_incomplete_captures(make_trace, tmp_path, capsys):
+    from tests.unit.trace.framing import rewrite
+
+    src = make_trace()
+    lossy = tmp_path / "lossy.trace"
+
+    def lose_three(rec):
+        if rec["type"] == "index":
+            rec["summary"]["events_lost"] = 3
+        return rec
+
+    rewrite(src, lossy, lose_three)
+    code, out, _ = run(capsys, "info", str(lossy), "--json")
+    assert code == 0 and json.loads(out)["events_lost"] == 3
+    code, out, _ = run(capsys, "info", str(lossy))
+    assert "events:    2 (fault 1, overrun 1), 3 lost" in out
+    # A capture the recording stopped before its post-trigger rows were all taken.
+    p = make_trace(
+        "cut.trace", {"on": ("BOOL", np.arange(100) >= 90)}, trigger="rising:on", pre=5, post=50
+    )
+    code, out, _ = run(capsys, "info", str(p), "--json")
+    d = json.loads(out)
+    assert (d["captures"], d["incomplete_captures"]) == (1, 1)
+    code, out, _ = run(capsys, "info", str(p))
+    assert "captures:  1, 1 incomplete" in out
+
+
+def test_info_shows_the_engine_state_and_the_wall_clock_of_the_first_row(make_trace, capsys):
+    code, out, _ = run(capsys, "info", str(make_trace()), "--json")
+    d = json.loads(out)
+    assert code == 0 and d["engine_state"] == "RUN"
+    assert d["clock_ref"]["clock"] == "virtual" and d["clock_ref"]["engine_ns"] == 0
+    assert d["first_row_utc"] is not None and d["first_row_utc"].startswith("20")
+
+
+def test_stats_histogram_counts_each_cycle_of_a_slow_task_once(tmp_path, capsys):
+    """The slow task (10 ms) shows each of its cycles in ten rows of the 1 ms trace task;
+    its histogram counts cycles, not rows."""
+    import softplc
+    from softplc import DINT, Engine
+
+    e = Engine(clock="virtual", cycle="1ms")
+    try:
+        e.declare("a", "memory", DINT)
+        e.declare("b", "memory", DINT)
+        e.add_task("main", period="1ms")
+        e.add_task("slow", period="10ms")
+        e.add_program(lambda io: io.__setitem__("a", io["a"] + 1), task="main", name="fa")
+        e.add_program(lambda io: io.__setitem__("b", io["b"] + 1), task="slow", name="fb")
+        e.start()
+        p = tmp_path / "mt.trace"
+        rec = softplc.trace.start_trace(e, p)
+        e.run_cycles(1000)
+        rec.stop()
+    finally:
+        e.close()
+    code, out, _ = run(capsys, "stats", str(p), "--json")
+    d = json.loads(out)
+    assert d["exec_time_cycles"] == {"main": 1000, "slow": 100}
+    assert sum(d["exec_time_histogram_ns"]["slow"]["counts"]) == 100
+    code, out, _ = run(capsys, "info", str(p), "--json")
+    assert code == 0 and json.loads(out)["timing"]["slow"]["cycles_seen"] == 100
+    code, out, _ = run(capsys, "stats", str(p), "--from", "0.5")
+    assert code == 0 and "execution time of task slow (50 cycles):" in out
+
+
+def test_trigger_target_check_accepts_only_a_triggered_softplc_run():
+    from softplc.cli.trace import trigger_target_problem as problem
+
+    assert (
+        problem(["/usr/bin/softplc", "run", "p.py", "--trace", "t", "--trace-trigger", "manual"])
+        is None
+    )
+    assert problem(["python3", "-m", "softplc.cli", "run", "p.py", "--trace-trigger=x>1"]) is None
+    assert "continuous" in problem(["softplc", "run", "p.py", "--trace", "t.trace"])
+    assert "records no trace" in problem(["softplc", "run", "p.py"])
+    assert problem(["softplc", "trace", "info", "--trace-trigger"]) == "it is not softplc run"
+    assert problem(["bash", "-c", "softplc run"]) == "it is not softplc run"
+
+
+def test_show_marks_lost_rows(gap_trace, capsys):
+    code, out, _ = run(capsys, "show", str(gap_trace), "-s", "x", "--from", "28ms", "--to", "41ms")
+    assert code == 0
+    lines = [ln.split() for ln in out.strip().splitlines()[1:]]
+    assert [ln[0] for ln in lines] == ["28", "29", "(gap)", "40", "41"]
+    code, out, _ = run(capsys, "show", str(gap_trace), "-s", "x", "--from", "29ms", "--json")
+    rows = json.loads(out)["rows"]
+    assert [(r["cycle"], r["gap_before"]) for r in rows[:3]] == [
+        (29, False),
+        (40, True),
+        (41, False),
+    ]

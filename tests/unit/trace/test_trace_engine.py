@@ -220,3 +220,191 @@ def test_softplc_run_with_trace_in_virtual_time(tmp_path):
     d = json.loads(r.stdout)
     assert d["rows"] == 100 and d["decimate"] == 3 and d["complete"]
     assert {s["name"] for s in d["signals"] if s["kind"] != "timing"} >= {"tank.level", "tank.pump"}
+
+
+# -- review findings: signals, stop retry, header --------------------------------------
+
+
+def _run_args(path, trigger=None):
+    return argparse.Namespace(
+        trace=str(path),
+        trace_signals=["mixer.count"],
+        trace_decimate=1,
+        trace_trigger=trigger,
+        trace_pre=1,
+        trace_post=1,
+    )
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
+def test_sigusr1_during_a_continuous_run_trace_only_warns(engines, tmp_path, capsys):
+    calls = []
+
+    def fallback(*_):
+        calls.append(1)
+
+    before = signal.signal(signal.SIGUSR1, fallback)
+    try:
+        e = engine(engines)
+        rec = start_from_args(e, _run_args(tmp_path / "c.trace"))
+        assert rec is not None
+        e.run_cycles(3)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        e.run_cycles(3)
+        assert calls == [], "the signal reached the handler from before the trace"
+        assert "trigger signal ignored: the trace records continuously" in capsys.readouterr().err
+        rec.stop()
+        assert signal.getsignal(signal.SIGUSR1) is fallback
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+    assert st.load(tmp_path / "c.trace").rows == 6
+
+
+def _wait_for_handler(proc, timeout=30.0):
+    """Waits until ``proc`` catches SIGUSR1 (Linux: the SigCgt mask in /proc), which
+    ``softplc run`` arranges once its trace has started."""
+    import time
+
+    bit = 1 << (signal.SIGUSR1 - 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        with open(f"/proc/{proc.pid}/status") as f:
+            caught = next(int(ln.split()[1], 16) for ln in f if ln.startswith("SigCgt:"))
+        if caught & bit:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run did not start its trace")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux /proc")
+def test_trace_trigger_reaches_a_triggered_run_and_spares_a_continuous_one(tmp_path, capsys):
+    from softplc.cli import main
+
+    cli = [sys.executable, "-m", "softplc.cli", "run", str(PROGRAMS / "tank.py"), "--reference"]
+    cont, trig = tmp_path / "cont.trace", tmp_path / "trig.trace"
+    common = ["--cycle", "5ms", "--duration", "3s", "--priority", "0"]
+    p_cont = subprocess.Popen(
+        [*cli, *common, "--trace", str(cont)], stderr=subprocess.PIPE, text=True
+    )
+    p_trig = subprocess.Popen(
+        [
+            *cli,
+            *common,
+            "--trace",
+            str(trig),
+            "--trace-trigger",
+            "manual",
+            "--trace-pre",
+            "2",
+            "--trace-post",
+            "2",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_handler(p_cont)
+        _wait_for_handler(p_trig)
+        # `softplc trace trigger` refuses the continuous run...
+        assert main(["trace", "trigger", str(p_cont.pid)]) == 2
+        assert "continuous trace" in capsys.readouterr().err
+        # ...which survives the signal anyway, with a warning.
+        os.kill(p_cont.pid, signal.SIGUSR1)
+        # The triggered run takes the trigger.
+        assert main(["trace", "trigger", str(p_trig.pid)]) == 0
+        _, err_cont = p_cont.communicate(timeout=60)
+        _, err_trig = p_trig.communicate(timeout=60)
+    finally:
+        for p in (p_cont, p_trig):
+            p.kill()
+            p.wait()
+    assert p_cont.returncode == 0, err_cont
+    assert "trigger signal ignored" in err_cont
+    assert p_trig.returncode == 0, err_trig
+    tr = st.load(trig)
+    assert len(tr.triggers) == 1 and tr.triggers[0]["forced"] and tr.rows == 5
+    assert st.load(cont).rows > 100
+
+
+def test_a_stop_that_times_out_keeps_the_recorder_and_can_be_retried(engines, tmp_path):
+    import time
+
+    gate = threading.Event()
+    gate.set()
+
+    def stuck(io):
+        gate.wait(30)  # a cycle that hangs while the gate is closed (GIL released)
+        io["n"] = io["n"] + 1
+
+    e = Engine(clock="real", cycle="10ms")
+    engines.append(e)
+    e.declare("n", "memory", DINT)
+    e.add_program(stuck)
+    e.start()
+    p = tmp_path / "stuck.trace"
+    rec = st.start_trace(e, p)
+    time.sleep(0.1)
+    gate.clear()
+    time.sleep(0.1)
+    try:
+        with pytest.raises(st.TraceError, match=r"call stop\(\) again to retry"):
+            rec.stop()
+    finally:
+        gate.set()
+    # Let the stuck cycle end (it needs the GIL to leave the program) before retrying.
+    time.sleep(0.5)
+    assert rec.error is None
+    stats = st.stop_trace(e)  # still registered: the retry goes through the engine
+    assert stats["rows_written"] >= 5
+    assert rec.stop() == stats
+    tr = st.load(p)
+    assert tr.complete and tr.rows == stats["rows_written"]
+
+
+def test_the_header_records_the_engine_state_and_clocks_at_the_start(engines, tmp_path):
+    import time
+
+    e = engine(engines, clock="real", cycle="2ms")
+    t0 = time.time_ns()
+    mono = time.monotonic_ns()
+    p = tmp_path / "h.trace"
+    rec = st.start_trace(e, p)
+    time.sleep(0.05)
+    rec.stop()
+    tr = st.load(p)
+    assert tr.engine_state == "RUN"
+    ref = tr.clock_ref
+    assert ref["clock"] == "monotonic"
+    # The pair was read together: both clocks moved by the same amount since t0/mono.
+    assert abs((ref["unix_ns"] - t0) - (ref["engine_ns"] - mono)) < 5_000_000
+    # So row times map to wall-clock times around now.
+    w = tr.unix_ns()
+    assert t0 - 50_000_000 < w[0] < time.time_ns()
+
+
+def test_engine_start_trace_accepts_the_mode_its_docstring_names(engines, tmp_path):
+    e = engine(engines)
+    rec = e.start_trace(tmp_path / "m.trace", mode="triggered", pre=1, post=1)
+    e.run_cycles(3)
+    rec.trigger()
+    e.run_cycles(3)
+    assert e.stop_trace()["captures_written"] == 1
+    tr = st.load(tmp_path / "m.trace")
+    assert tr.mode == "triggered" and tr.rows == 3
+
+
+def test_a_signal_typo_leaves_an_existing_file_at_the_trace_path_alone(engines, tmp_path):
+    e = engine(engines)
+    p = tmp_path / "keep.trace"
+    p.write_bytes(b"last week's trace")
+    with pytest.raises(softplc.ConfigError, match="mixer.cuont"):
+        st.start_trace(e, p, signals="mixer.cuont")
+    with pytest.raises(softplc.ConfigError, match="edges are for BOOL"):
+        st.start_trace(e, p, trigger="rising:mixer.level")
+    assert p.read_bytes() == b"last week's trace"
+    # The engine is free, and a good start replaces the file.
+    rec = st.start_trace(e, p, signals="mixer.count")
+    e.run_cycles(4)
+    rec.stop()
+    assert st.load(p)["mixer.count"].tolist() == [1, 2, 3, 4]

@@ -125,3 +125,90 @@ def test_an_unknown_format_and_an_unwritable_output_are_errors(make_trace, tmp_p
     assert "unknown export format 'xlsx'" in capsys.readouterr().err
     assert run("export", p, "-o", str(tmp_path / "nodir" / "x.csv")) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+# -- column names and gaps ---------------------------------------------------------------
+
+
+def test_variables_named_like_the_fixed_columns_get_unique_column_names(tmp_path):
+    p = tmp_path / "names.trace"
+    st.record_arrays(
+        p,
+        {"t": ("INT", [5, 6, 7]), "cycle": ("DINT", [7, 8, 9]), "gap_before": ("BOOL", [1, 0, 1])},
+        timing=False,
+    )
+    csv_out, pq_out = tmp_path / "n.csv", tmp_path / "n.parquet"
+    assert run("export", str(p), "-o", str(csv_out)) == 0
+    assert run("export", str(p), "-o", str(pq_out)) == 0
+    with open(csv_out, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["cycle", "t", "t_2", "cycle_2", "gap_before"]
+    assert rows[1] == ["0", "0", "5", "7", "1"]
+    table = pq.read_table(pq_out)
+    assert table.column_names == ["cycle", "t", "gap_before", "t_2", "cycle_2", "gap_before_2"]
+    assert table["t_2"].to_pylist() == [5, 6, 7]
+    assert table["cycle"].to_pylist() == [0, 1, 2]
+    assert table.schema.field("cycle_2").metadata[b"signal"] == b"cycle"
+
+
+def test_csv_marks_lost_rows_with_an_empty_line(gap_trace, tmp_path):
+    p = gap_trace
+    out = tmp_path / "g.csv"
+    assert run("export", str(p), "-o", str(out), "-s", "x") == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1 + 90 + 1
+    assert lines[29:33] == ["28,0.028,28", "29,0.029,29", "", "40,0.04,40"]
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(out)  # skips the empty line (so does pandas)
+    assert table["x"].to_pylist() == [*range(30), *range(40, 100)]
+
+
+def test_parquet_has_a_gap_before_column(gap_trace, tmp_path):
+    p = gap_trace
+    out = tmp_path / "g.parquet"
+    assert run("export", str(p), "-o", str(out)) == 0
+    table = pq.read_table(out)
+    gaps = table["gap_before"].to_numpy()
+    assert table["cycle"].to_numpy()[gaps].tolist() == [40]
+    # A window starting after the gap has nothing lost before its first row.
+    assert run("export", str(p), "-o", str(out), "--from", "0.040") == 0
+    assert not pq.read_table(out)["gap_before"].to_numpy().any()
+
+
+def test_vcd_has_a_gap_marker_high_while_rows_are_missing(gap_trace, tmp_path):
+    p = gap_trace
+    out = tmp_path / "g.vcd"
+    assert run("export", str(p), "-o", str(out)) == 0
+    v = vcdvcd.VCDVCD(str(out))
+    marker = [(t, int(x, 2)) for t, x in v["top.trace_gap"].tv]
+    # Low from the start, high one sample period after the last row before the gap
+    # (cycle 29 at 29 ms), low again at the first row after it (cycle 40).
+    assert marker == [(0, 0), (30_000_000, 1), (40_000_000, 0)]
+    assert "top.trace_gap" in (tmp_path / "g.gtkw").read_text()
+    # The signals themselves are unaffected.
+    xs = v["top.x"].tv
+    assert xs[29] == (29_000_000, bin(29)[2:]) and xs[30] == (40_000_000, bin(40)[2:])
+
+
+def test_a_user_signal_named_like_the_gap_marker_is_renamed_in_the_vcd(tmp_path):
+    p = tmp_path / "m.trace"
+    st.record_arrays(p, {"trace_gap": ("BOOL", [1, 0, 1])}, timing=False)
+    out = tmp_path / "m.vcd"
+    assert run("export", str(p), "-o", str(out)) == 0
+    v = vcdvcd.VCDVCD(str(out))
+    assert [int(x, 2) for _, x in v["top.trace_gap_2"].tv] == [1, 0, 1]
+    assert [int(x, 2) for _, x in v["top.trace_gap"].tv] == [0]
+
+
+def test_plots_break_the_line_where_rows_were_lost(gap_trace):
+    from softplc.trace import _plot
+
+    p = gap_trace
+    tr = st.load(p)
+    x, y = _plot.series(tr, tr.signal("x"), slice(None), 1000)
+    breaks = np.flatnonzero(np.isnan(y))
+    assert len(breaks) == 1
+    assert x[breaks[0] - 1] == pytest.approx(0.029) and x[breaks[0] + 1] == pytest.approx(0.040)
+    text = _plot.terminal_plot(tr, [tr.signal("x")], slice(None), width=60, height=12, color=False)
+    assert "x" in text

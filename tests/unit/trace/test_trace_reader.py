@@ -282,3 +282,133 @@ def test_the_reader_in_the_format_document_reads_a_softplc_trace(make_trace):
     for name in tr.names:
         np.testing.assert_array_equal(cols[name], tr[name])
     assert [e["kind"] for e in events] == [e["kind"] for e in tr.events]
+
+
+# -- windows through the index, gaps, clocks, older files ----------------------------------
+
+
+def _touched_blocks(monkeypatch) -> list[int]:
+    """Records the blocks whose columns the reader locates."""
+    from softplc.trace import _reader
+
+    seen: list[int] = []
+    real = _reader.column_positions
+
+    def spy(buf, block, widths):
+        seen.append(block.seq)
+        return real(buf, block, widths)
+
+    monkeypatch.setattr(_reader, "column_positions", spy)
+    return seen
+
+
+def test_a_window_is_found_and_read_through_the_index_not_whole_columns(make_trace, monkeypatch):
+    tr = st.load(make_trace(block_rows=100))  # 30 blocks of 100 rows
+    seen = _touched_blocks(monkeypatch)
+    sl = tr.window(1_234_000_000, 1_456_000_000)
+    assert sl == slice(1234, 1457)
+    # Only the time columns of the blocks at the two ends of the window were read.
+    assert sorted(set(seen)) == [12, 14]
+    seen.clear()
+    assert tr.read("count", sl).tolist() == list(range(1234, 1457))
+    assert tr.cycles(sl)[[0, -1]].tolist() == [1234, 1456]
+    assert sorted(set(seen)) == [12, 13, 14]
+    # Edges: before the start, past the end, an empty window, one block.
+    assert tr.window(None, 5_000_000) == slice(0, 6)
+    assert tr.window(2_999_000_000, 10**12) == slice(2999, 3000)
+    assert tr.window(10**12, None) == slice(3000, 3000)
+    assert tr.window(1_000_000_500, 1_000_000_600) == slice(1001, 1001)
+    # A window within one block is a view of the file, not a copy.
+    part = tr.read("count", slice(210, 220))
+    assert not part.flags.writeable and not part.flags.owndata
+
+
+def test_window_matches_a_search_over_the_whole_time_column(make_trace):
+    tr = st.load(make_trace(block_rows=37, decimate=3))
+    rel = (tr.t_ns - np.uint64(tr.t0_ns)).astype(np.int64)
+    for lo, hi in [(0, 0), (1, 2), (2_999_999, 3_000_000), (500_000_000, 501_000_000)]:
+        for a, b in [(lo, hi), (None, hi), (lo, None)]:
+            exp_lo = 0 if a is None else int(np.searchsorted(rel, a, "left"))
+            exp_hi = len(rel) if b is None else int(np.searchsorted(rel, b, "right"))
+            assert tr.window(a, b) == slice(exp_lo, max(exp_lo, exp_hi)), (a, b)
+
+
+def test_gap_before_marks_rows_after_lost_rows_and_between_captures(tmp_path):
+    p = tmp_path / "caps.trace"
+    on = np.zeros(60, dtype=bool)
+    on[[10, 40]] = True
+    st.record_arrays(p, {"on": ("BOOL", on)}, trigger="rising:on", pre=2, post=2, captures=2)
+    tr = st.load(p)
+    assert tr.cycle.tolist() == [8, 9, 10, 11, 12, 38, 39, 40, 41, 42]
+    assert np.flatnonzero(tr.gap_before()).tolist() == [5]
+    assert tr.gap_before(slice(5, 8)).tolist() == [True, False, False]
+    assert tr.gap_before(slice(6, 6)).tolist() == []
+    # Decimated rows are not gaps.
+    p = tmp_path / "dec.trace"
+    st.record_arrays(p, {"x": ("INT", np.arange(50))}, decimate=4)
+    assert not st.load(p).gap_before().any()
+
+
+def test_row_times_convert_to_wall_clock_times(make_trace):
+    import time
+
+    before = time.time_ns()
+    tr = st.load(make_trace())
+    ref = tr.clock_ref
+    assert ref is not None and ref["clock"] == "virtual" and ref["engine_ns"] == 0
+    assert abs(ref["unix_ns"] - before) < 60e9
+    w = tr.unix_ns()
+    assert w.dtype == np.int64 and len(w) == N
+    assert (w - w[0]).tolist()[:3] == [0, 1_000_000, 2_000_000]
+    assert tr.engine_state == "RUN"
+
+
+def test_a_format_1_0_file_still_reads_and_keeps_its_timing_rules(make_trace, tmp_path):
+    """A 1.0 file: no clock reference, no engine state, timing fields of a task before
+    its first cycle all zero (1.1 writes exec_time -1 there)."""
+    from softplc.trace import _analysis as an
+
+    from tests.unit.trace.framing import rewrite
+
+    src = make_trace("new.trace", {"x": ("INT", np.arange(20))})
+    old = tmp_path / "old.trace"
+
+    def as_1_0(rec):
+        if rec["type"] == "header":
+            rec["version"] = [1, 0]
+            del rec["clock_ref"], rec["engine_state"]
+        if rec["type"] == "events":
+            rec.pop("lost", None)
+        if rec["type"] == "index":
+            rec["summary"].pop("events_lost")
+        return rec
+
+    rewrite(src, old, as_1_0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = st.load(old)
+    assert tr.version == (1, 0) and tr.complete
+    assert tr["x"].tolist() == list(range(20))
+    assert tr.clock_ref is None and tr.engine_state is None and tr.events_lost is None
+    with pytest.raises(st.TraceError, match="no clock reference"):
+        tr.unix_ns()
+    d = an.info(tr)
+    assert d["format_version"] == "1.0" and d["timing"]["main"]["cycles_seen"] == 20
+
+
+def test_events_lost_are_read_from_the_events_frames_of_an_unclosed_file(make_trace, tmp_path):
+    from tests.unit.trace.framing import rewrite
+
+    src = make_trace()
+    cut = tmp_path / "cut.trace"
+
+    def lossy_and_unclosed(rec):
+        if rec["type"] == "events":
+            rec["lost"] = 4
+        return None if rec["type"] == "index" else rec
+
+    rewrite(src, cut, lossy_and_unclosed)
+    with pytest.warns(st.TraceWarning, match="no index"):
+        tr = st.load(cut)
+    assert tr.summary is None
+    assert tr.events_lost == 4 * sum(1 for r in tr._layout.records if r["type"] == "events")

@@ -158,3 +158,115 @@ def test_every_iec_type_round_trips_at_its_limits(tmp_path):
             np.testing.assert_array_equal(tr[name], np.asarray(vals, dtype=tr[name].dtype))
         else:
             assert tr[name].tolist() == list(vals), name
+
+
+# -- buffers, files, modes ---------------------------------------------------------------
+
+
+def test_buffers_beyond_max_buffer_bytes_are_a_config_error_naming_the_option(tmp_path):
+    p = tmp_path / "big.trace"
+    many = {f"s{i}": ("LREAL", np.zeros(2)) for i in range(100)}  # rows of ~800 bytes
+    with pytest.raises(softplc.ConfigError, match="max_buffer_bytes") as e:
+        st.record_arrays(p, many, block_rows=1 << 20, buffer_blocks=1 << 16)
+    assert "buffer_blocks 65536 x block_rows 1048576" in str(e.value)
+    assert not p.exists()
+    with pytest.raises(softplc.ConfigError, match="max_buffer_bytes"):
+        st.record_arrays(p, many, max_buffer_bytes=1 << 20)
+    # Raising the cap, or smaller buffers, records.
+    assert st.record_arrays(p, many, max_buffer_bytes=64 << 20)["rows_written"] == 2
+    with pytest.raises(softplc.ConfigError, match="buffer_blocks must be in"):
+        st.record_arrays(p, many, buffer_blocks=1 << 20)
+    with pytest.raises(softplc.ConfigError, match="max_buffer_bytes must be a positive"):
+        st.record_arrays(p, many, max_buffer_bytes=0)
+
+
+def test_a_capture_larger_than_the_cap_is_refused_naming_pre_and_post(tmp_path):
+    with pytest.raises(softplc.ConfigError, match="pre or post"):
+        st.record_arrays(
+            tmp_path / "t.trace",
+            {"x": ("LREAL", np.zeros(3))},
+            trigger="manual",
+            pre=20_000_000,
+            post=20_000_000,
+        )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"signals": "levle"}, {"trigger": "rising:level"}, {"max_buffer_bytes": 10}],
+)
+def test_a_bad_option_never_touches_an_existing_file(tmp_path, kw):
+    p = tmp_path / "keep.trace"
+    p.write_bytes(b"precious data")
+    with pytest.raises(softplc.ConfigError):
+        st.record_arrays(p, {"level": ("REAL", np.zeros(3))}, **kw)
+    assert p.read_bytes() == b"precious data"
+
+
+def test_an_existing_file_is_replaced_whole_by_a_trace_that_starts(tmp_path):
+    p = tmp_path / "old.trace"
+    p.write_bytes(b"x" * 1_000_000)
+    stats = st.record_arrays(p, {"x": ("INT", [1, 2, 3])})
+    assert p.stat().st_size == stats["bytes_written"] < 1_000_000
+    assert st.load(p)["x"].tolist() == [1, 2, 3]
+
+
+def test_a_trace_to_a_device_closes_without_a_sync_error():
+    stats = st.record_arrays("/dev/null", {"x": ("INT", np.arange(50))})
+    assert stats["rows_written"] == 50
+    import os
+
+    assert os.path.exists("/dev/null")
+
+
+def test_a_trace_into_a_pipe_closes_and_the_reader_gets_every_row(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "t.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    stats = st.record_arrays(fifo, {"x": ("INT", np.arange(300))}, block_rows=64)
+    reader.join(timeout=30)
+    assert stats["rows_written"] == 300
+    out = tmp_path / "copy.trace"
+    out.write_bytes(got[0])
+    assert st.load(out)["x"].tolist() == list(range(300))
+
+
+def test_mode_triggered_without_a_trigger_waits_for_a_forced_one(tmp_path):
+    tr, _ = record(
+        tmp_path,
+        {"x": ("INT", np.arange(30))},
+        mode="triggered",
+        pre=1,
+        post=1,
+        force_trigger_at=[20],
+    )
+    assert tr.mode == "triggered" and tr.header["trigger"]["condition"] == "manual"
+    assert tr["x"].tolist() == [19, 20, 21]
+    with pytest.raises(softplc.ConfigError, match="needs mode='triggered'"):
+        st.record_arrays(
+            tmp_path / "c.trace", {"x": ("INT", [1])}, mode="continuous", trigger="x>0"
+        )
+    with pytest.raises(softplc.ConfigError, match="unknown trace mode 'burst'"):
+        st.record_arrays(tmp_path / "c.trace", {"x": ("INT", [1])}, mode="burst")
+
+
+def test_a_forced_trigger_on_the_cycle_of_a_real_one_does_not_start_the_next_capture(tmp_path):
+    on = np.zeros(40, dtype=bool)
+    on[10:15] = True
+    tr, stats = record(
+        tmp_path,
+        {"on": ("BOOL", on)},
+        trigger="rising:on",
+        pre=1,
+        post=1,
+        captures=2,
+        force_trigger_at=[10],
+    )
+    assert tr.cycle.tolist() == [9, 10, 11]
+    assert [t["forced"] for t in tr.triggers] == [False]
+    assert stats["triggers"] == 1

@@ -15,7 +15,7 @@ use rmp::encode;
 /// First eight bytes of every trace file.
 pub const MAGIC: &[u8; 8] = b"\x89SPLTRC\n";
 /// Format version written (major, minor). Readers refuse a newer major.
-pub const VERSION: (u64, u64) = (1, 0);
+pub const VERSION: (u64, u64) = (1, 1);
 /// Bytes of a frame header.
 pub const FRAME_HEADER: usize = 8;
 /// Bytes of the whole end frame (header included).
@@ -58,6 +58,7 @@ pub(crate) fn encode(v: &V, out: &mut Vec<u8>) {
         }
         V::S(s) => encode::write_str(out, s).expect("vec write"),
         V::A(items) => {
+            // The writer's lists (signals, index entries) hold far fewer than 2^32 items.
             encode::write_array_len(out, items.len() as u32).expect("vec write");
             for i in items {
                 encode(i, out);
@@ -87,20 +88,38 @@ pub(crate) fn begin_frame(out: &mut Vec<u8>) -> usize {
     at
 }
 
+/// A payload too large for a frame's u32 length field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameTooLarge(pub usize);
+
+impl std::fmt::Display for FrameTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a trace frame of {} bytes exceeds the format's limit of {} bytes",
+            self.0,
+            u32::MAX
+        )
+    }
+}
+
 /// Fills in the header of the frame begun at `at` (length and CRC of what follows).
-pub(crate) fn end_frame(out: &mut [u8], at: usize) {
+/// Fails, leaving the header zero (an invalid frame), when the payload does not fit
+/// the u32 length.
+pub(crate) fn end_frame(out: &mut [u8], at: usize) -> Result<(), FrameTooLarge> {
     let payload = &out[at + FRAME_HEADER..];
-    let len = payload.len() as u32;
+    let len = u32::try_from(payload.len()).map_err(|_| FrameTooLarge(payload.len()))?;
     let crc = crc32fast::hash(payload);
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// A whole frame holding `v`.
-pub(crate) fn frame(v: &V, out: &mut Vec<u8>) {
+pub(crate) fn frame(v: &V, out: &mut Vec<u8>) -> Result<(), FrameTooLarge> {
     let at = begin_frame(out);
     encode(v, out);
-    end_frame(out, at);
+    end_frame(out, at)
 }
 
 /// The end frame: `{"type": "end", "index": OFFSET}` with the offset always as uint 64,
@@ -112,7 +131,7 @@ pub(crate) fn end_record(index_offset: u64, out: &mut Vec<u8>) {
     encode::write_str(out, "end").expect("vec write");
     encode::write_str(out, "index").expect("vec write");
     encode::write_u64(out, index_offset).expect("vec write");
-    end_frame(out, at);
+    end_frame(out, at).expect("the end frame is 25 bytes");
 }
 
 #[cfg(test)]
@@ -134,7 +153,7 @@ mod tests {
     #[test]
     fn frame_crc_covers_the_payload() {
         let mut out = Vec::new();
-        frame(&V::M(vec![("type", V::s("x")), ("n", V::I(-3))]), &mut out);
+        frame(&V::M(vec![("type", V::s("x")), ("n", V::I(-3))]), &mut out).unwrap();
         let crc = u32::from_le_bytes(out[4..8].try_into().unwrap());
         assert_eq!(crc, crc32fast::hash(&out[FRAME_HEADER..]));
     }

@@ -44,41 +44,94 @@ mod signals;
 mod writer;
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use config::{TraceConfig, TraceMode, Trigger};
+pub use config::{
+    TraceConfig, TraceMode, TraceStart, Trigger, DEFAULT_MAX_BUFFER_BYTES, MAX_BUFFER_BLOCKS,
+    MAX_FRAME_BYTES,
+};
 pub use format::{END_FRAME_BYTES, FRAME_HEADER, MAGIC, VERSION};
 pub use glob::{glob_match, is_glob};
 pub use sampler::TraceSampler;
 pub use signals::{dtype, timing_names, RowLayout, Signal, SignalKind};
 
 use crate::event::EventSink;
-use crate::image::ConfigError;
+use crate::image::{ConfigError, Layout};
 
-/// Where a trace's bytes go. A file syncs its data to the disk when the trace closes.
+/// Where a trace's bytes go. A file is emptied when the writer starts and syncs its data
+/// to the disk when the trace closes.
 pub trait TraceSink: Write + Send {
+    /// Prepares the sink before the first byte. Called once, by the writer thread, only
+    /// once the trace has started (so a trace that fails to start leaves it untouched).
+    fn begin(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Makes what was written durable. Called once, when the trace closes.
     fn sync(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
+/// A regular file opened without truncation is emptied here, when the trace starts; a
+/// pipe, socket or device is written as it is.
+fn begin_file(f: &mut File) -> io::Result<()> {
+    if f.metadata()?.file_type().is_file() {
+        f.set_len(0)?;
+        f.rewind()?;
+    }
+    Ok(())
+}
+
+/// `sync_data`, except that a pipe, socket or device that cannot be synced (EINVAL,
+/// ENOTSUP) is not an error: there is nothing on a disk to make durable.
+fn sync_file(f: &File) -> io::Result<()> {
+    match f.sync_data() {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // ENOTSUP and EOPNOTSUPP are the same number on Linux, not everywhere.
+            let code = e.raw_os_error();
+            let unsyncable = code == Some(libc::EINVAL)
+                || code == Some(libc::ENOTSUP)
+                || code == Some(libc::EOPNOTSUPP);
+            let regular = f
+                .metadata()
+                .map(|m| m.file_type().is_file())
+                .unwrap_or(true);
+            if unsyncable && !regular {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 impl TraceSink for File {
+    fn begin(&mut self) -> io::Result<()> {
+        begin_file(self)
+    }
+
     fn sync(&mut self) -> io::Result<()> {
-        self.sync_data()
+        sync_file(self)
     }
 }
 
 impl TraceSink for Vec<u8> {}
 
 impl TraceSink for io::BufWriter<File> {
+    fn begin(&mut self) -> io::Result<()> {
+        self.flush()?;
+        begin_file(self.get_mut())
+    }
+
     fn sync(&mut self) -> io::Result<()> {
         self.flush()?;
-        self.get_ref().sync_data()
+        sync_file(self.get_ref())
     }
 }
 
@@ -101,6 +154,11 @@ pub struct TraceStats {
     pub captures_written: u64,
     /// Events written.
     pub events_written: u64,
+    /// Engine events lost before the writer read them (the engine's queue was full, or
+    /// its log overwrote them).
+    pub events_lost: u64,
+    /// Captures written that the trace stopped before all post-trigger rows were taken.
+    pub incomplete_captures: u64,
     /// Bytes written.
     pub bytes_written: u64,
 }
@@ -113,7 +171,8 @@ struct Status {
 
 /// State shared by the sampler, the writer and the handle. Which side writes what:
 /// the sampler writes `rows_sampled`, `dropped_*`, `triggers`, `sampler_gone` and
-/// `tail_gap`; the writer writes the `*_written` counters, `writer_done` and sets
+/// `tail_gap`; the writer writes the `*_written` counters, `events_lost`,
+/// `incomplete_captures`, `writer_done` and sets
 /// `flush_req`, which the sampler clears; the handle sets `force`, which the sampler
 /// clears; `status` is written off the scan thread only.
 pub(crate) struct Shared {
@@ -131,6 +190,8 @@ pub(crate) struct Shared {
     pub blocks_written: AtomicU64,
     pub bytes_written: AtomicU64,
     pub events_written: AtomicU64,
+    pub events_lost: AtomicU64,
+    pub incomplete_captures: AtomicU64,
     pub captures_written: AtomicU64,
     pub tail_gap: Mutex<Option<pool::Gap>>,
     pub writer: Mutex<Option<JoinHandle<()>>>,
@@ -153,6 +214,8 @@ impl Shared {
             blocks_written: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             events_written: AtomicU64::new(0),
+            events_lost: AtomicU64::new(0),
+            incomplete_captures: AtomicU64::new(0),
             captures_written: AtomicU64::new(0),
             tail_gap: Mutex::new(None),
             writer: Mutex::new(None),
@@ -237,6 +300,8 @@ impl TraceHandle {
             triggers: g(&s.triggers),
             captures_written: g(&s.captures_written),
             events_written: g(&s.events_written),
+            events_lost: g(&s.events_lost),
+            incomplete_captures: g(&s.incomplete_captures),
             bytes_written: g(&s.bytes_written),
         }
     }
@@ -244,6 +309,12 @@ impl TraceHandle {
     /// The first error of the trace (attach, or writing the file), if any.
     pub fn error(&self) -> Option<String> {
         self.shared.error()
+    }
+
+    /// True once the sampler has been dropped (the engine no longer holds it, so the
+    /// writer is closing or has closed the file).
+    pub fn sampler_dropped(&self) -> bool {
+        self.shared.sampler_gone.load(Ordering::Acquire)
     }
 
     /// True once the writer has closed the file (or the trace never started).
@@ -329,6 +400,23 @@ pub fn new_trace(
     let shared = Arc::new(Shared::new());
     let sampler = TraceSampler::new(config, sink, events, shared.clone());
     Ok((sampler, TraceHandle { shared }))
+}
+
+impl TraceConfig {
+    /// Everything attaching would check, without starting anything: the signals and the
+    /// trace task exist, the trigger variable exists and suits the condition, and the
+    /// buffers fit `max_buffer_bytes` and the format's frame size. Call it before
+    /// creating the file, so that a typo never touches an existing one. Off the scan
+    /// thread (allocates).
+    pub fn check(
+        &self,
+        layout: &Layout,
+        task_names: &[String],
+        periods_ns: &[u64],
+    ) -> Result<(), ConfigError> {
+        self.validate()?;
+        sampler::plan(self, layout, task_names, periods_ns).map(|_| ())
+    }
 }
 
 #[cfg(test)]

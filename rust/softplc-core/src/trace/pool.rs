@@ -105,29 +105,37 @@ unsafe impl Send for Pool {}
 
 impl Pool {
     /// Allocates `n` buffers of `cap_rows` rows and touches every page, so the scan
-    /// thread never takes a page fault writing into them. Off the scan thread.
-    pub fn new(n: usize, cap_rows: usize, row_size: usize) -> Pool {
-        let bytes = cap_rows * row_size.max(1);
-        let bufs = (0..n)
-            .map(|_| {
-                let mut data = vec![0u8; bytes].into_boxed_slice();
-                for i in (0..data.len()).step_by(4096) {
-                    // SAFETY: i is in bounds; a volatile write makes the kernel back the
-                    // page now rather than on the scan thread's first write.
-                    unsafe { std::ptr::write_volatile(data.as_mut_ptr().add(i), 0) };
-                }
-                Buf {
-                    state: AtomicU8::new(FREE),
-                    meta: UnsafeCell::new(Meta::default()),
-                    data: UnsafeCell::new(data),
-                }
-            })
-            .collect();
-        Pool {
-            bufs,
+    /// thread never takes a page fault writing into them. Off the scan thread. Fails
+    /// with a message, instead of aborting the process, when the memory is not there.
+    pub fn try_new(n: usize, cap_rows: usize, row_size: usize) -> Result<Pool, String> {
+        let bytes = cap_rows.checked_mul(row_size.max(1)).ok_or_else(|| {
+            format!("trace buffers of {cap_rows} rows of {row_size} bytes are too large")
+        })?;
+        let mut bufs = Vec::new();
+        bufs.try_reserve_exact(n)
+            .map_err(|e| format!("cannot allocate {n} trace buffers: {e}"))?;
+        for _ in 0..n {
+            let mut data: Vec<u8> = Vec::new();
+            data.try_reserve_exact(bytes)
+                .map_err(|e| format!("cannot allocate {n} trace buffers of {bytes} bytes: {e}"))?;
+            data.resize(bytes, 0);
+            let mut data = data.into_boxed_slice();
+            for i in (0..data.len()).step_by(4096) {
+                // SAFETY: i is in bounds; a volatile write makes the kernel back the
+                // page now rather than on the scan thread's first write.
+                unsafe { std::ptr::write_volatile(data.as_mut_ptr().add(i), 0) };
+            }
+            bufs.push(Buf {
+                state: AtomicU8::new(FREE),
+                meta: UnsafeCell::new(Meta::default()),
+                data: UnsafeCell::new(data),
+            });
+        }
+        Ok(Pool {
+            bufs: bufs.into_boxed_slice(),
             row_size,
             cap_rows,
-        }
+        })
     }
 
     /// Number of buffers.
@@ -199,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_buffer_moves_free_filling_ready_free() {
-        let p = Pool::new(2, 4, 8);
+        let p = Pool::try_new(2, 4, 8).unwrap();
         assert!(p.try_acquire(0));
         assert!(!p.try_acquire(0));
         assert!(!p.is_ready(0));
@@ -221,5 +229,14 @@ mod tests {
         assert_eq!((m.rows, rows[0]), (1, 7));
         p.release(0);
         assert!(p.try_acquire(0));
+    }
+
+    #[test]
+    fn memory_that_cannot_be_had_is_an_error_not_an_abort() {
+        let e = Pool::try_new(2, usize::MAX / 2, 3).err().unwrap();
+        assert!(e.contains("too large"), "{e}");
+        // More than any address space: try_reserve says no instead of aborting.
+        let e = Pool::try_new(1, 1 << 62, 1).err().unwrap();
+        assert!(e.contains("cannot allocate"), "{e}");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::EventSink;
-use crate::image::{Image, Layout, Slot};
+use crate::image::{ConfigError, Image, Layout, Slot};
 use crate::observer::{CycleInfo, CycleObserver};
 use crate::types::IecType;
 
@@ -23,7 +23,14 @@ struct TaskTiming {
     exec_ns: u64,
     /// Sticky: any overrun since the previous row.
     overrun: bool,
+    /// False until the sampler has seen a cycle of the task. Rows taken before then
+    /// hold exec_time -1 (a real cycle never takes negative time), so a reader tells
+    /// "no cycle yet" from a real cycle whose fields are all 0 (virtual time at t = 0).
+    seen: bool,
 }
+
+/// The exec_time written for a task the sampler has not seen a cycle of yet.
+pub(crate) const EXEC_NOT_SEEN: i64 = -1;
 
 /// A trigger condition bound to a slot.
 #[derive(Clone, Copy)]
@@ -152,43 +159,17 @@ impl TraceSampler {
             .pending
             .take()
             .ok_or_else(|| "the trace sampler was attached twice".to_string())?;
-        let rows = RowLayout::new(
-            layout,
-            task_names,
-            periods_ns,
-            &config.signals,
-            config.timing,
-            config.task.as_deref(),
-        )
-        .map_err(|e| e.message)?;
-        let (cond, post, captures_max, pool) = match &config.mode {
-            TraceMode::Continuous => (
-                Cond::Manual,
-                0,
-                0,
-                Pool::new(
-                    config.buffer_blocks as usize,
-                    config.block_rows as usize,
-                    rows.row_size,
-                ),
-            ),
-            TraceMode::Triggered {
-                trigger,
-                pre,
-                post,
-                captures,
-            } => {
-                let cond = bind_trigger(layout, trigger)?;
-                let cap = *pre as usize + 1 + *post as usize;
-                let n = if *captures == 1 { 1 } else { 2 };
-                (
-                    cond,
-                    *post as usize,
-                    *captures as u64,
-                    Pool::new(n, cap, rows.row_size),
-                )
-            }
+        let Plan {
+            rows,
+            cond,
+            buffers,
+            cap_rows,
+        } = plan(&config, layout, task_names, periods_ns).map_err(|e| e.message)?;
+        let (post, captures_max) = match &config.mode {
+            TraceMode::Continuous => (0, 0),
+            TraceMode::Triggered { post, captures, .. } => (*post as usize, *captures as u64),
         };
+        let pool = Pool::try_new(buffers, cap_rows, rows.row_size)?;
         let rows = Arc::new(rows);
         let pool = Arc::new(pool);
         let phase = match config.mode {
@@ -252,22 +233,61 @@ impl TraceSampler {
     }
 }
 
-fn bind_trigger(layout: &Layout, trigger: &Trigger) -> Result<Cond, String> {
+/// What a configuration comes to on a given layout.
+pub(crate) struct Plan {
+    rows: RowLayout,
+    cond: Cond,
+    /// Buffers to allocate.
+    buffers: usize,
+    /// Rows per buffer.
+    cap_rows: usize,
+}
+
+/// Resolves the signals and the trigger of `config` on `layout` and sizes the buffers,
+/// checking every limit. Off the scan thread (allocates); allocates no buffer.
+pub(crate) fn plan(
+    config: &TraceConfig,
+    layout: &Layout,
+    task_names: &[String],
+    periods_ns: &[u64],
+) -> Result<Plan, ConfigError> {
+    let rows = RowLayout::new(
+        layout,
+        task_names,
+        periods_ns,
+        &config.signals,
+        config.timing,
+        config.task.as_deref(),
+    )?;
+    let cond = match &config.mode {
+        TraceMode::Continuous => Cond::Manual,
+        TraceMode::Triggered { trigger, .. } => bind_trigger(layout, trigger)?,
+    };
+    let (buffers, cap_rows) = config.buffer_plan(rows.row_size, 2 + rows.signals.len())?;
+    Ok(Plan {
+        rows,
+        cond,
+        buffers,
+        cap_rows,
+    })
+}
+
+fn bind_trigger(layout: &Layout, trigger: &Trigger) -> Result<Cond, ConfigError> {
     let Some(name) = trigger.variable() else {
         return Ok(Cond::Manual);
     };
     let id = layout
         .find(name)
-        .map_err(|e| format!("trigger: {}", e.message))?;
+        .map_err(|e| ConfigError::new(format!("trigger: {}", e.message)))?;
     let slot = layout.var(id).slot;
     let is_bool = slot.ty == IecType::Bool;
     Ok(match trigger {
         Trigger::Rising(_) | Trigger::Falling(_) if !is_bool => {
-            return Err(format!(
+            return Err(ConfigError::new(format!(
                 "trigger: {} is an edge trigger, but {name:?} is {} (edges are for BOOL; \
                  use NAME>LEVEL or NAME<LEVEL)",
                 trigger, slot.ty
-            ));
+            )));
         }
         Trigger::Rising(_) => Cond::Rising(slot),
         Trigger::Falling(_) => Cond::Falling(slot),
@@ -292,9 +312,14 @@ impl Run {
         if self.rows.timing {
             for (k, t) in self.timing.iter_mut().enumerate() {
                 let o = PREFIX_BYTES + k * TIMING_BYTES;
+                let exec = if t.seen {
+                    t.exec_ns as i64
+                } else {
+                    EXEC_NOT_SEEN
+                };
                 row[o..o + 8].copy_from_slice(&t.scheduled_ns.to_le_bytes());
                 row[o + 8..o + 16].copy_from_slice(&t.start_ns.to_le_bytes());
-                row[o + 16..o + 24].copy_from_slice(&t.exec_ns.to_le_bytes());
+                row[o + 16..o + 24].copy_from_slice(&exec.to_le_bytes());
                 row[o + 24] = t.overrun as u8;
                 t.overrun = false;
             }
@@ -389,7 +414,10 @@ impl Run {
         let cap = self.pool.cap_rows;
         match self.phase {
             Phase::Armed { w, filled } => {
-                if !fired && shared.force.load(Ordering::Relaxed) {
+                // A forced trigger is used up by the capture it starts, also when the
+                // condition fires on the same cycle: left pending, it would start the
+                // next capture the moment the trace re-arms.
+                if shared.force.load(Ordering::Relaxed) {
                     forced = shared.force.swap(false, Ordering::AcqRel);
                 }
                 if fired || forced {
@@ -517,6 +545,7 @@ impl CycleObserver for TraceSampler {
             t.start_ns = info.start_ns;
             t.exec_ns = info.exec_ns;
             t.overrun |= info.overrun;
+            t.seen = true;
         }
         if task != run.rows.trace_task {
             return;

@@ -503,8 +503,9 @@ fn other_tasks_timing_is_their_last_cycle_and_overruns_stick_until_the_next_row(
     let bytes = sink.bytes.lock().unwrap().clone();
     let fr = frames(&bytes);
     let exec = u64s(&column(&fr, signal_index(&fr, "task:slow.exec_time")));
-    // Row i sees the slow task's last cycle that ended before it.
-    assert_eq!(exec[0..3], [0, 0, 778]);
+    // Row i sees the slow task's last cycle that ended before it; before the first one
+    // the execution time is -1 ("no cycle yet").
+    assert_eq!(exec[0..3], [u64::MAX, u64::MAX, 778]);
     assert_eq!(exec[6], 782);
     let ov = column(&fr, signal_index(&fr, "task:slow.overrun"));
     assert_eq!(
@@ -633,4 +634,233 @@ fn a_full_disk_is_reported_and_never_blocks_the_scan() {
     let st = h.stats();
     assert_eq!(st.rows_sampled, 200);
     assert!(st.rows_written < 200, "{st:?}");
+}
+
+#[test]
+fn a_forced_trigger_on_the_cycle_of_a_real_one_is_used_up_by_that_capture() {
+    // start rises at cycle 10 (TRUE on 10..15); the force lands on the same cycle.
+    let mut config = triggered("rising:start", 1, 1);
+    if let TraceMode::Triggered { captures, .. } = &mut config.mode {
+        *captures = 2;
+    }
+    let run = record(config, 40, |i, h| {
+        if i == 10 {
+            h.trigger();
+        }
+    });
+    let fr = frames(&run.bytes);
+    // One capture around cycle 10, not marked forced; no second capture starts from the
+    // stale force right after re-arming (start rises only once).
+    assert_eq!(u64s(&column(&fr, 0)), vec![9, 10, 11]);
+    let trig: Vec<&Mp> = fr
+        .iter()
+        .filter(|(_, v)| kind(v) == "trigger")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(trig.len(), 1);
+    assert_eq!(trig[0]["forced"].as_bool(), Some(false));
+    assert_eq!(run.stats.triggers, 1);
+}
+
+#[test]
+fn a_sink_that_cannot_sync_such_as_a_device_closes_cleanly() {
+    let l = layout();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let (mut s, h) = new_trace(lossless(), Box::new(file), None).unwrap();
+    s.attach(&l, &["main".to_string()], &[PERIOD]);
+    h.wait_attached(Duration::from_secs(1)).unwrap();
+    let img = Image::new(&l);
+    for i in 0..20 {
+        s.on_cycle(&img, &info(0, i));
+    }
+    drop(s);
+    let st = h.finish(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(st.rows_written, 20);
+}
+
+#[test]
+fn a_trace_into_a_fifo_closes_cleanly() {
+    let dir = std::env::temp_dir().join(format!("softplc-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.fifo");
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let path = path.clone();
+        std::thread::spawn(move || std::fs::read(path).unwrap())
+    };
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let l = layout();
+    let (mut s, h) = new_trace(lossless(), Box::new(file), None).unwrap();
+    s.attach(&l, &["main".to_string()], &[PERIOD]);
+    h.wait_attached(Duration::from_secs(1)).unwrap();
+    let img = Image::new(&l);
+    for i in 0..30 {
+        s.on_cycle(&img, &info(0, i));
+    }
+    drop(s);
+    let st = h.finish(Some(Duration::from_secs(5))).unwrap();
+    let bytes = reader.join().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(st.rows_written, 30);
+    assert_eq!(
+        u64s(&column(&frames(&bytes), 0)),
+        (0..30).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_existing_file_is_replaced_only_once_the_trace_has_started() {
+    let dir = std::env::temp_dir().join(format!("softplc-begin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("old.trace");
+    let old = vec![0xabu8; 100_000];
+    std::fs::write(&path, &old).unwrap();
+    let open = || std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let l = layout();
+    // A trace that fails to attach (unknown signal) never touches the file.
+    let bad = TraceConfig {
+        signals: vec!["nope".into()],
+        ..lossless()
+    };
+    let (mut s, h) = new_trace(bad, Box::new(open()), None).unwrap();
+    s.attach(&l, &["main".to_string()], &[PERIOD]);
+    assert!(h.wait_attached(Duration::from_secs(1)).is_err());
+    drop(s);
+    assert!(h.finish(Some(Duration::from_secs(1))).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), old);
+    // A trace that starts replaces the whole file, also the old bytes past its end.
+    let (mut s, h) = new_trace(lossless(), Box::new(open()), None).unwrap();
+    s.attach(&l, &["main".to_string()], &[PERIOD]);
+    h.wait_attached(Duration::from_secs(1)).unwrap();
+    s.on_cycle(&Image::new(&l), &info(0, 0));
+    drop(s);
+    let st = h.finish(Some(Duration::from_secs(5))).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(bytes.len() as u64, st.bytes_written);
+    assert_eq!(
+        frames(&bytes).last().map(|(_, v)| kind(v).to_string()),
+        Some("end".into())
+    );
+}
+
+#[test]
+fn check_finds_what_attach_would_refuse_without_starting_anything() {
+    let l = layout();
+    let tasks = ["main".to_string()];
+    assert!(lossless().check(&l, &tasks, &[PERIOD]).is_ok());
+    let e = TraceConfig {
+        signals: vec!["levle".into()],
+        ..lossless()
+    }
+    .check(&l, &tasks, &[PERIOD])
+    .unwrap_err();
+    assert!(e.message.contains("levle"), "{e}");
+    let e = triggered("rising:level", 1, 1)
+        .check(&l, &tasks, &[PERIOD])
+        .unwrap_err();
+    assert!(e.message.contains("edges are for BOOL"), "{e}");
+    let e = TraceConfig {
+        max_buffer_bytes: 1000,
+        ..lossless()
+    }
+    .check(&l, &tasks, &[PERIOD])
+    .unwrap_err();
+    assert!(e.message.contains("max_buffer_bytes"), "{e}");
+}
+
+#[test]
+fn a_trace_over_the_memory_cap_fails_to_attach_with_a_clear_error() {
+    let l = layout();
+    let config = TraceConfig {
+        block_rows: 1 << 20,
+        buffer_blocks: 1 << 16,
+        ..TraceConfig::default()
+    };
+    let (mut s, h) = new_trace(config, Box::new(Vec::new()), None).unwrap();
+    s.attach(&l, &["main".to_string()], &[PERIOD]);
+    let e = h.wait_attached(Duration::from_secs(1)).unwrap_err();
+    assert!(e.contains("max_buffer_bytes"), "{e}");
+}
+
+/// Events of a trace whose writer is held up while `push` runs.
+fn events_lost_run(events: &EventSink, push: impl FnOnce()) -> (Vec<Mp>, Mp, TraceStats) {
+    let l = layout();
+    let sink = SharedSink::default();
+    sink.hold.store(true, Ordering::Release);
+    let (mut s, h) = new_trace(lossless(), Box::new(sink.clone()), Some(events.clone())).unwrap();
+    s.attach(&l, &["main".to_string()], &[PERIOD]);
+    h.wait_attached(Duration::from_secs(1)).unwrap();
+    push();
+    sink.hold.store(false, Ordering::Release);
+    s.on_cycle(&Image::new(&l), &info(0, 0));
+    drop(s);
+    let stats = h.finish(Some(Duration::from_secs(5))).unwrap();
+    let bytes = sink.bytes.lock().unwrap().clone();
+    let fr = frames(&bytes);
+    let frames_ev: Vec<Mp> = fr
+        .iter()
+        .filter(|(_, v)| kind(v) == "events")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let summary = fr.iter().find(|(_, v)| kind(v) == "index").unwrap().1["summary"].clone();
+    (frames_ev, summary, stats)
+}
+
+fn ev(t: u64) -> Event {
+    Event {
+        t_ns: t,
+        kind: EventKind::Overrun,
+        task: 0,
+        a: 1,
+        b: 2,
+        text: String::new(),
+    }
+}
+
+#[test]
+fn events_the_log_forgot_before_the_writer_read_them_are_counted_as_lost() {
+    let events = EventSink::with_capacity(4, 16);
+    let (frames_ev, summary, stats) = events_lost_run(&events, || {
+        for t in 0..10 {
+            events.push(ev(t));
+        }
+    });
+    let written: usize = frames_ev
+        .iter()
+        .map(|v| v["events"].as_array().unwrap().len())
+        .sum();
+    let lost: u64 = frames_ev.iter().map(|v| v["lost"].as_u64().unwrap()).sum();
+    assert_eq!((written, lost), (4, 6));
+    assert_eq!(summary["events_lost"].as_u64(), Some(6));
+    assert_eq!((stats.events_written, stats.events_lost), (4, 6));
+}
+
+#[test]
+fn events_the_scan_thread_could_not_hand_over_are_counted_as_lost() {
+    let events = EventSink::with_capacity(100, 4);
+    let (frames_ev, summary, stats) = events_lost_run(&events, || {
+        let _reader = events.hold_log_for_test();
+        let pushed = (0..7).filter(|t| events.try_push(ev(*t))).count();
+        assert_eq!(pushed, 4);
+    });
+    let lost: u64 = frames_ev.iter().map(|v| v["lost"].as_u64().unwrap()).sum();
+    assert_eq!(lost, 3);
+    assert_eq!(summary["events_lost"].as_u64(), Some(3));
+    assert_eq!((stats.events_written, stats.events_lost), (4, 3));
+}
+
+#[test]
+fn incomplete_captures_are_counted() {
+    let config = triggered("rising:start", 1, 30);
+    let run = record(config, 20, |_, _| {});
+    assert_eq!(run.stats.incomplete_captures, 1);
+    let fr = frames(&run.bytes);
+    let index = &fr.iter().find(|(_, v)| kind(v) == "index").unwrap().1;
+    assert_eq!(index["summary"]["incomplete_captures"].as_u64(), Some(1));
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::clock::ClockKind;
 use crate::event::EventSink;
 
 use super::config::{TraceConfig, TraceMode};
@@ -24,6 +25,8 @@ pub(crate) struct Writer {
     sink: Box<dyn TraceSink>,
     events: Option<EventSink>,
     ev_next: u64,
+    /// The sink's `dropped()` count already accounted for.
+    ev_dropped: u64,
     rows: Arc<RowLayout>,
     pool: Arc<Pool>,
     shared: Arc<Shared>,
@@ -73,7 +76,8 @@ impl Writer {
         shared: Arc<Shared>,
     ) -> Writer {
         // Events from now on belong to the trace: start after the last one logged.
-        let ev_next = events.as_ref().map_or(0, |e| e.since(u64::MAX).1);
+        let ev_next = events.as_ref().map_or(0, |e| e.next_seq());
+        let ev_dropped = events.as_ref().map_or(0, |e| e.dropped());
         let mut cols = vec![(0, 8), (8, 8)];
         cols.extend(rows.signals.iter().map(|s| (s.row_off, s.width())));
         Writer {
@@ -81,6 +85,7 @@ impl Writer {
             sink,
             events,
             ev_next,
+            ev_dropped,
             rows,
             pool,
             shared,
@@ -98,6 +103,9 @@ impl Writer {
     /// The thread's body. Never panics out: a panic is caught by the thread and
     /// reported by [`super::TraceHandle::finish`].
     pub fn run(mut self) {
+        if let Err(e) = self.sink.begin() {
+            self.fail(format!("preparing the trace file failed: {e}"));
+        }
         self.put_raw(format::MAGIC);
         self.write_header();
         let pool = self.pool.clone();
@@ -177,12 +185,25 @@ impl Writer {
         at
     }
 
-    fn put_record(&mut self, v: &V, kind: &'static str) -> u64 {
+    /// Encodes `v` as one frame into `self.buf`; false (and the trace failed) when it
+    /// is too large for a frame.
+    fn encode_frame(&mut self, v: &V) -> bool {
         self.buf.clear();
-        format::frame(v, &mut self.buf);
+        match format::frame(v, &mut self.buf) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn put_record(&mut self, v: &V, kind: &'static str) {
+        if !self.encode_frame(v) {
+            return;
+        }
         let at = self.put_buf();
         self.index_records.push(V::A(vec![V::U(at), V::s(kind)]));
-        at
     }
 
     fn write_header(&mut self) {
@@ -224,6 +245,21 @@ impl Writer {
             })
             .collect();
         let col = |name: &str| V::M(vec![("name", V::s(name)), ("dtype", V::s("<u8"))]);
+        let start = self.config.start;
+        let clock_ref = start.map_or(V::Nil, |st| {
+            V::M(vec![
+                (
+                    "clock",
+                    V::s(match st.clock {
+                        ClockKind::Real => "monotonic",
+                        ClockKind::Virtual => "virtual",
+                    }),
+                ),
+                ("engine_ns", V::U(st.engine_ns)),
+                ("unix_ns", V::U(st.unix_ns)),
+            ])
+        });
+        let engine_state = start.map_or(V::Nil, |st| V::s(st.state.name()));
         let header = V::M(vec![
             ("type", V::s("header")),
             ("format", V::s("softplc-trace")),
@@ -231,7 +267,12 @@ impl Writer {
                 "version",
                 V::A(vec![V::U(format::VERSION.0), V::U(format::VERSION.1)]),
             ),
-            ("created_unix_ns", V::U(unix_ns())),
+            (
+                "created_unix_ns",
+                V::U(start.map_or_else(unix_ns, |st| st.unix_ns)),
+            ),
+            ("clock_ref", clock_ref),
+            ("engine_state", engine_state),
             ("engine_version", V::s(env!("CARGO_PKG_VERSION"))),
             (
                 "writer",
@@ -253,9 +294,9 @@ impl Writer {
             ("columns", V::A(vec![col("cycle"), col("t_ns")])),
             ("signals", V::A(signals)),
         ]);
-        self.buf.clear();
-        format::frame(&header, &mut self.buf);
-        self.put_buf();
+        if self.encode_frame(&header) {
+            self.put_buf();
+        }
     }
 
     fn write_gap(&mut self, gap: &Gap, before_seq: Option<u64>) {
@@ -302,6 +343,9 @@ impl Writer {
             self.summary.captures += 1;
             if !m.complete {
                 self.summary.incomplete_captures += 1;
+                self.shared
+                    .incomplete_captures
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         let max = self.config.block_rows as usize;
@@ -373,12 +417,25 @@ impl Writer {
             starts.push(total);
             total += n * w;
         }
-        // Bin headers first, then the data is transposed in place.
+        // Bin headers first, then the data is transposed in place. The block size was
+        // checked against the frame limit at attach; checked again here, never wrapped.
+        let Ok(bin_len) = self
+            .cols
+            .iter()
+            .map(|&(_, w)| u32::try_from(n * w))
+            .collect::<Result<Vec<u32>, _>>()
+        else {
+            self.buf = out;
+            self.fail(format!(
+                "a trace block of {n} rows is too large for the format"
+            ));
+            return;
+        };
         out.resize(total, 0);
-        for (c, &(_, w)) in self.cols.iter().enumerate() {
+        for (c, len) in bin_len.iter().enumerate() {
             let h = starts[c] - 5;
             out[h] = 0xc6;
-            out[h + 1..h + 5].copy_from_slice(&((n * w) as u32).to_be_bytes());
+            out[h + 1..h + 5].copy_from_slice(&len.to_be_bytes());
         }
         let mut t0 = 0;
         while t0 < n {
@@ -393,8 +450,12 @@ impl Writer {
             }
             t0 = t1;
         }
-        format::end_frame(&mut out, at);
+        let framed = format::end_frame(&mut out, at);
         self.buf = out;
+        if let Err(e) = framed {
+            self.fail(e.to_string());
+            return;
+        }
         let offset = self.put_buf();
         self.index_blocks.push(V::A(vec![
             V::U(offset),
@@ -425,10 +486,15 @@ impl Writer {
     fn poll_events(&mut self) {
         let Some(sink) = &self.events else { return };
         let (evs, next) = sink.since(self.ev_next);
+        // Lost: events the log forgot before we read them, and events the scan thread
+        // could not hand over at all (its queue was full).
         let expected = next.saturating_sub(self.ev_next);
-        self.summary.events_lost += expected.saturating_sub(evs.len() as u64);
+        let dropped = sink.dropped();
+        let lost =
+            expected.saturating_sub(evs.len() as u64) + dropped.saturating_sub(self.ev_dropped);
+        self.ev_dropped = dropped;
         self.ev_next = next;
-        if evs.is_empty() {
+        if evs.is_empty() && lost == 0 {
             return;
         }
         let items = evs
@@ -444,9 +510,15 @@ impl Writer {
                 ])
             })
             .collect();
-        let v = V::M(vec![("type", V::s("events")), ("events", V::A(items))]);
+        let v = V::M(vec![
+            ("type", V::s("events")),
+            ("events", V::A(items)),
+            ("lost", V::U(lost)),
+        ]);
         self.put_record(&v, "events");
         self.summary.events += evs.len() as u64;
+        self.summary.events_lost += lost;
+        self.shared.events_lost.fetch_add(lost, Ordering::Relaxed);
         if !self.failed {
             self.shared
                 .events_written
@@ -485,8 +557,9 @@ impl Writer {
             ("records", V::A(std::mem::take(&mut self.index_records))),
             ("summary", summary),
         ]);
-        self.buf.clear();
-        format::frame(&index, &mut self.buf);
+        if !self.encode_frame(&index) {
+            return;
+        }
         let at = self.put_buf();
         self.buf.clear();
         format::end_record(at, &mut self.buf);
