@@ -5,11 +5,19 @@ transmitter, a high-level float switch, run feedback of both pumps and an outflo
 meter come in; the pump commands, a speed setpoint and an alarm lamp go out.
 
 Control: the lead pump starts above `start1`, the lag pump joins above `start2`, both
-stop below `stop_level`. If the level reading cannot be trusted (its quality is not
-GOOD: the device stopped answering, or has not answered yet) or the float switch trips,
-the station falls back on the float switch: both pumps run while it is up. A pump
-commanded without run feedback for `feedback_time` raises the alarm. `comms_ok` is the
-device's health variable (`health_var` in the I/O file), kept for an HMI.
+stop below `stop_level`. A float switch that is up (and known to be: its quality is
+GOOD) runs both pumps whatever the transmitter says: it is the last line of defence
+against an overflow. Only inputs of GOOD quality are trusted; on a BAD or STALE input
+the program uses none of its kept value:
+- level not GOOD, float switch GOOD: the station runs on the float switch alone, both
+  pumps while it is up, none while it is down;
+- float switch not GOOD (the device stopped answering or has not answered yet: all its
+  inputs are then unknown): both pumps are commanded off and the alarm is on. Nothing
+  reaches the device while it is silent anyway; when it answers again, the outputs
+  written first are "off" (a pump never starts on data from before the outage), and
+  the pumps restart from fresh readings.
+A pump commanded without run feedback for `feedback_time` raises the alarm. `comms_ok`
+is the device's health variable (`health_var` in the I/O file), kept for an HMI.
 
 Run it against the simulated device:
     python programs/pump_station_device.py --port 5020 &
@@ -42,7 +50,11 @@ class PumpStation:
 
     def scan(self):
         level_ok = QUALITY(self.level) == GOOD
-        if self.float_high or not level_ok:
+        float_ok = QUALITY(self.float_high) == GOOD
+        if not float_ok:
+            # The device is silent: its float switch (and everything else) is unknown.
+            self.demand = 0
+        elif self.float_high or not level_ok:
             # Fall back on the float switch: it is wired to the device, not to the
             # transmitter, and is the last line of defence against an overflow.
             if self.float_high:
@@ -66,4 +78,10 @@ class PumpStation:
             self.speed = 0.0
         self.no_feedback1(IN=self.pump1 and not self.pump1_running, PT=self.feedback_time)
         self.no_feedback2(IN=self.pump2 and not self.pump2_running, PT=self.feedback_time)
-        self.alarm = self.float_high or not level_ok or self.no_feedback1.Q or self.no_feedback2.Q
+        self.alarm = (
+            not float_ok
+            or self.float_high
+            or not level_ok
+            or self.no_feedback1.Q
+            or self.no_feedback2.Q
+        )

@@ -110,3 +110,27 @@ def test_losing_the_device_raises_the_alarm_and_reconnecting_rewrites_the_output
     )
     texts = [ev["text"] for ev in e.events()[0]]
     assert any("outputs written again" in t for t in texts), texts
+
+
+def test_a_float_switch_last_seen_up_is_not_trusted_once_the_device_is_silent(station):
+    e, dev, plant = station
+    # Inflow beyond both pumps: the well fills, the float switch goes up, both pumps run.
+    with plant.lock:
+        plant.well.inflow = 100.0
+    assert wait_until(lambda: e.read("pump_station.float_high") is True)
+    assert wait_until(
+        lambda: (e.read("pump_station.pump1"), e.read("pump_station.pump2")) == (True, True)
+    )
+    dev.stop()
+    assert wait_until(lambda: e.quality("pump_station.float_high") == "bad")
+    # The kept value still says "up", but nothing known says so now: the pumps are
+    # commanded off (they restart from fresh readings) and the alarm is on.
+    assert e.read("pump_station.float_high") is True
+    e.wait(cycles=2)
+    assert (e.read("pump_station.pump1"), e.read("pump_station.pump2")) == (False, False)
+    assert e.read("pump_station.alarm") is True
+    # The device answers again with the float switch still up: both pumps run again.
+    with plant.lock:
+        dev.start()
+    assert wait_until(lambda: e.quality("pump_station.float_high") == "good")
+    assert wait_until(lambda: dev.get("coil", 0, 2) == [True, True])

@@ -117,6 +117,8 @@ def test_registers_hold_values_exactly_as_the_map_lays_them_out(tmp_path, entrie
 # -- hostile frames ---------------------------------------------------------------------
 
 SUPPORTED = {1, 2, 3, 4, 5, 6, 15, 16, 22, 23}
+# The served unit id (1), and 0 and 255, which address a Modbus TCP device itself.
+SERVED_UNITS = {0, 1, 255}
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +164,9 @@ frames = st.one_of(
 
 def expected(stream: bytes) -> tuple[list[tuple[int, int, int]], str]:
     """What the server must do with ``stream``: the (transaction id, unit, function)
-    of each request it must answer, in order, and how the stream ends: ``close`` (the
-    stream is not Modbus), or ``wait`` (an incomplete frame)."""
+    of each request it must answer, in order (every one: on Modbus TCP there is no
+    broadcast), and how the stream ends: ``close`` (the stream is not Modbus), or
+    ``wait`` (an incomplete frame)."""
     replies = []
     rest = stream
     while len(rest) >= 7:
@@ -172,8 +175,7 @@ def expected(stream: bytes) -> tuple[list[tuple[int, int, int]], str]:
             return replies, "close"
         if len(rest) < 6 + length:
             return replies, "wait"
-        if unit != 0:  # broadcasts are not answered
-            replies.append((tid, unit, rest[7]))
+        replies.append((tid, unit, rest[7]))
         rest = rest[6 + length :]
     return replies, "wait"
 
@@ -203,13 +205,16 @@ def test_hostile_frames_get_an_exception_or_a_closed_connection(served, parts):
             assert (rtid, proto, runit) == (tid, 0, unit)
             pdu = recv_exact(s, length - 1)
             assert len(pdu) == length - 1 >= 1
-            if pdu[0] & 0x80:
+            if unit not in SERVED_UNITS:
+                # Another unit: 0B, whatever the PDU (the unit is checked first).
+                assert pdu == bytes([(fc | 0x80) & 0xFF, 0x0B]), pdu
+            elif pdu[0] & 0x80:
                 assert pdu[0] == (fc | 0x80) & 0xFF and len(pdu) == 2
-                assert pdu[1] in (1, 2, 3, 11), pdu
+                assert pdu[1] in (1, 2, 3), pdu
                 if fc not in SUPPORTED:
                     assert pdu[1] == 1
             else:
-                assert pdu[0] == fc and fc in SUPPORTED and unit in (1, 255)
+                assert pdu[0] == fc and fc in SUPPORTED
         if end == "close":
             s.settimeout(2)
             assert s.recv(1) == b""

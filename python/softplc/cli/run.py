@@ -314,7 +314,7 @@ def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, li
     start = time.monotonic_ns()
     if args.cycles is not None:
         # The scan thread itself ends after exactly N cycles.
-        engine.native.stop_after(args.cycles)
+        engine.native.stop_at_cycle(args.cycles)
     while True:
         left = None if duration is None else duration - (time.monotonic_ns() - start)
         if left is not None and left <= 0:

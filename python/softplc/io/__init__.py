@@ -60,16 +60,47 @@ class Driver:
 
     def status(self) -> dict[str, Any]:
         """Counters and states as plain data: for the client, per device health
-        (``waiting``/``good``/``failing``/``bad``), polls, timeouts, exceptions, garbled
-        answers, round-trip times and connection counts; for the server, the address it
-        listens on, connections, requests and exceptions by kind."""
+        (``waiting``/``good``/``failing``/``bad``), polls, retries, timeouts, exceptions,
+        garbled answers, rejected writes, round-trip times, and per connection connects,
+        disconnects and late answers dropped; for the server, the address it listens on,
+        connections (open, accepted, refused, evicted), requests and exceptions by kind.
+
+        Example:
+            >>> client = load_config("programs/pump_station.toml")[0]
+            >>> st = client.status()
+            >>> st["kind"], st["running"]
+            ('modbus-client', False)
+            >>> server = modbus_server("127.0.0.1:0")
+            >>> st = server.status()
+            >>> st["listen"], st["exceptions"]["illegal_function"]
+            (None, 0)
+
+            Devices appear once the engine has bound the driver (at start); a running
+            engine's client status reads like
+            ``{"devices": {"pumps": {"health": "good", "polls_ok": 1234, ...}}, ...}``.
+        """
         result: dict[str, Any] = json.loads(self._monitor.status_json())
         return result
 
     @property
     def address(self) -> tuple[str, int] | None:
         """For a started server: the address it listens on (port 0 resolved), else
-        None."""
+        None.
+
+        Example:
+            >>> from softplc import INT, Engine
+            >>> engine = Engine(clock="real", cycle="10ms")
+            >>> engine.declare("demo.speed", "output", INT, "%QW0")
+            >>> engine.add_task("main", period="10ms")
+            >>> (server,) = attach(engine, modbus_server="127.0.0.1:0")
+            >>> print(server.address)  # not listening before the engine starts
+            None
+            >>> engine.start()
+            >>> host, port = server.address
+            >>> host, port > 0
+            ('127.0.0.1', True)
+            >>> engine.close()
+        """
         listen = self.status().get("listen")
         if not listen:
             return None
@@ -117,8 +148,11 @@ def modbus_server(
     Args:
         listen: ``HOST:PORT`` (an IP address or ``localhost``) or a bare port, which
             listens on 127.0.0.1. Port 0 picks a free port (see :attr:`Driver.address`).
-        unit_id: the unit id served (255 is always accepted too).
-        max_connections: connections beyond this are refused.
+        unit_id: the unit id served (0 and 255 are always answered too: on Modbus TCP
+            both address the device itself).
+        max_connections: when this many are open, a new client takes the place of the
+            connection idle longest if that one has sent nothing for a second, and is
+            refused otherwise.
         idle_timeout: close a connection that sends no complete request for this long
             (``"60s"``, nanoseconds, or 0 for never).
         allow: client addresses or networks allowed to connect (all when empty).
@@ -211,6 +245,29 @@ def attach(
 
     This is what ``softplc run PROGRAM.py --io FILE.toml --modbus-server HOST:PORT``
     does.
+
+    Example:
+        >>> from softplc import INT, Engine
+        >>> engine = Engine(clock="real", cycle="10ms")
+        >>> engine.declare("demo.level", "input", INT, "%IW0")
+        >>> engine.add_task("main", period="10ms")
+        >>> [d.name for d in attach(engine, modbus_server="127.0.0.1:0")]
+        ['modbus-server']
+        >>> engine.close()
+
+        With an I/O file, the devices' variables must exist when the engine starts; the
+        pump station's device must be running for its inputs to turn good:
+
+        >>> from softplc.loader import load_program_file
+        >>> engine = Engine(clock="real", cycle="10ms")
+        >>> for p in load_program_file("programs/pump_station.py").programs:
+        ...     _ = engine.add_program(p)
+        >>> [d.name for d in attach(engine, io="programs/pump_station.toml")]
+        ['modbus']
+        >>> engine.start()  # doctest: +SKIP
+        >>> engine.quality("pump_station.level")  # doctest: +SKIP
+        'good'
+        >>> engine.close()
     """
     drivers: list[Driver] = []
     if io is not None:
@@ -228,7 +285,24 @@ def attach(
 
 
 def attach_from_args(engine: Any, args: argparse.Namespace) -> list[Driver]:
-    """:func:`attach` with the ``--io`` and ``--modbus-server`` options of ``softplc run``."""
+    """:func:`attach` with the ``--io`` and ``--modbus-server`` options of ``softplc run``.
+
+    Example:
+        >>> import argparse
+        >>> from softplc import INT, Engine
+        >>> engine = Engine(clock="real", cycle="10ms")
+        >>> engine.declare("demo.count", "memory", INT, "%MW0")
+        >>> engine.add_task("main", period="10ms")
+        >>> args = argparse.Namespace(io=None, modbus_server="127.0.0.1:0")
+        >>> [d.name for d in attach_from_args(engine, args)]
+        ['modbus-server']
+        >>> engine.close()
+
+        Options that are missing count as not given:
+
+        >>> attach_from_args(Engine(), argparse.Namespace())
+        []
+    """
     return attach(
         engine,
         io=getattr(args, "io", None),

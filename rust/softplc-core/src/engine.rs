@@ -106,6 +106,8 @@ pub enum Command {
     AddObserver(u64, Box<dyn CycleObserver>),
     /// Detach a cycle observer (it is handed back through the graveyard).
     RemoveObserver(u64),
+    /// Real time: end the scan once the first task has run this many cycles in all.
+    StopAtCycle(u64),
 }
 
 struct Snapshot {
@@ -121,8 +123,6 @@ struct Shared {
     state: AtomicU8,
     fault: Mutex<Option<FaultInfo>>,
     quit: AtomicBool,
-    /// The scan thread ends once the first task has done this many cycles.
-    quit_at: AtomicU64,
     /// Engine-clock time of the first tick.
     origin: AtomicU64,
     rt: Mutex<Option<RtStatus>>,
@@ -172,6 +172,8 @@ pub struct Core {
     outputs: Vec<(crate::image::Slot, Value)>,
     state: PlcState,
     clock: ClockKind,
+    /// The scan thread ends once the first task has done this many cycles.
+    quit_at: u64,
     events: EventSink,
     shared: Arc<Shared>,
 }
@@ -283,7 +285,6 @@ impl EngineBuilder {
             state: AtomicU8::new(state_code(PlcState::Stop)),
             fault: Mutex::new(None),
             quit: AtomicBool::new(false),
-            quit_at: AtomicU64::new(u64::MAX),
             origin: AtomicU64::new(0),
             rt: Mutex::new(None),
             graveyard: Mutex::new(Vec::new()),
@@ -341,6 +342,7 @@ impl EngineBuilder {
             outputs,
             state: PlcState::Stop,
             clock: self.clock,
+            quit_at: u64::MAX,
             events: events.clone(),
             shared: shared.clone(),
             layout: layout.clone(),
@@ -463,6 +465,7 @@ impl Core {
                     }
                 }
                 Command::AddObserver(id, obs) => self.observers.push((id, obs)),
+                Command::StopAtCycle(n) => self.quit_at = n,
                 Command::RemoveObserver(id) => {
                     if let Some(i) = self.observers.iter().position(|(x, _)| *x == id) {
                         let o = self.observers.swap_remove(i);
@@ -734,9 +737,13 @@ impl Core {
             let woke = monotonic_ns();
             let b = self.tasks[ti].schedule.begin(woke);
             self.cycle(ti, b.scheduled, woke, b.latency, b.missed, woke);
-            if self.tasks[0].cycle >= self.shared.quit_at.load(Ordering::Relaxed) {
+            if self.tasks[0].cycle >= self.quit_at {
                 break;
             }
+        }
+        // The scan is over: no sample may stay pending behind a reader's lock.
+        for t in self.tasks.iter_mut() {
+            t.recorder.flush();
         }
         // Last cycle: outputs to their safe values, drivers told.
         let now = monotonic_ns();
@@ -961,13 +968,13 @@ impl Engine {
     }
 
     /// Real time: ends the scan (as `close` does: outputs safe in a last cycle) once
-    /// the first task has run `n` more cycles. Use [`Engine::scan_finished`] to wait.
-    pub fn stop_after(&self, n: u64) {
-        let done = self.readers[0].figures().cycles;
-        self.shared.quit_at.store(done + n, Ordering::Relaxed);
+    /// the first task has run `total` cycles since start. Use [`Engine::scan_finished`]
+    /// to wait for it.
+    pub fn stop_at_cycle(&self, total: u64) {
+        self.send(Command::StopAtCycle(total));
     }
 
-    /// True when a real-time scan thread has ended (after `stop_after`, or a panic).
+    /// True when a real-time scan thread has ended (after `stop_at_cycle`, or a panic).
     pub fn scan_finished(&self) -> bool {
         self.thread.as_ref().is_some_and(|h| h.is_finished())
     }
@@ -1232,6 +1239,9 @@ impl Engine {
             }
         }
         if let Some(core) = self.core.as_mut() {
+            for t in core.tasks.iter_mut() {
+                t.recorder.flush();
+            }
             if self.started {
                 for d in core.drivers.iter_mut() {
                     d.stop();

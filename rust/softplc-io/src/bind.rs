@@ -116,7 +116,7 @@ pub fn bind_points(
                 bit: p.bit,
                 var_ty: ty,
             };
-            let substitute = codec.substitute_value(p.substitute);
+            let substitute = codec.substitute_value(p.substitute.unwrap_or(0.0));
             let bp = BoundPoint {
                 name: info.name.clone(),
                 var: id,

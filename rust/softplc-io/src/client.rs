@@ -21,6 +21,7 @@ use crate::config::{DeviceConfig, OnFail};
 use crate::plan::{plan, Plan};
 use crate::poller::{ConnSpec, IoDevice};
 use crate::runtime::{stopped, IoThread};
+use crate::transport::TransportStats;
 
 /// Newest device data, poller -> scan.
 #[derive(Clone, Debug, Default)]
@@ -94,6 +95,10 @@ pub struct DeviceStats {
     pub writes_ok: AtomicU64,
     /// Write requests that failed.
     pub writes_failed: AtomicU64,
+    /// Write requests the device rejected with an exception (part of `writes_failed`).
+    pub writes_rejected: AtomicU64,
+    /// Polls attempted again after a failure (on the device's next turn).
+    pub retries: AtomicU64,
     /// Times all outputs were written again after a (re)connection.
     pub rewrites: AtomicU64,
     /// Last poll round trip (ns).
@@ -146,6 +151,8 @@ impl DeviceStats {
             "transport_errors": ld(&self.transport_errors),
             "writes_ok": ld(&self.writes_ok),
             "writes_failed": ld(&self.writes_failed),
+            "writes_rejected": ld(&self.writes_rejected),
+            "retries": ld(&self.retries),
             "rewrites": ld(&self.rewrites),
             "clamps": ld(&self.clamps),
             "degraded_cycles": ld(&self.degraded_cycles),
@@ -171,6 +178,8 @@ pub struct ConnStats {
     pub connect_failures: AtomicU64,
     /// Connections lost or dropped after an error.
     pub disconnects: AtomicU64,
+    /// Frames received and late answers dropped (see [`crate::transport`]).
+    pub transport: Arc<TransportStats>,
 }
 
 struct DeviceEntry {
@@ -222,6 +231,7 @@ impl DriverMonitor for ClientShared {
                     "connects": c.connects.load(Ordering::Relaxed),
                     "connect_failures": c.connect_failures.load(Ordering::Relaxed),
                     "disconnects": c.disconnects.load(Ordering::Relaxed),
+                    "late_answers": c.transport.late.load(Ordering::Relaxed),
                 })
             })
             .collect();

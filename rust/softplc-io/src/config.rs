@@ -193,8 +193,9 @@ pub struct PointConfig {
     pub offset: f64,
     /// Bit of a register, for BOOL variables.
     pub bit: Option<u8>,
-    /// Value on failure (read mappings of devices with `on_fail = "substitute"`).
-    pub substitute: f64,
+    /// Value on failure (read mappings of devices with `on_fail = "substitute"`); None:
+    /// not given (the variable type's zero).
+    pub substitute: Option<f64>,
     /// Where the mapping is, for messages.
     pub loc: Loc,
     /// Which mapping this is, for messages (`device "pumps" read #2`).
@@ -210,7 +211,8 @@ pub struct DeviceConfig {
     pub host: String,
     /// TCP port.
     pub port: u16,
-    /// Unit identifier (slave id) behind the address.
+    /// Unit identifier (slave id) behind the address. 0 and 255 address a Modbus TCP
+    /// device itself (the Modbus TCP implementation guide allows both).
     pub unit_id: u8,
     /// Poll period.
     pub poll: Duration,
@@ -316,7 +318,8 @@ impl IpNet {
 pub struct ServerConfig {
     /// Listen address (port 0 picks a free port).
     pub listen: SocketAddr,
-    /// The unit id the server answers to (255 is always accepted too).
+    /// The unit id the server answers to (0 and 255 are answered too: on Modbus TCP they
+    /// address the device itself).
     pub unit_id: u8,
     /// Clients allowed to connect; empty: everyone who can reach `listen`.
     pub allow: Vec<IpNet>,
@@ -622,7 +625,8 @@ fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceCo
         ));
     }
     let port = int_in(src, &what, "port", &d.port, 1..=65535, 502)? as u16;
-    let unit_id = int_in(src, &what, "unit_id", &d.unit_id, 1..=255, 1)? as u8;
+    // On Modbus TCP, 0 is not a broadcast: it addresses the device itself, as 255 does.
+    let unit_id = int_in(src, &what, "unit_id", &d.unit_id, 0..=255, 1)? as u8;
     let poll_ms = int_in(src, &what, "poll_ms", &d.poll_ms, 1..=3_600_000, 100)?;
     let timeout_ms = int_in(src, &what, "timeout_ms", &d.timeout_ms, 1..=600_000, 1000)?;
     let retries = int_in(src, &what, "retries", &d.retries, 0..=10, 1)? as u32;
@@ -732,7 +736,7 @@ fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceCo
         ));
     }
     if on_fail == OnFail::Keep {
-        if let Some(p) = reads.iter().find(|p| p.substitute != 0.0) {
+        if let Some(p) = reads.iter().find(|p| p.substitute.is_some()) {
             return Err(p.loc.error(
                 &p.what,
                 "substitute",
@@ -922,7 +926,7 @@ fn point(
         }
     };
     let substitute = match &p.substitute {
-        None => 0.0,
+        None => None,
         Some(s) => {
             let sloc = src.loc(&s.span());
             if usage != PointUse::Read {
@@ -932,7 +936,7 @@ fn point(
                     "only read mappings have substitute values",
                 ));
             }
-            match s.get_ref() {
+            Some(match s.get_ref() {
                 toml::Value::Integer(i) => *i as f64,
                 toml::Value::Float(f) if f.is_finite() => *f,
                 toml::Value::Boolean(b) => *b as u8 as f64,
@@ -943,7 +947,7 @@ fn point(
                         format!("expected a number or a boolean, found {other}"),
                     ))
                 }
-            }
+            })
         }
     };
     Ok(PointConfig {
@@ -1172,5 +1176,26 @@ read_only = ["holding_register"]
     fn substitute_needs_the_substitute_policy() {
         let e = err("[[device]]\nname = \"a\"\nhost = \"h\"\n[[device.read]]\nvar = \"x\"\ntable = \"coil\"\naddress = 1\nsubstitute = true\n");
         assert!(e.contains("on_fail"), "{e}");
+    }
+
+    #[test]
+    fn any_substitute_needs_the_substitute_policy_even_zero() {
+        for v in ["0", "0.0", "false"] {
+            let e = err(&format!("[[device]]\nname = \"a\"\nhost = \"h\"\n[[device.read]]\nvar = \"x\"\ntable = \"holding\"\naddress = 1\nsubstitute = {v}\n"));
+            assert!(
+                e.starts_with("f.toml:5:") && e.contains("on_fail"),
+                "{v}: {e}"
+            );
+        }
+        let c = parse("f.toml", "[[device]]\nname = \"a\"\nhost = \"h\"\non_fail = \"substitute\"\n[[device.read]]\nvar = \"x\"\ntable = \"holding\"\naddress = 1\nsubstitute = 0\n").unwrap();
+        assert_eq!(c.devices[0].reads[0].substitute, Some(0.0));
+    }
+
+    #[test]
+    fn a_device_may_be_unit_zero_the_tcp_device_itself() {
+        let c = parse("f.toml", "[[device]]\nname = \"a\"\nhost = \"h\"\nunit_id = 0\n[[device.read]]\nvar = \"x\"\ntable = \"coil\"\naddress = 1\n").unwrap();
+        assert_eq!(c.devices[0].unit_id, 0);
+        let e = err("[[device]]\nname = \"a\"\nhost = \"h\"\nunit_id = 256\n[[device.read]]\nvar = \"x\"\ntable = \"coil\"\naddress = 1\n");
+        assert!(e.contains("0..=255"), "{e}");
     }
 }

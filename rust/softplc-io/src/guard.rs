@@ -11,19 +11,25 @@
 //!   task, but it must not be reachable from the network at all.
 //!
 //! [`FrameGuard`] wraps the TCP stream. It reads whole MBAP frames itself, answers
-//! malformed ones with the right exception (writing it straight to the socket), closes
-//! the connection on frames that cannot be delimited (wrong protocol id, impossible
-//! length), closes idle connections, and hands tokio-modbus exactly one well-formed
-//! frame per read, so that each exception is written after the previous response.
+//! frames for another unit id with exception 0B (gateway target failed to respond)
+//! before looking at their PDU, answers malformed ones with the right exception
+//! (writing it straight to the socket), closes the connection on frames that cannot be
+//! delimited (wrong protocol id, impossible length), closes idle connections and
+//! connections evicted to make room for a new one, and hands tokio-modbus exactly one
+//! well-formed frame per read, so that each exception is written after the previous
+//! response.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::service::ConnHandle;
 
 const HEADER: usize = 7;
 /// Largest frame: 7-byte MBAP header (with unit id) + 253-byte PDU.
@@ -31,6 +37,17 @@ const MAX_FRAME: usize = HEADER + 253;
 
 /// Function codes the server implements.
 pub const SUPPORTED: [u8; 10] = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10, 0x16, 0x17];
+
+/// Exception code for a request to a unit id the server is not.
+pub const GATEWAY_TARGET: u8 = 0x0B;
+
+/// True when a server with unit id `own` answers requests for `unit`: its own id, and
+/// 0 and 255, which on Modbus TCP address the device itself (the Modbus TCP
+/// implementation guide: the unit id is not needed to reach a TCP device; 255 is the
+/// recommended value and 0 is accepted too; there is no broadcast on TCP).
+pub fn serves(unit: u8, own: u8) -> bool {
+    unit == own || unit == 0 || unit == 255
+}
 
 /// What to do with one complete frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +117,8 @@ pub trait GuardStats: Send + Sync {
     fn closed_malformed(&self);
     /// The connection was closed for idleness.
     fn closed_idle(&self);
+    /// A request for another unit id was answered with exception 0B.
+    fn wrong_unit(&self);
 }
 
 /// The transport wrapper; see the module docs.
@@ -121,11 +140,16 @@ pub struct FrameGuard<T, S> {
     /// When the last complete request arrived. The timer is re-armed from it only when
     /// it fires: resetting a tokio timer for every request costs more than the request.
     last_request: Instant,
+    /// The unit id served.
+    unit_id: u8,
+    /// The connection's entry in the server's list, through which it may be evicted.
+    handle: Option<Arc<ConnHandle>>,
 }
 
 impl<T, S: GuardStats> FrameGuard<T, S> {
-    /// Wraps `inner`; `idle`: close after this long without a complete request.
-    pub fn new(inner: T, stats: S, idle: Option<Duration>) -> Self {
+    /// Wraps `inner` of a server with unit id `unit_id`; `idle`: close after this long
+    /// without a complete request.
+    pub fn new(inner: T, stats: S, unit_id: u8, idle: Option<Duration>) -> Self {
         FrameGuard {
             inner,
             stats,
@@ -139,13 +163,30 @@ impl<T, S: GuardStats> FrameGuard<T, S> {
             idle,
             deadline: idle.map(|d| Box::pin(tokio::time::sleep(d))),
             last_request: Instant::now(),
+            unit_id,
+            handle: None,
         }
     }
 
+    /// Lets the server close this connection through `handle` (see
+    /// [`crate::service::Connections::evict_idlest`]).
+    pub fn with_handle(mut self, handle: Arc<ConnHandle>) -> Self {
+        self.handle = Some(handle);
+        self
+    }
+
     fn reset_idle(&mut self) {
-        if self.idle.is_some() {
-            self.last_request = Instant::now();
+        if self.idle.is_some() || self.handle.is_some() {
+            let now = Instant::now();
+            self.last_request = now;
+            if let Some(h) = &self.handle {
+                h.touch(now.into_std());
+            }
         }
+    }
+
+    fn evicted(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| h.is_evicted())
     }
 
     /// True when the connection has been idle too long; re-arms the timer otherwise.
@@ -232,16 +273,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin, S: GuardStats + Unpin> AsyncRead for Fra
                 }
                 Ok(Some(len)) => {
                     me.reset_idle();
-                    match check_pdu(&me.buf[HEADER..len]) {
+                    // The unit first: a frame for another unit gets 0B whatever its PDU.
+                    let verdict = if serves(me.buf[6], me.unit_id) {
+                        check_pdu(&me.buf[HEADER..len])
+                    } else {
+                        me.stats.wrong_unit();
+                        Verdict::Exception(GATEWAY_TARGET)
+                    };
+                    match verdict {
                         Verdict::Pass => {
                             me.passing = len;
                             me.handed = 0;
-                            continue;
-                        }
-                        Verdict::Exception(_) if me.buf[6] == 0 => {
-                            // A broadcast (unit 0) is never answered, not even with an
-                            // exception.
-                            me.consume(len);
                             continue;
                         }
                         Verdict::Exception(code) => {
@@ -261,7 +303,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin, S: GuardStats + Unpin> AsyncRead for Fra
                 }
                 Ok(None) => {}
             }
-            // 4. Need more bytes.
+            // 4. Need more bytes (unless the server closed this connection to make room).
+            if me.evicted() {
+                return Poll::Ready(Ok(()));
+            }
             let mut rb = ReadBuf::new(&mut me.buf[me.filled..]);
             match Pin::new(&mut me.inner).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
@@ -274,6 +319,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin, S: GuardStats + Unpin> AsyncRead for Fra
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
+                    if let Some(h) = &me.handle {
+                        h.park(cx.waker());
+                        if h.is_evicted() {
+                            return Poll::Ready(Ok(()));
+                        }
+                    }
                     if me.idle_expired(cx) {
                         me.stats.closed_idle();
                         return Poll::Ready(Err(io::Error::new(
@@ -309,6 +360,12 @@ impl<T: AsyncWrite + Unpin, S: Unpin> AsyncWrite for FrameGuard<T, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tcp_server_answers_its_unit_and_0_and_255() {
+        assert!(serves(17, 17) && serves(0, 17) && serves(255, 17));
+        assert!(!serves(1, 17) && !serves(16, 17) && !serves(254, 17));
+    }
 
     #[test]
     fn unsupported_function_codes_get_illegal_function() {

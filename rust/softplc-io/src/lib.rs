@@ -26,6 +26,7 @@ pub mod runtime;
 pub mod server;
 pub mod service;
 pub mod tables;
+pub mod transport;
 
 use std::path::Path;
 
@@ -73,6 +74,7 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
         for (i, d) in cfg.devices.iter().enumerate() {
             let reads = bind::bind_points(l, &d.reads, bind::Usage::DeviceRead)?;
             let writes = bind::bind_points(l, &d.writes, bind::Usage::DeviceWrite)?;
+            bind::bind_health(l, d)?;
             let rs: Vec<_> = reads
                 .iter()
                 .map(|p| (p.table, p.address, p.len()))

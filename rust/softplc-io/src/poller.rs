@@ -1,11 +1,27 @@
 //! The client's I/O side: one task per TCP connection polls the devices behind it.
 //!
 //! Devices with the same host and port (units behind one gateway) share the task and
-//! its connection and take turns. A request that times out, breaks the connection or
-//! gets an undecodable answer drops the connection (its state is unknown after that);
-//! the next attempt follows the device's reconnect back-off. Every poll's outcome goes
-//! to the scan through the device's triple buffer, so a device that vanishes shows up
-//! as quality, statistics and an event, never as a delay of the scan.
+//! its connection and take turns, one request at a time. What a failure costs:
+//! - A request that gets no answer in time does not drop the connection: its answer, if
+//!   it comes late, is known by its transaction id and dropped ([`crate::transport`]),
+//!   so the other units go on. Only a second timeout in a row with nothing at all
+//!   received in between drops the connection: then it is the connection that is dead.
+//! - A broken connection, or an answer that cannot be delimited or decoded, drops it;
+//!   the next attempt follows the connection's reconnect back-off.
+//! - A retry of a failed poll is the device's next turn, after the other devices that
+//!   are due, so a silent unit delays the others by at most one of its timeouts between
+//!   two of their polls. A device whose polls fail is polled less often (it waits at
+//!   least what the failed poll cost, doubling per failed poll, up to `reconnect_max`)
+//!   and, once bad, is not retried within a poll.
+//! - A write the device rejects (an exception) is counted, reported once and retried
+//!   with back-off; the device's reads go on.
+//! - Connections are opened in one place ([`connect_if_due`]), and every connection,
+//!   the first and each reconnection, makes all outputs be written again (with an
+//!   event): after a reconnection nothing is known about what the device holds.
+//!
+//! Every poll's outcome goes to the scan through the device's triple buffer, so a
+//! device that vanishes shows up as quality, statistics and an event, never as a delay
+//! of the scan.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -17,12 +33,14 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, Slave, SlaveContext};
+use tokio_modbus::{ExceptionResponse, ProtocolError};
 
 use crate::client::{ConnStats, DeviceStats, Health, InSample, OutSample};
 use crate::clock::{mono_ns, ClockLink};
 use crate::config::{DeviceConfig, Table, WriteMode};
 use crate::plan::{Plan, PlannedRequest};
 use crate::runtime::{stopped, Shutdown};
+use crate::transport::ClientTransport;
 
 /// What one connection task needs to know about its connection.
 pub(crate) struct ConnSpec {
@@ -44,24 +62,30 @@ enum Fail {
     Timeout,
     /// The connection failed.
     Transport(String),
-    /// The answer could not be decoded or did not match the request.
+    /// The answer could not be delimited or decoded: the stream cannot go on.
     Garbage(String),
+    /// A well-formed answer that does not fit the request (unit id, function, count).
+    Mismatch(String),
     /// The device answered with a Modbus exception.
     Exception(ExceptionCode),
 }
 
 impl Fail {
-    /// After these the connection's state is unknown: drop it.
+    /// After these the connection's state is unknown: drop it. (Timeouts are judged by
+    /// [`Link::timed_out`].)
     fn breaks_connection(&self) -> bool {
-        matches!(self, Fail::Timeout | Fail::Transport(_) | Fail::Garbage(_))
+        matches!(self, Fail::Transport(_) | Fail::Garbage(_))
     }
 
     fn retryable(&self) -> bool {
-        self.breaks_connection()
-            || matches!(
-                self,
-                Fail::Exception(ExceptionCode::ServerDeviceBusy | ExceptionCode::Acknowledge)
-            )
+        matches!(
+            self,
+            Fail::Timeout
+                | Fail::Transport(_)
+                | Fail::Garbage(_)
+                | Fail::Mismatch(_)
+                | Fail::Exception(ExceptionCode::ServerDeviceBusy | ExceptionCode::Acknowledge)
+        )
     }
 
     fn describe(&self) -> String {
@@ -70,9 +94,14 @@ impl Fail {
             Fail::Timeout => "timed out".to_string(),
             Fail::Transport(e) => format!("connection error: {e}"),
             Fail::Garbage(e) => format!("garbled answer: {e}"),
-            Fail::Exception(c) => format!("exception {:#04x} ({c:?})", u8::from(*c)),
+            Fail::Mismatch(e) => format!("answer does not fit the request: {e}"),
+            Fail::Exception(c) => exception_text(*c),
         }
     }
+}
+
+fn exception_text(c: ExceptionCode) -> String {
+    format!("exception {:#04x} ({c:?})", u8::from(c))
 }
 
 /// A connection and its reconnection schedule.
@@ -85,6 +114,10 @@ struct Link {
     last_down: String,
     events: EventSink,
     clock: Arc<ClockLink>,
+    /// Frames received on the connection as of the last timeout.
+    rx_seen: u64,
+    /// Timeouts in a row with nothing received in between.
+    quiet_timeouts: u32,
 }
 
 impl Link {
@@ -103,6 +136,16 @@ impl Link {
         &self.spec.stats.endpoint
     }
 
+    fn is_connected(&self) -> bool {
+        self.ctx.is_some()
+    }
+
+    fn frames_received(&self) -> u64 {
+        self.spec.stats.transport.frames.load(Ordering::Relaxed)
+    }
+
+    /// Opens the connection. Only [`connect_if_due`] calls this, so that every
+    /// connection makes the outputs be written again.
     async fn connect(&mut self) -> Result<(), String> {
         let t = self.spec.connect_timeout;
         let host = self.spec.host.clone();
@@ -118,7 +161,10 @@ impl Link {
                 Ok(Ok(stream)) => {
                     // Requests are small and latency matters more than packet count.
                     let _ = stream.set_nodelay(true);
-                    self.ctx = Some(tokio_modbus::client::tcp::attach(stream));
+                    let transport = ClientTransport::new(stream, self.spec.stats.transport.clone());
+                    self.ctx = Some(tokio_modbus::client::tcp::attach(transport));
+                    self.rx_seen = self.frames_received();
+                    self.quiet_timeouts = 0;
                     self.spec.stats.connected.store(true, Ordering::Relaxed);
                     self.spec.stats.connects.fetch_add(1, Ordering::Relaxed);
                     self.backoff = self.spec.reconnect_min;
@@ -150,21 +196,32 @@ impl Link {
         self.last_down = why;
     }
 
-    fn lost(&mut self, why: &Fail) {
+    fn lost(&mut self, why: String) {
         if self.ctx.take().is_some() {
             self.spec.stats.connected.store(false, Ordering::Relaxed);
             self.spec.stats.disconnects.fetch_add(1, Ordering::Relaxed);
             self.event(
                 3,
-                format!(
-                    "modbus: connection to {} dropped: {}",
-                    self.endpoint(),
-                    why.describe()
-                ),
+                format!("modbus: connection to {} dropped: {why}", self.endpoint()),
             );
             // The first reconnection is immediate; later ones back off.
             self.next_attempt = Instant::now();
-            self.last_down = why.describe();
+            self.last_down = why;
+        }
+    }
+
+    /// A request timed out. One unit behind a gateway may be silent while the others
+    /// answer; the connection is dropped only when a second timeout follows with nothing
+    /// at all received in between (late answers count: they prove the link alive).
+    fn timed_out(&mut self) {
+        let rx = self.frames_received();
+        if rx != self.rx_seen {
+            self.rx_seen = rx;
+            self.quiet_timeouts = 0;
+        }
+        self.quiet_timeouts += 1;
+        if self.quiet_timeouts >= 2 {
+            self.lost("two requests in a row timed out with nothing received".to_string());
         }
     }
 
@@ -188,17 +245,38 @@ impl Link {
                     Err(Fail::Transport(e.to_string()))
                 }
             }
-            Ok(Err(tokio_modbus::Error::Protocol(e))) => Err(Fail::Garbage(e.to_string())),
+            // Some gateways answer for a unit that does not respond with an exception
+            // (0x0A/0x0B) under another function code: it is still that exception.
+            Ok(Err(tokio_modbus::Error::Protocol(ProtocolError::FunctionCodeMismatch {
+                result: Err(ExceptionResponse { exception, .. }),
+                ..
+            }))) => Err(Fail::Exception(exception)),
+            Ok(Err(tokio_modbus::Error::Protocol(e))) => Err(Fail::Mismatch(e.to_string())),
             Ok(Ok(Err(code))) => Err(Fail::Exception(code)),
             Ok(Ok(Ok(resp))) => Ok(resp),
         };
-        if let Err(f) = &r {
-            if f.breaks_connection() {
-                self.lost(f);
-            }
+        match &r {
+            Err(Fail::Timeout) => self.timed_out(),
+            Err(f) if f.breaks_connection() => self.lost(f.describe()),
+            _ => {}
         }
         r
     }
+}
+
+/// What the poller knows about one write request.
+#[derive(Clone, Copy, Debug)]
+struct WriteState {
+    /// The device holds the values in `written_*`.
+    valid: bool,
+    /// Written (or rejected) since the last connection: for the re-write event.
+    since_connect: bool,
+    /// Not to be tried again before this, after a failure.
+    hold_until: Option<Instant>,
+    /// The next hold.
+    backoff: Duration,
+    /// The device rejected the last attempt with this exception.
+    rejected: Option<ExceptionCode>,
 }
 
 /// Poller-side state of one device.
@@ -217,15 +295,19 @@ pub(crate) struct IoDevice {
     good_seq: u64,
     acquired_mono: u64,
     failed_in_row: u64,
+    /// Attempts of the current poll that failed and are being retried.
+    attempt: u32,
+    /// When the current poll's first attempt started.
+    poll_started: Instant,
     bad: bool,
     /// Outputs as last published by the scan.
     out_words: Vec<u16>,
     out_bits: Vec<bool>,
     out_seq: u64,
-    /// What the device holds, as far as we know, and whether we know it.
+    /// The values last sent to the device (successfully or not), by write request.
     written_words: Vec<u16>,
     written_bits: Vec<bool>,
-    write_valid: Vec<bool>,
+    writes: Vec<WriteState>,
     /// All outputs must be written again (after a (re)connection); for the event.
     rewrite_pending: bool,
     next_poll: Instant,
@@ -241,9 +323,15 @@ impl IoDevice {
         output: triple_buffer::Output<OutSample>,
         stats: Arc<DeviceStats>,
     ) -> IoDevice {
+        let w = WriteState {
+            valid: false,
+            since_connect: false,
+            hold_until: None,
+            backoff: cfg.poll,
+            rejected: None,
+        };
         IoDevice {
             index,
-            cfg,
             good_words: vec![0; read_plan.words],
             good_bits: vec![false; read_plan.bits],
             scratch_words: vec![0; read_plan.words],
@@ -252,7 +340,8 @@ impl IoDevice {
             out_bits: vec![false; write_plan.bits],
             written_words: vec![0; write_plan.words],
             written_bits: vec![false; write_plan.bits],
-            write_valid: vec![false; write_plan.requests.len()],
+            writes: vec![w; write_plan.requests.len()],
+            cfg,
             read_plan,
             write_plan,
             input,
@@ -261,6 +350,8 @@ impl IoDevice {
             good_seq: 0,
             acquired_mono: 0,
             failed_in_row: 0,
+            attempt: 0,
+            poll_started: Instant::now(),
             bad: false,
             out_seq: 0,
             rewrite_pending: false,
@@ -272,8 +363,19 @@ impl IoDevice {
         !self.write_plan.requests.is_empty()
     }
 
-    /// Takes the scan's newest outputs; true when there is something to write.
-    fn outputs_pending(&mut self) -> bool {
+    /// No failure since the last good poll: outputs may also be written between polls.
+    fn is_healthy(&self) -> bool {
+        self.failed_in_row == 0 && self.attempt == 0
+    }
+
+    /// Longest back-off of polls and writes.
+    fn backoff_cap(&self) -> Duration {
+        self.cfg.poll.max(self.cfg.reconnect_max)
+    }
+
+    /// Takes the scan's newest outputs; true when some write request is due at `now`
+    /// (`ignore_holds`: also those held back after a failure).
+    fn outputs_pending(&mut self, now: Instant, ignore_holds: bool) -> bool {
         if self.output.update() {
             let o = self.output.output_buffer();
             self.out_words.copy_from_slice(&o.words);
@@ -283,11 +385,21 @@ impl IoDevice {
         if self.out_seq == 0 {
             return false;
         }
-        self.write_plan
-            .requests
-            .iter()
-            .enumerate()
-            .any(|(i, r)| !self.write_valid[i] || self.differs(r))
+        (0..self.writes.len()).any(|i| self.write_due(i, now, ignore_holds))
+    }
+
+    fn write_due(&self, i: usize, now: Instant, ignore_holds: bool) -> bool {
+        let w = &self.writes[i];
+        let changed = self.differs(&self.write_plan.requests[i]);
+        if w.valid && !changed {
+            return false;
+        }
+        match w.hold_until {
+            // A device that rejected a value may accept the next one: try a changed value
+            // at once. After a timeout, wait (the device is not answering).
+            Some(h) if now < h && !ignore_holds => w.rejected.is_some() && changed,
+            _ => true,
+        }
     }
 
     fn differs(&self, r: &PlannedRequest) -> bool {
@@ -299,8 +411,20 @@ impl IoDevice {
         }
     }
 
-    fn invalidate_writes(&mut self) {
-        self.write_valid.iter_mut().for_each(|v| *v = false);
+    /// A (re)connection: nothing is known about what the device holds. Holds after
+    /// timeouts end (the connection is new); holds after rejections stay.
+    fn connected(&mut self, now: Instant) {
+        let poll = self.cfg.poll;
+        for w in &mut self.writes {
+            w.valid = false;
+            w.since_connect = false;
+            if w.rejected.is_none() {
+                w.hold_until = None;
+                w.backoff = poll;
+            }
+        }
+        self.rewrite_pending = self.has_writes();
+        self.next_poll = self.next_poll.min(now);
     }
 
     fn publish(&mut self) {
@@ -319,6 +443,7 @@ impl IoDevice {
         self.acquired_mono = started_mono;
         self.good_seq += 1;
         self.failed_in_row = 0;
+        self.attempt = 0;
         self.stats.polls_ok.fetch_add(1, Ordering::Relaxed);
         self.stats.failed_in_row.store(0, Ordering::Relaxed);
         self.stats.record_rtt(rtt.as_nanos() as u64);
@@ -335,10 +460,12 @@ impl IoDevice {
                 ),
             );
         }
+        self.schedule_next();
     }
 
     fn poll_failed(&mut self, link: &Link, f: &Fail) {
         self.failed_in_row += 1;
+        self.attempt = 0;
         self.stats.polls_failed.fetch_add(1, Ordering::Relaxed);
         self.stats
             .failed_in_row
@@ -365,6 +492,28 @@ impl IoDevice {
                 .health
                 .store(Health::Failing as u8, Ordering::Relaxed);
         }
+        if matches!(f, Fail::NotConnected(_)) {
+            // Costs nothing: the connection's own back-off applies.
+            self.schedule_next();
+        } else {
+            // Poll a failing device less often, so that the devices sharing its
+            // connection get most of it: wait at least what the failed poll cost (its
+            // timeouts), doubling per failed poll.
+            let now = Instant::now();
+            let base = self.cfg.poll.max(now - self.poll_started);
+            let k = (self.failed_in_row - 1).min(20) as u32;
+            self.next_poll = now + base.saturating_mul(1 << k).min(self.backoff_cap());
+        }
+    }
+
+    /// Extra attempts the current poll may still make.
+    fn retries(&self) -> u32 {
+        // A device already bad is probed once per (backed-off) poll.
+        if self.bad {
+            0
+        } else {
+            self.cfg.retries
+        }
     }
 
     fn count(&self, f: &Fail) {
@@ -372,7 +521,7 @@ impl IoDevice {
         match f {
             Fail::Timeout => s.timeouts.fetch_add(1, Ordering::Relaxed),
             Fail::Transport(_) => s.transport_errors.fetch_add(1, Ordering::Relaxed),
-            Fail::Garbage(_) => s.garbage.fetch_add(1, Ordering::Relaxed),
+            Fail::Garbage(_) | Fail::Mismatch(_) => s.garbage.fetch_add(1, Ordering::Relaxed),
             Fail::Exception(_) => s.exceptions.fetch_add(1, Ordering::Relaxed),
             Fail::NotConnected(_) => 0,
         };
@@ -390,36 +539,17 @@ impl IoDevice {
     }
 }
 
-/// One request with the device's retries. A retry after a broken connection
-/// reconnects at once (the back-off applies between polls, not within one).
+/// One attempt of one request.
 async fn request(link: &mut Link, dev: &IoDevice, req: Request<'_>) -> Result<Response, Fail> {
-    let mut attempt = 0;
-    loop {
-        if link.ctx.is_none() {
-            if attempt == 0 {
-                return Err(Fail::NotConnected(link.last_down.clone()));
-            }
-            if let Err(why) = link.connect().await {
-                link.connect_failed(why.clone());
-                return Err(Fail::NotConnected(why));
-            }
-        }
-        dev.stats.requests.fetch_add(1, Ordering::Relaxed);
-        match link
-            .call(dev.cfg.unit_id, req.clone(), dev.cfg.timeout)
-            .await
-        {
-            Ok(r) => return Ok(r),
-            Err(f) => {
-                dev.count(&f);
-                if attempt < dev.cfg.retries && f.retryable() {
-                    attempt += 1;
-                    continue;
-                }
-                return Err(f);
-            }
-        }
+    if !link.is_connected() {
+        return Err(Fail::NotConnected(link.last_down.clone()));
     }
+    dev.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let r = link.call(dev.cfg.unit_id, req, dev.cfg.timeout).await;
+    if let Err(f) = &r {
+        dev.count(f);
+    }
+    r
 }
 
 fn read_request(r: &PlannedRequest) -> Request<'static> {
@@ -452,7 +582,7 @@ async fn poll_reads(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> {
                 dev.scratch_words[o..o + n].copy_from_slice(&v);
             }
             (_, other) => {
-                let f = Fail::Garbage(format!(
+                let f = Fail::Mismatch(format!(
                     "asked for {n} items at {} {}, got {other:?}",
                     r.table, r.start
                 ));
@@ -464,18 +594,23 @@ async fn poll_reads(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Writes the ranges whose values changed or are not known to be on the device.
-/// Returns the number of requests written.
-async fn write_outputs(link: &mut Link, dev: &mut IoDevice) -> Result<usize, Fail> {
+/// Writes the requests that are due. A rejected request (exception) is held back with
+/// back-off and reported once; the others go on. Any other failure ends the pass and
+/// is returned (the connection is in trouble).
+async fn write_outputs(
+    link: &mut Link,
+    dev: &mut IoDevice,
+    ignore_holds: bool,
+) -> Result<usize, Fail> {
     if dev.out_seq == 0 {
         return Ok(0);
     }
     let mut written = 0;
     for i in 0..dev.write_plan.requests.len() {
-        let r = dev.write_plan.requests[i];
-        if dev.write_valid[i] && !dev.differs(&r) {
+        if !dev.write_due(i, Instant::now(), ignore_holds) {
             continue;
         }
+        let r = dev.write_plan.requests[i];
         let (o, n) = (r.offset, r.count as usize);
         let req = match (r.table, n) {
             (Table::Coil, 1) => Request::WriteSingleCoil(r.start, dev.out_bits[o]),
@@ -488,53 +623,104 @@ async fn write_outputs(link: &mut Link, dev: &mut IoDevice) -> Result<usize, Fai
                 Cow::Owned(dev.out_words[o..o + n].to_vec()),
             ),
         };
-        match request(link, dev, req).await {
+        let result = request(link, dev, req).await;
+        if r.table.is_bits() {
+            dev.written_bits[o..o + n].copy_from_slice(&dev.out_bits[o..o + n]);
+        } else {
+            dev.written_words[o..o + n].copy_from_slice(&dev.out_words[o..o + n]);
+        }
+        let cap = dev.backoff_cap();
+        let poll = dev.cfg.poll;
+        let w = &mut dev.writes[i];
+        match result {
             Ok(_) => {
-                if r.table.is_bits() {
-                    dev.written_bits[o..o + n].copy_from_slice(&dev.out_bits[o..o + n]);
-                } else {
-                    dev.written_words[o..o + n].copy_from_slice(&dev.out_words[o..o + n]);
-                }
-                dev.write_valid[i] = true;
+                w.valid = true;
+                w.since_connect = true;
+                w.hold_until = None;
+                w.backoff = poll;
+                w.rejected = None;
                 dev.stats.writes_ok.fetch_add(1, Ordering::Relaxed);
                 written += 1;
             }
             Err(f) => {
-                dev.write_valid[i] = false;
+                w.valid = false;
+                w.hold_until = Some(Instant::now() + w.backoff);
+                w.backoff = (w.backoff * 2).min(cap);
                 dev.stats.writes_failed.fetch_add(1, Ordering::Relaxed);
-                return Err(f);
+                let Fail::Exception(code) = f else {
+                    return Err(f);
+                };
+                w.since_connect = true;
+                dev.stats.writes_rejected.fetch_add(1, Ordering::Relaxed);
+                if w.rejected.replace(code) != Some(code) {
+                    let text = format!(
+                        "modbus: device {:?}: write of {} {} ({} items) rejected: {}; retrying with back-off",
+                        dev.cfg.name,
+                        r.table,
+                        r.start,
+                        n,
+                        exception_text(code)
+                    );
+                    dev.stats.set_error(text.clone());
+                    link.event(30 + dev.index as i64, text);
+                }
             }
         }
     }
     Ok(written)
 }
 
-/// Writes pending outputs; reports a completed re-write after a reconnection.
+/// Writes due outputs; reports a completed re-write after a (re)connection.
 async fn flush_outputs(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> {
-    let n = write_outputs(link, dev).await?;
-    if dev.rewrite_pending && dev.write_valid.iter().all(|v| *v) && dev.out_seq > 0 {
+    let r = write_outputs(link, dev, false).await;
+    if dev.rewrite_pending && dev.out_seq > 0 && dev.writes.iter().all(|w| w.since_connect) {
         dev.rewrite_pending = false;
         dev.stats.rewrites.fetch_add(1, Ordering::Relaxed);
+        let rejected = dev.writes.iter().filter(|w| w.rejected.is_some()).count();
+        let detail = if rejected > 0 {
+            format!(", {rejected} rejected")
+        } else {
+            String::new()
+        };
         link.event(
             20 + dev.index as i64,
             format!(
-                "modbus: device {:?}: outputs written again after connecting ({n} requests)",
-                dev.cfg.name
+                "modbus: device {:?}: outputs written again after connecting ({} requests{detail})",
+                dev.cfg.name,
+                dev.writes.len()
             ),
         );
     }
-    Ok(())
+    r.map(|_| ())
 }
 
-/// A full poll: pending (or, in `every_poll` mode, all) outputs, then all inputs.
-async fn poll(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> {
+/// One attempt of a poll: due (or, in `every_poll` mode, all) outputs, then all inputs.
+/// Rejected writes do not stop the reads.
+async fn poll_once(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> {
     if dev.cfg.write_mode == WriteMode::EveryPoll {
-        dev.invalidate_writes();
+        dev.writes.iter_mut().for_each(|w| w.valid = false);
     }
-    if dev.has_writes() && dev.outputs_pending() {
+    if dev.has_writes() && dev.outputs_pending(Instant::now(), false) {
         flush_outputs(link, dev).await?;
     }
     poll_reads(link, dev).await
+}
+
+/// Connects when the connection is down and its back-off has passed. Every connection
+/// makes every device's outputs be written again.
+async fn connect_if_due(link: &mut Link, devices: &mut [IoDevice]) {
+    if link.is_connected() || Instant::now() < link.next_attempt {
+        return;
+    }
+    match link.connect().await {
+        Ok(()) => {
+            let now = Instant::now();
+            for d in devices.iter_mut() {
+                d.connected(now);
+            }
+        }
+        Err(why) => link.connect_failed(why),
+    }
 }
 
 /// Runs one connection and its devices until `shutdown`.
@@ -554,6 +740,8 @@ pub(crate) async fn run(
         last_down: "never connected".to_string(),
         events,
         clock,
+        rx_seen: 0,
+        quiet_timeouts: 0,
     };
     {
         let stop = stopped(shutdown);
@@ -564,10 +752,10 @@ pub(crate) async fn run(
         }
     }
     // The engine puts outputs to their safe values before stopping drivers: try to
-    // get those to the devices, within each device's timeout.
+    // get those to the devices, within each device's timeout, held back or not.
     for dev in devices.iter_mut() {
-        if link.ctx.is_some() && dev.has_writes() && dev.outputs_pending() {
-            let _ = timeout(dev.cfg.timeout, write_outputs(&mut link, dev)).await;
+        if link.is_connected() && dev.has_writes() && dev.outputs_pending(Instant::now(), true) {
+            let _ = timeout(dev.cfg.timeout, write_outputs(&mut link, dev, true)).await;
         }
     }
     if let Some(mut ctx) = link.ctx.take() {
@@ -583,44 +771,53 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
         .map(|d| d.cfg.write_check)
         .min();
     loop {
-        if link.ctx.is_none() && Instant::now() >= link.next_attempt {
-            match link.connect().await {
-                Ok(()) => {
-                    for d in devices.iter_mut() {
-                        d.invalidate_writes();
-                        d.rewrite_pending = d.has_writes();
-                    }
-                }
-                Err(why) => link.connect_failed(why),
-            }
-        }
-        for dev in devices.iter_mut() {
+        for i in 0..devices.len() {
+            connect_if_due(link, devices).await;
+            let dev = &mut devices[i];
             let now = Instant::now();
             if now >= dev.next_poll {
                 let started = mono_ns();
                 let t0 = Instant::now();
-                let r = poll(link, dev).await;
-                match r {
-                    Ok(()) => dev.poll_ok(link, started, t0.elapsed()),
-                    Err(f) => dev.poll_failed(link, &f),
+                if dev.attempt == 0 {
+                    dev.poll_started = t0;
                 }
-                dev.publish();
-                dev.schedule_next();
-            } else if link.ctx.is_some() && dev.has_writes() && dev.outputs_pending() {
+                match poll_once(link, dev).await {
+                    Ok(()) => {
+                        dev.poll_ok(link, started, t0.elapsed());
+                        dev.publish();
+                    }
+                    Err(f) if f.retryable() && dev.attempt < dev.retries() => {
+                        // Retry on the device's next turn, after the others that are due.
+                        dev.attempt += 1;
+                        dev.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        dev.stats.set_error(f.describe());
+                        dev.next_poll = Instant::now();
+                    }
+                    Err(f) => {
+                        dev.poll_failed(link, &f);
+                        dev.publish();
+                    }
+                }
+            } else if link.is_connected()
+                && dev.is_healthy()
+                && dev.has_writes()
+                && dev.outputs_pending(now, false)
+            {
                 if let Err(f) = flush_outputs(link, dev).await {
                     dev.stats.set_error(f.describe());
                 }
             }
         }
+        let now = Instant::now();
         let mut wake = devices
             .iter()
             .map(|d| d.next_poll)
             .min()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-        if link.ctx.is_none() {
+            .unwrap_or(now + Duration::from_secs(1));
+        if !link.is_connected() {
             wake = wake.min(link.next_attempt);
         } else if let Some(wc) = write_check {
-            wake = wake.min(Instant::now() + wc);
+            wake = wake.min(now + wc);
         }
         sleep_until(wake).await;
     }

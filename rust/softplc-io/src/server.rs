@@ -5,6 +5,11 @@
 //! with them only through the atomic [`Tables`]: `write_outputs` publishes the image
 //! (try-lock, skipped for one cycle if a client is writing at that instant),
 //! `read_inputs` applies client writes. Neither waits, allocates or makes syscalls.
+//!
+//! The accept loop keeps a list of open connections: when `max_connections` are open, a
+//! newcomer takes the place of one idle at least [`EVICT_MIN_IDLE`], and connection
+//! events are rate-limited ([`CONN_EVENTS_PER_SECOND`]) so that a flood of connections
+//! cannot flood the event log.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -24,7 +29,7 @@ use crate::clock::ClockLink;
 use crate::config::{IpNet, ServerConfig, Table};
 use crate::guard::FrameGuard;
 use crate::runtime::{stopped, IoThread};
-use crate::service::{ConnService, ConnSlot, ServerStats, StatsHandle};
+use crate::service::{ConnService, ConnSlot, Connections, ServerStats, StatsHandle};
 use crate::tables::Tables;
 
 /// Variable, table, address, item count, writable: for the monitor.
@@ -67,6 +72,7 @@ impl DriverMonitor for ServerShared {
             "accepted": ld(&s.accepted),
             "refused_allowlist": ld(&s.refused_allowlist),
             "refused_limit": ld(&s.refused_limit),
+            "evicted": ld(&s.evicted),
             "closed_malformed": ld(&s.closed_malformed),
             "closed_idle": ld(&s.closed_idle),
             "connection_errors": ld(&s.connection_errors),
@@ -221,19 +227,21 @@ impl Driver for ModbusServer {
             .listen
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(local);
-        let stats = self.shared.stats.clone();
+        let acceptor = Acceptor {
+            tables,
+            stats: self.shared.stats.clone(),
+            conns: Arc::new(Connections::default()),
+            allow: self.cfg.allow.clone(),
+            max_conn: self.cfg.max_connections,
+            idle: self.cfg.idle_timeout,
+            unit_id: self.cfg.unit_id,
+            writable: self.writable,
+            limiter: Default::default(),
+        };
         let clock = self.clock.clone();
-        let allow = self.cfg.allow.clone();
-        let max_conn = self.cfg.max_connections as u64;
-        let idle = self.cfg.idle_timeout;
-        let unit_id = self.cfg.unit_id;
-        let writable = self.writable;
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
             let listener = TcpListener::from_std(std_listener);
-            serve(
-                listener, tables, stats, clock, events, allow, max_conn, idle, unit_id, writable,
-                shutdown, local,
-            )
+            serve(listener, acceptor, clock, events, shutdown, local)
         })?;
         self.shared.stats.running.store(true, Ordering::Relaxed);
         self.io = Some(io);
@@ -350,18 +358,190 @@ fn publish_point(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    listener: std::io::Result<TcpListener>,
+/// A connection idle at least this long may be closed to make room for a new client
+/// when `max_connections` are open. Long enough that a client polling every second or
+/// faster is never pushed out by newcomers; short enough that sockets left open and
+/// silent cannot lock clients out until the idle timeout.
+pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
+
+/// Connection events shown per kind and second; the rest are summed up once a second,
+/// so that a flood of connections cannot flood the event log.
+pub const CONN_EVENTS_PER_SECOND: u32 = 5;
+
+/// Kinds of connection events, rate-limited separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnEvent {
+    Accepted = 0,
+    RefusedAllowlist = 1,
+    RefusedLimit = 2,
+    Evicted = 3,
+}
+
+impl ConnEvent {
+    const ALL: [ConnEvent; 4] = [
+        ConnEvent::Accepted,
+        ConnEvent::RefusedAllowlist,
+        ConnEvent::RefusedLimit,
+        ConnEvent::Evicted,
+    ];
+
+    /// Event code (`b`) of the event.
+    fn code(self) -> i64 {
+        match self {
+            ConnEvent::Accepted => 1,
+            ConnEvent::RefusedAllowlist => 2,
+            ConnEvent::RefusedLimit => 3,
+            ConnEvent::Evicted => 4,
+        }
+    }
+
+    fn summary(self, n: u64) -> String {
+        let what = match self {
+            ConnEvent::Accepted => "connections accepted",
+            ConnEvent::RefusedAllowlist => "connections refused (not in the allowlist)",
+            ConnEvent::RefusedLimit => "connections refused (connection limit)",
+            ConnEvent::Evicted => "idle connections closed to make room",
+        };
+        format!("modbus server: {n} more {what} in the last second")
+    }
+}
+
+/// Counts connection events in one-second windows (the window ends with
+/// [`EventLimiter::end_window`]).
+#[derive(Debug, Default)]
+struct EventLimiter {
+    shown: [u32; 4],
+    suppressed: [u64; 4],
+}
+
+impl EventLimiter {
+    /// True when one more event of `kind` may be shown in this window.
+    fn admit(&mut self, kind: ConnEvent) -> bool {
+        let k = kind as usize;
+        if self.shown[k] < CONN_EVENTS_PER_SECOND {
+            self.shown[k] += 1;
+            true
+        } else {
+            self.suppressed[k] += 1;
+            false
+        }
+    }
+
+    /// Ends the window: the events not shown in it, by kind.
+    fn end_window(&mut self) -> [u64; 4] {
+        self.shown = [0; 4];
+        std::mem::take(&mut self.suppressed)
+    }
+}
+
+/// What the accept loop needs to accept (or refuse) a connection.
+struct Acceptor {
     tables: Arc<Tables>,
     stats: Arc<ServerStats>,
-    clock: Arc<ClockLink>,
-    events: EventSink,
+    conns: Arc<Connections>,
     allow: Vec<IpNet>,
-    max_conn: u64,
+    max_conn: usize,
     idle: Option<Duration>,
     unit_id: u8,
     writable: [bool; 4],
+    limiter: std::sync::Mutex<EventLimiter>,
+}
+
+impl Acceptor {
+    /// Reports a connection event unless this second's share of its kind is used up.
+    fn note(&self, kind: ConnEvent, event: &impl Fn(i64, String), text: impl FnOnce() -> String) {
+        let shown = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(kind);
+        if shown {
+            event(kind.code(), text());
+        }
+    }
+
+    /// Ends a rate-limiting window with one summary event per kind that was cut short.
+    fn summarise(&self, event: &impl Fn(i64, String)) {
+        let counts = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .end_window();
+        for kind in ConnEvent::ALL {
+            let n = counts[kind as usize];
+            if n > 0 {
+                event(kind.code(), kind.summary(n));
+            }
+        }
+    }
+
+    fn accept(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        event: &impl Fn(i64, String),
+    ) -> Option<(ConnService, FrameGuard<TcpStream, StatsHandle>)> {
+        let stats = &self.stats;
+        if !self.allow.is_empty() && !self.allow.iter().any(|n| n.contains(peer.ip())) {
+            stats.refused_allowlist.fetch_add(1, Ordering::Relaxed);
+            self.note(ConnEvent::RefusedAllowlist, event, || {
+                format!("modbus server: refused {peer} (not in the allowlist)")
+            });
+            return None;
+        }
+        if self.conns.len() >= self.max_conn {
+            match self.conns.evict_idlest(EVICT_MIN_IDLE) {
+                Some((victim, idle)) => {
+                    stats.evicted.fetch_add(1, Ordering::Relaxed);
+                    self.note(ConnEvent::Evicted, event, || {
+                        format!(
+                            "modbus server: closed the connection from {victim} (idle {} ms) to make room for {peer}",
+                            idle.as_millis()
+                        )
+                    });
+                }
+                None => {
+                    stats.refused_limit.fetch_add(1, Ordering::Relaxed);
+                    self.note(ConnEvent::RefusedLimit, event, || {
+                        format!(
+                            "modbus server: refused {peer} ({} connections open, none idle for {} s)",
+                            self.max_conn,
+                            EVICT_MIN_IDLE.as_secs()
+                        )
+                    });
+                    return None;
+                }
+            }
+        }
+        let _ = stream.set_nodelay(true);
+        let handle = self.conns.register(peer);
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        self.note(ConnEvent::Accepted, event, || {
+            format!("modbus server: connection from {peer}")
+        });
+        let service = ConnService {
+            tables: self.tables.clone(),
+            unit_id: self.unit_id,
+            writable: self.writable,
+            stats: stats.clone(),
+            slot: ConnSlot {
+                stats: stats.clone(),
+                conns: self.conns.clone(),
+                handle: handle.clone(),
+            },
+        };
+        let guard = FrameGuard::new(stream, StatsHandle(stats.clone()), self.unit_id, self.idle)
+            .with_handle(handle);
+        Some((service, guard))
+    }
+}
+
+async fn serve(
+    listener: std::io::Result<TcpListener>,
+    acceptor: Acceptor,
+    clock: Arc<ClockLink>,
+    events: EventSink,
     shutdown: crate::runtime::Shutdown,
     local: SocketAddr,
 ) {
@@ -382,16 +562,15 @@ async fn serve(
             return;
         }
     };
+    let unit_id = acceptor.unit_id;
     event(
         0,
-        format!("modbus server: listening on {local} (unit id {unit_id})"),
+        format!("modbus server: listening on {local} (unit id {unit_id}; 0 and 255 too)"),
     );
+    let stats = acceptor.stats.clone();
     let server = Server::new(listener);
     let on_connected = |stream: TcpStream, peer: SocketAddr| {
-        let r = accept(
-            stream, peer, &tables, &stats, &allow, max_conn, idle, unit_id, writable, &event,
-        );
-        std::future::ready(Ok(r))
+        std::future::ready(Ok(acceptor.accept(stream, peer, &event)))
     };
     let on_error = {
         let stats = stats.clone();
@@ -399,72 +578,60 @@ async fn serve(
             stats.connection_errors.fetch_add(1, Ordering::Relaxed);
         }
     };
-    let stop = stopped(shutdown);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            r = server.serve(&on_connected, on_error.clone()) => {
-                match r {
-                    Ok(()) => break,
-                    Err(e) => {
-                        // Typically out of file descriptors: wait and accept again.
-                        event(8, format!("modbus server: accept failed: {e}"));
-                        tokio::select! {
-                            _ = &mut stop => break,
-                            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        }
-                    }
+    let serving = async {
+        loop {
+            match server.serve(&on_connected, on_error.clone()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    // Typically out of file descriptors: wait and accept again.
+                    event(8, format!("modbus server: accept failed: {e}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
+    };
+    let summaries = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            acceptor.summarise(&event);
+        }
+    };
+    // Dropping `serving` ends every connection task (tokio-modbus cancels them).
+    tokio::select! {
+        _ = stopped(shutdown) => {}
+        _ = serving => {}
+        _ = summaries => {}
     }
+    acceptor.summarise(&event);
     stats.running.store(false, Ordering::Relaxed);
     event(0, format!("modbus server: stopped listening on {local}"));
 }
 
-#[allow(clippy::too_many_arguments)]
-fn accept(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tables: &Arc<Tables>,
-    stats: &Arc<ServerStats>,
-    allow: &[IpNet],
-    max_conn: u64,
-    idle: Option<Duration>,
-    unit_id: u8,
-    writable: [bool; 4],
-    event: &impl Fn(i64, String),
-) -> Option<(ConnService, FrameGuard<TcpStream, StatsHandle>)> {
-    if !allow.is_empty() && !allow.iter().any(|n| n.contains(peer.ip())) {
-        stats.refused_allowlist.fetch_add(1, Ordering::Relaxed);
-        event(
-            2,
-            format!("modbus server: refused {peer} (not in the allowlist)"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_events_are_limited_per_kind_and_second_and_summed_up() {
+        let mut l = EventLimiter::default();
+        let shown = (0..100)
+            .filter(|_| l.admit(ConnEvent::RefusedAllowlist))
+            .count();
+        assert_eq!(shown, CONN_EVENTS_PER_SECOND as usize);
+        // Another kind has its own share.
+        assert!(l.admit(ConnEvent::Accepted));
+        let n = l.end_window();
+        assert_eq!(n[ConnEvent::RefusedAllowlist as usize], 95);
+        assert_eq!(n[ConnEvent::Accepted as usize], 0);
+        assert_eq!(
+            ConnEvent::RefusedAllowlist.summary(95),
+            "modbus server: 95 more connections refused (not in the allowlist) in the last second"
         );
-        return None;
+        // A new window shows events again.
+        assert!(l.admit(ConnEvent::RefusedAllowlist));
+        assert_eq!(l.end_window(), [0; 4]);
     }
-    if stats.connections.load(Ordering::Relaxed) >= max_conn {
-        stats.refused_limit.fetch_add(1, Ordering::Relaxed);
-        event(
-            3,
-            format!("modbus server: refused {peer} ({max_conn} connections open)"),
-        );
-        return None;
-    }
-    let _ = stream.set_nodelay(true);
-    stats.connections.fetch_add(1, Ordering::Relaxed);
-    stats.accepted.fetch_add(1, Ordering::Relaxed);
-    event(1, format!("modbus server: connection from {peer}"));
-    let service = ConnService {
-        tables: tables.clone(),
-        unit_id,
-        writable,
-        stats: stats.clone(),
-        slot: ConnSlot(stats.clone()),
-    };
-    Some((
-        service,
-        FrameGuard::new(stream, StatsHandle(stats.clone()), idle),
-    ))
 }

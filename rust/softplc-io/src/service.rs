@@ -1,14 +1,17 @@
 //! Answers Modbus requests from the server's tables (runs on the I/O thread).
 
 use std::future::{ready, Ready};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_modbus::server::Service;
 
 use crate::config::Table;
-use crate::guard::GuardStats;
+use crate::guard::{serves, GuardStats, GATEWAY_TARGET};
 use crate::tables::Tables;
 
 /// Server counters. Written by the I/O thread (and the scan for publication skips),
@@ -25,8 +28,11 @@ pub struct ServerStats {
     pub accepted: AtomicU64,
     /// Connections refused by the allowlist.
     pub refused_allowlist: AtomicU64,
-    /// Connections refused because `max_connections` were open.
+    /// Connections refused because `max_connections` were open and none was idle
+    /// long enough to be closed for them.
     pub refused_limit: AtomicU64,
+    /// Idle connections closed to make room for a new one.
+    pub evicted: AtomicU64,
     /// Connections closed because a frame could not be delimited.
     pub closed_malformed: AtomicU64,
     /// Connections closed for idleness.
@@ -72,15 +78,149 @@ impl GuardStats for StatsHandle {
     fn closed_idle(&self) {
         self.0.closed_idle.fetch_add(1, Ordering::Relaxed);
     }
+    fn wrong_unit(&self) {
+        self.0.wrong_unit.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
-/// Counts an open connection while it lives.
+/// One open connection, as the server's list of connections sees it. Written by the
+/// connection's task (activity) and by the accept loop (eviction).
 #[derive(Debug)]
-pub struct ConnSlot(pub Arc<ServerStats>);
+pub struct ConnHandle {
+    id: u64,
+    /// The client.
+    pub peer: SocketAddr,
+    epoch: Instant,
+    /// Nanoseconds from `epoch` to the last complete request (or the accept).
+    last_active: AtomicU64,
+    evicted: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl ConnHandle {
+    /// Records a complete request at `now`.
+    pub fn touch(&self, now: Instant) {
+        let ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+        self.last_active.store(ns, Ordering::Relaxed);
+    }
+
+    /// How long the connection has been without a complete request.
+    pub fn idle_for(&self, now: Instant) -> Duration {
+        let last = self.epoch + Duration::from_nanos(self.last_active.load(Ordering::Relaxed));
+        now.saturating_duration_since(last)
+    }
+
+    /// True once the server has closed this connection to make room.
+    pub fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
+
+    /// The connection's task waits for bytes: wake it through `w` on eviction.
+    pub fn park(&self, w: &Waker) {
+        let mut slot = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+        if !slot.as_ref().is_some_and(|old| old.will_wake(w)) {
+            *slot = Some(w.clone());
+        }
+    }
+
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        let w = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+/// The server's open connections, so that a new client can take the place of one that
+/// sits idle when `max_connections` are open.
+#[derive(Debug)]
+pub struct Connections {
+    epoch: Instant,
+    next_id: AtomicU64,
+    open: Mutex<Vec<Arc<ConnHandle>>>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            epoch: Instant::now(),
+            next_id: AtomicU64::new(0),
+            open: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Connections {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ConnHandle>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Open connections (not counting evicted ones still closing).
+    pub fn len(&self) -> usize {
+        self.list().len()
+    }
+
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a connection from `peer`, active now.
+    pub fn register(&self, peer: SocketAddr) -> Arc<ConnHandle> {
+        let h = Arc::new(ConnHandle {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            peer,
+            epoch: self.epoch,
+            last_active: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        });
+        h.touch(Instant::now());
+        self.list().push(h.clone());
+        h
+    }
+
+    fn remove(&self, id: u64) {
+        self.list().retain(|h| h.id != id);
+    }
+
+    /// Closes the connection that has been without a request the longest, if that is
+    /// at least `min_idle`, and returns its peer and idle time. Connections in use
+    /// are never closed for a newcomer.
+    pub fn evict_idlest(&self, min_idle: Duration) -> Option<(SocketAddr, Duration)> {
+        let now = Instant::now();
+        let mut list = self.list();
+        let (i, idle) = list
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (i, h.idle_for(now)))
+            .max_by_key(|(_, idle)| *idle)?;
+        if idle < min_idle {
+            return None;
+        }
+        let h = list.swap_remove(i);
+        drop(list);
+        h.evict();
+        Some((h.peer, idle))
+    }
+}
+
+/// Counts an open connection and keeps it in the list while it lives.
+#[derive(Debug)]
+pub struct ConnSlot {
+    /// Counters.
+    pub stats: Arc<ServerStats>,
+    /// The list of open connections.
+    pub conns: Arc<Connections>,
+    /// This connection.
+    pub handle: Arc<ConnHandle>,
+}
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        self.conns.remove(self.handle.id);
+        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -89,7 +229,7 @@ impl Drop for ConnSlot {
 pub struct ConnService {
     /// The tables.
     pub tables: Arc<Tables>,
-    /// Unit id served (255 is accepted too; 0 is broadcast: served, not answered).
+    /// Unit id served (0 and 255 too: on Modbus TCP they address the device itself).
     pub unit_id: u8,
     /// Tables clients may write, by [`Table::index`].
     pub writable: [bool; 4],
@@ -99,7 +239,7 @@ pub struct ConnService {
     pub slot: ConnSlot,
 }
 
-type Answer = Result<Option<Response>, ExceptionCode>;
+type Answer = Result<Response, ExceptionCode>;
 
 impl ConnService {
     fn check(&self, table: Table, addr: u16, n: usize, max: usize) -> Result<(), ExceptionCode> {
@@ -167,7 +307,7 @@ impl ConnService {
         use Request as Q;
         use Response as R;
         let h = Table::HoldingRegister;
-        Ok(Some(match req {
+        Ok(match req {
             Q::ReadCoils(a, n) => R::ReadCoils(self.read_bits(Table::Coil, a, n)?),
             Q::ReadDiscreteInputs(a, n) => {
                 R::ReadDiscreteInputs(self.read_bits(Table::DiscreteInput, a, n)?)
@@ -221,32 +361,29 @@ impl ConnService {
                 R::ReadWriteMultipleRegisters(out)
             }
             _ => return Err(ExceptionCode::IllegalFunction),
-        }))
+        })
     }
 }
 
 impl Service for ConnService {
     type Request = SlaveRequest<'static>;
-    type Response = Option<Response>;
+    type Response = Response;
     type Exception = ExceptionCode;
     type Future = Ready<Answer>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let SlaveRequest { slave, request } = req;
-        let broadcast = slave == 0;
-        if !(slave == self.unit_id || slave == 255 || broadcast) {
+        // The frame guard answers other units already; this keeps the service right on
+        // its own.
+        if !serves(slave, self.unit_id) {
             self.stats.wrong_unit.fetch_add(1, Ordering::Relaxed);
-            self.stats.exception(0x0B);
+            self.stats.exception(GATEWAY_TARGET);
             return ready(Err(ExceptionCode::GatewayTargetDevice));
         }
         let answer = self.dispatch(request);
         if let Err(code) = &answer {
             self.stats.exception(u8::from(*code));
-        }
-        if broadcast {
-            // Broadcasts are carried out but never answered.
-            return ready(Ok(None));
         }
         ready(answer)
     }

@@ -135,20 +135,36 @@ fn malformed_requests_get_the_right_exception_and_the_connection_survives() {
             exchange(&mut s, 1, &[0x10, 0, 0, 0, 2, 3, 0, 1, 0]).unwrap(),
             vec![0x90, 0x03]
         );
-        // Another unit id: gateway target failed to respond.
+        // Another unit id: gateway target failed to respond, whatever the PDU (the
+        // unit is checked first).
         assert_eq!(
             exchange(&mut s, 7, &[0x03, 0, 0, 0, 1]).unwrap(),
             vec![0x83, 0x0B]
         );
+        assert_eq!(exchange(&mut s, 7, &[0x08]).unwrap(), vec![0x88, 0x0B]);
+        assert_eq!(
+            exchange(&mut s, 7, &[0x03, 0, 0, 0, 0]).unwrap(),
+            vec![0x83, 0x0B]
+        );
+        // Units 0 and 255 are the server itself on Modbus TCP: answered.
+        for unit in [0, 255] {
+            let ok = exchange(&mut s, unit, &[0x03, 0, 0, 0, 1]).unwrap();
+            assert_eq!(ok[..2], [0x03, 2], "unit {unit}");
+            assert_eq!(
+                exchange(&mut s, unit, &[0x03, 0, 0, 0, 0]).unwrap(),
+                vec![0x83, 0x03]
+            );
+        }
         // And the connection still serves good requests.
         let ok = exchange(&mut s, 1, &[0x03, 0, 0, 0, 1]).unwrap();
         assert_eq!(ok[..2], [0x03, 2]);
     });
     let st = r.status(0);
     assert_eq!(st["exceptions"]["illegal_function"], 3, "{st}");
-    assert_eq!(st["exceptions"]["illegal_data_value"], 6, "{st}");
+    assert_eq!(st["exceptions"]["illegal_data_value"], 8, "{st}");
     assert_eq!(st["exceptions"]["illegal_data_address"], 1, "{st}");
-    assert_eq!(st["exceptions"]["gateway_target"], 1, "{st}");
+    assert_eq!(st["exceptions"]["gateway_target"], 3, "{st}");
+    assert_eq!(st["wrong_unit"], 3, "{st}");
 }
 
 #[test]

@@ -797,7 +797,7 @@ impl PyEngine {
     /// Real time: waits `duration_ns` (or until `cycles` cycles of the first task, or
     /// until FAULT when `stop_on_fault`), with the GIL released; Ctrl-C raises
     /// KeyboardInterrupt. Returns the reason: "time", "cycles", "fault", or "stopped"
-    /// when the scan ended (after `stop_after`).
+    /// when the scan ended (after `stop_at_cycle`).
     #[pyo3(signature = (duration_ns=None, cycles=None, stop_on_fault=false))]
     fn wait(
         &self,
@@ -848,11 +848,11 @@ impl PyEngine {
         }
     }
 
-    /// Real time: ends the scan after `n` more cycles of the first task (outputs safe
-    /// in a last cycle, as on close).
-    fn stop_after(&self, py: Python<'_>, n: u64) -> PyResult<()> {
+    /// Real time: ends the scan once the first task has run `total` cycles since start
+    /// (outputs safe in a last cycle, as on close).
+    fn stop_at_cycle(&self, py: Python<'_>, total: u64) -> PyResult<()> {
         let mut g = self.lock(py);
-        Self::built(&mut g)?.stop_after(n);
+        Self::built(&mut g)?.stop_at_cycle(total);
         Ok(())
     }
 

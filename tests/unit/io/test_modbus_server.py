@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import wait_until
@@ -180,3 +183,99 @@ def test_softplc_io_check_reports_and_fails_with_file_line_and_key(tmp_path):
     )
     assert r.returncode == 2
     assert f"{bad}:3:11:" in r.stderr and "`unit_id`" in r.stderr
+
+
+def adu(unit: int, pdu: bytes, tid: int = 0x1234) -> bytes:
+    return struct.pack(">HHHB", tid, 0, len(pdu) + 1, unit) + pdu
+
+
+def reply(s: socket.socket) -> bytes:
+    """The PDU of one answer (b"" when the server closed the connection)."""
+    hdr = b""
+    while len(hdr) < 7:
+        try:
+            chunk = s.recv(7 - len(hdr))
+        except ConnectionResetError:
+            return b""
+        if not chunk:
+            return b""
+        hdr += chunk
+    _, _, length, _ = struct.unpack(">HHHB", hdr)
+    pdu = b""
+    while len(pdu) < length - 1:
+        pdu += s.recv(length - 1 - len(pdu))
+    return pdu
+
+
+def test_unit_ids_0_and_255_address_the_server_and_other_units_get_0b_first(make_engine):
+    e, drivers = make_engine(VARS, server="127.0.0.1:0")
+    e.write("s.temp", 55)
+    e.wait(cycles=3)
+    port = port_of(drivers)
+    # On Modbus TCP, 0 and 255 both mean "the device itself": both are answered.
+    with Client("127.0.0.1", port) as c:
+        assert [c.read("input_register", 2, unit=u) for u in (0, 1, 255)] == [[55]] * 3
+        c.write("holding_register", 5, [9], unit=0)
+        assert wait_until(lambda: e.read("s.speed") == 9)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        # Another unit gets 0B whatever its PDU: well-formed, unknown function or a bad
+        # quantity (the unit is checked before the PDU).
+        for pdu in (b"\x03\x00\x00\x00\x01", b"\x07", b"\x03\x00\x00\x00\x00", b"\x2b\x0e"):
+            s.sendall(adu(9, pdu))
+            assert reply(s) == bytes([pdu[0] | 0x80, 0x0B]), pdu
+        # Unit 0 gets the same answers as the server's own unit.
+        s.sendall(adu(0, b"\x07"))
+        assert reply(s) == b"\x87\x01"
+        s.sendall(adu(0, b"\x03\x00\x00\x00\x00"))
+        assert reply(s) == b"\x83\x03"
+    st = drivers[-1].status()
+    assert st["wrong_unit"] == 4 and st["exceptions"]["gateway_target"] == 4, st
+
+
+def test_a_new_client_takes_the_place_of_a_connection_idle_for_a_second(tmp_path, make_engine):
+    toml = '[server]\nlisten = "127.0.0.1:0"\nmax_connections = 2\n'
+    e, drivers = make_engine(VARS, toml)
+    e.write("s.temp", 7)
+    port = port_of(drivers)
+    idle = socket.create_connection(("127.0.0.1", port), timeout=2)
+    time.sleep(1.1)
+    with Client("127.0.0.1", port) as busy:
+        assert busy.read("input_register", 2) == [7]
+        # Full: the newcomer takes the place of the socket that sat idle, not of the
+        # client in use.
+        with Client("127.0.0.1", port) as c:
+            assert c.read("input_register", 2) == [7]
+        assert idle.recv(1) == b""
+        assert busy.read("input_register", 2) == [7]
+        # Full again, nobody idle for a second: a newcomer is refused.
+        with Client("127.0.0.1", port) as c2:
+            assert c2.read("input_register", 2) == [7]
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                with contextlib.suppress(ConnectionError):
+                    s.sendall(adu(1, b"\x04\x00\x02\x00\x01"))
+                assert reply(s) == b""
+    idle.close()
+    st = drivers[-1].status()
+    assert (st["evicted"], st["refused_limit"]) == (1, 1), st
+    texts = [ev["text"] for ev in e.events()[0]]
+    assert any("to make room" in t for t in texts), texts
+
+
+def test_a_flood_of_refused_connections_is_summed_up_in_the_event_log(make_engine):
+    toml = '[server]\nlisten = "127.0.0.1:0"\nallow = ["10.0.0.0/8"]\n'
+    e, drivers = make_engine(VARS, toml)
+    port = port_of(drivers)
+    for _ in range(200):
+        socket.create_connection(("127.0.0.1", port)).close()
+    assert wait_until(lambda: drivers[-1].status()["refused_allowlist"] == 200)
+
+    def refused() -> tuple[int, int]:
+        texts = [ev["text"] for ev in e.events()[0] if "refused" in ev["text"]]
+        single = sum("not in the allowlist)" in t and "more" not in t for t in texts)
+        summed = sum(int(t.split()[2]) for t in texts if " more connections refused" in t)
+        return single, summed
+
+    # Each refusal is accounted for, most of them in a summary once a second.
+    assert wait_until(lambda: sum(refused()) == 200, timeout=3), refused()
+    single, summed = refused()
+    assert single <= 10 and summed >= 190, (single, summed)
