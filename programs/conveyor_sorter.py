@@ -5,7 +5,15 @@ An item passes the entry photo-eye (`entry_eye`), where a gauge says whether it 
 big. It takes `travel` to reach the pusher; big items are pushed off (a `push_time`
 pulse on `pusher`), small ones ride on to the exit eye. The belt stops when a batch of
 `batch` items has entered (`batch_done`) until `reset` is pressed. Up to four big items
-can be on their way at once (one timer each, in an array of blocks).
+can be on their way at once (one timer each, in an array of blocks); a fifth is counted
+in `lost`.
+
+The pusher makes one stroke per big item. TP ignores its input while its pulse runs, so
+a big item that reaches the pusher during a stroke (items closer together than
+`push_time`) would get no stroke of its own; instead its request waits in a queue
+(`push_queue`) and the pusher strokes again as soon as it has been back for one scan.
+This assumes the pusher zone is long enough for an item to still be in front of the
+pusher one stroke later.
 
 Run it:  softplc run programs/conveyor_sorter.py --virtual --cycles 3000 --cycle 10ms
 """
@@ -31,9 +39,11 @@ class ConveyorSorter:
     big_count = Output(INT, "%QW4")
     on_belt = Output(INT, "%QW6")
     lost = Output(INT, "%QW8")
+    push_queue = Output(INT, "%QW10")
     batch = Memory(INT, 10)
     travel = Memory(TIME, ms(1500))
     pending = Memory(ARRAY(BOOL, SLOTS))
+    stroke_cmd = Memory(BOOL)
     entry_edge = R_TRIG()
     exit_edge = R_TRIG()
     reset_edge = R_TRIG()
@@ -66,7 +76,14 @@ class ConveyorSorter:
             if self.delays[i].Q:
                 self.pending[i] = False
                 pushed = True
-        self.push(IN=pushed)
+                self.push_queue += 1
+        # A stroke starts on a rising edge of TP's input, so the command is given for
+        # one scan, only while the pusher is back (not during a stroke, nor in the scan
+        # after a command, when its input must drop for the next edge).
+        self.stroke_cmd = self.push_queue > 0 and not self.push.Q and not self.stroke_cmd
+        if self.stroke_cmd:
+            self.push_queue -= 1
+        self.push(IN=self.stroke_cmd)
         self.pusher = self.push.Q
 
         self.belt(CU=arrived, CD=self.exit_edge.Q or pushed, R=self.reset_edge.Q)

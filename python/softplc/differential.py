@@ -16,6 +16,7 @@ Example (a program defined in a file, since the compiler reads its source)::
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,11 +28,22 @@ class DifferentialMismatch(AssertionError):
     variables that differ."""
 
 
-def _norm(v: Any) -> Any:
-    # NaN equals NaN here: both forms produced the same bits.
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
-    return v
+def _same(a: Any, b: Any) -> bool:
+    """Equal values; floats compare by their bits, so -0.0 differs from 0.0 and NaNs
+    with different payloads or signs differ, while a NaN equals the same NaN."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, float) and isinstance(b, float) and _bits(a) == _bits(b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def _bits(v: float) -> int:
+    return int(struct.unpack("<Q", struct.pack("<d", v))[0])
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, float) and (v == 0.0 or math.isnan(v)):
+        return f"{v!r} (bits {_bits(v):#018x})"
+    return repr(v)
 
 
 def run_mode(
@@ -64,7 +76,7 @@ def run_mode(
                 for name, value in steps[k].items():
                     plc.write(name, value)
             plc.run_cycles(1)
-            row = {k2: _norm(v) for k2, v in plc.snapshot().values().items()}
+            row = dict(plc.snapshot().values())
             row["@state"] = plc.state
             f = plc.fault
             row["@fault"] = None if f is None else str(f.get("message", f))
@@ -81,7 +93,9 @@ def run_both(
     plant: Any = None,
 ) -> list[dict[str, Any]]:
     """Runs compiled and reference mode; raises :class:`DifferentialMismatch` at the
-    first cycle where any variable or the engine state differs. Returns the rows."""
+    first cycle where any variable or the engine state differs (floats compare bit for
+    bit: ``-0.0`` is not ``0.0``, and NaNs must carry the same payload). Returns the
+    rows of the compiled run."""
     a = run_mode(factory, steps, mode="compiled", cycle=cycle, cycles=cycles, plant=plant)
     b = run_mode(factory, steps, mode="reference", cycle=cycle, cycles=cycles, plant=plant)
     for k, (x, y) in enumerate(zip(a, b)):
@@ -93,11 +107,12 @@ def run_both(
         diff = {
             n: (x.get(n), y.get(n))
             for n in set(x) | set(y)
-            if n != "@fault" and x.get(n) != y.get(n)
+            if n != "@fault" and not _same(x.get(n), y.get(n))
         }
         if diff:
             shown = ", ".join(
-                f"{n}: compiled {c!r} != reference {r!r}" for n, (c, r) in sorted(diff.items())
+                f"{n}: compiled {_show(c)} != reference {_show(r)}"
+                for n, (c, r) in sorted(diff.items())
             )
             raise DifferentialMismatch(f"cycle {k}: {shown}")
     return a

@@ -288,6 +288,7 @@ class Engine:
                     ir = prog.compile_program(program)
                     self._native.add_compiled_program(task, pname, ir)
                 else:
+                    _check_reference_scan(program)
                     self._native.add_python_program(task, pname, _reference_runner(program))
             except BaseException:
                 self._native.rollback_declarations(mark)
@@ -551,6 +552,20 @@ _LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
 def _close_all() -> None:
     for e in list(_LIVE):
         e.close()
+
+
+def _check_reference_scan(obj: Any) -> None:
+    """In the class form ``scan`` takes only ``self`` (the compiler says the same)."""
+    import inspect
+
+    params = list(inspect.signature(type(obj).scan).parameters.values())[1:]
+    extra = [p.name for p in params if p.default is inspect.Parameter.empty]
+    if extra:
+        raise ProgramError(
+            f"program {prog.instance_name(obj)}: scan(self) takes no other argument, but "
+            f"it declares {', '.join(extra)} (in the class form the variables are "
+            "attributes: self.level, not io.level)"
+        )
 
 
 def _reference_runner(obj: Any) -> Callable[[Any], None]:

@@ -471,13 +471,15 @@ def result_type(op: str, a: str, b: str) -> tuple[str, str, str]:
             f"explicitly, e.g. TO_LREAL(x))"
         )
     if op == "/":
-        if c in INT_TYPES:
+        # IEC's / on integers divides and truncates, Python's gives a float: the same
+        # source would mean two things, so / needs a float operand (typed or not).
+        if c in INT_TYPES or c == ANY_INT:
+            shown = ", ".join("an untyped integer" if t == ANY_INT else t for t in (a, b))
             raise TypeRuleError(
-                f"/ on integers ({a}, {b}) is not defined; use // (IEC division, "
-                f"truncates toward zero) or convert to REAL"
+                f"/ on two integers ({shown}) is ambiguous (IEC truncates, Python gives a "
+                f"float); use // for integer division (typed integers truncate toward zero "
+                f"as in IEC), or make one side a float (2.0, TO_REAL(x), TO_LREAL(i))"
             )
-        if c == ANY_INT:
-            return ANY_REAL, ANY_INT, ANY_INT
         return c, c, c
     if op in ("//", "%"):
         if c in FLOAT_TYPES or c == ANY_REAL:

@@ -51,6 +51,10 @@ def _import(path: Path) -> ModuleType:
         raise ConfigError(f"{path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    # As when running a script: modules next to the program file can be imported.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as e:

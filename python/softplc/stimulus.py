@@ -6,8 +6,12 @@ bare name that is unique), then one row per cycle: row k sets the inputs for cyc
 previous value. Values:
 
 * BOOL: ``0``/``1`` or ``true``/``false`` (any case);
-* integers: decimal (``-12``); REAL/LREAL: decimal (``3.5``, ``1e-3``);
-* TIME: an integer of milliseconds (``1500``) or an IEC literal (``T#1s500ms``).
+* integers: decimal (``-12``); REAL/LREAL: decimal (``3.5``, ``1e-3``), finite in the
+  variable's type (``1e39`` is out of range for REAL);
+* TIME: a decimal integer of milliseconds (``1500``) or an IEC literal (``T#1s500ms``),
+  within the 64-bit nanosecond range of TIME.
+
+Numbers are plain decimal: ``1_000``, ``0x10``, ``inf`` and ``nan`` are errors.
 
 Lines starting with ``#`` are comments. Every error names the file, the row (line
 number in the file) and the column.
@@ -33,19 +37,31 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from softplc.errors import ConfigError
-from softplc.iectypes import INT_BITS, fits
+from softplc.iectypes import INT_BITS, f32, fits
 
 __all__ = ["Stimulus", "load_stimulus", "parse_value"]
 
 
+_DECIMAL_INT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_TIME_NS = (-(1 << 63), (1 << 63) - 1)  # TIME is a signed 64-bit count of nanoseconds
+
+
 def parse_value(text: str, type_name: str) -> Any:
     """Parses one cell for a variable of ``type_name``; raises ValueError with a
-    reason."""
+    reason.
+
+    Numbers are plain decimal as the format says: Python's other spellings (``1_000``,
+    ``0x10``, ``inf``, ``nan``) are rejected, and so is a value the variable cannot
+    hold (an integer out of range, a REAL that would round to infinity, a TIME past
+    the 64-bit nanosecond range).
+    """
     t = text.strip()
     if type_name == "BOOL":
         low = t.lower()
@@ -55,32 +71,38 @@ def parse_value(text: str, type_name: str) -> Any:
             return False
         raise ValueError(f"{t!r} is not a BOOL (use 0/1 or true/false)")
     if type_name in ("REAL", "LREAL"):
-        try:
-            v = float(t)
-        except ValueError:
-            raise ValueError(f"{t!r} is not a number") from None
-        if not math.isfinite(v):
-            raise ValueError(f"{t!r} is not a finite number")
+        if not _DECIMAL_REAL.fullmatch(t):
+            raise ValueError(f"{t!r} is not a decimal number (like -12, 3.5 or 1e-3)")
+        v = float(t)
+        if not math.isfinite(v if type_name == "LREAL" else f32(v)):
+            limit = "3.4028235e38" if type_name == "REAL" else "1.7976931348623157e308"
+            raise ValueError(f"{t} is out of range for {type_name} (largest magnitude {limit})")
         return v
     if type_name == "TIME":
         if t.upper().startswith(("T#", "TIME#", "LT#", "LTIME#")):
             from softplc.timefmt import parse_duration
 
             try:
-                return parse_duration(t)
+                v = parse_duration(t)
             except ConfigError as e:
                 raise ValueError(str(e)) from None
-        try:
-            return int(t) * 1_000_000
-        except ValueError:
+        elif _DECIMAL_INT.fullmatch(t):
+            v = int(t) * 1_000_000
+        else:
             raise ValueError(
-                f"{t!r} is not a TIME (an integer of milliseconds or an IEC literal like T#1s500ms)"
-            ) from None
+                f"{t!r} is not a TIME (a decimal integer of milliseconds or an IEC literal "
+                "like T#1s500ms)"
+            )
+        if not _TIME_NS[0] <= v <= _TIME_NS[1]:
+            raise ValueError(
+                f"{t} is out of range for TIME (at most {_TIME_NS[1] // 1_000_000} ms, "
+                "about 292 years)"
+            )
+        return v
     if type_name in INT_BITS:
-        try:
-            v = int(t, 10)
-        except ValueError:
-            raise ValueError(f"{t!r} is not a decimal integer") from None
+        if not _DECIMAL_INT.fullmatch(t):
+            raise ValueError(f"{t!r} is not a decimal integer")
+        v = int(t, 10)
         if not fits(v, type_name):
             bits, signed = INT_BITS[type_name]
             lo = -(1 << (bits - 1)) if signed else 0

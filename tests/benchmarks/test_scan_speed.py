@@ -2,9 +2,11 @@
 
 Per-scan time of the same program compiled (VM, through the engine), in reference mode
 (CPython), and as hand-written Rust (benches/, which also times the bare VM on the same
-inputs and checks that both produce the same outputs). Targets: compiled at least 100x
-faster than reference, at most 3x the hand-written Rust. Plus: a Python thread keeps its
-speed while a compiled program scans at 1 ms (the scan thread does not take the GIL).
+inputs and checks that both produce the same outputs). Targets, checked on the figures
+the issue names (compiled = through the engine, as a user runs it): compiled at least
+100x faster than reference, and at most 3x the hand-written Rust. Plus: a Python thread
+keeps its speed while a compiled program scans at 1 ms (the scan thread does not take
+the GIL). The figures are printed and written to bench-results/scan_speed.json.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ pytestmark = pytest.mark.benchmark
 
 CYCLES = 100_000
 REFERENCE_CYCLES = 300
+RESULTS = ROOT / "bench-results" / "scan_speed.json"
+
+
+def record(section: str, figures: dict) -> None:
+    """Merges ``figures`` under ``section`` into bench-results/scan_speed.json."""
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[section] = figures
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +93,39 @@ def test_compiled_vs_reference_vs_hand_written_rust(rungs_module, tmp_path):
     reference = engine_per_scan_ns(rungs_module, "reference", REFERENCE_CYCLES, 10)
     native = rust["native_median_ns"]
     vm = rust["vm_median_ns"]
+    speedup = reference / compiled  # target: at least 100
+    vs_native = compiled / native  # target: at most 3
     print(
         f"\n1,000-rung program, per-scan medians (ns): "
         f"reference {reference:,.0f} | compiled via engine {compiled:,.0f} | "
         f"VM alone {vm:,} | hand-written Rust {native:,}\n"
-        f"reference/compiled = {reference / compiled:,.0f}x, compiled/native = "
-        f"{compiled / native:.2f}x, VM/native = {vm / native:.2f}x, "
-        f"outputs equal: {rust['outputs_equal']}, {rust['instructions']} instructions"
+        f"compiled is {speedup:,.0f}x faster than reference (target >= 100x) and "
+        f"{vs_native:.2f}x the hand-written Rust (target <= 3x); VM alone/native = "
+        f"{vm / native:.2f}x; outputs equal: {rust['outputs_equal']}, "
+        f"{rust['instructions']} instructions"
+    )
+    record(
+        "rungs_1000",
+        {
+            "cycles": CYCLES,
+            "reference_cycles": REFERENCE_CYCLES,
+            "instructions": rust["instructions"],
+            "per_scan_median_ns": {
+                "reference": round(reference),
+                "compiled_engine": round(compiled),
+                "vm_alone": vm,
+                "hand_written_rust": native,
+            },
+            "reference_over_compiled": round(speedup, 1),
+            "compiled_over_hand_written_rust": round(vs_native, 3),
+            "targets": {"reference_over_compiled_min": 100, "compiled_over_rust_max": 3.0},
+            "targets_met": speedup >= 100 and vs_native <= 3.0,
+            "outputs_equal": rust["outputs_equal"],
+        },
     )
     assert rust["outputs_equal"]
-    assert reference / compiled >= 100
-    assert vm / native <= 3.0
+    assert speedup >= 100, f"compiled is only {speedup:.0f}x faster than reference"
+    assert vs_native <= 3.0, f"compiled through the engine is {vs_native:.2f}x hand-written Rust"
 
 
 def test_a_python_thread_keeps_its_speed_while_a_compiled_program_scans_at_1ms(rungs_module):
@@ -115,6 +148,11 @@ def test_a_python_thread_keeps_its_speed_while_a_compiled_program_scans_at_1ms(r
         cycles = plc.stats()[0]
     ratio = rate["n"] / alone
     print(
-        f"\nPython loop speed with a compiled 1 ms scan running: {ratio:.2f} of alone ({cycles.get('cycles', '?')} cycles)"
+        f"\nPython loop speed with a compiled 1 ms scan running: {ratio:.2f} of alone "
+        f"({cycles.get('cycles', '?')} cycles)"
+    )
+    record(
+        "python_thread_with_1ms_compiled_scan",
+        {"speed_ratio": round(ratio, 3), "scan_cycles": cycles.get("cycles"), "min": 0.7},
     )
     assert ratio > 0.7

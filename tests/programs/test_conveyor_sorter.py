@@ -67,3 +67,24 @@ def test_more_big_items_in_flight_than_slots_are_counted_as_lost():
     steps = item_steps([True] * 6, gap=12, hold=3) + [{}] * 200
     rows = run_both(cs.ConveyorSorter, steps)
     assert rows[-1][P + "lost"] == 2
+
+
+def pulse_starts(rows):
+    push = [k for k, r in enumerate(rows) if r[P + "pusher"]]
+    return [k for k in push if k - 1 not in push], push
+
+
+def test_big_items_closer_than_a_stroke_each_get_a_stroke():
+    # Three big items 200 ms apart reach the pusher while its 300 ms stroke still runs;
+    # TP would ignore the later requests, so they queue and stroke one after another.
+    steps = item_steps([True, True, True], gap=20) + [{}] * 250
+    rows = run_both(cs.ConveyorSorter, steps)
+    starts, push = pulse_starts(rows)
+    # Items enter at cycles 1, 21 and 41 and reach the pusher at 151, 171 and 191. Each
+    # stroke is 30 cycles; the next starts after one scan with the pusher back.
+    assert starts == [151, 182, 213]
+    assert all(len([k for k in push if s <= k < s + 31]) == 30 for s in starts)
+    assert max(r[P + "push_queue"] for r in rows) == 1
+    last = rows[-1]
+    assert (last[P + "big_count"], last[P + "lost"], last[P + "push_queue"]) == (3, 0, 0)
+    assert last[P + "on_belt"] == 0

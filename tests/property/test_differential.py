@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from softplc import program as _unused  # noqa: F401  (the decorator, for type checkers)
@@ -73,12 +74,13 @@ def value_strategy(tname):
 
 
 def input_steps(draw, inputs, n):
-    """Random input changes: each cycle changes a few inputs (or none)."""
+    """Random input changes: the first cycle sets every input (so that not every
+    program divides by an input still at 0), later cycles change a few (or none)."""
     steps = []
-    for _ in range(n):
+    for k in range(n):
         step = {}
         for name, tname in inputs:
-            if draw(st.integers(0, 3)) == 0:
+            if k == 0 or draw(st.integers(0, 3)) == 0:
                 step[name] = draw(value_strategy(tname))
         steps.append(step)
     return steps
@@ -115,10 +117,13 @@ def test_every_example_program_agrees_under_random_inputs(data):
 # -- generated programs ---------------------------------------------------------------
 
 HEADER = """
-from softplc import BOOL, DINT, INT, LREAL, REAL, TIME, UINT, Input, Memory, Output, program
+from softplc import (BOOL, DINT, INT, LINT, LREAL, REAL, SINT, TIME, UDINT, UINT, ULINT, USINT,
+    Input, Memory, Output, function_block, program)
 from softplc.program import ARRAY
-from softplc.stdlib import (ABS, COS, CTU, EXP, GET_BIT, LIMIT, MAX, MIN, R_TRIG, SEL, SIN,
-    SQRT, TO_DINT, TO_INT, TO_LREAL, TO_REAL, TO_UINT, TOF, TON, TRUNC, ms)
+from softplc.stdlib import (ABS, COS, CTD, CTU, CTUD, EXP, F_TRIG, GET_BIT, HYSTERESIS, LIMIT,
+    MAX, MIN, MUX, PID, R_TRIG, RAMP, RS, SEL, SET_BIT, SIN, SQRT, SR, TIME_TO_MS, TO_DINT,
+    TO_INT, TO_LINT, TO_LREAL, TO_REAL, TO_SINT, TO_UDINT, TO_UINT, TO_ULINT, TO_USINT, TOF, TON,
+    TP, TRUNC, ms)
 
 
 def clamp3(x):
@@ -127,6 +132,27 @@ def clamp3(x):
     if x > 3:
         return TO_INT(3)
     return TO_INT(x)
+
+
+@function_block
+class Acc:
+    x = Input(INT)
+    en = Input(BOOL)
+    out = Output(DINT)
+    hit = Output(BOOL)
+    m = Memory(DINT)
+    edge = R_TRIG()
+
+    def bump(self, k):
+        self.m = self.m + k
+        return TO_DINT(self.m % 7)
+
+    def scan(self):
+        self.edge(CLK=self.en)
+        if self.edge.Q:
+            self.m += self.bump(TO_DINT(self.x))
+        self.out = self.m
+        self.hit = self.out > 100
 
 
 @program
@@ -138,19 +164,57 @@ class Gen:
     lr = Input(LREAL)
     f = Input(BOOL)
     g = Input(BOOL)
+    sa = Input(SINT)
+    ua = Input(USINT)
+    ud = Input(UDINT)
+    la = Input(LINT)
+    ul = Input(ULINT)
+    ti = Input(TIME)
+    sh = Input(USINT)
+    sn = Input(SINT)
     m = Memory(INT)
     mr = Memory(REAL)
     mb = Memory(BOOL)
     md = Memory(DINT)
+    msi = Memory(SINT)
+    mu = Memory(USINT)
+    ml = Memory(LINT)
+    mt = Memory(TIME)
     arr = Memory(ARRAY(INT, 4))
     o_int = Output(DINT)
     o_real = Output(LREAL)
     o_bool = Output(BOOL)
+    o_sint = Output(SINT)
+    o_usint = Output(USINT)
+    o_udint = Output(UDINT)
+    o_lint = Output(LINT)
+    o_ulint = Output(ULINT)
+    o_time = Output(TIME)
     t = TON(PT=ms(30))
     off = TOF(PT=ms(20))
+    tp = TP(PT=ms(40))
     c = CTU(PV=3)
+    cd = CTD(PV=4)
+    cud = CTUD(PV=3)
     rt = R_TRIG()
+    ft = F_TRIG()
+    sr = SR()
+    rs = RS()
+    pid = PID(KP=2.0, TI=ms(500), TD=ms(50), OUT_MIN=-50.0, OUT_MAX=50.0)
+    ramp = RAMP(TR=ms(80))
+    hy = HYSTERESIS(EPS=1.0)
     ts = [TON(PT=ms(10 * (k + 1))) for k in range(3)]
+    acc = Acc()
+    accs = [Acc() for _ in range(2)]
+
+    def pick(self, k):
+        if k > 0:
+            self.mt += ms(1)
+        return MUX(LIMIT(0, k, 2), self.a, self.m, self.cud.CV)
+
+    def bump(self):
+        self.md = self.md + 1
+        return TO_DINT(2)
 
     def scan(self):
 """
@@ -163,7 +227,26 @@ INPUTS = [
     ("gen.lr", "LREAL"),
     ("gen.f", "BOOL"),
     ("gen.g", "BOOL"),
+    ("gen.sa", "SINT"),
+    ("gen.ua", "USINT"),
+    ("gen.ud", "UDINT"),
+    ("gen.la", "LINT"),
+    ("gen.ul", "ULINT"),
+    ("gen.ti", "TIME"),
+    ("gen.sh", "USINT"),  # shift counts: 0..255, so past the width of every type
+    ("gen.sn", "SINT"),  # may be negative: faults in both modes
 ]
+
+# Typed integer leaves by type (variables, block inputs and outputs, user block outputs).
+TYPED_LEAVES = {
+    "SINT": ["self.sa", "self.msi", "self.o_sint"],
+    "USINT": ["self.ua", "self.mu", "self.sh"],
+    "UDINT": ["self.ud", "self.o_udint"],
+    "LINT": ["self.la", "self.ml", "self.o_lint"],
+    "ULINT": ["self.ul", "self.o_ulint"],
+}
+TIME_LEAVES = ["self.ti", "self.mt", "self.t.ET", "self.tp.ET", "self.t.PT", "self.o_time"]
+BITS = {"SINT": 8, "USINT": 8, "INT": 16, "UDINT": 32, "LINT": 64, "ULINT": 64}
 
 
 class Gen:
@@ -183,15 +266,106 @@ class Gen:
     def lit_real(self):
         return repr(self.draw(st.sampled_from([0.0, 0.5, -1.25, 3.0, 1e-3, 100.0, 0.1])))
 
+    def divisor(self, op, rhs):
+        """Mostly a divisor that cannot be zero (``x | 1``), so that fewer programs fault
+        on their first division; sometimes the raw value, so division by zero stays
+        covered."""
+        if op in ("//", "%") and not rhs.lstrip("-").isdigit() and self.draw(st.integers(0, 3)):
+            return f"({rhs} | 1)"
+        if op in ("//", "%") and rhs.lstrip("-").isdigit() and int(rhs) == 0:
+            return "7"
+        return rhs
+
+    def count(self, d):
+        """A shift count: typed (often out of range), rarely negative, or a constant."""
+        k = self.draw(st.integers(0, 9))
+        if k < 3:
+            return "self.sh"
+        if k == 3:
+            return "self.sn"
+        if k == 4:
+            return f"TO_USINT({self.int_(d - 1)})"
+        if k == 5:
+            return "self.ua"
+        if k == 6:
+            return "TO_ULINT(self.sh)"
+        if k == 7 and self.loop_vars:
+            return self.loop_vars[-1]
+        return str(self.draw(st.integers(0, 70)))
+
+    def tint(self, t, d):
+        """An expression of typed integer type ``t`` (SINT, USINT, UDINT, LINT, ULINT)."""
+        leaves = TYPED_LEAVES[t]
+        if d <= 0:
+            return self.pick(leaves)
+        e = lambda: self.tint(t, d - 1)
+        lit = str(self.draw(st.integers(0 if t[0] == "U" else -50, 50)))
+        k = self.draw(st.integers(0, 10))
+        if k == 0:
+            return self.pick(leaves)
+        if k in (1, 2):
+            op = self.pick(["+", "-", "*", "//", "%", "&", "|", "^"])
+            rhs = e() if self.draw(st.booleans()) else lit
+            return f"({e()} {op} {self.divisor(op, rhs)})"
+        if k == 3:
+            return f"({e()} {self.pick(['<<', '>>'])} {self.count(d)})"
+        if k == 4:
+            src = self.pick(["self.a", "self.b", "self.la", "self.ul", "self.sa", "self.ud"])
+            return f"TO_{t}({src})"
+        if k == 5:
+            return f"TO_{t}({self.real_(d - 1)})"
+        if k == 6:
+            n = self.pick([str(self.draw(st.integers(0, BITS[t] - 1))), "(self.sh % 8)"])
+            return f"SET_BIT({e()}, {n}, {self.bool_(d - 1)})"
+        if k == 7:
+            sel = self.pick(["(self.sh % 3)", "LIMIT(0, self.a, 2)", "(self.ua % 4)"])
+            return f"MUX({sel}, {e()}, {e()}, {e()})"
+        if k == 8:
+            return f"{self.pick(['MIN', 'MAX'])}({e()}, {e()})"
+        if k == 9 and t == "LINT":
+            return self.pick(
+                [
+                    f"TIME_TO_MS({self.time_(d - 1)})",
+                    f"({self.time_(d - 1)} // ms({self.draw(st.integers(1, 9))}))",
+                    f"({e()} + ({self.draw(st.integers(0, 5000))} >> {self.count(d)}))",
+                ]
+            )
+        return f"(~{e()})" if t[0] == "U" else f"(-{e()})"
+
+    def time_(self, d):
+        leaves = TIME_LEAVES
+        if d <= 0:
+            return self.pick(leaves)
+        e = lambda: self.time_(d - 1)
+        k = self.draw(st.integers(0, 8))
+        if k == 0:
+            return self.pick(leaves)
+        if k == 1:
+            return f"({e()} {self.pick(['+', '-'])} {e()})"
+        if k == 2:
+            return f"({e()} * {self.pick([self.int_(d - 1), str(self.draw(st.integers(0, 5)))])})"
+        if k == 3:
+            return f"({e()} // {self.pick([self.int_(d - 1), str(self.draw(st.integers(1, 7)))])})"
+        if k == 4:
+            return f"({e()} % {self.pick([e(), f'ms({self.draw(st.integers(1, 9))})'])})"
+        if k == 5:
+            return f"{self.pick(['MIN', 'MAX'])}({e()}, {e()})"
+        if k == 6:
+            return f"ms({self.int_(d - 1)})"
+        if k == 7:
+            return f"SEL({self.bool_(d - 1)}, {e()}, {e()})"
+        return f"LIMIT(ms(0), {e()}, ms(500))"
+
     def int_(self, d):
         """An INT-typed expression (always has a typed leaf)."""
-        leaves = ["self.a", "self.m", "self.arr[0]", "self.arr[3]", "self.c.CV"]
+        leaves = ["self.a", "self.m", "self.arr[0]", "self.arr[3]", "self.c.CV", "self.c.PV"]
+        leaves += ["self.cud.CV", "self.cd.CV", "self.cud.PV", "self.acc.x"]
         leaves += [f"TO_INT({v})" for v in self.locals]
         if self.loop_vars:
             leaves.append(f"self.arr[{self.loop_vars[-1]}]")
         if d <= 0:
             return self.pick(leaves)
-        k = self.draw(st.integers(0, 12))
+        k = self.draw(st.integers(0, 14))
         e = lambda: self.int_(d - 1)
         if k == 0:
             return self.pick(leaves)
@@ -200,7 +374,7 @@ class Gen:
             rhs = e() if self.draw(st.booleans()) else self.lit_int()
             if self.loop_vars and self.draw(st.booleans()):
                 rhs = self.loop_vars[-1]
-            return f"({e()} {op} {rhs})"
+            return f"({e()} {op} {self.divisor(op, rhs)})"
         if k == 4:
             return f"ABS({e()})"
         if k == 5:
@@ -212,31 +386,40 @@ class Gen:
         if k == 8:
             return f"TO_INT({self.real_(d - 1)})"
         if k == 9:
-            return f"({e()} {self.pick(['<<', '>>'])} {self.draw(st.integers(0, 17))})"
+            return f"({e()} {self.pick(['<<', '>>'])} {self.count(d)})"
         if k == 10:
             return f"TO_INT({self.dint_(d - 1)})"
         if k == 11:
             return f"(-{e()})"
-        return f"self.arr[{self.pick(['clamp3(self.a)', 'LIMIT(0, self.m, 3)', 'self.a'])}]"
+        if k == 12:
+            return f"TO_INT({self.tint(self.pick(sorted(TYPED_LEAVES)), d - 1)})"
+        if k == 13:
+            return f"self.pick({e()})"
+        idx = self.pick(["clamp3(self.a)", "LIMIT(0, self.m, 3)", "(self.a & 3)", "(self.a % 5)"])
+        return f"self.arr[{idx}]"
 
     def dint_(self, d):
-        leaves = ["self.b", "self.md", "self.o_int"] + self.locals
+        leaves = ["self.b", "self.md", "self.o_int", "self.acc.out", "self.accs[1].out"]
+        leaves += self.locals
         if d <= 0:
             return self.pick(leaves)
-        k = self.draw(st.integers(0, 5))
+        k = self.draw(st.integers(0, 6))
         if k == 0:
             return self.pick(leaves)
         if k in (1, 2):
             op = self.pick(["+", "-", "*", "//", "%"])
-            return f"({self.dint_(d - 1)} {op} {self.pick([self.int_(d - 1), self.dint_(d - 1), self.lit_int()])})"
+            rhs = self.pick([self.int_(d - 1), self.dint_(d - 1), self.lit_int()])
+            return f"({self.dint_(d - 1)} {op} {self.divisor(op, rhs)})"
         if k == 3:
             return f"TO_DINT({self.real_(d - 1)})"
         if k == 4:
             return f"TO_DINT(TRUNC({self.lreal_(d - 1)}))"
+        if k == 5:
+            return f"({self.dint_(d - 1)} << {self.count(d)})"
         return f"MAX({self.dint_(d - 1)}, {self.int_(d - 1)})"
 
     def real_(self, d):
-        leaves = ["self.r", "self.mr"]
+        leaves = ["self.r", "self.mr", "self.pid.XOUT", "self.ramp.XOUT", "self.hy.XIN1"]
         if d <= 0:
             return self.pick(leaves)
         k = self.draw(st.integers(0, 8))
@@ -252,7 +435,7 @@ class Gen:
         if k == 4:
             return f"{self.pick(['SIN', 'COS'])}({e()})"
         if k == 5:
-            return f"TO_REAL({self.int_(d - 1)})"
+            return f"TO_REAL({self.pick([self.int_(d - 1), self.tint(self.pick(sorted(TYPED_LEAVES)), d - 1)])})"
         if k == 6:
             return f"EXP(LIMIT(-20.0, {e()}, 20.0))"
         if k == 7:
@@ -263,13 +446,15 @@ class Gen:
         leaves = ["self.lr", "self.o_real", "TO_LREAL(self.r)"]
         if d <= 0:
             return self.pick(leaves)
-        k = self.draw(st.integers(0, 3))
+        k = self.draw(st.integers(0, 4))
         if k == 0:
             return self.pick(leaves)
         if k == 1:
             return f"({self.lreal_(d - 1)} {self.pick(['+', '-', '*', '/'])} {self.pick([self.real_(d - 1), self.dint_(d - 1), self.lit_real()])})"
         if k == 2:
             return f"({self.dint_(d - 1)} * {self.real_(d - 1)})"
+        if k == 3:
+            return f"TO_LREAL({self.tint(self.pick(['LINT', 'ULINT', 'UDINT']), d - 1)})"
         return f"SQRT(ABS({self.lreal_(d - 1)}))"
 
     def bool_(self, d):
@@ -278,14 +463,32 @@ class Gen:
             "self.g",
             "self.mb",
             "self.t.Q",
+            "self.t.IN",
             "self.c.Q",
             "self.rt.Q",
             "self.off.Q",
             "self.ts[2].Q",
+            "self.tp.Q",
+            "self.cd.Q",
+            "self.cud.QU",
+            "self.cud.QD",
+            "self.cud.CU",
+            "self.ft.Q",
+            "self.sr.Q1",
+            "self.sr.S1",
+            "self.rs.Q1",
+            "self.rs.R1",
+            "self.rs.S",
+            "self.cud.CD",
+            "self.hy.Q",
+            "self.ramp.BUSY",
+            "self.pid.AUTO",
+            "self.acc.hit",
+            "self.accs[0].hit",
         ]
         if d <= 0:
             return self.pick(leaves)
-        k = self.draw(st.integers(0, 7))
+        k = self.draw(st.integers(0, 9))
         if k == 0:
             return self.pick(leaves)
         if k == 1:
@@ -297,14 +500,66 @@ class Gen:
         if k == 4:
             return f"(not {self.bool_(d - 1)})"
         if k == 5:
-            return f"GET_BIT(TO_UINT({self.int_(d - 1)}), {self.draw(st.integers(0, 15))})"
+            return f"GET_BIT(TO_UINT({self.int_(d - 1)}), {self.pick([str(self.draw(st.integers(0, 15))), '(self.sh % 16)'])})"
         if k == 6:
             return f"({self.bool_(d - 1)} != {self.bool_(d - 1)})"
+        if k == 7:
+            t = self.pick(sorted(TYPED_LEAVES))
+            return f"({self.tint(t, d - 1)} {self.pick(['<', '==', '>='])} {self.tint(t, d - 1)})"
+        if k == 8:
+            return f"({self.time_(d - 1)} {self.pick(['<', '>=', '!='])} {self.pick([self.time_(d - 1), 'ms(50)'])})"
         return f"({self.dint_(d - 1)} < {self.int_(d - 1)} < {self.dint_(d - 1)})"
+
+    def block_call(self, p):
+        b = lambda: self.bool_(1)
+        i = lambda: self.int_(1)
+        r = lambda: self.real_(1)
+        builtin = [
+            lambda: f"self.t(IN={b()})",
+            lambda: f"self.off(IN={b()})",
+            lambda: f"self.tp(IN={b()})",
+            lambda: f"self.c(CU={b()}, R={b()})",
+            lambda: f"self.cd(CD={b()}, LD={b()}, PV={i()})",
+            lambda: f"self.cud(CU={b()}, CD={b()}, R={b()}, LD={b()}, PV={i()})",
+            lambda: f"self.rt(CLK={b()})",
+            lambda: f"self.ft(CLK={b()})",
+            lambda: f"self.sr(S1={b()}, R={b()})",
+            lambda: f"self.rs(S={b()}, R1={b()})",
+            lambda: f"self.pid(AUTO={b()}, PV={r()}, SP={r()}, X0={r()})",
+            lambda: f"self.ramp(RUN={b()}, X0={r()}, X1={r()})",
+            lambda: f"self.hy(XIN1={r()}, XIN2={r()})",
+            lambda: f"self.sr.S1 = {b()}",
+            lambda: f"self.t.PT = {self.time_(1)}",
+        ]
+        user = [
+            lambda: f"self.acc(x={i()}, en={b()})",
+            lambda: "self.acc(x=self.acc.x + 1, en=not self.acc.en)",
+            lambda: f"self.md += {i()}",
+            lambda: "self.md += self.bump()",
+        ]
+        # A keyword value that reads an input an earlier keyword of the same call sets:
+        # Python evaluates every value before the call stores any. The second line
+        # makes the inputs visible in an output.
+        readback = [
+            lambda: (
+                f"self.sr(S1=self.sr.R, R=self.sr.S1)\n{p}self.o_bool = self.sr.S1 != self.sr.R"
+            ),
+            lambda: f"self.rs(R1={b()}, S=self.rs.R1)\n{p}self.o_bool = self.rs.S",
+            lambda: "self.cud(CU=self.cud.CD, CD=self.cud.CU)",
+            lambda: (
+                f"self.cud(PV={i()}, CU=self.cud.PV > 1, CD=self.cud.CU)\n"
+                f"{p}self.mb = self.cud.CU != self.cud.CD"
+            ),
+            lambda: f"self.acc(x={i()}, en=self.acc.x > 0)\n{p}self.mb = self.acc.en",
+        ]
+        group = self.pick([builtin, builtin, user, readback])
+        return group[self.draw(st.integers(0, len(group) - 1))]()
 
     def stmt(self, d, ind):
         p = " " * ind
-        k = self.draw(st.integers(0, 11 if d > 0 else 6))
+        k = self.draw(st.integers(0, 16 if d > 0 else 9))
+        if k > 14:
+            k = 6  # block calls (and what they read) are where the subtle cases are
         if k == 0:
             return f"{p}self.m = {self.int_(2)}\n"
         if k == 1:
@@ -318,42 +573,50 @@ class Gen:
         if k == 5:
             return f"{p}self.o_bool = {self.bool_(2)}\n"
         if k == 6:
-            call = self.pick(
-                [
-                    f"self.t(IN={self.bool_(1)})",
-                    f"self.off(IN={self.bool_(1)})",
-                    f"self.c(CU={self.bool_(1)}, R={self.bool_(1)})",
-                    f"self.rt(CLK={self.bool_(1)})",
-                    f"self.md += {self.int_(1)}",
-                ]
-            )
-            return f"{p}{call}\n"
+            return f"{p}{self.block_call(p)}\n"
         if k == 7:
+            t = self.pick(sorted(TYPED_LEAVES))
+            target = {"SINT": "o_sint", "USINT": "o_usint", "UDINT": "o_udint"}
+            target.update({"LINT": "o_lint", "ULINT": "o_ulint"})
+            return f"{p}self.{target[t]} = {self.tint(t, 2)}\n"
+        if k == 8:
+            return f"{p}self.{self.pick(['o_time', 'mt'])} = {self.time_(2)}\n"
+        if k == 9:
+            return f"{p}self.{self.pick(['ml', 'msi', 'mu'])} += 1\n"
+        if k == 10:
             s = f"{p}if {self.bool_(2)}:\n{self.block(d - 1, ind + 4)}"
             if self.draw(st.booleans()):
                 s += f"{p}elif {self.bool_(1)}:\n{self.block(d - 1, ind + 4)}"
             if self.draw(st.booleans()):
                 s += f"{p}else:\n{self.block(d - 1, ind + 4)}"
             return s
-        if k == 8:
+        if k == 11:
             v = f"i{len(self.loop_vars)}"
             n = self.draw(st.integers(0, 4))
             self.loop_vars.append(v)
             body = f"{p}    self.arr[{v}] = {self.int_(2)}\n" + self.block(d - 1, ind + 4)
             self.loop_vars.pop()
             return f"{p}for {v} in range({n}):\n{body}"
-        if k == 9:
+        if k == 12:
             v = f"v{len(self.locals)}"
             s = f"{p}{v} = TO_DINT({self.int_(2)})\n"
             self.locals.append(v)
             return s
-        if k == 10:
+        if k == 13:
             v = f"j{len(self.loop_vars)}"
             self.loop_vars.append(v)
-            s = f"{p}for {v} in range(3):\n{p}    self.ts[{v}](IN={self.bool_(1)})\n{p}    self.o_bool = self.ts[{v}].Q\n"
+            if self.draw(st.booleans()):
+                s = f"{p}for {v} in range(3):\n{p}    self.ts[{v}](IN={self.bool_(1)})\n{p}    self.o_bool = self.ts[{v}].Q\n"
+            else:
+                # An array of user blocks: the loop is unrolled.
+                s = (
+                    f"{p}for {v} in range(2):\n{p}    self.accs[{v}](x={self.int_(1)}, "
+                    f"en={self.bool_(1)})\n{p}    self.md += self.accs[{v}].out\n"
+                )
             self.loop_vars.pop()
             return s
-        return f"{p}self.arr[{self.pick(['clamp3(self.m)', 'self.a'])}] = {self.int_(1)}\n"
+        idx = self.pick(["clamp3(self.m)", "(self.a & 3)", "(self.a % 5)"])
+        return f"{p}self.arr[{idx}] = {self.int_(1)}\n"
 
     def block(self, d, ind):
         saved = list(self.locals)
@@ -403,6 +666,27 @@ def test_generated_source_compiles_for_a_fixed_seed():
         compile_instance(load_module(path).Gen())
 
     check()
+
+
+def test_run_both_compares_floats_bit_for_bit(monkeypatch):
+    # -0.0 == 0.0 and NaN != NaN in Python; the modes must agree on the bits instead.
+    from softplc import differential
+
+    quiet_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000000))[0]
+    other_nan = struct.unpack("<d", struct.pack("<Q", 0xFFF8000000000001))[0]
+    cases = [(0.0, -0.0, False), (quiet_nan, other_nan, False), (quiet_nan, quiet_nan, True)]
+    for compiled, reference, agree in cases:
+        rows = {"compiled": compiled, "reference": reference}
+
+        def fake(factory, steps, *, mode, rows=rows, **kw):
+            return [{"p.x": rows[mode], "@state": "RUN", "@fault": None}]
+
+        monkeypatch.setattr(differential, "run_mode", fake)
+        if agree:
+            assert differential.run_both(None, [{}])[0]["p.x"] is compiled
+        else:
+            with pytest.raises(differential.DifferentialMismatch, match="bits"):
+                differential.run_both(None, [{}])
 
 
 _ = (math, f32)

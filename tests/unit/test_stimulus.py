@@ -55,6 +55,14 @@ def test_rows_set_inputs_per_cycle_and_the_last_row_holds(tmp_path):
         ("n\n70000\n", "row 2, column 1 ('n', INT): 70000 is out of range"),
         ("t\n1.5s\n", "row 2, column 1 ('t', TIME)"),
         ("echo.out\n1\n", "is an output variable"),
+        ("n,t\n1,99999999999999999\n", "row 2, column 2 ('t', TIME): 99999999999999999 is out"),
+        ("t\n0\nT#300000d\n", "row 3, column 1 ('t', TIME): T#300000d is out of range"),
+        ("n,x\n1,2\n1,1e39\n", "row 3, column 2 ('x', REAL): 1e39 is out of range for REAL"),
+        ("x,n\n1_0,1\n", "row 2, column 1 ('x', REAL): '1_0' is not a decimal number"),
+        ("x,n\n1,1_0\n", "row 2, column 2 ('n', INT): '1_0' is not a decimal integer"),
+        ("t\n1_500\n", "row 2, column 1 ('t', TIME): '1_500' is not a TIME"),
+        ("x\ninf\n", "row 2, column 1 ('x', REAL): 'inf' is not a decimal number"),
+        ("n\n0x10\n", "row 2, column 1 ('n', INT): '0x10' is not a decimal integer"),
     ],
 )
 def test_bad_names_and_values_name_file_row_and_column(tmp_path, text, where):
@@ -80,3 +88,23 @@ def test_parse_value_accepts_the_documented_forms():
     assert parse_value("T#2s", "TIME") == 2_000_000_000
     with pytest.raises(ValueError):
         parse_value("-1", "UINT")
+
+
+def test_parse_value_takes_plain_decimals_within_the_type():
+    assert parse_value("3.4028235e38", "REAL") == 3.4028235e38
+    assert parse_value("1e39", "LREAL") == 1e39
+    assert parse_value(".5", "REAL") == 0.5
+    assert parse_value("-250", "TIME") == -250_000_000
+    assert parse_value("9223372036854", "TIME") == 9_223_372_036_854_000_000
+    assert parse_value("T#1_000ms", "TIME") == 1_000_000_000  # IEC literals allow _
+    for text, t in [
+        ("3.5e38", "REAL"),
+        ("9223372036855", "TIME"),
+        ("1_000", "DINT"),
+        ("1_000.5", "LREAL"),
+        ("nan", "LREAL"),
+        ("+inf", "REAL"),
+        ("١٢", "INT"),  # non-ASCII digits, which int() would accept
+    ]:
+        with pytest.raises(ValueError):
+            parse_value(text, t)

@@ -126,6 +126,8 @@ class Val:
     lo: int = 0
     hi: int = 0
     mutable: bool = False
+    # Where a constant was written (frame, node), for errors raised when it is used.
+    src: tuple[Frame, ast.AST] | None = field(default=None, compare=False, hash=False)
 
     @property
     def is_const(self) -> bool:
@@ -368,6 +370,8 @@ class Compiler:
         self.live: list[tuple[str, int]] = []
         self.inline_stack: list[Any] = []
         self.unroll_consts: dict[str, int] = {}
+        # The statement being compiled: where errors point that have no better node.
+        self.stmt_at: tuple[Frame, ast.AST] | None = None
         self.stdlib_ids = {id(f): n for n, f in stdlib.FUNCTIONS.items()}
         prog_mod = sys.modules.get("softplc.program")
         if prog_mod is not None:
@@ -391,7 +395,9 @@ class Compiler:
     def compile(self) -> bytes:
         scope = self.program_scope()
         scan = self.cls.__dict__.get("scan") or self.cls.scan
-        self.inline_body(scan, scope, [], {}, None, top=True)
+        self.inline_body(
+            scan, scope, [], {}, None, top=True, scan_of=f"program {self.cls.__name__}"
+        )
         return self.b.encode()
 
     def program_scope(self) -> Scope:
@@ -459,7 +465,10 @@ class Compiler:
         call_node: ast.AST | None,
         top: bool = False,
         caller: Frame | None = None,
+        scan_of: str | None = None,
     ) -> Val | None:
+        """Inlines ``fn``; ``scan_of`` names the program or block when ``fn`` is its
+        scan() (which takes no arguments)."""
         fn = getattr(fn, "__func__", fn)
         if fn in self.inline_stack:
             assert caller is not None and call_node is not None
@@ -491,13 +500,36 @@ class Compiler:
             if not names or names[0] != "self":
                 raise self.err(fr, node, "method", "the first parameter must be self")
             names = names[1:]
+        if scan_of is not None and names:
+            # The engine calls scan() of a class-form program (and a block call runs the
+            # block's scan()) without arguments; inputs are attributes of self.
+            raise self.err(
+                fr,
+                params.args[1],
+                "scan signature",
+                f"scan() of {scan_of} takes only self, not {', '.join(names)}",
+                "write def scan(self): and read inputs as self.<name> (declared with "
+                "Input(...)); an object with scan(io) is a plain Python program, "
+                "which is not compiled",
+            )
         defaults = list(fn.__defaults__ or ())
         bound: dict[str, Val] = {}
+        # Where each argument is written (the call's argument, or the default in the
+        # helper), for errors about it.
+        where: dict[str, tuple[Frame, ast.AST]] = {}
+        call_args = call_node.args if isinstance(call_node, ast.Call) else []
+        call_kws = (
+            {k.arg: k.value for k in call_node.keywords} if isinstance(call_node, ast.Call) else {}
+        )
         for i, n in enumerate(names):
             if i < len(args):
                 bound[n] = args[i]
+                if caller is not None and i < len(call_args):
+                    where[n] = (caller, call_args[i])
             elif n in kwargs:
                 bound[n] = kwargs.pop(n)
+                if caller is not None and n in call_kws:
+                    where[n] = (caller, call_kws[n])
             else:
                 k = i - (len(names) - len(defaults))
                 if k < 0:
@@ -505,20 +537,40 @@ class Compiler:
                     raise self.err(
                         caller, call_node, f"call of {fn.__name__}", f"missing argument {n!r}"
                     )
-                bound[n] = self.const_from_python(caller or fr, node, defaults[k])
+                dnode = params.defaults[k]
+                bound[n] = self.const_from_python(fr, dnode, defaults[k])
+                where[n] = (fr, dnode)
         if len(args) > len(names) or kwargs:
             assert caller is not None and call_node is not None
             raise self.err(caller, call_node, f"call of {fn.__name__}", "too many arguments")
         for n, v in bound.items():
-            if v.is_const or v.t in (ANY_INT, ANY_REAL) or n not in assigned:
+            if n not in assigned:
                 fr.locals[n] = v if not v.mutable else self.copy(v)
                 fr.bound_params.add(n)
+            elif v.t in (ANY_INT, ANY_REAL):
+                # The helper assigns the parameter, so it is a local; a local keeps one
+                # type, and an untyped number has none yet.
+                wfr, wnode = where.get(n, (caller or fr, call_node or node))
+                line = _first_store(node.body, n)
+                kind = "integer" if v.t == ANY_INT else "float"
+                raise self.err(
+                    wfr,
+                    wnode,
+                    f"argument {n!r} of {fn.__name__}",
+                    f"{fn.__name__} assigns {n!r} ({fr.file}:{line}), so {n!r} is a local "
+                    f"and needs a typed value; this passes an untyped {kind}",
+                    f"pass a typed value, e.g. TO_INT(...) or TO_REAL(...), or assign a new "
+                    f"local in {fn.__name__} instead of {n!r}",
+                )
             else:
+                # A local of the helper, initialised with the argument (typed constants
+                # such as TO_INT(-5) included).
                 c = self.b.cell(v.t)
                 self.b.emit("mov", c, self.cell_of(v))
                 fr.locals[n] = Local(c, v.t)
             fr.assigned.add(n)
         self.inline_stack.append(fn)
+        back = (self.b.files[self.b.file], self.b.line)
         try:
             self.block(node.body, fr)
         finally:
@@ -532,6 +584,7 @@ class Compiler:
                 "end every path with a return",
             )
         self.b.place(fr.exit)
+        self.b.at(*back)  # what follows the call belongs to the caller's line
         if top:
             return None
         return fr.result
@@ -542,7 +595,8 @@ class Compiler:
         for st in stmts:
             if fr.terminated:
                 break
-            self.b.line = st.lineno
+            self.b.at(fr.file, st.lineno)
+            self.stmt_at = (fr, st)
             mark = len(self.live)
             self.stmt(st, fr)
             self.b.release(self.live, mark)
@@ -760,7 +814,10 @@ class Compiler:
         before = set(fr.assigned)
         if self.needs_unroll(st, fr):
             brk = Label()
-            for k in rng:
+            if not rng:
+                # Nothing runs, but the body must still compile: once, as dead code.
+                self.b.jump("jmp", brk)
+            for k in rng or [rng.start]:
                 cont = Label()
                 fr.loop_vars[var] = Val(ANY_INT, value=k)
                 fr.loops.append(LoopCtx(brk, cont))
@@ -794,20 +851,40 @@ class Compiler:
         fr.assigned = before
 
     def needs_unroll(self, st: ast.For, fr: Frame) -> bool:
-        """Loops that index arrays of user function blocks are unrolled, so every
-        block instance is addressed with a constant index."""
+        """Loops that index arrays of user function blocks, in their body or in a method
+        the body calls (at any depth), are unrolled, so every block instance is
+        addressed with a constant index."""
         if fr.self_scope is None:
             return False
-        for n in ast.walk(st):
+        return self.indexes_user_blocks(st, fr.self_scope, set())
+
+    def indexes_user_blocks(self, root: ast.AST, sc: Scope, seen: set[Any]) -> bool:
+        for n in ast.walk(root):
             if (
                 isinstance(n, ast.Subscript)
                 and isinstance(n.value, ast.Attribute)
                 and isinstance(n.value.value, ast.Name)
                 and n.value.value.id == "self"
+                and isinstance(sc.attrs.get(n.value.attr), UserFbArray)
             ):
-                ent = fr.self_scope.attrs.get(n.value.attr)
-                if isinstance(ent, UserFbArray):
-                    return True
+                return True
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == "self"
+            ):
+                # A method of the same class sees the same self. (Module-level helpers
+                # have no self, so they cannot index the block arrays.)
+                method = getattr(sc.cls, n.func.attr, None)
+                if inspect.isfunction(method) and method not in seen:
+                    seen.add(method)
+                    try:
+                        _, mnode, _ = _find_function(method)
+                    except CompileError:
+                        continue  # reported when the call itself is compiled
+                    if self.indexes_user_blocks(mnode, sc, seen):
+                        return True
         return False
 
     # -- assignment -----------------------------------------------------------------
@@ -914,6 +991,10 @@ class Compiler:
         else:
             raise self.err(fr, tgt, "augmented assignment target", "not supported")
         cur = self.load(ent, fr, tgt)
+        if cur.mutable and _has_calls(st.value, self, fr):
+            # Python reads the target before it evaluates the right-hand side, which
+            # may call a method that changes it (self.m += self.bump()).
+            cur = self.copy(cur)
         v = self.binop_vals(op, cur, self.expr(st.value, fr), fr, st)
         self.store(ent, v, fr, tgt)
 
@@ -990,7 +1071,13 @@ class Compiler:
     # -- expressions --------------------------------------------------------------------
 
     def expr(self, node: ast.expr, fr: Frame) -> Val:
-        self.b.line = getattr(node, "lineno", self.b.line)
+        v = self.expr_(node, fr)
+        if v.is_const and v.src is None:
+            v = replace(v, src=(fr, node))
+        return v
+
+    def expr_(self, node: ast.expr, fr: Frame) -> Val:
+        self.b.at(fr.file, getattr(node, "lineno", self.b.line))
         if isinstance(node, ast.Constant):
             return self.constant(node, fr)
         if isinstance(node, ast.Name):
@@ -1276,8 +1363,10 @@ class Compiler:
                     fr,
                     node.slice,
                     "index of a user block array",
-                    "must be a constant or a for-loop variable",
-                    "loop over it: for i in range(N): self.blocks[i](...)",
+                    "must be a constant or a for-loop index (each element is a separate "
+                    "block, so the compiler needs to know which one)",
+                    "loop over it: for i in range(N): self.blocks[i](...), directly in the "
+                    "loop or in a method the loop calls with i",
                 )
             return UserFb(ent.scopes[int(idx.value)])
         raise self.err(fr, node, "indexing", f"self.{base.attr} is not an array")
@@ -1304,8 +1393,16 @@ class Compiler:
     # -- operators ----------------------------------------------------------------------
 
     def int_bounds(self, v: Val) -> tuple[int, int]:
+        """The range of an integer value: its value for a constant, the tracked range
+        for an untyped cell, and the whole range of the type for a typed cell (the
+        compiler does not track ranges of typed values)."""
         if v.is_const:
             return int(v.value), int(v.value)
+        if v.t in INT_TYPES:
+            bits, signed = INT_BITS[v.t]
+            if signed:
+                return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            return 0, (1 << bits) - 1
         return v.lo, v.hi
 
     def binop_vals(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
@@ -1396,12 +1493,17 @@ class Compiler:
             lo, hi = -m, m
         elif op == "<<":
             if blo < 0 or bhi > 62:
+                # Python shifts an untyped integer without limit (1 << 70 is a valid
+                # int), which a 64-bit cell cannot follow; a typed value wraps instead.
+                what = f"ranges over {blo}..{bhi}" if not b.is_const else f"is {blo}"
+                left = ast.unparse(node.left) if isinstance(node, ast.BinOp) else "x"
                 raise self.err(
                     fr,
                     node,
-                    "shift",
-                    "untyped shift count must be within 0..62",
-                    "give the value a type: TO_LINT(x) << n",
+                    "shift of an untyped integer",
+                    f"the shift count {what}; an untyped integer may only be shifted "
+                    "left by 0..62 (Python would grow it past 64 bits)",
+                    f"give the value a type, e.g. TO_LINT({left}) << n (typed values wrap)",
                 )
             m = max(abs(alo), abs(ahi)) << bhi
             lo, hi = -m, m
@@ -1663,12 +1765,16 @@ class Compiler:
         if v.is_const:
             val = v.value
             if t == "LINT" and v.t == ANY_INT and not it.fits(int(val), "LINT"):
-                raise CompileError(
-                    self.b.source,
-                    self.b.line,
-                    1,
+                where = v.src or self.stmt_at
+                assert where is not None
+                raise self.err(
+                    where[0],
+                    where[1],
                     "integer constant",
-                    f"{val} does not fit in 64 bits",
+                    f"{val} does not fit in 64 bits, and here it meets a value computed "
+                    "at run time",
+                    "compiled integers have at most 64 bits (LINT/ULINT); use a smaller "
+                    "constant, or a REAL/LREAL value",
                 )
             if t == "LREAL" and v.t == ANY_INT:
                 val = float(val)
@@ -1877,6 +1983,14 @@ class Compiler:
             )
         names = [k.arg for k in node.keywords]
         vals = self.operands([k.value for k in node.keywords], fr)
+        # Python evaluates every keyword value before the block stores any of them: a
+        # value read from a cell that an earlier keyword of this call stores into
+        # (self.sr(S1=self.sr.R, R=self.sr.S1)) is copied before the stores begin.
+        targets = self.fb_input_cells(ent, names)
+        vals = [
+            self.copy(v) if v.mutable and v.cell in set().union(*targets[:k]) else v
+            for k, v in enumerate(vals)
+        ]
         if isinstance(ent, UserFb):
             sc = ent.scope
             for kw, name, v in zip(node.keywords, names, vals):
@@ -1896,7 +2010,9 @@ class Compiler:
                     )
                 v = self.coerce(v, var.t, fr, kw.value)
                 self.b.emit("mov", var.cell, self.cell_of(v))
-            self.inline_body(sc.cls.scan, sc, [], {}, node, caller=fr)
+            self.inline_body(
+                sc.cls.scan, sc, [], {}, node, caller=fr, scan_of=f"block {sc.cls.__name__}"
+            )
             return
         if isinstance(ent, BuiltinFb):
             kind, fields = ent.kind, _fb_fields(ent.kind)
@@ -1927,6 +2043,28 @@ class Compiler:
         else:
             _, arr, idx = ent
             self.b.emit(f"fbx.{kind}", arr.base, arr.stride, arr.n, self.cell_of(idx))
+
+    def fb_input_cells(self, ent: Any, names: list[str | None]) -> list[set[int]]:
+        """For each keyword of a block call, the cells its store may write (every
+        element's cell when the block is indexed by a variable)."""
+        out: list[set[int]] = []
+        for name in names:
+            cells: set[int] = set()
+            if isinstance(ent, UserFb):
+                var = ent.scope.attrs.get(name or "")
+                if isinstance(var, CellVar):
+                    cells.add(var.cell)
+            else:
+                kind = ent.kind if isinstance(ent, BuiltinFb) else ent[1].kind
+                spec = _fb_fields(kind).get(name or "")
+                if spec is not None:
+                    if isinstance(ent, BuiltinFb):
+                        cells.add(ent.base + spec[0])
+                    else:
+                        arr = ent[1]
+                        cells.update(arr.base + spec[0] + j * arr.stride for j in range(arr.n))
+            out.append(cells)
+        return out
 
     # -- the standard library -------------------------------------------------------------
 
@@ -2358,6 +2496,16 @@ def _assigns(body: list[ast.stmt], name: str) -> bool:
                 if isinstance(t, ast.Name) and t.id == name:
                     return True
     return False
+
+
+def _first_store(body: list[ast.stmt], name: str) -> int:
+    """Line of the first assignment to ``name`` in ``body`` (0 if none)."""
+    lines = [
+        n.lineno
+        for n in ast.walk(ast.Module(body=body, type_ignores=[]))
+        if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+    ]
+    return min(lines, default=0)
 
 
 def _is_self_path(node: ast.expr) -> bool:

@@ -43,6 +43,11 @@ class IrBuilder:
         self._consts: dict[tuple[str, Any], int] = {}
         self._free: dict[str, list[int]] = {}
         self.line = 0
+        # Source file of each instruction's line, as an index into files (files[0] is
+        # the program's own source; helpers may come from other modules).
+        self.files: list[str] = [source]
+        self.file_of: list[int] = []
+        self.file = 0
 
     # -- declarations ---------------------------------------------------------------
 
@@ -98,6 +103,15 @@ class IrBuilder:
             self._consts[key] = c
         return c
 
+    def at(self, file: str, line: int) -> None:
+        """Sets the source position of the instructions emitted next."""
+        try:
+            self.file = self.files.index(file)
+        except ValueError:
+            self.file = len(self.files)
+            self.files.append(file)
+        self.line = line
+
     def message(self, text: str) -> int:
         """Index of a trap message."""
         self.messages.append(text)
@@ -124,6 +138,7 @@ class IrBuilder:
         """Appends an instruction; returns its index."""
         self.code.append((op, [int(a) for a in args]))
         self.lines.append(self.line)
+        self.file_of.append(self.file)
         return len(self.code) - 1
 
     def jump(self, op: str, label: Label, *cond: int) -> None:
@@ -158,5 +173,8 @@ class IrBuilder:
             "lines": self.lines,
             "messages": self.messages,
         }
+        if len(self.files) > 1:
+            doc["files"] = self.files
+            doc["file_of"] = self.file_of
         out: bytes = msgpack.packb(doc, use_bin_type=True)
         return out

@@ -39,6 +39,8 @@ pub struct CompiledProgram {
     tables: Box<[Box<[Slot]>]>,
     table_vars: Box<[Box<[u32]>]>,
     lines: Box<[u32]>,
+    files: Box<[String]>,
+    file_of: Box<[u32]>,
     messages: Box<[String]>,
     need: [usize; 3],
     need_vars: usize,
@@ -61,6 +63,8 @@ impl CompiledProgram {
                 .map(Vec::into_boxed_slice)
                 .collect(),
             lines: c.lines.into_boxed_slice(),
+            files: c.files.into_boxed_slice(),
+            file_of: c.file_of.into_boxed_slice(),
             messages: c.messages.into_boxed_slice(),
             need: c.need,
             need_vars: c.need_vars,
@@ -104,11 +108,16 @@ impl CompiledProgram {
             }
         };
         let line = self.lines.get(pc).copied().unwrap_or(0);
-        let place = match (self.source.is_empty(), line) {
+        // The line's own file when a helper from another module was inlined there.
+        let file = match self.file_of.get(pc) {
+            Some(&f) => &self.files[f as usize],
+            None => &self.source,
+        };
+        let place = match (file.is_empty(), line) {
             (true, 0) => String::new(),
-            (false, 0) => format!(" ({})", self.source),
+            (false, 0) => format!(" ({file})"),
             (true, l) => format!(" (line {l})"),
-            (false, l) => format!(" ({}:{l})", self.source),
+            (false, l) => format!(" ({file}:{l})"),
         };
         ProgramFault::new(format!("program {:?}: {what}{place}", self.name))
     }

@@ -13,6 +13,8 @@
 //! | `cells` | `[[TYPE, initial], ...]`: the program's own typed memory |
 //! | `code` | `[[op, [operand, ...]], ...]`: instructions, operands are integers |
 //! | `lines` | source line of each instruction (0 = unknown) |
+//! | `files` | optional: source files, when code comes from more than `source` |
+//! | `file_of` | optional: index into `files` of each instruction's line |
 //! | `messages` | texts for `trap` |
 //!
 //! Nothing here is trusted: [`crate::verify`] checks every index and type before a
@@ -63,6 +65,13 @@ pub struct Document {
     /// Source line per instruction, or empty.
     #[serde(default)]
     pub lines: Vec<u32>,
+    /// Source files of the lines when helpers from other modules were inlined (else
+    /// empty: every line is in `source`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// Per instruction, the index into `files` of its line (empty with `files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_of: Vec<u32>,
     /// Messages for `trap`.
     #[serde(default)]
     pub messages: Vec<String>,
@@ -81,6 +90,8 @@ impl Document {
             cells: Vec::new(),
             code: Vec::new(),
             lines: Vec::new(),
+            files: Vec::new(),
+            file_of: Vec::new(),
             messages: Vec::new(),
         }
     }

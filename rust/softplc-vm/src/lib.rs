@@ -64,8 +64,11 @@ pub fn verify_bytes(ir: &[u8]) -> Result<(usize, usize), ConfigError> {
             bit: 0,
             ty,
         };
-        offset += 8;
-        Ok((s, VarId(i as u32)))
+        offset = offset
+            .checked_add(8)
+            .ok_or_else(|| "too many variables".to_string())?;
+        let id = u32::try_from(i).map_err(|_| "too many variables".to_string())?;
+        Ok((s, VarId(id)))
     };
     let checked = verify::check(&doc, &mut bind)
         .map_err(|e| ConfigError::new(format!("program {:?}: {e}", doc.program)))?;

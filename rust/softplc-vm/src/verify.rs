@@ -41,6 +41,10 @@ pub struct Checked {
     pub table_vars: Vec<Vec<u32>>,
     /// Source line per instruction (may be empty).
     pub lines: Vec<u32>,
+    /// Source files of the lines (empty: all in `source`).
+    pub files: Vec<String>,
+    /// Per instruction, its index into `files` (empty with `files`).
+    pub file_of: Vec<u32>,
     /// Trap messages.
     pub messages: Vec<String>,
     /// Bytes each image area must have (input, output, memory).
@@ -198,18 +202,28 @@ impl Lowerer<'_> {
             return Err(self.err("an indexed access needs base >= 0, stride > 0 and len > 0"));
         }
         let n = self.types.len() as i64;
-        let last = base + (len - 1) * stride;
-        if last >= n || len > u32::MAX as i64 {
+        // Every operand comes from the document, so the arithmetic is checked: a crafted
+        // base, stride or length must give an error, never an overflow.
+        let inside = (len - 1)
+            .checked_mul(stride)
+            .and_then(|span| span.checked_add(base))
+            .is_some_and(|last| last < n);
+        if !inside || stride > n {
             return Err(self.err(format!(
-                "indexed access reaches cell {last}, past the end ({n} cells)"
+                "indexed access from cell {base}, {len} elements every {stride} cells, runs past the end ({n} cells)"
             )));
         }
+        // base, stride and len are all at most n, below u32::MAX / 2 (checked
+        // before lowering), so they fit the instruction's u32 fields.
+        let fit = |v: i64| u32::try_from(v).map_err(|_| self.err("operand out of range"));
+        let (b32, s32, l32) = (fit(base)?, fit(stride)?, fit(len)?);
         for k in 0..len {
+            // base + k * stride <= the last element, computed above without overflow.
             if let Some(m) = check((base + k * stride) as usize) {
                 return Err(self.err(m));
             }
         }
-        Ok((base as u32, stride as u32, len as u32))
+        Ok((b32, s32, l32))
     }
 
     fn fb_at(&self, kind: FbKind, at: usize) -> Option<String> {
@@ -612,10 +626,12 @@ impl Lowerer<'_> {
                     (a[0], a[1], a[2], a[3])
                 };
                 let types = &self.types;
-                let (base, stride, len) = self.run_of_cells(base_i, stride_i, len_i, |at| {
-                    (types[at] != ty)
-                        .then(|| format!("array element cell {at} is {}, expected {ty}", types[at]))
-                })?;
+                let (base, stride, len) =
+                    self.run_of_cells(base_i, stride_i, len_i, |at| match types.get(at) {
+                        Some(&t) if t == ty => None,
+                        Some(&t) => Some(format!("array element cell {at} is {t}, expected {ty}")),
+                        None => Some(format!("array element cell {at} does not exist")),
+                    })?;
                 let (i, _) = self.want(idx_i, plain_int, "an integer index")?;
                 if op == "ldc" {
                     Instr::LdC {
@@ -835,6 +851,26 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
             doc.code.len()
         ));
     }
+    if doc.file_of.len()
+        != if doc.files.is_empty() {
+            0
+        } else {
+            doc.code.len()
+        }
+    {
+        return Err(format!(
+            "{} file indices for {} instructions and {} files",
+            doc.file_of.len(),
+            doc.code.len(),
+            doc.files.len()
+        ));
+    }
+    if let Some(bad) = doc.file_of.iter().find(|&&f| f as usize >= doc.files.len()) {
+        return Err(format!(
+            "file index {bad} does not exist ({} files)",
+            doc.files.len()
+        ));
+    }
     let mut lw = Lowerer {
         doc,
         types,
@@ -857,6 +893,8 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         tables: lw.tables,
         table_vars,
         lines: doc.lines.clone(),
+        files: doc.files.clone(),
+        file_of: doc.file_of.clone(),
         messages: doc.messages.clone(),
         need,
         need_vars,

@@ -441,3 +441,48 @@ fn an_indexed_quality_out_of_range_faults_and_a_short_image_is_refused() {
     let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
     assert!(e.contains("does not match the layout"), "{e}");
 }
+
+#[test]
+fn a_fault_names_the_file_of_the_instruction_when_helpers_come_from_other_files() {
+    let l = layout(&[("p.x", Area::Memory, IecType::Int)]);
+    let mut d = Document::new("p");
+    d.source = "main.py".to_string();
+    let a = d.cell("INT", Init::Int(1));
+    let z = d.cell("INT", Init::Int(0));
+    d.op("add", &[a, a, a]);
+    d.op("div", &[a, a, z]);
+    d.lines = vec![7, 3];
+    d.files = vec!["main.py".to_string(), "helpers.py".to_string()];
+    d.file_of = vec![0, 1];
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(e.contains("division by zero (helpers.py:3)"), "{e}");
+    // Without the optional fields every line is in `source`.
+    d.files.clear();
+    d.file_of.clear();
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(e.contains("division by zero (main.py:3)"), "{e}");
+    // The file table is checked like every other index.
+    for (files, file_of, want) in [
+        (
+            vec!["main.py"],
+            vec![0],
+            "1 file indices for 2 instructions",
+        ),
+        (vec!["main.py"], vec![0, 1], "file index 1 does not exist"),
+        (
+            vec![],
+            vec![0, 0],
+            "2 file indices for 2 instructions and 0 files",
+        ),
+    ] {
+        d.files = files.into_iter().map(String::from).collect();
+        d.file_of = file_of;
+        let e = load_program(&d.encode(), &l)
+            .err()
+            .expect("must be rejected");
+        assert!(e.message.contains(want), "{want:?} in {:?}", e.message);
+    }
+}

@@ -5,9 +5,10 @@ cycle where they differ); the assertions then pin the expected values. The cycle
 10 ms of virtual time, so ``ms(30)`` is three cycles.
 """
 
-from softplc import BOOL, INT, TIME, Input, Output, program
+import pytest
+from softplc import BOOL, INT, REAL, TIME, Engine, Input, Output, program
 from softplc.differential import run_both
-from softplc.stdlib import CTD, CTU, CTUD, F_TRIG, R_TRIG, RS, SR, TOF, TON, TP, ms
+from softplc.stdlib import CTD, CTU, CTUD, F_TRIG, PID, R_TRIG, RS, SR, TOF, TON, TP, ms
 
 
 @program
@@ -288,6 +289,23 @@ def test_ctud_simultaneous_edges_cancel_and_limits_hold():
     assert cvs[-1] == 2  # up stops at PV
 
 
+def test_ctud_edges_arriving_while_r_or_ld_is_true_are_consumed():
+    p = "ctud_bench."
+    steps = [
+        {p + "pv": 5, p + "r": True, p + "cu": True},  # CU edge during R
+        {p + "r": False},  # CU still TRUE: the edge was used up, no count
+        {p + "cu": False},
+        {p + "cu": True},  # a fresh edge counts
+        {p + "cu": False, p + "ld": True, p + "cd": True},  # CD edge during LD
+        {p + "ld": False},  # CD still TRUE: no count down
+        {p + "cd": False, p + "ld": True, p + "cu": True},  # CU edge during LD
+        {p + "ld": False},  # CU still TRUE: no count up
+        {p + "cd": True},  # a fresh CD edge counts
+    ]
+    rows = run_both(CtudBench, steps)
+    assert [r[p + "cv"] for r in rows] == [0, 0, 0, 1, 5, 5, 5, 5, 4]
+
+
 # -- edges and bistables ----------------------------------------------------------------
 
 
@@ -334,3 +352,84 @@ def test_sr_is_set_dominant_and_rs_reset_dominant():
     rows = run_both(EdgeBench, [{"edge_bench.s": s, "edge_bench.r": r} for s, r in seq])
     assert [r["edge_bench.set_dom"] for r in rows] == [True, True, True, False, True]
     assert [r["edge_bench.reset_dom"] for r in rows] == [True, True, False, False, True]
+
+
+# -- PID ----------------------------------------------------------------------------------
+
+
+@program
+class PidBench:
+    auto = Input(BOOL, initial=True)
+    pv = Input(REAL)
+    sp = Input(REAL)
+    x0 = Input(REAL)
+    out = Output(REAL)
+    pid = PID(KP=2.0, TI=ms(1000), TD=0, OUT_MIN=0.0, OUT_MAX=100.0)
+
+    def scan(self):
+        self.pid(AUTO=self.auto, PV=self.pv, SP=self.sp, X0=self.x0)
+        self.out = self.pid.XOUT
+
+
+def pid_run(mode, steps):
+    """Drives PidBench through the Python API (10 ms cycles); XOUT after each cycle."""
+    out = []
+    with Engine(clock="virtual", cycle="10ms") as plc:
+        plc.add_program(PidBench(), mode=mode)
+        plc.start()
+        for st in steps:
+            for k, v in st.items():
+                plc.write("pid_bench." + k, v)
+            plc.run_cycles(1)
+            out.append(plc.read("pid_bench.out"))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["compiled", "reference"])
+def test_pid_anti_windup_leaves_the_limit_as_soon_as_the_error_turns(mode):
+    # 20 s saturated at OUT_MAX with e = 100: without anti-windup the integral would
+    # reach 2 * 100 * 20 s / 1 s = 4000 and hold the output at the limit for as long
+    # again after the error turns. With back-calculation it is clamped every cycle so
+    # that P + I equals the limit.
+    steps = [{"sp": 150.0, "pv": 50.0}] + [{}] * 1999 + [{"pv": 155.0}, {}]
+    out = pid_run(mode, steps)
+    assert out[1999] == 100.0
+    # First cycle after the turn (e = -5): from P + I = 100 at e = 100, the output is
+    # 100 + KP * (-5 - 100) + KP * dt / TI * (-5) = 100 - 210 - 0.1 < 0, so OUT_MIN.
+    assert out[2000] == 0.0
+    # And from the other side: saturate low, then a small positive error.
+    steps = [{"sp": 0.0, "pv": 50.0}] + [{}] * 1999 + [{"pv": -1.0}, {}]
+    out = pid_run(mode, steps)
+    assert out[1999] == 0.0
+    # P + I was 0 at e = -50; at e = 1: 0 + 2 * (1 + 50) + 2 * 0.01 / 1 * 1 = 102.02,
+    # limited to 100. A wound-up integral (about -2000) would keep it at 0.
+    assert out[2000] == 100.0
+    # Inside the range: e from -50 to -49 gives 0 + 2 * 1 + 2 * 0.01 / 1 * (-49) = 1.02.
+    steps = [{"sp": 0.0, "pv": 50.0}] + [{}] * 1999 + [{"pv": 49.0}, {}]
+    out = pid_run(mode, steps)
+    assert out[2000] == pytest.approx(2 * 1.0 + 2 * 0.01 * -49.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["compiled", "reference"])
+def test_pid_switch_from_manual_to_auto_continues_from_the_manual_output(mode):
+    # Bumpless transfer: in manual the integral tracks X0 - KP * e, so the first
+    # automatic output is the manual output plus only what one automatic cycle
+    # changes: KP * (e_now - e_before) + KP * dt / TI * e_now (TD = 0). With e
+    # unchanged at 10 that is 2 * 0.01 / 1 * 10 = 0.2, not the jump to KP * e = 20.
+    steps = [{"auto": False, "x0": 42.0, "sp": 60.0, "pv": 50.0}] + [{}] * 9
+    steps += [{"auto": True}, {}]
+    out = pid_run(mode, steps)
+    assert out[:10] == [42.0] * 10
+    assert out[10] == pytest.approx(42.0 + 0.2, abs=1e-5)
+    assert out[11] == pytest.approx(42.0 + 0.4, abs=1e-5)
+    # A setpoint change in the switching cycle adds only its proportional step.
+    steps = [{"auto": False, "x0": 42.0, "sp": 60.0, "pv": 50.0}] + [{}] * 9
+    steps += [{"auto": True, "sp": 61.0}]
+    out = pid_run(mode, steps)
+    assert out[10] == pytest.approx(42.0 + 2 * 1.0 + 2 * 0.01 * 11.0, abs=1e-5)
+
+
+def test_pid_runs_the_same_in_both_modes_through_limits_and_mode_switches():
+    steps = [{"sp": 80.0, "pv": 20.0}] + [{}] * 200 + [{"auto": False, "x0": 130.0}]
+    steps += [{}] * 20 + [{"x0": -5.0}, {}, {"auto": True, "pv": 85.0}] + [{}] * 100
+    assert pid_run("compiled", steps) == pid_run("reference", steps)
