@@ -158,7 +158,7 @@ def _pct_us(p: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def summary_json(engine: Engine, elapsed_s: float) -> dict[str, Any]:
+def summary_json(engine: Engine, elapsed_s: float, *, state: str | None = None) -> dict[str, Any]:
     """The ``--json`` summary: first-task figures at the top, every task under
     ``tasks``."""
     tasks = []
@@ -179,7 +179,8 @@ def summary_json(engine: Engine, elapsed_s: float) -> dict[str, Any]:
     first = tasks[0]
     st = engine.status()
     return {
-        "state": st["state"],
+        # The state the run ended in (close() then stops the engine in any case).
+        "state": state or st["state"],
         "clock": st["clock"],
         "cycles": first["cycles"],
         "overruns": sum(t["overruns"] for t in tasks),
@@ -205,9 +206,9 @@ def _status_line(engine: Engine) -> str:
     )
 
 
-def _print_summary(engine: Engine, pf: ProgramFile, elapsed_s: float) -> None:
+def _print_summary(engine: Engine, pf: ProgramFile, elapsed_s: float, state: str) -> None:
     out = sys.stdout
-    js = summary_json(engine, elapsed_s)
+    js = summary_json(engine, elapsed_s, state=state)
     clock = "virtual time" if js["clock"] == "virtual" else "real time"
     print(
         f"softplc: {pf.path} ran {js['cycles']} cycles in {elapsed_s:.2f} s ({clock}), "
@@ -285,23 +286,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             tracer = start_from_args(engine, args, program_path=str(pf.path))
         t0 = time.monotonic()
         live = sys.stdout.isatty() and not args.json
+        ended_in_run = False
         try:
             if args.virtual:
                 _run_virtual(engine, args, duration, stimulus, live)
             else:
-                _run_real(engine, args, duration, live)
+                ended_in_run = _run_real(engine, args, duration, live)
         except KeyboardInterrupt:
             if live:
                 sys.stdout.write("\n")
         elapsed = time.monotonic() - t0
+        final_state = "RUN" if ended_in_run and engine.state == "STOP" else engine.state
     finally:
         if tracer is not None:
             tracer.stop()
         engine.close()
     if args.json:
-        print(json.dumps(summary_json(engine, elapsed)))
+        print(json.dumps(summary_json(engine, elapsed, state=final_state)))
     else:
-        _print_summary(engine, pf, elapsed)
+        _print_summary(engine, pf, elapsed, final_state)
     if engine.state == "FAULT" or engine.fault is not None:
         f = engine.fault
         if args.json and f is not None:
@@ -310,7 +313,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, live: bool) -> None:
+def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, live: bool) -> bool:
+    """Runs until the duration, the cycle count, a fault or Ctrl-C; True when the scan
+    itself ended after ``--cycles`` (in RUN: its last cycle only made outputs safe)."""
     start = time.monotonic_ns()
     if args.cycles is not None:
         # The scan thread itself ends after exactly N cycles.
@@ -325,9 +330,12 @@ def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, li
             sys.stdout.write("\r" + _status_line(engine))
             sys.stdout.flush()
         if why in ("fault", "stopped"):
-            break
+            if live:
+                sys.stdout.write("\n")
+            return why == "stopped"
     if live:
         sys.stdout.write("\n")
+    return False
 
 
 def _run_virtual(
