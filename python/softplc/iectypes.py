@@ -142,16 +142,16 @@ def float_to_int(x: float, t: str) -> int:
     return max(lo, min(hi, round(x)))
 
 
-class IecInt(int):
-    """An integer of an IEC type; arithmetic wraps at the type's width."""
+class _IecOperators:
+    """The operators IecInt and IecReal share: arithmetic and comparison by IEC rules.
+
+    Each one hands both operands to :func:`binop` or :func:`compare`, which pick the
+    result type; the subclasses add what depends on the base type (bit operations,
+    negation, hashing). A class defining ``__eq__`` loses its inherited hash, so each
+    subclass sets ``__hash__`` again.
+    """
 
     __slots__ = ()
-    iec = "LINT"
-
-    def __repr__(self) -> str:
-        return int.__repr__(self)
-
-    __str__ = __repr__
 
     def __add__(self, o: Any) -> Any:
         return binop("+", self, o)
@@ -188,6 +188,39 @@ class IecInt(int):
 
     def __rmod__(self, o: Any) -> Any:
         return binop("%", o, self)
+
+    def __pos__(self) -> Any:
+        return self
+
+    def __eq__(self, o: object) -> bool:
+        return bool(compare("==", self, o))
+
+    def __ne__(self, o: object) -> bool:
+        return bool(compare("!=", self, o))
+
+    def __lt__(self, o: Any) -> bool:
+        return bool(compare("<", self, o))
+
+    def __le__(self, o: Any) -> bool:
+        return bool(compare("<=", self, o))
+
+    def __gt__(self, o: Any) -> bool:
+        return bool(compare(">", self, o))
+
+    def __ge__(self, o: Any) -> bool:
+        return bool(compare(">=", self, o))
+
+
+class IecInt(_IecOperators, int):
+    """An integer of an IEC type; arithmetic wraps at the type's width."""
+
+    __slots__ = ()
+    iec = "LINT"
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
+
+    __str__ = __repr__
 
     def __and__(self, o: Any) -> Any:
         return binop("&", self, o)
@@ -225,9 +258,6 @@ class IecInt(int):
     def __neg__(self) -> Any:
         return make(self.iec, -int(self))
 
-    def __pos__(self) -> Any:
-        return self
-
     def __abs__(self) -> Any:
         return make(self.iec, abs(int(self)))
 
@@ -236,28 +266,10 @@ class IecInt(int):
             raise TypeRuleError("~ needs an integer, got TIME")
         return make(self.iec, ~int(self))
 
-    def __eq__(self, o: object) -> bool:
-        return bool(compare("==", self, o))
-
-    def __ne__(self, o: object) -> bool:
-        return bool(compare("!=", self, o))
-
-    def __lt__(self, o: Any) -> bool:
-        return bool(compare("<", self, o))
-
-    def __le__(self, o: Any) -> bool:
-        return bool(compare("<=", self, o))
-
-    def __gt__(self, o: Any) -> bool:
-        return bool(compare(">", self, o))
-
-    def __ge__(self, o: Any) -> bool:
-        return bool(compare(">=", self, o))
-
     __hash__ = int.__hash__
 
 
-class IecReal(float):
+class IecReal(_IecOperators, float):
     """A REAL (rounded to 32 bits after every operation) or LREAL value."""
 
     __slots__ = ()
@@ -268,71 +280,14 @@ class IecReal(float):
 
     __str__ = __repr__
 
-    def __add__(self, o: Any) -> Any:
-        return binop("+", self, o)
-
-    def __radd__(self, o: Any) -> Any:
-        return binop("+", o, self)
-
-    def __sub__(self, o: Any) -> Any:
-        return binop("-", self, o)
-
-    def __rsub__(self, o: Any) -> Any:
-        return binop("-", o, self)
-
-    def __mul__(self, o: Any) -> Any:
-        return binop("*", self, o)
-
-    def __rmul__(self, o: Any) -> Any:
-        return binop("*", o, self)
-
-    def __truediv__(self, o: Any) -> Any:
-        return binop("/", self, o)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return binop("/", o, self)
-
-    def __floordiv__(self, o: Any) -> Any:
-        return binop("//", self, o)
-
-    def __rfloordiv__(self, o: Any) -> Any:
-        return binop("//", o, self)
-
-    def __mod__(self, o: Any) -> Any:
-        return binop("%", self, o)
-
-    def __rmod__(self, o: Any) -> Any:
-        return binop("%", o, self)
-
     def __pow__(self, o: Any, mod: Any = None) -> Any:
         raise TypeRuleError("** is not supported on IEC values")
 
     def __neg__(self) -> Any:
         return make(self.iec, -float(self))
 
-    def __pos__(self) -> Any:
-        return self
-
     def __abs__(self) -> Any:
         return make(self.iec, abs(float(self)))
-
-    def __eq__(self, o: object) -> bool:
-        return bool(compare("==", self, o))
-
-    def __ne__(self, o: object) -> bool:
-        return bool(compare("!=", self, o))
-
-    def __lt__(self, o: Any) -> bool:
-        return bool(compare("<", self, o))
-
-    def __le__(self, o: Any) -> bool:
-        return bool(compare("<=", self, o))
-
-    def __gt__(self, o: Any) -> bool:
-        return bool(compare(">", self, o))
-
-    def __ge__(self, o: Any) -> bool:
-        return bool(compare(">=", self, o))
 
     __hash__ = float.__hash__
 

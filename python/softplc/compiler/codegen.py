@@ -645,17 +645,8 @@ class Compiler:
         if isinstance(st, ast.For):
             self.for_stmt(st, fr)
             return
-        if isinstance(st, ast.Break):
-            if not fr.loops:
-                raise self.err(fr, st, "break", "outside a loop")
-            self.b.jump("jmp", fr.loops[-1].brk)
-            fr.terminated = True
-            return
-        if isinstance(st, ast.Continue):
-            if not fr.loops:
-                raise self.err(fr, st, "continue", "outside a loop")
-            self.b.jump("jmp", fr.loops[-1].cont)
-            fr.terminated = True
+        if isinstance(st, (ast.Break, ast.Continue)):
+            self.loop_jump(st, fr)
             return
         if isinstance(st, ast.Return):
             self.return_stmt(st, fr)
@@ -664,6 +655,15 @@ class Compiler:
         if info is not None:
             raise self.err(fr, st, info[0], "not supported in compiled programs", info[1])
         raise self.err(fr, st, type(st).__name__, "not supported in compiled programs")
+
+    def loop_jump(self, st: ast.Break | ast.Continue, fr: Frame) -> None:
+        """break (to the end of the innermost loop) or continue (to its next turn)."""
+        is_break = isinstance(st, ast.Break)
+        if not fr.loops:
+            raise self.err(fr, st, "break" if is_break else "continue", "outside a loop")
+        loop = fr.loops[-1]
+        self.b.jump("jmp", loop.brk if is_break else loop.cont)
+        fr.terminated = True
 
     def return_stmt(self, st: ast.Return, fr: Frame) -> None:
         if not fr.helper:

@@ -29,11 +29,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::frame::{FrameBuf, FrameError, HEADER};
 use crate::service::ConnHandle;
-
-const HEADER: usize = 7;
-/// Largest frame: 7-byte MBAP header (with unit id) + 253-byte PDU.
-const MAX_FRAME: usize = HEADER + 253;
 
 /// Function codes the server implements.
 pub const SUPPORTED: [u8; 10] = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10, 0x16, 0x17];
@@ -125,13 +122,8 @@ pub trait GuardStats: Send + Sync {
 pub struct FrameGuard<T, S> {
     inner: T,
     stats: S,
-    buf: [u8; MAX_FRAME],
-    filled: usize,
-    /// Bytes of the current frame already handed to the codec (when its read buffer
-    /// was smaller than the frame).
-    handed: usize,
-    /// A frame that passed and is being handed on: its length.
-    passing: usize,
+    /// Request bytes read, and a frame that passed being handed on to the codec.
+    frame: FrameBuf,
     out: [u8; 9],
     out_len: usize,
     out_pos: usize,
@@ -153,10 +145,7 @@ impl<T, S: GuardStats> FrameGuard<T, S> {
         FrameGuard {
             inner,
             stats,
-            buf: [0; MAX_FRAME],
-            filled: 0,
-            handed: 0,
-            passing: 0,
+            frame: FrameBuf::default(),
             out: [0; 9],
             out_len: 0,
             out_pos: 0,
@@ -204,34 +193,20 @@ impl<T, S: GuardStats> FrameGuard<T, S> {
         false
     }
 
-    fn consume(&mut self, n: usize) {
-        self.buf.copy_within(n..self.filled, 0);
-        self.filled -= n;
-    }
-
     /// Looks at the buffered bytes: Ok(Some(len)) when a whole frame of `len` bytes is
     /// there, Ok(None) when more bytes are needed, Err when the stream is not Modbus.
+    /// A header is judged once its unit id is there too.
     fn frame_len(&self) -> io::Result<Option<usize>> {
-        if self.filled < HEADER {
+        if self.frame.filled() < HEADER {
             return Ok(None);
         }
-        let proto = u16::from_be_bytes([self.buf[2], self.buf[3]]);
-        let len = u16::from_be_bytes([self.buf[4], self.buf[5]]) as usize;
-        if proto != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "protocol id is not 0",
-            ));
-        }
-        // `len` counts the unit id and the PDU (1..=253 bytes).
-        if !(2..=254).contains(&len) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "impossible MBAP length",
-            ));
-        }
-        let total = 6 + len;
-        Ok((self.filled >= total).then_some(total))
+        self.frame.frame_len().map_err(|e| {
+            let what = match e {
+                FrameError::Protocol(_) => "protocol id is not 0",
+                FrameError::Length(_) => "impossible MBAP length",
+            };
+            io::Error::new(io::ErrorKind::InvalidData, what)
+        })
     }
 }
 
@@ -253,16 +228,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin, S: GuardStats + Unpin> AsyncRead for Fra
                 }
             }
             // 2. Continue handing on a frame the codec could not take at once.
-            if me.passing > 0 {
-                let n = (me.passing - me.handed).min(dst.remaining());
-                dst.put_slice(&me.buf[me.handed..me.handed + n]);
-                me.handed += n;
-                if me.handed == me.passing {
-                    let len = me.passing;
-                    me.passing = 0;
-                    me.handed = 0;
-                    me.consume(len);
-                }
+            if me.frame.is_passing() {
+                me.frame.hand_on(dst);
                 return Poll::Ready(Ok(()));
             }
             // 3. A whole frame buffered: judge it.
@@ -274,29 +241,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin, S: GuardStats + Unpin> AsyncRead for Fra
                 Ok(Some(len)) => {
                     me.reset_idle();
                     // The unit first: a frame for another unit gets 0B whatever its PDU.
-                    let verdict = if serves(me.buf[6], me.unit_id) {
-                        check_pdu(&me.buf[HEADER..len])
+                    let buf = me.frame.bytes();
+                    let verdict = if serves(buf[6], me.unit_id) {
+                        check_pdu(&buf[HEADER..len])
                     } else {
                         me.stats.wrong_unit();
                         Verdict::Exception(GATEWAY_TARGET)
                     };
                     match verdict {
                         Verdict::Pass => {
-                            me.passing = len;
-                            me.handed = 0;
+                            me.frame.pass(len);
                             continue;
                         }
                         Verdict::Exception(code) => {
                             me.stats.rejected(code);
-                            let fc = me.buf.get(HEADER).copied().unwrap_or(0);
-                            me.out[..4].copy_from_slice(&me.buf[..4]);
+                            let buf = me.frame.bytes();
+                            let fc = buf.get(HEADER).copied().unwrap_or(0);
+                            me.out[..4].copy_from_slice(&buf[..4]);
                             me.out[4..6].copy_from_slice(&3u16.to_be_bytes());
-                            me.out[6] = me.buf[6];
+                            me.out[6] = buf[6];
                             me.out[7] = fc | 0x80;
                             me.out[8] = code;
                             me.out_len = 9;
                             me.out_pos = 0;
-                            me.consume(len);
+                            me.frame.consume(len);
                             continue;
                         }
                     }
@@ -307,16 +275,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin, S: GuardStats + Unpin> AsyncRead for Fra
             if me.evicted() {
                 return Poll::Ready(Ok(()));
             }
-            let mut rb = ReadBuf::new(&mut me.buf[me.filled..]);
-            match Pin::new(&mut me.inner).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let n = rb.filled().len();
-                    if n == 0 {
-                        // End of stream; any partial frame is dropped with it.
-                        return Poll::Ready(Ok(()));
-                    }
-                    me.filled += n;
-                }
+            match me.frame.poll_fill(&mut me.inner, cx) {
+                // End of stream; any partial frame is dropped with it.
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     if let Some(h) = &me.handle {

@@ -19,6 +19,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod encoding;
+pub mod frame;
 pub mod guard;
 pub mod plan;
 mod poller;

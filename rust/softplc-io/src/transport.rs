@@ -25,10 +25,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// MBAP header up to and including the length field.
-const PREFIX: usize = 6;
-/// Largest frame: 7-byte MBAP header (with unit id) + 253-byte PDU.
-const MAX_FRAME: usize = 7 + 253;
+use crate::frame::{FrameBuf, FrameError, PREFIX};
 
 /// What the transport has seen on one connection. Written by the I/O thread.
 #[derive(Debug, Default)]
@@ -49,18 +46,15 @@ pub struct ClientTransport<T> {
     out_rest: usize,
     /// Transaction id of the newest request; None once it has been answered.
     expect: Option<u16>,
-    buf: [u8; MAX_FRAME],
-    filled: usize,
-    /// Length of a frame being handed on, and how much of it the codec has taken.
-    passing: usize,
-    handed: usize,
+    /// Answer bytes read, and an answer being handed on to the codec.
+    frame: FrameBuf,
 }
 
 impl<T> fmt::Debug for ClientTransport<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientTransport")
             .field("expect", &self.expect)
-            .field("filled", &self.filled)
+            .field("filled", &self.frame.filled())
             .finish_non_exhaustive()
     }
 }
@@ -75,10 +69,7 @@ impl<T> ClientTransport<T> {
             out_hdr_len: 0,
             out_rest: 0,
             expect: None,
-            buf: [0; MAX_FRAME],
-            filled: 0,
-            passing: 0,
-            handed: 0,
+            frame: FrameBuf::default(),
         }
     }
 
@@ -98,13 +89,10 @@ impl<T> ClientTransport<T> {
             data = &data[n..];
             if self.out_hdr_len == PREFIX {
                 self.out_hdr_len = 0;
-                if self.passing > 0 {
+                if self.frame.is_passing() {
                     // A new request: tokio-modbus has cleared its read buffer, so the
                     // rest of an answer it took only in part would arrive cut. Drop it.
-                    let len = self.passing;
-                    self.passing = 0;
-                    self.handed = 0;
-                    self.consume(len);
+                    self.frame.drop_passing();
                 }
                 self.expect = Some(u16::from_be_bytes([self.out_hdr[0], self.out_hdr[1]]));
                 self.out_rest = u16::from_be_bytes([self.out_hdr[4], self.out_hdr[5]]) as usize;
@@ -115,31 +103,15 @@ impl<T> ClientTransport<T> {
     /// Ok(Some(len)) when a whole frame is buffered, Ok(None) when more bytes are
     /// needed, Err when the stream cannot be delimited.
     fn frame_len(&self) -> io::Result<Option<usize>> {
-        if self.filled < PREFIX {
-            return Ok(None);
-        }
-        let proto = u16::from_be_bytes([self.buf[2], self.buf[3]]);
-        let len = u16::from_be_bytes([self.buf[4], self.buf[5]]) as usize;
-        if proto != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("protocol id {proto} in an answer (Modbus TCP uses 0)"),
-            ));
-        }
-        // `len` counts the unit id and the PDU: at least a function code, at most 253.
-        if !(2..=254).contains(&len) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("impossible MBAP length {len} in an answer"),
-            ));
-        }
-        let total = PREFIX + len;
-        Ok((self.filled >= total).then_some(total))
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.buf.copy_within(n..self.filled, 0);
-        self.filled -= n;
+        self.frame.frame_len().map_err(|e| {
+            let what = match e {
+                FrameError::Protocol(proto) => {
+                    format!("protocol id {proto} in an answer (Modbus TCP uses 0)")
+                }
+                FrameError::Length(len) => format!("impossible MBAP length {len} in an answer"),
+            };
+            io::Error::new(io::ErrorKind::InvalidData, what)
+        })
     }
 }
 
@@ -152,45 +124,33 @@ impl<T: AsyncRead + Unpin> AsyncRead for ClientTransport<T> {
         let me = self.get_mut();
         loop {
             // 1. Go on handing over an answer the codec could not take at once.
-            if me.passing > 0 {
-                let n = (me.passing - me.handed).min(dst.remaining());
-                dst.put_slice(&me.buf[me.handed..me.handed + n]);
-                me.handed += n;
-                if me.handed == me.passing {
-                    let len = me.passing;
-                    me.passing = 0;
-                    me.handed = 0;
-                    me.consume(len);
-                }
+            if me.frame.is_passing() {
+                me.frame.hand_on(dst);
                 return Poll::Ready(Ok(()));
             }
             // 2. A whole frame: the awaited answer goes on, any other is late.
             if let Some(len) = me.frame_len()? {
                 me.stats.frames.fetch_add(1, Ordering::Relaxed);
-                let tid = u16::from_be_bytes([me.buf[0], me.buf[1]]);
+                let buf = me.frame.bytes();
+                let tid = u16::from_be_bytes([buf[0], buf[1]]);
                 if me.expect == Some(tid) {
                     me.expect = None;
-                    me.passing = len;
-                    me.handed = 0;
+                    me.frame.pass(len);
                 } else {
                     me.stats.late.fetch_add(1, Ordering::Relaxed);
-                    me.consume(len);
+                    me.frame.consume(len);
                 }
                 continue;
             }
             // 3. More bytes.
-            let mut rb = ReadBuf::new(&mut me.buf[me.filled..]);
-            match Pin::new(&mut me.inner).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let n = rb.filled().len();
-                    if n == 0 {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "connection closed by the device",
-                        )));
-                    }
-                    me.filled += n;
+            match me.frame.poll_fill(&mut me.inner, cx) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed by the device",
+                    )))
                 }
+                Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }

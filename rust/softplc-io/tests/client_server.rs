@@ -146,8 +146,9 @@ fn a_vanished_device_turns_inputs_bad_then_recovers_and_outputs_are_rewritten() 
         2 * MS,
         |r| r[0].quality("plc.level") == Quality::Bad
     ));
-    // Bad after fail_after=2 polls of 10 ms (plus a reconnection attempt), well within a second.
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // Bad after fail_after=2 polls of 10 ms (plus a reconnection attempt): well within a
+    // second on a quiet machine; the bound leaves room for a loaded CI host.
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     // Keep-last-value policy; the program sees the failure through the health variable.
     assert_eq!(plc.get("plc.level"), Value::Real(5.0));
     assert_eq!(plc.get("plc.comm_ok"), Value::Bool(false));
@@ -187,10 +188,16 @@ fn a_vanished_device_turns_inputs_bad_then_recovers_and_outputs_are_rewritten() 
         texts.iter().any(|t| t.contains("outputs written again")),
         "{texts:?}"
     );
-    let st = plc.status(0);
+    // The counter is updated by the I/O thread once the rewrite is done: wait for it.
     assert!(
-        st["devices"]["dev"]["rewrites"].as_u64().unwrap() >= 2,
-        "{st} {texts:?}"
+        run_until(&mut [&mut plc], Duration::from_secs(5), 2 * MS, |r| {
+            r[0].status(0)["devices"]["dev"]["rewrites"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 2
+        }),
+        "{} {texts:?}",
+        plc.status(0)
     );
 }
 
