@@ -608,7 +608,6 @@ impl Core {
                 breach = w.check(exec);
             }
         }
-        let name_for_fault = |t: &TaskRt| t.cfg.name.clone();
         if overrun {
             self.events.try_push(Event {
                 t_ns: now,
@@ -621,7 +620,7 @@ impl Core {
         }
         if state == PlcState::Run {
             if let Some(b) = breach {
-                let task_name = name_for_fault(&self.tasks[ti]);
+                let task_name = self.tasks[ti].cfg.name.clone();
                 self.enter_fault(FaultInfo {
                     kind: "watchdog",
                     task: task_name,
@@ -631,7 +630,7 @@ impl Core {
                     message: b.to_string(),
                 });
             } else if end.fault {
-                let task_name = name_for_fault(&self.tasks[ti]);
+                let task_name = self.tasks[ti].cfg.name.clone();
                 let period_ns = self.tasks[ti].cfg.period_ns;
                 self.enter_fault(FaultInfo {
                     kind: "overrun",
@@ -1059,6 +1058,14 @@ impl Engine {
 
     /// Writes a value once, at the start of the next cycle.
     pub fn write(&self, id: VarId, v: Value) {
+        self.events.push(Event {
+            t_ns: self.now_ns(),
+            kind: EventKind::Write,
+            task: -1,
+            a: id.0 as i64,
+            b: 0,
+            text: format!("{}={}", self.layout.var(id).name, v),
+        });
         self.send(Command::Write(id, v));
     }
 

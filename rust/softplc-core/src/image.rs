@@ -221,7 +221,7 @@ impl Layout {
 }
 
 /// Builds a [`Layout`], checking names, addresses and types as it goes.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct LayoutBuilder {
     vars: Vec<(VarDecl, Option<Address>)>,
     names: HashMap<String, usize>,
@@ -258,11 +258,6 @@ impl LayoutBuilder {
         for (d, _) in self.vars.drain(n.min(self.vars.len())..) {
             self.names.remove(&d.name);
         }
-    }
-
-    /// The declarations so far, in order.
-    pub fn decls(&self) -> Vec<VarDecl> {
-        self.vars.iter().map(|(d, _)| d.clone()).collect()
     }
 
     /// Declares a variable. Errors name the variable and, for overlaps, the other one.

@@ -874,14 +874,6 @@ impl PyEngine {
         let mut g = self.lock(py);
         let e = Self::built(&mut g)?;
         e.write(id, v);
-        e.events().push(softplc_core::Event {
-            t_ns: e.now_ns(),
-            kind: softplc_core::EventKind::Write,
-            task: -1,
-            a: id.0 as i64,
-            b: 0,
-            text: format!("{}={}", var.name, v),
-        });
         Ok(())
     }
 
@@ -1080,17 +1072,11 @@ impl PyEngine {
     /// Builds the layout as start() would and returns the variables, without starting.
     fn layout_preview(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut g = self.lock(py);
-        let c = Self::config(&mut g)?;
-        // Rebuild from a copy so the configuration stays usable.
-        let copy = std::mem::take(&mut c.layout);
-        let snapshot: Vec<VarDecl> = copy_decls(&copy);
-        c.layout = copy;
-        let mut b = LayoutBuilder::new();
-        for d in snapshot {
-            b.declare(d).map_err(errors::config)?;
-        }
-        let l = b.build().map_err(errors::config)?;
+        // Built from a copy, so the configuration stays usable; the same declarations
+        // build the same layout in start().
+        let builder = Self::config(&mut g)?.layout.clone();
         drop(g);
+        let l = builder.build().map_err(errors::config)?;
         vars_to_py(py, &l)
     }
 
@@ -1206,10 +1192,6 @@ impl Drop for PyEngine {
             }
         }
     }
-}
-
-fn copy_decls(b: &LayoutBuilder) -> Vec<VarDecl> {
-    b.decls().to_vec()
 }
 
 fn vars_to_py(py: Python<'_>, l: &Layout) -> PyResult<Py<PyAny>> {
