@@ -7,6 +7,9 @@
 
 use std::time::Instant;
 
+/// No watchdog here: the abort flag stays down.
+static NO_ABORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 use softplc_core::{Area, IecType, Image, Layout, LayoutBuilder, Program, ScanCtx, Slot, VarDecl};
 use softplc_vm::ir::Document;
 
@@ -234,6 +237,7 @@ fn main() {
                 now_ns: now,
                 cycle: k,
                 period_ns: CYCLE_NS,
+                abort: &NO_ABORT,
             };
             vm.execute(&mut cx).expect("scan");
         }

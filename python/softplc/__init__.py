@@ -17,6 +17,7 @@ from softplc.errors import (
     SoftPlcError,
     StateError,
     TraceError,
+    WatchdogInterrupt,
 )
 from softplc.program import ARRAY, Input, Memory, Output, Var, function_block, now, program
 from softplc.stdlib import (
@@ -174,6 +175,7 @@ __all__ = [
     "Task",
     "TraceError",
     "Var",
+    "WatchdogInterrupt",
     "function_block",
     "ms",
     "now",

@@ -41,6 +41,7 @@ __all__ = [
     "StateError",
     "TraceError",
     "TraceRecorder",
+    "WatchdogInterrupt",
     "__version__",
     "io_check_config",
     "io_load_config",
@@ -87,6 +88,7 @@ class _Fault(TypedDict):
     source: str  # program or driver name, or empty
     cycle: int
     t_ns: int
+    started_ns: int
     message: str
     summary: str
 
@@ -120,6 +122,7 @@ class _RtStatus(TypedDict):
     timer_slack: bool
     cpu_dma_latency: bool
     degraded: list[str]
+    watchdog_degraded: list[str]
 
 @type_check_only
 class _Event(TypedDict):
@@ -164,6 +167,7 @@ class IoError(SoftPlcError): ...
 class RuntimeFaulted(SoftPlcError): ...
 class InvalidValue(SoftPlcError): ...
 class StateError(SoftPlcError): ...
+class WatchdogInterrupt(BaseException): ...
 class TraceError(SoftPlcError): ...
 
 # ---------------------------------------------------------------------------------------
@@ -293,6 +297,8 @@ class Engine:
     ) -> Literal["time", "cycles", "fault", "stopped"]: ...
     def stop_at_cycle(self, total: int) -> None: ...
     def close(self) -> None: ...
+    @property
+    def scan_abandoned(self) -> bool: ...
     @property
     def clock(self) -> Literal["real", "virtual"]: ...
 

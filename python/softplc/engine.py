@@ -20,6 +20,7 @@ Example (virtual time, deterministic and faster than real time):
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import warnings
 import weakref
@@ -168,8 +169,6 @@ class Engine:
         if lock_memory is None:
             lock_memory = priority is not None
         if cpu is None and priority is not None:
-            import os
-
             cpu = (os.cpu_count() or 1) - 1
         self._native = _native.Engine(
             clock=clock, priority=priority, lock_memory=lock_memory, cpu=cpu
@@ -403,10 +402,19 @@ class Engine:
 
     def close(self) -> None:
         """Stops: outputs take their safe values in a last cycle, the scan thread is
-        joined, drivers are stopped. Idempotent."""
+        joined, drivers are stopped. Idempotent.
+
+        Bounded in time whatever the programs do: if the scan is still inside a cycle
+        after 0.5 s (Python code that never returns), its outputs are forced to their
+        safe values through the drivers, the engine enters FAULT and the Python code is
+        interrupted with :class:`~softplc.WatchdogInterrupt`; code that still does not
+        return within 1.5 s more is abandoned (:attr:`scan_abandoned`).
+        """
         if not self._closed:
             self._closed = True
             self._native.close()
+            if self._native.scan_abandoned:
+                _ABANDONED.append(self)
             if self._switch_interval is not None:
                 sys.setswitchinterval(self._switch_interval)
                 self._switch_interval = None
@@ -437,8 +445,21 @@ class Engine:
         self._native.clear_fault()
 
     @property
+    def scan_abandoned(self) -> bool:
+        """True when :meth:`close` had to abandon a scan thread stuck in Python code that
+        never returned, not even to :class:`~softplc.WatchdogInterrupt` (code that
+        swallows ``BaseException`` in a loop). Its outputs were made safe first. That
+        thread may still run Python code, so the process should end soon: at exit, an
+        abandoned scan makes softplc end the process with ``os._exit(3)`` rather than
+        let the interpreter shut down under a thread it cannot stop.
+        """
+        return bool(self._native.scan_abandoned)
+
+    @property
     def fault(self) -> dict[str, Any] | None:
-        """The fault (kind, task, source, cycle, t_ns, message, summary), or None."""
+        """The fault (kind, task, source, cycle, t_ns, started_ns, message, summary), or
+        None. ``started_ns`` is when the faulting cycle started, ``t_ns`` when the fault
+        was detected (for a watchdog fault: when the watchdog fired)."""
         f = self._native.fault()
         return dict(f) if f is not None else None
 
@@ -550,8 +571,27 @@ _LIVE: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 @atexit.register
 def _close_all() -> None:
+    abandoned = False
     for e in list(_LIVE):
         e.close()
+        abandoned |= e.scan_abandoned
+    for e in _ABANDONED:
+        abandoned |= e.scan_abandoned
+    if abandoned:
+        # A scan thread stuck in Python code that ignores WatchdogInterrupt still runs;
+        # interpreter shutdown would end it with pthread_exit, which aborts the process
+        # inside Rust. End here instead, after flushing what was written.
+        sys.stderr.write(
+            "softplc: a scan thread stuck in Python code was abandoned; exiting without "
+            "interpreter shutdown\n"
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(3)
+
+
+# Closed engines that abandoned their scan thread (checked at exit, see above).
+_ABANDONED: list[Engine] = []
 
 
 def _check_reference_scan(obj: Any) -> None:

@@ -2,6 +2,10 @@
 :class:`SoftPlcError`; the native module defines the classes and this module re-exports
 them so that ``except softplc.ConfigError`` works the same for both sides.
 
+:class:`WatchdogInterrupt` is the exception the watchdog raises inside Python program
+code that runs past its task's limit; like ``KeyboardInterrupt`` it derives from
+``BaseException``, so that ``except Exception`` in a program does not swallow it.
+
 Example:
     >>> import softplc
     >>> issubclass(softplc.ConfigError, softplc.SoftPlcError)
@@ -17,6 +21,7 @@ from softplc._native import (
     SoftPlcError,
     StateError,
     TraceError,
+    WatchdogInterrupt,
 )
 
 __all__ = [
@@ -28,4 +33,5 @@ __all__ = [
     "SoftPlcError",
     "StateError",
     "TraceError",
+    "WatchdogInterrupt",
 ]

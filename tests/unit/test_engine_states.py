@@ -310,7 +310,9 @@ def test_the_watchdog_faults_a_task_that_runs_too_long_and_keeps_the_figures(eng
     def slow(io):
         calls[0] += 1
         if calls[0] >= 5:
-            time.sleep(0.004)
+            # Over the 2 ms limit, under the 4 ms that one cycle may take with one
+            # breach tolerated (limit * (tolerance + 1), CODESYS's rule).
+            time.sleep(0.003)
 
     e.add_program(slow, task="main")
     e.start()
@@ -319,6 +321,26 @@ def test_the_watchdog_faults_a_task_that_runs_too_long_and_keeps_the_figures(eng
     assert f["kind"] == "watchdog"
     assert "limit 2.000 ms" in f["message"] and "2 consecutive" in f["message"]
     assert calls[0] == 6  # one breach tolerated, the second faults
+
+
+def test_one_cycle_longer_than_limit_times_tolerance_plus_one_faults_at_once(engines):
+    e = Engine(clock="real", cycle="5ms")
+    engines.append(e)
+    e.add_task("main", period="5ms", watchdog="2ms", watchdog_tolerance=1)
+    calls = [0]
+
+    def slow(io):
+        calls[0] += 1
+        if calls[0] == 5:
+            time.sleep(0.05)
+
+    e.add_program(slow, task="main")
+    e.start()
+    assert e.wait(duration="2s", stop_on_fault=True) == "fault"
+    f = e.fault
+    assert f["kind"] == "watchdog"
+    assert "tolerance 1: at most 4.000 ms for one cycle" in f["message"]
+    assert f["cycle"] == 4
 
 
 def test_the_fault_overrun_policy_faults_on_the_first_overrun(engines):

@@ -301,6 +301,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if tracer is not None:
             tracer.stop()
         engine.close()
+    if engine.state == "FAULT":
+        # close() itself faults a scan stuck in a cycle (and makes its outputs safe).
+        final_state = "FAULT"
     if args.json:
         print(json.dumps(summary_json(engine, elapsed, state=final_state)))
     else:

@@ -89,6 +89,22 @@ pub trait DriverMonitor: Send + Sync {
     fn status_json(&self) -> String;
 }
 
+/// A driver's emergency handle, used from the watchdog thread when the scan thread
+/// cannot act: a cycle is stuck past its watchdog, or `close` gave up waiting for it.
+///
+/// Thread notes: both methods run off the scan thread and may allocate and lock, but
+/// must not wait on the scan thread or on a device (the scan thread owns the driver and
+/// may be stuck for good).
+pub trait SafeState: Send + Sync {
+    /// Publishes every output this driver carries at its declared safe value, now. The
+    /// override holds until the scan thread's next `write_outputs`, which carries safe
+    /// values itself by then (the engine is in FAULT).
+    fn force_safe(&self);
+    /// Asks the driver's own threads to end, without the driver object: the engine is
+    /// abandoning a scan thread that never returned. Returns without waiting.
+    fn shutdown(&self);
+}
+
 /// An I/O driver. Lifecycle: `bind` (load time), `start`, then per cycle
 /// `read_inputs`/`write_outputs` on the scan thread, then `stop`.
 pub trait Driver: Send {
@@ -114,6 +130,12 @@ pub trait Driver: Send {
     }
     /// A monitor for status queries from other threads, if the driver offers one.
     fn monitor(&self) -> Option<Arc<dyn DriverMonitor>> {
+        None
+    }
+    /// The emergency handle, asked for once after `start`. Drivers whose outputs reach
+    /// anything outside the process (a bus, a device) must offer one, so that the
+    /// watchdog can make those outputs safe while the scan thread is stuck.
+    fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
         None
     }
 }

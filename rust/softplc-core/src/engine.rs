@@ -20,13 +20,20 @@ use std::thread::JoinHandle;
 use crate::clock::{monotonic_ns, sleep_until_ns, ClockKind};
 use crate::driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState};
 use crate::event::{Event, EventKind, EventSink};
-use crate::image::{ConfigError, Image, Layout, VarId};
+use crate::image::{ConfigError, Image, Layout, Slot, VarId};
 use crate::observer::{CycleInfo, CycleObserver};
-use crate::program::{Program, ProgramKind, ScanCtx};
+use crate::program::{Interrupt, Program, ProgramKind, ScanCtx};
 use crate::rt::{self, RtRequest, RtStatus};
 use crate::stats::{task_stats, StatsReader, StatsRecorder, TaskFigures};
+use crate::supervisor::{Emergency, HardLimit, Supervisor, Watch, TRIPPED};
 use crate::timing::{OverrunPolicy, Schedule, Watchdog};
 use crate::types::Value;
+
+/// How long `close` waits for the scan thread to finish its cycle before it forces the
+/// outputs safe and interrupts the code the scan is stuck in.
+pub const CLOSE_GRACE_NS: u64 = 500_000_000;
+/// How long `close` then waits before it abandons a scan thread that never returns.
+pub const CLOSE_ABANDON_NS: u64 = 1_500_000_000;
 
 /// Configuration of one cyclic task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,8 +74,11 @@ pub struct FaultInfo {
     pub source: String,
     /// The task's cycle number when it happened.
     pub cycle: u64,
-    /// Engine-clock time.
+    /// Engine-clock time it was detected.
     pub t_ns: u64,
+    /// Engine-clock time the faulting cycle started (for a watchdog fault, the start
+    /// of the cycle that ran too long; `t_ns` is when the watchdog fired).
+    pub started_ns: u64,
     /// The cause: a traceback, or the overrun figures.
     pub message: String,
 }
@@ -116,8 +126,8 @@ struct Snapshot {
     cycles: u64,
 }
 
-/// State shared between the engine handle and the scan thread.
-struct Shared {
+/// State shared between the engine handle, the scan thread and the watchdog thread.
+pub(crate) struct Shared {
     commands: Mutex<Vec<Command>>,
     snapshot: Mutex<Snapshot>,
     state: AtomicU8,
@@ -127,6 +137,45 @@ struct Shared {
     origin: AtomicU64,
     rt: Mutex<Option<RtStatus>>,
     graveyard: Mutex<Vec<(u64, Box<dyn CycleObserver>)>>,
+    /// The watch window of the cycle in progress (see `supervisor`).
+    pub(crate) watch: Watch,
+    /// `close` gave up on a scan thread that never returned.
+    abandoned: AtomicBool,
+}
+
+impl Shared {
+    /// The state as last published.
+    pub(crate) fn state_now(&self) -> PlcState {
+        state_of(self.state.load(Ordering::Acquire))
+    }
+
+    /// Records a fault and publishes FAULT (off the scan thread: the watchdog).
+    pub(crate) fn set_fault(&self, info: FaultInfo) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(info);
+        self.state
+            .store(state_code(PlcState::Fault), Ordering::Release);
+    }
+
+    /// Appends a line to the recorded fault's message (where stuck code was).
+    pub(crate) fn add_to_fault(&self, line: &str) {
+        if let Some(f) = self
+            .fault
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            f.message.push('\n');
+            f.message.push_str(line);
+        }
+    }
+
+    /// Makes the published snapshot show every output at its safe value.
+    pub(crate) fn publish_safe_outputs(&self, outputs: &[(Slot, Value)]) {
+        let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        for (slot, v) in outputs {
+            snap.image.store(*slot, *v);
+        }
+    }
 }
 
 fn state_code(s: PlcState) -> u8 {
@@ -185,6 +234,7 @@ pub struct EngineBuilder {
     drivers: Vec<Box<dyn Driver>>,
     clock: ClockKind,
     rt: RtRequest,
+    interrupt: Option<Arc<dyn Interrupt>>,
 }
 
 impl EngineBuilder {
@@ -196,7 +246,15 @@ impl EngineBuilder {
             drivers: Vec::new(),
             clock,
             rt: RtRequest::default(),
+            interrupt: None,
         }
+    }
+
+    /// Registers what interrupts interpreted code stuck on the scan thread (the Python
+    /// bindings register one when a Python program or plant runs there).
+    pub fn interrupt(&mut self, i: Arc<dyn Interrupt>) -> &mut Self {
+        self.interrupt = Some(i);
+        self
     }
 
     /// Sets the real-time request for the scan thread (ignored in virtual time).
@@ -288,6 +346,8 @@ impl EngineBuilder {
             origin: AtomicU64::new(0),
             rt: Mutex::new(None),
             graveyard: Mutex::new(Vec::new()),
+            watch: Watch::default(),
+            abandoned: AtomicBool::new(false),
         });
         let mut readers = Vec::new();
         let mut tasks = Vec::new();
@@ -347,9 +407,15 @@ impl EngineBuilder {
             shared: shared.clone(),
             layout: layout.clone(),
         };
+        let limits = tasks_limits(&core.tasks);
+        let interrupt = self.interrupt;
         Ok(Engine {
             core: Some(Box::new(core)),
             thread: None,
+            supervisor: None,
+            emergency: None,
+            limits,
+            interrupt,
             shared,
             layout,
             clock: self.clock,
@@ -396,6 +462,32 @@ impl Core {
             b: state_code(new) as i64,
             text: format!("{old}->{new}"),
         });
+    }
+
+    /// The scan thread is back from a cycle the watchdog took: enter FAULT under the
+    /// watchdog's cause (already recorded and published), adding the program's own
+    /// message (it names the line).
+    fn after_trip(&mut self, program_fault: Option<FaultInfo>, now: u64) {
+        if let Some(f) = program_fault {
+            self.shared.add_to_fault(&f.message);
+        }
+        self.shared.watch.abort.store(false, Ordering::Release);
+        // The watchdog published FAULT already; record it as this thread's state too.
+        let old = self.state;
+        self.state = PlcState::Fault;
+        if old != PlcState::Fault {
+            self.events.try_push(Event {
+                t_ns: now,
+                kind: EventKind::StateChange,
+                task: -1,
+                a: state_code(old) as i64,
+                b: state_code(PlcState::Fault) as i64,
+                text: format!("{old}->{}", PlcState::Fault),
+            });
+        }
+        self.shared
+            .state
+            .store(state_code(PlcState::Fault), Ordering::Release);
     }
 
     fn enter_fault(&mut self, info: FaultInfo) {
@@ -504,6 +596,9 @@ impl Core {
             Some(prev) => now.saturating_sub(prev),
             None => self.tasks[ti].cfg.period_ns,
         };
+        // Inputs and programs run foreign code (plants, Python, compiled loops): the
+        // watchdog thread watches them from outside (see `supervisor`).
+        self.shared.watch.open(ti, self.tasks[ti].cycle, t0);
         // 1. read inputs
         let mut driver_fault = None;
         for d in self.drivers.iter_mut() {
@@ -523,7 +618,10 @@ impl Core {
             }
         }
         if let Some((name, msg)) = driver_fault {
-            if self.state != PlcState::Fault {
+            if self.shared.watch.start.load(Ordering::Acquire) == TRIPPED {
+                // Interrupted by the watchdog, which recorded the cause already.
+                self.shared.add_to_fault(&format!("driver {name}: {msg}"));
+            } else if self.state != PlcState::Fault {
                 let cycle = self.tasks[ti].cycle;
                 self.enter_fault(FaultInfo {
                     kind: "driver",
@@ -531,6 +629,7 @@ impl Core {
                     source: name,
                     cycle,
                     t_ns: now,
+                    started_ns: now,
                     message: msg,
                 });
             }
@@ -542,17 +641,20 @@ impl Core {
             self.image.stamp_ns[id.index()] = now;
         }
         // 2. forces, programs, forces
+        let mut fault = None;
         if self.state == PlcState::Run {
             self.apply_forces();
             let task = &mut self.tasks[ti];
-            let mut fault = None;
-            for p in task.programs.iter_mut() {
+            let watch = &self.shared.watch;
+            for (pi, p) in task.programs.iter_mut().enumerate() {
+                watch.program.store(pi as u32, Ordering::Relaxed);
                 let mut cx = ScanCtx {
                     image: &mut self.image,
                     layout: &self.layout,
                     now_ns: now,
                     cycle: task.cycle,
                     period_ns: task.cfg.period_ns,
+                    abort: &watch.abort,
                 };
                 let r = catch_unwind(AssertUnwindSafe(|| p.execute(&mut cx)));
                 let err = match r {
@@ -567,11 +669,18 @@ impl Core {
                         source: p.name().to_string(),
                         cycle: task.cycle,
                         t_ns: now,
+                        started_ns: now,
                         message,
                     });
                     break;
                 }
             }
+        }
+        if !self.shared.watch.close() {
+            // The watchdog fired while this cycle ran: it recorded the fault and made
+            // the outputs safe already. Keep its cause, add what the program said.
+            self.after_trip(fault.take(), now);
+        } else if self.state == PlcState::Run {
             match fault {
                 Some(f) => self.enter_fault(f),
                 None => self.apply_forces(),
@@ -627,6 +736,7 @@ impl Core {
                     source: String::new(),
                     cycle,
                     t_ns: now,
+                    started_ns: now,
                     message: b.to_string(),
                 });
             } else if end.fault {
@@ -638,6 +748,7 @@ impl Core {
                     source: String::new(),
                     cycle,
                     t_ns: now,
+                    started_ns: now,
                     message: format!(
                         "overrun: cycle took {:.3} ms (started {:.3} ms late), period {:.3} ms",
                         exec as f64 / 1e6,
@@ -788,6 +899,20 @@ pub struct Engine {
     closed: bool,
     next_observer: u64,
     monitors: Vec<(String, Arc<dyn DriverMonitor>)>,
+    /// The watchdog thread (real time, when a task has a watchdog).
+    supervisor: Option<Supervisor>,
+    /// What makes outputs safe without the scan thread (set at start).
+    emergency: Option<Arc<Emergency>>,
+    /// Each task's watchdog as the watchdog thread applies it.
+    limits: Vec<Option<HardLimit>>,
+    interrupt: Option<Arc<dyn Interrupt>>,
+}
+
+fn tasks_limits(tasks: &[TaskRt]) -> Vec<Option<HardLimit>> {
+    tasks
+        .iter()
+        .map(|t| t.cfg.watchdog.map(|(l, n)| HardLimit::new(l, n)))
+        .collect()
 }
 
 /// Errors of the engine handle (wrong state, start-up failures).
@@ -868,6 +993,24 @@ impl Engine {
                 p.reset();
             }
         }
+        let emergency = Arc::new(Emergency {
+            shared: self.shared.clone(),
+            safe: core.drivers.iter().filter_map(|d| d.safe_state()).collect(),
+            interrupt: self.interrupt.clone(),
+            tasks: core
+                .tasks
+                .iter()
+                .map(|t| {
+                    (
+                        t.cfg.name.clone(),
+                        t.programs.iter().map(|p| p.name().to_string()).collect(),
+                    )
+                })
+                .collect(),
+            outputs: core.outputs.clone(),
+            events: self.events.clone(),
+        });
+        self.emergency = Some(emergency.clone());
         // Virtual time starts at 0; the real-time grid is set by the scan thread.
         let origin = match self.clock {
             ClockKind::Virtual => 0,
@@ -905,6 +1048,7 @@ impl Engine {
                                     source: "scan thread".into(),
                                     cycle: 0,
                                     t_ns: monotonic_ns(),
+                                    started_ns: 0,
                                     message: panic_text(&p),
                                 });
                             shared
@@ -921,6 +1065,23 @@ impl Engine {
                         return Err(EngineError::Io(IoError {
                             message: format!("cannot start the scan thread: {e}"),
                         }));
+                    }
+                }
+                if self.limits.iter().any(Option::is_some) {
+                    match Supervisor::spawn(
+                        emergency,
+                        self.limits.clone(),
+                        self.rt.priority,
+                        self.rt.cpu,
+                    ) {
+                        Ok(s) => self.supervisor = Some(s),
+                        Err(e) => {
+                            // No watchdog, no run: stop the scan that just started.
+                            self.close();
+                            return Err(EngineError::Io(IoError {
+                                message: format!("cannot start the watchdog thread: {e}"),
+                            }));
+                        }
                     }
                 }
                 // Wait until the thread reports its real-time set-up.
@@ -1225,6 +1386,12 @@ impl Engine {
 
     /// Stops the scan: outputs go to their safe values in a last cycle, the scan
     /// thread is joined and the drivers are stopped. Idempotent.
+    ///
+    /// Bounded in time whatever the programs do: a scan thread still inside a cycle
+    /// after [`CLOSE_GRACE_NS`] has its outputs forced safe through the drivers and its
+    /// Python code interrupted (as the watchdog does); one that has still not returned
+    /// [`CLOSE_ABANDON_NS`] later is abandoned, its drivers' threads told to end, and
+    /// [`Engine::scan_abandoned`] turns true.
     pub fn close(&mut self) {
         if self.closed {
             return;
@@ -1232,8 +1399,14 @@ impl Engine {
         self.closed = true;
         if let Some(h) = self.thread.take() {
             self.shared.quit.store(true, Ordering::Release);
-            if let Ok(core) = h.join() {
-                self.core = Some(core);
+            match self.join_bounded(h) {
+                Some(core) => self.core = Some(core),
+                None => {
+                    if let Some(s) = self.supervisor.as_mut() {
+                        s.stop();
+                    }
+                    return;
+                }
             }
         } else if let Some(core) = self.core.as_mut() {
             if self.started {
@@ -1262,6 +1435,77 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner());
             snap.image.copy_from(&core.image);
         }
+        if let Some(s) = self.supervisor.as_mut() {
+            s.stop();
+        }
+    }
+
+    /// Joins the scan thread within [`CLOSE_GRACE_NS`] + [`CLOSE_ABANDON_NS`]; None
+    /// when it had to be abandoned (see [`Engine::close`]).
+    fn join_bounded(&mut self, h: JoinHandle<Box<Core>>) -> Option<Box<Core>> {
+        let wait = |limit_ns: u64| {
+            let until = monotonic_ns() + limit_ns;
+            while !h.is_finished() && monotonic_ns() < until {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            h.is_finished()
+        };
+        let mut done = wait(CLOSE_GRACE_NS);
+        if !done {
+            if let Some(em) = &self.emergency {
+                let w = &self.shared.watch;
+                let s = w.start.load(Ordering::Acquire);
+                let now = monotonic_ns();
+                let took = s != 0
+                    && s != TRIPPED
+                    && w.start
+                        .compare_exchange(s, TRIPPED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok();
+                if took {
+                    em.trip(
+                        s,
+                        format!(
+                            "close: the scan was still in a cycle after {:.3} ms; outputs \
+                             forced to their safe values",
+                            now.saturating_sub(s) as f64 / 1e6
+                        ),
+                        now,
+                    );
+                } else {
+                    for sf in &em.safe {
+                        sf.force_safe();
+                    }
+                    em.shared.publish_safe_outputs(&em.outputs);
+                    w.abort.store(true, Ordering::Release);
+                    em.interrupt_python();
+                }
+            }
+            done = wait(CLOSE_ABANDON_NS);
+        }
+        if done {
+            return h.join().ok();
+        }
+        // The scan thread owns the drivers; it keeps them. Their threads end here.
+        if let Some(em) = &self.emergency {
+            em.shutdown_drivers();
+        }
+        self.shared.abandoned.store(true, Ordering::Release);
+        drop(h);
+        None
+    }
+
+    /// True when `close` had to abandon a scan thread stuck in foreign code (see
+    /// [`Engine::close`]). The process should exit soon: that thread may still run.
+    pub fn scan_abandoned(&self) -> bool {
+        self.shared.abandoned.load(Ordering::Acquire)
+    }
+
+    /// Why the watchdog thread runs degraded (refused scheduling), if it does.
+    pub fn watchdog_degraded(&self) -> Vec<String> {
+        self.supervisor
+            .as_ref()
+            .map(|s| s.degraded.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
     }
 }
 

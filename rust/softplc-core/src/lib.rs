@@ -14,20 +14,21 @@ pub mod program;
 pub mod rt;
 pub mod sim;
 pub mod stats;
+mod supervisor;
 pub mod timing;
 pub mod trace;
 pub mod types;
 
 pub use address::{Address, Area};
 pub use clock::ClockKind;
-pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState};
+pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState, SafeState};
 pub use engine::{Engine, EngineBuilder, EngineError, FaultInfo, TaskConfig, TaskInfo};
 pub use event::{Event, EventKind, EventSink};
 pub use image::{
     ConfigError, Image, Layout, LayoutBuilder, Quality, Slot, VarDecl, VarId, VarInfo,
 };
 pub use observer::{CycleInfo, CycleObserver};
-pub use program::{FnProgram, Program, ProgramFault, ProgramKind, ScanCtx};
+pub use program::{FnProgram, Interrupt, Program, ProgramFault, ProgramKind, ScanCtx};
 pub use sim::{Plant, SimDriver};
 pub use timing::{OverrunPolicy, Schedule, Watchdog};
 pub use types::{IecType, Value};

@@ -5,6 +5,7 @@
 //! can mix them in its declared order.
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 
 use crate::image::{Image, Layout};
 
@@ -43,6 +44,10 @@ pub struct ScanCtx<'a> {
     pub cycle: u64,
     /// The task's period in nanoseconds.
     pub period_ns: u64,
+    /// Set by the watchdog thread when this cycle ran past its limit. Long-running
+    /// program code (a compiled loop's backward jump) checks it with a relaxed load and
+    /// stops with a fault; the engine clears it once the cycle is over.
+    pub abort: &'a AtomicBool,
 }
 
 /// Why a program stopped the scan. Built only on the fault path (it allocates), which
@@ -79,6 +84,20 @@ pub trait Program: Send {
     fn execute(&mut self, cx: &mut ScanCtx<'_>) -> Result<(), ProgramFault>;
     /// Called once before the first scan after a (re)start, off the hot path.
     fn reset(&mut self) {}
+}
+
+/// Interrupts Python code running on the scan thread, from the watchdog thread.
+///
+/// Compiled and native programs see [`ScanCtx::abort`]; interpreted code cannot poll a
+/// flag, so the bindings register one of these with the engine
+/// ([`crate::EngineBuilder::interrupt`]).
+pub trait Interrupt: Send + Sync {
+    /// Asks the code running on the scan thread to stop (for Python: an asynchronous
+    /// exception). Must return at once; work that may block (taking the GIL) happens on
+    /// a thread of the implementation's own. `report` is called, possibly later and
+    /// from another thread, with where the code was when it was interrupted
+    /// (`file:line in function`).
+    fn interrupt(&self, report: Box<dyn FnOnce(String) + Send>);
 }
 
 /// A program made from a Rust closure (tests and benchmarks).

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value as Json};
 use softplc_core::{
-    ConfigError, Driver, DriverMonitor, EventSink, IoCtx, IoError, IoStatus, Layout, Quality,
+    Area, ConfigError, Driver, DriverMonitor, EventSink, IoCtx, IoError, IoStatus, Layout, Quality,
+    SafeState,
 };
 use triple_buffer::triple_buffer;
 
@@ -20,7 +21,7 @@ use crate::clock::ClockLink;
 use crate::config::{DeviceConfig, OnFail};
 use crate::plan::{plan, Plan};
 use crate::poller::{ConnSpec, IoDevice};
-use crate::runtime::{stopped, IoThread};
+use crate::runtime::{stopped, IoThread, StopHandle};
 use crate::transport::TransportStats;
 
 /// Newest device data, poller -> scan.
@@ -47,6 +48,54 @@ pub(crate) struct OutSample {
     pub bits: Vec<bool>,
     /// Publications so far (0: the scan has not run yet: write nothing).
     pub seq: u64,
+}
+
+/// Safe values of one device's outputs, as positions in its write-plan buffers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SafePatch {
+    /// (register offset, safe register value).
+    pub words: Vec<(usize, u16)>,
+    /// (coil offset, safe coil value).
+    pub bits: Vec<(usize, bool)>,
+}
+
+impl SafePatch {
+    /// Overwrites the output positions of a sample with their safe values.
+    pub fn apply(&self, words: &mut [u16], bits: &mut [bool]) {
+        for &(o, w) in &self.words {
+            words[o] = w;
+        }
+        for &(o, b) in &self.bits {
+            bits[o] = b;
+        }
+    }
+}
+
+/// The client's emergency handle (see [`SafeState`]). While `active`, pollers write
+/// each device's outputs with their safe values patched in, whatever the scan last
+/// published; the scan thread's next `write_outputs` lowers it.
+#[derive(Debug, Default)]
+pub(crate) struct SafeLatch {
+    /// Raised by the watchdog thread.
+    pub active: AtomicBool,
+    /// Wakes the pollers at once instead of at their next write check.
+    pub wake: tokio::sync::Notify,
+    stop: Mutex<Option<StopHandle>>,
+}
+
+impl SafeState for SafeLatch {
+    fn force_safe(&self) {
+        self.active.store(true, Ordering::Release);
+        // One waiter per connection: wake them all.
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    fn shutdown(&self) {
+        if let Some(s) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            s.stop();
+        }
+    }
 }
 
 /// Device health as the monitor shows it.
@@ -253,6 +302,27 @@ struct BoundDevice {
     writes: Vec<BoundPoint>,
     read_plan: Plan,
     write_plan: Plan,
+    safe: SafePatch,
+}
+
+/// Where each written output's safe value goes in the write plan's buffers.
+fn safe_patch(layout: &Layout, writes: &[BoundPoint], plan: &Plan) -> SafePatch {
+    let mut patch = SafePatch::default();
+    for (p, &off) in writes.iter().zip(plan.offsets.iter()) {
+        if p.slot.area != Area::Output {
+            continue;
+        }
+        let v = layout.var(p.var).safe;
+        if p.table.is_bits() {
+            patch.bits.push((off, p.codec.encode_bit(v)));
+        } else {
+            let mut w = [0u16; 4];
+            let n = p.codec.words();
+            p.codec.encode_words(v, &mut w[..n]);
+            patch.words.extend((0..n).map(|k| (off + k, w[k])));
+        }
+    }
+    patch
 }
 
 /// Scan-side state of one device.
@@ -372,6 +442,7 @@ pub struct ModbusClient {
     io: Option<IoThread>,
     shared: Arc<ClientShared>,
     clock: Arc<ClockLink>,
+    latch: Arc<SafeLatch>,
 }
 
 impl ModbusClient {
@@ -391,6 +462,7 @@ impl ModbusClient {
             io: None,
             shared,
             clock: Arc::new(ClockLink::new()),
+            latch: Arc::default(),
         }
     }
 
@@ -429,11 +501,13 @@ impl Driver for ModbusClient {
                 .map(|p| (p.table, p.address, p.len()))
                 .collect();
             let health = crate::bind::bind_health(layout, d)?;
+            let write_plan = plan(&wspans, 0, true);
             bound.push(BoundDevice {
                 cfg: d.clone(),
                 health,
                 read_plan: plan(&rspans, d.max_gap, false),
-                write_plan: plan(&wspans, 0, true),
+                safe: safe_patch(layout, &writes, &write_plan),
+                write_plan,
                 reads,
                 writes,
             });
@@ -534,15 +608,18 @@ impl Driver for ModbusClient {
                 stats: stats[i].clone(),
             });
             let conn = eps.iter().position(|e| *e == b.cfg.endpoint()).unwrap_or(0);
-            groups[conn].push(IoDevice::new(
-                i,
-                b.cfg.clone(),
-                b.read_plan.clone(),
-                b.write_plan.clone(),
-                in_tx,
-                out_rx,
-                stats[i].clone(),
-            ));
+            groups[conn].push(
+                IoDevice::new(
+                    i,
+                    b.cfg.clone(),
+                    b.read_plan.clone(),
+                    b.write_plan.clone(),
+                    in_tx,
+                    out_rx,
+                    stats[i].clone(),
+                )
+                .with_safe_state(b.safe.clone(), self.latch.clone()),
+            );
         }
         let mut specs = Vec::new();
         for (c, group) in groups.into_iter().enumerate() {
@@ -586,6 +663,8 @@ impl Driver for ModbusClient {
                 let _ = t.await;
             }
         })?;
+        self.latch.active.store(false, Ordering::Release);
+        *self.latch.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.stop_handle());
         self.scan = scan;
         self.io = Some(io);
         self.shared.running.store(true, Ordering::Relaxed);
@@ -609,6 +688,12 @@ impl Driver for ModbusClient {
         for d in &mut self.scan {
             d.write(cx);
         }
+        // The scan is back and has published what it wants (safe values, in FAULT):
+        // the watchdog's override ends. Lowered after the publication, so a poller that
+        // sees it down reads that publication.
+        if self.latch.active.load(Ordering::Relaxed) {
+            self.latch.active.store(false, Ordering::Release);
+        }
         IoStatus::Ok
     }
 
@@ -622,6 +707,10 @@ impl Driver for ModbusClient {
 
     fn monitor(&self) -> Option<Arc<dyn DriverMonitor>> {
         Some(self.shared.clone())
+    }
+
+    fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
+        Some(self.latch.clone())
     }
 }
 

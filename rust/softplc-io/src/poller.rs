@@ -35,7 +35,7 @@ use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, Slave, SlaveContext};
 use tokio_modbus::{ExceptionResponse, ProtocolError};
 
-use crate::client::{ConnStats, DeviceStats, Health, InSample, OutSample};
+use crate::client::{ConnStats, DeviceStats, Health, InSample, OutSample, SafeLatch, SafePatch};
 use crate::clock::{mono_ns, ClockLink};
 use crate::config::{DeviceConfig, Table, WriteMode};
 use crate::plan::{Plan, PlannedRequest};
@@ -311,6 +311,9 @@ pub(crate) struct IoDevice {
     /// All outputs must be written again (after a (re)connection); for the event.
     rewrite_pending: bool,
     next_poll: Instant,
+    /// The outputs' safe values, and the watchdog's override that imposes them.
+    safe: SafePatch,
+    latch: Arc<SafeLatch>,
 }
 
 impl IoDevice {
@@ -356,7 +359,16 @@ impl IoDevice {
             out_seq: 0,
             rewrite_pending: false,
             next_poll: Instant::now(),
+            safe: SafePatch::default(),
+            latch: Arc::default(),
         }
+    }
+
+    /// Gives the device its outputs' safe values and the client's override latch.
+    pub(crate) fn with_safe_state(mut self, safe: SafePatch, latch: Arc<SafeLatch>) -> IoDevice {
+        self.safe = safe;
+        self.latch = latch;
+        self
     }
 
     fn has_writes(&self) -> bool {
@@ -376,11 +388,17 @@ impl IoDevice {
     /// Takes the scan's newest outputs; true when some write request is due at `now`
     /// (`ignore_holds`: also those held back after a failure).
     fn outputs_pending(&mut self, now: Instant, ignore_holds: bool) -> bool {
-        if self.output.update() {
+        let overridden = self.latch.active.load(Ordering::Acquire);
+        if self.output.update() || overridden {
             let o = self.output.output_buffer();
             self.out_words.copy_from_slice(&o.words);
             self.out_bits.copy_from_slice(&o.bits);
             self.out_seq = o.seq;
+        }
+        if overridden {
+            // The scan thread is stuck: its last outputs are not to be trusted.
+            self.safe.apply(&mut self.out_words, &mut self.out_bits);
+            self.out_seq = self.out_seq.max(1);
         }
         if self.out_seq == 0 {
             return false;
@@ -819,6 +837,15 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
         } else if let Some(wc) = write_check {
             wake = wake.min(now + wc);
         }
-        sleep_until(wake).await;
+        match devices.first().map(|d| d.latch.clone()) {
+            // The watchdog's override wakes the loop at once, to write safe outputs.
+            Some(latch) if !latch.active.load(Ordering::Acquire) => {
+                tokio::select! {
+                    _ = sleep_until(wake) => {}
+                    _ = latch.wake.notified() => {}
+                }
+            }
+            _ => sleep_until(wake).await,
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! machine, the scheduler prefers the scan thread when both are runnable.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,8 +30,20 @@ pub async fn stopped(mut rx: Shutdown) {
 /// A running I/O thread.
 #[derive(Debug)]
 pub struct IoThread {
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     handle: Option<JoinHandle<()>>,
+}
+
+/// Asks an I/O thread to stop without its [`IoThread`] (which may be owned by a scan
+/// thread the engine is abandoning). Does not wait.
+#[derive(Clone, Debug)]
+pub struct StopHandle(Arc<watch::Sender<bool>>);
+
+impl StopHandle {
+    /// Requests the stop.
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
 }
 
 impl IoThread {
@@ -64,9 +77,14 @@ impl IoThread {
                 message: format!("{name}: cannot start the I/O thread: {e}"),
             })?;
         Ok(IoThread {
-            stop,
+            stop: Arc::new(stop),
             handle: Some(handle),
         })
+    }
+
+    /// A handle that requests the stop from anywhere, without waiting.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop.clone())
     }
 
     /// Asks the thread to stop and waits for it. Idempotent.

@@ -13,13 +13,13 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
 use softplc_core::{
-    Area, ConfigError, Driver, DriverMonitor, Event, EventKind, EventSink, IoCtx, IoError,
-    IoStatus, Layout, Quality,
+    Area, ConfigError, Driver, DriverMonitor, Event, EventKind, EventSink, Image, IoCtx, IoError,
+    IoStatus, Layout, Quality, SafeState,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio_modbus::server::tcp::Server;
@@ -28,7 +28,7 @@ use crate::bind::{bind_points, default_server_points, BoundPoint, Usage};
 use crate::clock::ClockLink;
 use crate::config::{IpNet, ServerConfig, Table};
 use crate::guard::FrameGuard;
-use crate::runtime::{stopped, IoThread};
+use crate::runtime::{stopped, IoThread, StopHandle};
 use crate::service::{ConnService, ConnSlot, Connections, ServerStats, StatsHandle};
 use crate::tables::Tables;
 
@@ -105,6 +105,42 @@ pub struct ModbusServer {
     shared: Arc<ServerShared>,
     io: Option<IoThread>,
     clock: Arc<ClockLink>,
+    safe: Arc<ServerSafe>,
+}
+
+/// Tables, the output points, and an image holding each output's safe value.
+type SafeTarget = (Arc<Tables>, Vec<BoundPoint>, Image);
+
+/// The server's emergency handle: publishes the safe values of mapped outputs into the
+/// tables straight from the watchdog thread, so clients read safe outputs while the
+/// scan thread is stuck.
+#[derive(Default)]
+struct ServerSafe {
+    /// Tables, output points, and an image holding every output's safe value (set at
+    /// bind).
+    at: Mutex<Option<SafeTarget>>,
+    stop: Mutex<Option<StopHandle>>,
+}
+
+impl SafeState for ServerSafe {
+    fn force_safe(&self) {
+        let at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((tables, points, image)) = at.as_ref() else {
+            return;
+        };
+        // Connections hold the lock for one request's items at most: spin for it
+        // (this is the watchdog thread, never the scan).
+        let g = tables.lock();
+        for p in points {
+            publish_point(tables, &g, p, image);
+        }
+    }
+
+    fn shutdown(&self) {
+        if let Some(s) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            s.stop();
+        }
+    }
 }
 
 impl ModbusServer {
@@ -132,6 +168,7 @@ impl ModbusServer {
             shared,
             io: None,
             clock: Arc::new(ClockLink::new()),
+            safe: Arc::default(),
         }
     }
 
@@ -200,6 +237,17 @@ impl Driver for ModbusServer {
                 publish_point(&tables, &g, p, &image);
             }
         }
+        let mut safe_image = Image::new(layout);
+        let outputs: Vec<BoundPoint> = points
+            .iter()
+            .filter(|p| p.slot.area == Area::Output)
+            .cloned()
+            .collect();
+        for p in &outputs {
+            safe_image.store(p.slot, layout.var(p.var).safe);
+        }
+        *self.safe.at.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((tables.clone(), outputs, safe_image));
         self.tables = Some(tables);
         self.points = points;
         Ok(())
@@ -244,6 +292,7 @@ impl Driver for ModbusServer {
             serve(listener, acceptor, clock, events, shutdown, local)
         })?;
         self.shared.stats.running.store(true, Ordering::Relaxed);
+        *self.safe.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.stop_handle());
         self.io = Some(io);
         Ok(())
     }
@@ -326,6 +375,10 @@ impl Driver for ModbusServer {
 
     fn monitor(&self) -> Option<Arc<dyn DriverMonitor>> {
         Some(self.shared.clone())
+    }
+
+    fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
+        Some(self.safe.clone())
     }
 }
 

@@ -5,7 +5,7 @@
 //! holding the mutex and, for Python programs, takes the GIL inside each call; a second
 //! Python thread waiting for the mutex therefore never holds the GIL against it.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use softplc_core::rt::RtRequest;
 use softplc_core::stats::Percentiles;
 use softplc_core::{
     Area, ClockKind, ConfigError as CoreConfigError, CycleObserver, Driver, Engine, EngineBuilder,
-    EngineError, IecType, Image, Layout, LayoutBuilder, OverrunPolicy, Plant, Program,
+    EngineError, IecType, Image, Interrupt, Layout, LayoutBuilder, OverrunPolicy, Plant, Program,
     ProgramFault, ProgramKind, ScanCtx, SimDriver, Value, VarDecl, VarId,
 };
 
@@ -308,11 +308,108 @@ fn format_exception(py: Python<'_>, e: &PyErr) -> String {
     tb.unwrap_or_else(|_| e.to_string()).trim_end().to_string()
 }
 
+/// The Python thread the scan runs Python code on, for the watchdog's interrupts.
+///
+/// `in_call` and `pending` change only with the GIL held (by the scan thread around each
+/// call, by the interrupting thread around `PyThreadState_SetAsyncExc`), so the two can
+/// never disagree about whether the exception landed in the stuck call: an exception
+/// still pending after the call returned is withdrawn before it could hit an innocent
+/// later call.
+#[derive(Default)]
+struct PyScan {
+    /// `PyThread_get_thread_ident()` of the thread in the call.
+    ident: AtomicU64,
+    in_call: AtomicBool,
+    pending: AtomicBool,
+}
+
+impl PyScan {
+    /// Runs `f` (a call into Python) as the scan's current Python call. GIL held.
+    fn call<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: called with the GIL held; returns the calling thread's identifier.
+        let me = unsafe { pyo3::ffi::PyThread_get_thread_ident() } as u64;
+        self.ident.store(me, Ordering::Relaxed);
+        self.in_call.store(true, Ordering::Relaxed);
+        let r = f();
+        self.in_call.store(false, Ordering::Relaxed);
+        if self.pending.swap(false, Ordering::Relaxed) {
+            // SAFETY: GIL held; a null exception clears any pending asynchronous
+            // exception of that thread.
+            unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(me as _, std::ptr::null_mut()) };
+        }
+        r
+    }
+}
+
+/// Interrupts the Python code the scan thread is stuck in (see [`PyScan`]).
+struct PyInterrupter(Arc<PyScan>);
+
+impl Interrupt for PyInterrupter {
+    fn interrupt(&self, report: Box<dyn FnOnce(String) + Send>) {
+        let scan = self.0.clone();
+        // Taking the GIL can take a switch interval, or forever if the stuck code holds
+        // it in C: never on the watchdog thread.
+        let _ = std::thread::Builder::new()
+            .name("softplc-interrupt".into())
+            .spawn(move || {
+                let place = Python::attach(|py| -> Option<String> {
+                    if !scan.in_call.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let ident = scan.ident.load(Ordering::Relaxed);
+                    let place = python_place(py, ident);
+                    let exc = py.get_type::<errors::WatchdogInterrupt>();
+                    scan.pending.store(true, Ordering::Relaxed);
+                    // SAFETY: GIL held; `exc` is a live type object, borrowed for the
+                    // call (the function takes its own reference).
+                    unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(ident as _, exc.as_ptr()) };
+                    Some(place)
+                });
+                if let Some(p) = place {
+                    report(p);
+                }
+            });
+    }
+}
+
+/// Where the Python thread `ident` is: `file:line in function` of the innermost frame
+/// outside the softplc package (the user's line, not a softplc helper it called).
+fn python_place(py: Python<'_>, ident: u64) -> String {
+    let found = (|| -> PyResult<String> {
+        let frames = py.import("sys")?.call_method0("_current_frames")?;
+        let ours: String = py
+            .import("os.path")?
+            .call_method1("dirname", (py.import("softplc")?.getattr("__file__")?,))?
+            .extract()?;
+        let mut frame = frames.get_item(ident)?;
+        let mut chosen = None;
+        while !frame.is_none() {
+            let file: String = frame.getattr("f_code")?.getattr("co_filename")?.extract()?;
+            if chosen.is_none() {
+                chosen = Some(frame.clone());
+            }
+            if !file.starts_with(&ours) {
+                chosen = Some(frame.clone());
+                break;
+            }
+            frame = frame.getattr("f_back")?;
+        }
+        let frame = chosen.ok_or_else(|| StateError::new_err("no frame"))?;
+        let code = frame.getattr("f_code")?;
+        let file: String = code.getattr("co_filename")?.extract()?;
+        let func: String = code.getattr("co_name")?.extract()?;
+        let line: i64 = frame.getattr("f_lineno")?.extract()?;
+        Ok(format!("Python code was at {file}:{line} in {func}"))
+    })();
+    found.unwrap_or_else(|_| "Python code was interrupted (location unknown)".to_string())
+}
+
 /// A Python callable run as a program: `callable(io)`, with the GIL held for the call.
 struct PyProgram {
     name: String,
     callable: Py<PyAny>,
     io: Py<ScanIo>,
+    scan: Arc<PyScan>,
 }
 
 impl Program for PyProgram {
@@ -329,7 +426,7 @@ impl Program for PyProgram {
             let io = self.io.bind(py);
             io.get()
                 .enter(cx.image, cx.now_ns, cx.cycle, cx.period_ns, cx.period_ns);
-            let r = self.callable.call1(py, (io,));
+            let r = self.scan.call(|| self.callable.call1(py, (io,)));
             io.get().leave();
             r.map(|_| ())
                 .map_err(|e| ProgramFault::new(format_exception(py, &e)))
@@ -341,6 +438,7 @@ impl Program for PyProgram {
 struct PyPlant {
     step: Py<PyAny>,
     io: Py<ScanIo>,
+    scan: Arc<PyScan>,
 }
 
 impl Plant for PyPlant {
@@ -354,7 +452,9 @@ impl Plant for PyPlant {
         Python::attach(|py| {
             let io = self.io.bind(py);
             io.get().enter(image, now_ns, 0, dt_ns, dt_ns);
-            let r = self.step.call1(py, (io, dt_ns as f64 / 1e9));
+            let r = self
+                .scan
+                .call(|| self.step.call1(py, (io, dt_ns as f64 / 1e9)));
             io.get().leave();
             r.map(|_| ())
                 .map_err(|e| format!("plant model raised:\n{}", format_exception(py, &e)))
@@ -720,12 +820,22 @@ impl PyEngine {
         let io = Py::new(py, ScanIo::new(layout_arc.clone()))?;
         let mut b = EngineBuilder::new(layout, self.clock);
         b.realtime(cfg.rt.clone());
+        let scan = Arc::new(PyScan::default());
+        let has_python = cfg.plant.is_some()
+            || cfg
+                .tasks
+                .iter()
+                .any(|(_, ps)| ps.iter().any(|p| matches!(p, Pending::Python(..))));
+        if has_python {
+            b.interrupt(Arc::new(PyInterrupter(scan.clone())));
+        }
         if let Some(step) = cfg.plant {
             b.driver(Box::new(SimDriver::new(
                 "sim",
                 Box::new(PyPlant {
                     step,
                     io: io.clone_ref(py),
+                    scan: scan.clone(),
                 }),
             )))
             .map_err(errors::config)?;
@@ -741,6 +851,7 @@ impl PyEngine {
                         name,
                         callable,
                         io: io.clone_ref(py),
+                        scan: scan.clone(),
                     }),
                     Pending::Compiled(name, ir) => crate::vm::load_compiled(&name, &ir, b.layout())
                         .map_err(|e: CoreConfigError| errors::ProgramError::new_err(e.message))?,
@@ -976,6 +1087,7 @@ impl PyEngine {
             d.set_item("source", &f.source)?;
             d.set_item("cycle", f.cycle)?;
             d.set_item("t_ns", f.t_ns)?;
+            d.set_item("started_ns", f.started_ns)?;
             d.set_item("message", &f.message)?;
             d.set_item("summary", f.to_string())?;
             Ok(d.into_any().unbind())
@@ -1021,11 +1133,11 @@ impl PyEngine {
 
     /// Real-time set-up obtained: dict, or None (virtual time / not started).
     fn rt_status(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let st = {
+        let (st, wd) = {
             let mut g = self.lock(py);
             match &mut *g {
-                Inner::Built(e) => e.rt_status(),
-                _ => None,
+                Inner::Built(e) => (e.rt_status(), e.watchdog_degraded()),
+                _ => (None, Vec::new()),
             }
         };
         st.map(|s| -> PyResult<Py<PyAny>> {
@@ -1036,6 +1148,7 @@ impl PyEngine {
             d.set_item("timer_slack", s.timer_slack)?;
             d.set_item("cpu_dma_latency", s.cpu_dma_latency)?;
             d.set_item("degraded", s.degraded.clone())?;
+            d.set_item("watchdog_degraded", wd.clone())?;
             Ok(d.into_any().unbind())
         })
         .transpose()
@@ -1145,6 +1258,17 @@ impl PyEngine {
             Inner::Failed => {}
         }
         Ok(())
+    }
+
+    /// True when `close` had to abandon a scan thread stuck in Python code that never
+    /// returned (outputs were forced safe first); the process should exit.
+    #[getter]
+    fn scan_abandoned(&self, py: Python<'_>) -> bool {
+        let mut g = self.lock(py);
+        match &mut *g {
+            Inner::Built(e) => e.scan_abandoned(),
+            _ => false,
+        }
     }
 
     /// "real" or "virtual".

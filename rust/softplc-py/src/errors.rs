@@ -46,6 +46,14 @@ create_exception!(
     "The call does not fit the engine's state."
 );
 
+create_exception!(
+    _native,
+    WatchdogInterrupt,
+    pyo3::exceptions::PyBaseException,
+    "Raised inside Python program code that ran past its task's watchdog. A BaseException, \
+     like KeyboardInterrupt, so that `except Exception` in a program does not swallow it."
+);
+
 /// Maps a core configuration error.
 pub fn config(e: softplc_core::ConfigError) -> PyErr {
     ConfigError::new_err(e.message)
@@ -65,5 +73,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RuntimeFaulted", py.get_type::<RuntimeFaulted>())?;
     m.add("StateError", py.get_type::<StateError>())?;
     m.add("InvalidValue", py.get_type::<InvalidValue>())?;
+    m.add("WatchdogInterrupt", py.get_type::<WatchdogInterrupt>())?;
     Ok(())
 }

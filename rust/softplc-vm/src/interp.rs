@@ -4,6 +4,8 @@
 //! syscalls on a healthy scan. A fault (division by zero, index out of range, math
 //! error, trap) builds its message, which allocates, and leaves RUN.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, Slot};
 
 use crate::fb::{self, FbKind};
@@ -19,12 +21,20 @@ pub const LOOP_BUDGET: u64 = 100_000_000;
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Fault {
     DivZero,
-    Index { index: i64, len: u32 },
+    Index {
+        index: i64,
+        len: u32,
+    },
     Math(MathFn),
     ShiftCount(i64),
-    BitNumber { k: i64, bits: u32 },
+    BitNumber {
+        k: i64,
+        bits: u32,
+    },
     Trap(u32),
     LoopBudget,
+    /// The watchdog thread raised the abort flag (seen at a backward jump).
+    Watchdog,
     ImageTooSmall,
 }
 
@@ -103,6 +113,7 @@ impl CompiledProgram {
             Fault::BitNumber { k, bits } => format!("bit number {k} out of range 0..{}", bits - 1),
             Fault::Trap(m) => self.messages[m as usize].clone(),
             Fault::LoopBudget => format!("more than {LOOP_BUDGET} loop iterations in one scan"),
+            Fault::Watchdog => "stopped by the watchdog in a loop".to_string(),
             Fault::ImageTooSmall => {
                 "the process image does not match the layout the program was loaded for".to_string()
             }
@@ -150,6 +161,7 @@ impl Program for CompiledProgram {
             },
             cx.image,
             cx.now_ns as i64,
+            cx.abort,
         ) {
             Ok(()) => Ok(()),
             Err((pc, f)) => Err(self.fault(pc, f)),
@@ -252,6 +264,7 @@ fn run(
     tables: &Tables<'_>,
     img: &mut Image,
     now: i64,
+    abort: &AtomicBool,
 ) -> Result<(), (usize, Fault)> {
     let (tables, table_vars) = (tables.slots, tables.vars);
     let mut pc = 0usize;
@@ -560,6 +573,11 @@ fn run(
             Instr::Loop { t } => {
                 if budget == 0 {
                     fail!(Fault::LoopBudget);
+                }
+                // Every backward jump: a relaxed load of a flag that stays in cache
+                // until the watchdog thread writes it, so it costs about nothing.
+                if abort.load(Ordering::Relaxed) {
+                    fail!(Fault::Watchdog);
                 }
                 budget -= 1;
                 pc = t as usize;

@@ -5,6 +5,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// No watchdog here: the abort flag stays down.
+static NO_ABORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 use softplc_core::{Area, IecType, Image, Layout, LayoutBuilder, Program, ScanCtx, Value, VarDecl};
 use softplc_vm::fb;
 use softplc_vm::ir::{Document, Init};
@@ -362,6 +365,7 @@ fn exercise(bytes: &[u8], l: &Layout, rng: &mut Rng) -> bool {
             now_ns: k * 7_000_000,
             cycle: k,
             period_ns: 1_000_000,
+            abort: &NO_ABORT,
         };
         if p.execute(&mut cx).is_err() {
             break;

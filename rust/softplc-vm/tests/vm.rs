@@ -7,6 +7,9 @@ use softplc_core::{
 use softplc_vm::ir::{Document, Init};
 use softplc_vm::{load_program, verify_bytes, CompiledProgram};
 
+/// No watchdog here: the abort flag stays down.
+static NO_ABORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn layout(vars: &[(&str, Area, IecType)]) -> Layout {
     let mut b = LayoutBuilder::new();
     for (n, a, t) in vars {
@@ -27,6 +30,7 @@ fn scan(
         now_ns,
         cycle: 0,
         period_ns: 1_000_000,
+        abort: &NO_ABORT,
     };
     p.execute(&mut cx).map_err(|f| f.message)
 }
@@ -485,4 +489,35 @@ fn a_fault_names_the_file_of_the_instruction_when_helpers_come_from_other_files(
             .expect("must be rejected");
         assert!(e.message.contains(want), "{want:?} in {:?}", e.message);
     }
+}
+
+#[test]
+fn a_raised_abort_flag_stops_an_endless_loop_at_its_backward_jump() {
+    let l = layout(&[("p.x", Area::Memory, IecType::Dint)]);
+    let mut d = Document::new("p");
+    let _ = d.var("p.x", "DINT");
+    let one = d.cell("LINT", Init::Int(1));
+    let i = d.cell("LINT", Init::Int(0));
+    let top = d.op("add", &[i, i, one]);
+    d.op("loop", &[top]);
+    d.lines = vec![7, 8];
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    // The watchdog thread raised the flag while the loop ran.
+    let abort = std::sync::atomic::AtomicBool::new(true);
+    let mut cx = ScanCtx {
+        image: &mut img,
+        layout: &l,
+        now_ns: 0,
+        cycle: 0,
+        period_ns: 1_000_000,
+        abort: &abort,
+    };
+    let e = p.execute(&mut cx).unwrap_err().message;
+    assert!(
+        e.contains("stopped by the watchdog") && e.contains("line 8"),
+        "{e}"
+    );
+    // One pass of the body ran, no more: the flag is checked on every backward jump.
+    assert_eq!(p.cell(i as usize), Value::Int(IecType::Lint, 1));
 }

@@ -280,8 +280,11 @@ def test_a_device_restarted_between_two_polls_gets_its_outputs_written_again(dev
     device.set("coil", 0, [False])  # a power cycle clears the device's outputs
     device.start()
     assert wait_until(lambda: device.get("coil", 0) == [True], timeout=2)
+    # The event is logged just after the write it reports: wait for it, don't race it.
+    assert wait_until(
+        lambda: sum("outputs written again" in t for t in io_texts(e)) >= 2, timeout=2
+    ), io_texts(e)
     texts = io_texts(e)
-    assert sum("outputs written again" in t for t in texts) >= 2, texts
     dropped = [t for t in texts if "dropped" in t]
     assert dropped, texts
     # The cause is named, not an unrelated OS error left over in errno.
