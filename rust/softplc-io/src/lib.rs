@@ -23,6 +23,7 @@ pub mod frame;
 pub mod guard;
 pub mod plan;
 mod poller;
+pub mod ratelimit;
 pub mod runtime;
 pub mod server;
 pub mod service;

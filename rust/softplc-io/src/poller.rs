@@ -7,7 +7,12 @@
 //!   so the other units go on. Only a second timeout in a row with nothing at all
 //!   received in between drops the connection: then it is the connection that is dead.
 //! - A broken connection, or an answer that cannot be delimited or decoded, drops it;
-//!   the next attempt follows the connection's reconnect back-off.
+//!   the next attempt follows the connection's reconnect back-off. The back-off is reset
+//!   only by a connection that has *worked* (answered one request), never by a connect
+//!   alone: a device that accepts connections and then garbles or closes is retried at
+//!   `reconnect_min`, doubling up to `reconnect_max`, like one that refuses them.
+//! - Connection and device events are rate-limited per kind and second
+//!   ([`crate::ratelimit`]), the excess summed up once a second.
 //! - A retry of a failed poll is the device's next turn, after the other devices that
 //!   are due, so a silent unit delays the others by at most one of its timeouts between
 //!   two of their polls. A device whose polls fail is polled less often (it waits at
@@ -39,6 +44,7 @@ use crate::client::{ConnStats, DeviceStats, Health, InSample, OutSample, SafeLat
 use crate::clock::{mono_ns, ClockLink};
 use crate::config::{DeviceConfig, Table, WriteMode};
 use crate::plan::{Plan, PlannedRequest};
+use crate::ratelimit::{RateLimiter, EVENTS_PER_WINDOW, WINDOW};
 use crate::runtime::{stopped, Shutdown};
 use crate::transport::ClientTransport;
 
@@ -104,10 +110,47 @@ fn exception_text(c: ExceptionCode) -> String {
     format!("exception {:#04x} ({c:?})", u8::from(c))
 }
 
+/// Kinds of client events, rate-limited separately (see [`crate::ratelimit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientEvent {
+    Connected = 0,
+    CannotConnect = 1,
+    Dropped = 2,
+    DeviceHealth = 3,
+    Rewritten = 4,
+    WriteRejected = 5,
+}
+
+impl ClientEvent {
+    const ALL: [ClientEvent; 6] = [
+        ClientEvent::Connected,
+        ClientEvent::CannotConnect,
+        ClientEvent::Dropped,
+        ClientEvent::DeviceHealth,
+        ClientEvent::Rewritten,
+        ClientEvent::WriteRejected,
+    ];
+
+    fn summary(self, n: u64, endpoint: &str) -> String {
+        let what = match self {
+            ClientEvent::Connected => "connections",
+            ClientEvent::CannotConnect => "failed connection attempts",
+            ClientEvent::Dropped => "dropped connections",
+            ClientEvent::DeviceHealth => "device health changes",
+            ClientEvent::Rewritten => "output re-writes after connecting",
+            ClientEvent::WriteRejected => "rejected writes",
+        };
+        format!("modbus: {n} more {what} on {endpoint} in the last second")
+    }
+}
+
 /// A connection and its reconnection schedule.
 struct Link {
     spec: ConnSpec,
     ctx: Option<Context>,
+    /// The connection answered a request since it was opened: it works.
+    proven: bool,
+    limiter: RateLimiter,
     backoff: Duration,
     next_attempt: Instant,
     down_reported: bool,
@@ -121,7 +164,15 @@ struct Link {
 }
 
 impl Link {
-    fn event(&self, b: i64, text: String) {
+    fn event(&mut self, kind: ClientEvent, b: i64, text: String) {
+        let now = std::time::Instant::now();
+        self.report_suppressed(now);
+        if self.limiter.admit(kind as usize, now) {
+            self.push(b, text);
+        }
+    }
+
+    fn push(&self, b: i64, text: String) {
         self.events.push(Event {
             t_ns: self.clock.engine_now(),
             kind: EventKind::Io,
@@ -130,6 +181,15 @@ impl Link {
             b,
             text,
         });
+    }
+
+    /// Once a window is over, one summary event per kind whose events were cut short.
+    fn report_suppressed(&mut self, now: std::time::Instant) {
+        for (k, n) in self.limiter.roll(now) {
+            let kind = ClientEvent::ALL[k];
+            let text = kind.summary(n, &self.spec.stats.endpoint);
+            self.push(0, text);
+        }
     }
 
     fn endpoint(&self) -> &str {
@@ -167,9 +227,11 @@ impl Link {
                     self.quiet_timeouts = 0;
                     self.spec.stats.connected.store(true, Ordering::Relaxed);
                     self.spec.stats.connects.fetch_add(1, Ordering::Relaxed);
-                    self.backoff = self.spec.reconnect_min;
+                    // The back-off is reset once the connection answers (`answered`).
+                    self.proven = false;
                     self.down_reported = false;
-                    self.event(1, format!("modbus: connected to {}", self.endpoint()));
+                    let text = format!("modbus: connected to {}", self.endpoint());
+                    self.event(ClientEvent::Connected, 1, text);
                     return Ok(());
                 }
                 Ok(Err(e)) => last = e.to_string(),
@@ -188,10 +250,8 @@ impl Link {
         self.backoff = (self.backoff * 2).min(self.spec.reconnect_max);
         if !self.down_reported {
             self.down_reported = true;
-            self.event(
-                2,
-                format!("modbus: cannot connect to {}: {why}", self.endpoint()),
-            );
+            let text = format!("modbus: cannot connect to {}: {why}", self.endpoint());
+            self.event(ClientEvent::CannotConnect, 2, text);
         }
         self.last_down = why;
     }
@@ -200,13 +260,28 @@ impl Link {
         if self.ctx.take().is_some() {
             self.spec.stats.connected.store(false, Ordering::Relaxed);
             self.spec.stats.disconnects.fetch_add(1, Ordering::Relaxed);
-            self.event(
-                3,
-                format!("modbus: connection to {} dropped: {why}", self.endpoint()),
-            );
-            // The first reconnection is immediate; later ones back off.
-            self.next_attempt = Instant::now();
+            let text = format!("modbus: connection to {} dropped: {why}", self.endpoint());
+            self.event(ClientEvent::Dropped, 3, text);
+            if self.proven {
+                // A connection that worked: reconnect at once (a device restart, a
+                // gateway that closes idle links); if that one fails, back off.
+                self.next_attempt = Instant::now();
+            } else {
+                // It never answered: a device that accepts and then garbles or closes.
+                // Back off exactly as for a refused connection.
+                self.next_attempt = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(self.spec.reconnect_max);
+            }
             self.last_down = why;
+        }
+    }
+
+    /// The connection answered a request (even with an exception): it works, and the
+    /// reconnection back-off starts again from `reconnect_min`.
+    fn answered(&mut self) {
+        if !self.proven {
+            self.proven = true;
+            self.backoff = self.spec.reconnect_min;
         }
     }
 
@@ -258,6 +333,7 @@ impl Link {
         match &r {
             Err(Fail::Timeout) => self.timed_out(),
             Err(f) if f.breaks_connection() => self.lost(f.describe()),
+            Ok(_) | Err(Fail::Exception(_)) => self.answered(),
             _ => {}
         }
         r
@@ -455,7 +531,7 @@ impl IoDevice {
         self.input.publish();
     }
 
-    fn poll_ok(&mut self, link: &Link, started_mono: u64, rtt: Duration) {
+    fn poll_ok(&mut self, link: &mut Link, started_mono: u64, rtt: Duration) {
         std::mem::swap(&mut self.good_words, &mut self.scratch_words);
         std::mem::swap(&mut self.good_bits, &mut self.scratch_bits);
         self.acquired_mono = started_mono;
@@ -470,18 +546,16 @@ impl IoDevice {
             .store(Health::Good as u8, Ordering::Relaxed);
         if self.bad {
             self.bad = false;
-            link.event(
-                10 + self.index as i64,
-                format!(
-                    "modbus: device {:?} answers again; inputs good",
-                    self.cfg.name
-                ),
+            let text = format!(
+                "modbus: device {:?} answers again; inputs good",
+                self.cfg.name
             );
+            link.event(ClientEvent::DeviceHealth, 10 + self.index as i64, text);
         }
         self.schedule_next();
     }
 
-    fn poll_failed(&mut self, link: &Link, f: &Fail) {
+    fn poll_failed(&mut self, link: &mut Link, f: &Fail) {
         self.failed_in_row += 1;
         self.attempt = 0;
         self.stats.polls_failed.fetch_add(1, Ordering::Relaxed);
@@ -495,15 +569,13 @@ impl IoDevice {
                 .store(Health::Bad as u8, Ordering::Relaxed);
             if !self.bad {
                 self.bad = true;
-                link.event(
-                    10 + self.index as i64,
-                    format!(
-                        "modbus: device {:?} failed {} polls in a row ({}); inputs bad",
-                        self.cfg.name,
-                        self.failed_in_row,
-                        f.describe()
-                    ),
+                let text = format!(
+                    "modbus: device {:?} failed {} polls in a row ({}); inputs bad",
+                    self.cfg.name,
+                    self.failed_in_row,
+                    f.describe()
                 );
+                link.event(ClientEvent::DeviceHealth, 10 + self.index as i64, text);
             }
         } else {
             self.stats
@@ -680,7 +752,7 @@ async fn write_outputs(
                         exception_text(code)
                     );
                     dev.stats.set_error(text.clone());
-                    link.event(30 + dev.index as i64, text);
+                    link.event(ClientEvent::WriteRejected, 30 + dev.index as i64, text);
                 }
             }
         }
@@ -700,14 +772,12 @@ async fn flush_outputs(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> 
         } else {
             String::new()
         };
-        link.event(
-            20 + dev.index as i64,
-            format!(
-                "modbus: device {:?}: outputs written again after connecting ({} requests{detail})",
-                dev.cfg.name,
-                dev.writes.len()
-            ),
+        let text = format!(
+            "modbus: device {:?}: outputs written again after connecting ({} requests{detail})",
+            dev.cfg.name,
+            dev.writes.len()
         );
+        link.event(ClientEvent::Rewritten, 20 + dev.index as i64, text);
     }
     r.map(|_| ())
 }
@@ -753,6 +823,8 @@ pub(crate) async fn run(
         backoff: spec.reconnect_min,
         spec,
         ctx: None,
+        proven: false,
+        limiter: RateLimiter::new(ClientEvent::ALL.len(), EVENTS_PER_WINDOW, WINDOW),
         next_attempt: Instant::now(),
         down_reported: false,
         last_down: "never connected".to_string(),
@@ -779,6 +851,10 @@ pub(crate) async fn run(
     if let Some(mut ctx) = link.ctx.take() {
         let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
     }
+    for (k, n) in link.limiter.end_window() {
+        let text = ClientEvent::ALL[k].summary(n, &link.spec.stats.endpoint);
+        link.push(0, text);
+    }
     link.spec.stats.connected.store(false, Ordering::Relaxed);
 }
 
@@ -789,6 +865,7 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
         .map(|d| d.cfg.write_check)
         .min();
     loop {
+        link.report_suppressed(std::time::Instant::now());
         for i in 0..devices.len() {
             connect_if_due(link, devices).await;
             let dev = &mut devices[i];

@@ -28,6 +28,7 @@ use crate::bind::{bind_points, default_server_points, BoundPoint, Usage};
 use crate::clock::ClockLink;
 use crate::config::{IpNet, ServerConfig, Table};
 use crate::guard::FrameGuard;
+use crate::ratelimit::RateLimiter;
 use crate::runtime::{stopped, IoThread, StopHandle};
 use crate::service::{ConnService, ConnSlot, Connections, ServerStats, StatsHandle};
 use crate::tables::Tables;
@@ -284,7 +285,11 @@ impl Driver for ModbusServer {
             idle: self.cfg.idle_timeout,
             unit_id: self.cfg.unit_id,
             writable: self.writable,
-            limiter: Default::default(),
+            limiter: std::sync::Mutex::new(RateLimiter::new(
+                ConnEvent::ALL.len(),
+                CONN_EVENTS_PER_SECOND,
+                crate::ratelimit::WINDOW,
+            )),
         };
         let clock = self.clock.clone();
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
@@ -459,34 +464,6 @@ impl ConnEvent {
     }
 }
 
-/// Counts connection events in one-second windows (the window ends with
-/// [`EventLimiter::end_window`]).
-#[derive(Debug, Default)]
-struct EventLimiter {
-    shown: [u32; 4],
-    suppressed: [u64; 4],
-}
-
-impl EventLimiter {
-    /// True when one more event of `kind` may be shown in this window.
-    fn admit(&mut self, kind: ConnEvent) -> bool {
-        let k = kind as usize;
-        if self.shown[k] < CONN_EVENTS_PER_SECOND {
-            self.shown[k] += 1;
-            true
-        } else {
-            self.suppressed[k] += 1;
-            false
-        }
-    }
-
-    /// Ends the window: the events not shown in it, by kind.
-    fn end_window(&mut self) -> [u64; 4] {
-        self.shown = [0; 4];
-        std::mem::take(&mut self.suppressed)
-    }
-}
-
 /// What the accept loop needs to accept (or refuse) a connection.
 struct Acceptor {
     tables: Arc<Tables>,
@@ -497,7 +474,7 @@ struct Acceptor {
     idle: Option<Duration>,
     unit_id: u8,
     writable: [bool; 4],
-    limiter: std::sync::Mutex<EventLimiter>,
+    limiter: std::sync::Mutex<RateLimiter>,
 }
 
 impl Acceptor {
@@ -507,7 +484,7 @@ impl Acceptor {
             .limiter
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .admit(kind);
+            .admit(kind as usize, std::time::Instant::now());
         if shown {
             event(kind.code(), text());
         }
@@ -520,11 +497,9 @@ impl Acceptor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .end_window();
-        for kind in ConnEvent::ALL {
-            let n = counts[kind as usize];
-            if n > 0 {
-                event(kind.code(), kind.summary(n));
-            }
+        for (k, n) in counts {
+            let kind = ConnEvent::ALL[k];
+            event(kind.code(), kind.summary(n));
         }
     }
 
@@ -668,23 +643,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connection_events_are_limited_per_kind_and_second_and_summed_up() {
-        let mut l = EventLimiter::default();
-        let shown = (0..100)
-            .filter(|_| l.admit(ConnEvent::RefusedAllowlist))
-            .count();
-        assert_eq!(shown, CONN_EVENTS_PER_SECOND as usize);
-        // Another kind has its own share.
-        assert!(l.admit(ConnEvent::Accepted));
-        let n = l.end_window();
-        assert_eq!(n[ConnEvent::RefusedAllowlist as usize], 95);
-        assert_eq!(n[ConnEvent::Accepted as usize], 0);
+    fn connection_events_are_summed_up_per_kind() {
         assert_eq!(
             ConnEvent::RefusedAllowlist.summary(95),
             "modbus server: 95 more connections refused (not in the allowlist) in the last second"
         );
-        // A new window shows events again.
-        assert!(l.admit(ConnEvent::RefusedAllowlist));
-        assert_eq!(l.end_window(), [0; 4]);
+        for (i, k) in ConnEvent::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i, "ALL is in discriminant order");
+        }
     }
 }

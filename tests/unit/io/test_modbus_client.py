@@ -477,3 +477,93 @@ def test_any_substitute_with_on_fail_keep_is_refused_even_zero(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"keep\.toml:\d+:\d+: .*`substitute`.*on_fail"):
         sio.load_config(p)
+
+
+# -- a device that accepts connections and then misbehaves ------------------------------
+
+
+class HostileDevice:
+    """A TCP server that accepts every connection and then breaks the exchange: closes
+    at once (``close``), answers a request with bytes that are no Modbus frame
+    (``garble``), or sends half an answer and closes (``half``). Counts connections."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+        import threading
+
+        self.mode = mode
+        self.accepted = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import socket
+
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            with conn:
+                conn.settimeout(0.5)
+                if self.mode == "close":
+                    continue
+                try:
+                    req = conn.recv(260)
+                except OSError:
+                    continue
+                if self.mode == "garble" and req:
+                    # A header claiming 60,000 bytes follow: no frame can be delimited.
+                    conn.sendall(req[:4] + b"\xea\x60" + b"\x01\x03")
+                elif self.mode == "half" and len(req) >= 8:
+                    # The header and function code of a valid answer, then nothing.
+                    conn.sendall(req[:4] + b"\x00\x05" + req[6:8])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        self._thread.join(2)
+
+
+@pytest.mark.parametrize("mode", ["close", "garble", "half"])
+def test_a_device_that_accepts_and_then_fails_is_retried_with_the_back_off(make_engine, mode):
+    dev = HostileDevice(mode)
+    try:
+        toml = dev_toml(dev.port, IO_BODY, reconnect_min_ms=100, reconnect_max_ms=400)
+        e, drivers = make_engine(IO_VARS, toml)
+        time.sleep(3.0)
+        accepted = dev.accepted
+        st = drivers[0].status()["connections"][0]
+    finally:
+        dev.close()
+    # Attempts at 0, 0.1, 0.3, 0.7, 1.1, 1.5, ... s: about 9 in 3 s (a few more for the
+    # time the failing exchanges take to fail). Before the fix: thousands.
+    assert 3 <= accepted <= 12, (accepted, st)
+    assert e.quality("x.lvl") == "bad"
+
+
+def test_client_events_are_rate_limited_per_kind_and_summed_up(make_engine):
+    dev = HostileDevice("close")
+    try:
+        # No back-off to speak of: a legitimate storm of 1 ms reconnections.
+        toml = dev_toml(dev.port, IO_BODY, reconnect_min_ms=1, reconnect_max_ms=1)
+        e, _ = make_engine(IO_VARS, toml)
+        time.sleep(2.5)
+        accepted = dev.accepted
+    finally:
+        dev.close()
+    texts = io_texts(e)
+    assert accepted > 100, accepted
+    connected = [t for t in texts if t.startswith("modbus: connected to")]
+    # 5 a second, 3 windows at most (started within 2.5 s).
+    assert len(connected) <= 15, len(connected)
+    assert any("more connections on" in t and "in the last second" in t for t in texts), texts
