@@ -20,6 +20,7 @@ Example (virtual time, deterministic and faster than real time):
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import warnings
@@ -534,7 +535,9 @@ class Engine:
             "forced": self.forced,
             "programs": [{"name": n, "task": t, "mode": m} for n, t, m in self._programs],
             "tasks": self.stats(),
-            "drivers": dict(self._native.driver_status()),
+            "drivers": {
+                name: json.loads(text) for name, text in self._native.driver_status().items()
+            },
         }
 
     # -- tracing ----------------------------------------------------------------------

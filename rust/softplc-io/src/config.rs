@@ -606,6 +606,36 @@ fn order_of(
     }
 }
 
+/// Why `host` is not a host name or an IP address (a port or brackets in it), if so.
+fn host_problem(host: &str) -> Option<String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    if host.starts_with('[') || host.contains(':') {
+        let hint = match host.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u32>().is_ok() && !h.contains(':') => {
+                format!(" (write host = {h:?} and port = {p})")
+            }
+            _ => " (an IPv6 address goes without brackets)".to_string(),
+        };
+        return Some(format!(
+            "invalid host {host:?}: a host name or IP address, without a port{hint}"
+        ));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+        return Some(format!(
+            "invalid host {host:?}: not a host name or IP address"
+        ));
+    }
+    None
+}
+
 fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceConfig, ConfigError> {
     let name = d.name.get_ref().trim().to_string();
     if name.is_empty() {
@@ -623,6 +653,9 @@ fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceCo
             "host",
             format!("invalid host {:?}", d.host.get_ref()),
         ));
+    }
+    if let Some(why) = host_problem(&host) {
+        return Err(src.loc(&d.host.span()).error(&what, "host", why));
     }
     let port = int_in(src, &what, "port", &d.port, 1..=65535, 502)? as u16;
     // On Modbus TCP, 0 is not a broadcast: it addresses the device itself, as 255 does.

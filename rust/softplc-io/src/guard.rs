@@ -32,6 +32,26 @@ use tokio::time::{Instant, Sleep};
 use crate::frame::{FrameBuf, FrameError, HEADER};
 use crate::service::ConnHandle;
 
+/// The error a connection ends with when its idle timeout expires: an orderly close,
+/// counted as `closed_idle`, which the server must not count as a connection error.
+#[derive(Debug)]
+pub struct IdleClose;
+
+impl std::fmt::Display for IdleClose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no complete request within the idle timeout")
+    }
+}
+
+impl std::error::Error for IdleClose {}
+
+impl IdleClose {
+    /// True when `e` is an idle close.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|x| x.is::<IdleClose>())
+    }
+}
+
 /// Function codes the server implements.
 pub const SUPPORTED: [u8; 10] = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10, 0x16, 0x17];
 
@@ -291,7 +311,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin, S: GuardStats + Unpin> AsyncRead for Fra
                         me.stats.closed_idle();
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::TimedOut,
-                            "no complete request within the idle timeout",
+                            IdleClose,
                         )));
                     }
                     return Poll::Pending;

@@ -290,6 +290,7 @@ impl Driver for ModbusServer {
                 CONN_EVENTS_PER_SECOND,
                 crate::ratelimit::WINDOW,
             )),
+            busy_replies: Default::default(),
         };
         let clock = self.clock.clone();
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
@@ -475,6 +476,32 @@ struct Acceptor {
     unit_id: u8,
     writable: [bool; 4],
     limiter: std::sync::Mutex<RateLimiter>,
+    /// Refused connections being answered with exception 06 right now.
+    busy_replies: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// At most this many refused connections are answered at once (see [`answer_busy`]).
+pub const MAX_BUSY_REPLIES: usize = 8;
+
+/// How long a refused connection has to send its first request.
+pub const BUSY_REPLY_WAIT: Duration = Duration::from_millis(500);
+
+/// Answers the first request of a connection refused at the connection limit with
+/// exception 06 (server device busy), then closes it. A client that sends nothing
+/// within [`BUSY_REPLY_WAIT`], or not a plausible MBAP header, is closed silently.
+async fn answer_busy(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = [0u8; 8];
+    let got = tokio::time::timeout(BUSY_REPLY_WAIT, stream.read_exact(&mut head)).await;
+    // Transaction id, protocol 0, a length a request can have, unit, function.
+    if matches!(got, Ok(Ok(_))) && head[2..4] == [0, 0] {
+        let len = u16::from_be_bytes([head[4], head[5]]);
+        if (2..=254).contains(&len) && head[7] & 0x80 == 0 {
+            let reply = [head[0], head[1], 0, 0, 0, 3, head[6], head[7] | 0x80, 0x06];
+            let _ = tokio::time::timeout(BUSY_REPLY_WAIT, stream.write_all(&reply)).await;
+        }
+    }
+    let _ = stream.shutdown().await;
 }
 
 impl Acceptor {
@@ -537,6 +564,18 @@ impl Acceptor {
                             EVICT_MIN_IDLE.as_secs()
                         )
                     });
+                    // Tell the client why, so that it retries later instead of taking a
+                    // bare close for a broken device (bounded: under a flood, the rest
+                    // are closed silently).
+                    if self.busy_replies.fetch_add(1, Ordering::AcqRel) < MAX_BUSY_REPLIES {
+                        let count = self.busy_replies.clone();
+                        tokio::spawn(async move {
+                            answer_busy(stream).await;
+                            count.fetch_sub(1, Ordering::AcqRel);
+                        });
+                    } else {
+                        self.busy_replies.fetch_sub(1, Ordering::AcqRel);
+                    }
                     return None;
                 }
             }
@@ -602,8 +641,11 @@ async fn serve(
     };
     let on_error = {
         let stats = stats.clone();
-        move |_e: std::io::Error| {
-            stats.connection_errors.fetch_add(1, Ordering::Relaxed);
+        move |e: std::io::Error| {
+            // Idle closes are counted as such by the frame guard.
+            if !crate::guard::IdleClose::is(&e) {
+                stats.connection_errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
     };
     let serving = async {

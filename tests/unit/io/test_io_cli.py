@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import wait_until
 from modbus_peers import Client
 
@@ -109,3 +110,46 @@ def test_softplc_run_serves_the_image_with_the_default_map_until_ctrl_c(tmp_path
     time.sleep(0.05)
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("127.0.0.1:99999", 'write host = "127.0.0.1" and port = 99999'),
+        ("plc.local:502", 'write host = "plc.local" and port = 502'),
+        ("[::1]", "without brackets"),
+        ("plc..local", "not a host name or IP address"),
+    ],
+)
+def test_io_check_refuses_a_host_with_a_port_in_it(tmp_path, host, why):
+    f = tmp_path / "io.toml"
+    f.write_text(
+        f'[[device]]\nname = "d"\nhost = "{host}"\n'
+        '[[device.read]]\nvar = "a"\ntable = "holding_register"\naddress = 0\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "softplc.cli", "io", "check", str(f)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stdout
+    assert f"{f}:3:8:" in r.stderr and "`host`" in r.stderr and why in r.stderr, r.stderr
+
+
+def test_io_check_accepts_ipv6_addresses_and_host_names(tmp_path):
+    for host in ("::1", "plc-7.local", "localhost"):
+        f = tmp_path / "io.toml"
+        f.write_text(
+            f'[[device]]\nname = "d"\nhost = "{host}"\n'
+            '[[device.read]]\nvar = "a"\ntable = "holding_register"\naddress = 0\n'
+        )
+        r = subprocess.run(
+            [sys.executable, "-m", "softplc.cli", "io", "check", str(f)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr

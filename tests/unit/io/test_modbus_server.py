@@ -247,12 +247,14 @@ def test_a_new_client_takes_the_place_of_a_connection_idle_for_a_second(tmp_path
             assert c.read("input_register", 2) == [7]
         assert idle.recv(1) == b""
         assert busy.read("input_register", 2) == [7]
-        # Full again, nobody idle for a second: a newcomer is refused.
+        # Full again, nobody idle for a second: a newcomer is refused, and told so:
+        # its request is answered with exception 06 (server device busy), then closed.
         with Client("127.0.0.1", port) as c2:
             assert c2.read("input_register", 2) == [7]
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                 with contextlib.suppress(ConnectionError):
                     s.sendall(adu(1, b"\x04\x00\x02\x00\x01"))
+                assert reply(s) == b"\x84\x06"
                 assert reply(s) == b""
     idle.close()
     st = drivers[-1].status()
@@ -279,3 +281,20 @@ def test_a_flood_of_refused_connections_is_summed_up_in_the_event_log(make_engin
     assert wait_until(lambda: sum(refused()) == 200, timeout=3), refused()
     single, summed = refused()
     assert single <= 10 and summed >= 190, (single, summed)
+
+
+def test_an_idle_close_is_counted_as_such_not_as_a_connection_error(make_engine):
+    toml = '[server]\nlisten = "127.0.0.1:0"\nidle_timeout_ms = 200\n'
+    _, drivers = make_engine(VARS, toml)
+    port = port_of(drivers)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        assert s.recv(1) == b""  # closed after 200 ms without a request
+    assert wait_until(lambda: drivers[-1].status()["closed_idle"] == 1)
+    assert drivers[-1].status()["connection_errors"] == 0
+
+
+def test_engine_status_gives_each_driver_status_as_a_dict(make_engine):
+    e, _ = make_engine(VARS, server="127.0.0.1:0")
+    st = e.status()["drivers"]
+    assert isinstance(st["modbus-server"], dict), st
+    assert st["modbus-server"]["kind"] == "modbus-server"
