@@ -305,8 +305,13 @@ fn read_only_tables_allowlists_and_connection_limits() {
         );
         let mut s2 = connect(port);
         assert!(exchange(&mut s2, 1, &[0x03, 0, 0, 0, 1]).is_some());
-        // A third connection is over the limit and closed at once.
+        // A third connection is over the limit: its request is answered with exception
+        // 06 (server device busy), then it is closed.
         let mut s3 = connect(port);
+        assert_eq!(
+            exchange(&mut s3, 1, &[0x03, 0, 0, 0, 1]).unwrap(),
+            vec![0x83, 0x06]
+        );
         assert!(exchange(&mut s3, 1, &[0x03, 0, 0, 0, 1]).is_none());
         drop((s, s2));
     });
