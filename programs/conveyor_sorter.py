@@ -19,7 +19,7 @@ Run it:  softplc run programs/conveyor_sorter.py --virtual --cycles 3000 --cycle
 """
 
 from softplc import BOOL, INT, TIME, Input, Memory, Output, program
-from softplc.program import ARRAY
+from softplc import ARRAY
 from softplc.stdlib import CTU, CTUD, R_TRIG, TO_INT, TON, TP, ms
 
 SLOTS = 4

@@ -7,6 +7,7 @@ Example:
     5000000
 """
 
+from softplc.authoring import ARRAY, Input, Memory, Output, Var, function_block, program
 from softplc.engine import Engine, RealtimeWarning, Snapshot, Task
 from softplc.errors import (
     ConfigError,
@@ -18,7 +19,6 @@ from softplc.errors import (
     StateError,
     TraceError,
 )
-from softplc.program import ARRAY, Input, Memory, Output, Var, function_block, now, program
 from softplc.stdlib import (
     ABS,
     ACOS,
@@ -71,6 +71,7 @@ from softplc.stdlib import (
     TP,
     TRUNC,
     ms,
+    now,
     s,
     us,
 )

@@ -26,7 +26,7 @@ from softplc import (
 from softplc.compiler import CompileError, compile_instance
 from softplc.differential import run_both, run_mode
 from softplc.iectypes import type_of
-from softplc.program import ARRAY
+from softplc import ARRAY
 
 MODES = ("compiled", "reference")
 CYCLE_NS = 10_000_000
