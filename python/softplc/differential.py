@@ -20,6 +20,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from softplc.engine import Engine
+
 __all__ = ["DifferentialMismatch", "run_both", "run_mode"]
 
 
@@ -60,8 +62,6 @@ def run_mode(
     values of ``steps[k]`` (if any) are written. Returns one row per cycle with every
     variable, plus ``"@state"`` and ``"@fault"`` (the fault message or None).
     """
-    from softplc.engine import Engine
-
     n = len(steps) if cycles is None else cycles
     rows: list[dict[str, Any]] = []
     with Engine(clock="virtual", cycle=cycle) as plc:

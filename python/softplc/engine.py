@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 
-from softplc import _native, _scanstate, authoring
+from softplc import _native, _scanstate, authoring, trace
 from softplc.compiler import compile_instance
 from softplc.errors import ConfigError, ProgramError, StateError
 from softplc.timefmt import parse_duration
@@ -520,15 +520,11 @@ class Engine:
         triggered exactly when a ``trigger`` is given), ``trigger``, ``pre``, ``post``,
         ``captures``, ``max_buffer_bytes``, ...
         """
-        from softplc.trace import start_trace
-
-        return start_trace(self, path, **options)
+        return trace.start_trace(self, path, **options)
 
     def stop_trace(self) -> dict[str, int]:
         """Stops the trace started with :meth:`start_trace`; returns its counters."""
-        from softplc.trace import stop_trace
-
-        result: dict[str, int] = stop_trace(self)
+        result: dict[str, int] = trace.stop_trace(self)
         return result
 
     @property
