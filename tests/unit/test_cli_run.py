@@ -49,6 +49,15 @@ def test_json_summary_has_the_documented_keys():
     assert js["period_us"]["p50"] == pytest.approx(10_000, rel=0.01)
 
 
+def test_a_fixed_virtual_period_is_reported_exactly_not_as_a_histogram_bucket():
+    r = run(str(PROGRAMS / "tank.py"), "--virtual", "--cycle", "10ms", "--cycles", "300", "--json")
+    assert r.returncode == 0, r.stderr
+    period = json.loads(r.stdout)["period_us"]
+    assert period == {"p50": 10_000.0, "p99": 10_000.0, "p999": 10_000.0, "max": 10_000.0}
+    r = run(str(PROGRAMS / "tank.py"), "--virtual", "--cycle", "10ms", "--cycles", "300")
+    assert "period     10000.0   10000.0   10000.0   10000.0" in r.stdout
+
+
 def test_several_tasks_are_reported_under_tasks(tmp_path):
     prog = write(
         tmp_path,
