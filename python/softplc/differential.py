@@ -98,7 +98,7 @@ def run_both(
     rows of the compiled run."""
     a = run_mode(factory, steps, mode="compiled", cycle=cycle, cycles=cycles, plant=plant)
     b = run_mode(factory, steps, mode="reference", cycle=cycle, cycles=cycles, plant=plant)
-    for k, (x, y) in enumerate(zip(a, b)):
+    for k, (x, y) in enumerate(zip(a, b, strict=True)):
         if x["@state"] != y["@state"] or (x["@fault"] is None) != (y["@fault"] is None):
             raise DifferentialMismatch(
                 f"cycle {k}: compiled is {x['@state']} ({x['@fault']}), "

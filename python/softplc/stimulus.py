@@ -155,7 +155,7 @@ class Stimulus:
         values: list[dict[str, Any]] = []
         for line, cells in self.rows:
             row: dict[str, Any] = {}
-            for col, (name, cell) in enumerate(zip(names, cells), start=1):
+            for col, (name, cell) in enumerate(zip(names, cells, strict=True), start=1):
                 if cell.strip() == "":
                     continue
                 try:

@@ -140,9 +140,12 @@ def find_cycle(graph: dict[str, list[Edge]]) -> list[Edge] | None:
 
 
 def describe(cycle: list[Edge]) -> str:
-    return " -> ".join(e.source for e in cycle) + f" -> {cycle[-1].target}  (" + ", ".join(
-        f"{e.source} imports {e.target} at {e.where()}" for e in cycle
-    ) + ")"
+    return (
+        " -> ".join(e.source for e in cycle)
+        + f" -> {cycle[-1].target}  ("
+        + ", ".join(f"{e.source} imports {e.target} at {e.where()}" for e in cycle)
+        + ")"
+    )
 
 
 # -- the checker itself, on small packages written for the test --------------------------
