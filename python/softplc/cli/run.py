@@ -113,7 +113,11 @@ def _pct_us(p: dict[str, Any]) -> dict[str, float]:
 
 def summary_json(engine: Engine, elapsed_s: float, *, state: str | None = None) -> dict[str, Any]:
     """The ``--json`` summary: first-task figures at the top, every task under
-    ``tasks``."""
+    ``tasks``.
+
+    Figures are :meth:`Engine.stats` in microseconds: ``latency_us.p50`` is
+    ``stats()[i]["latency"]["p50_ns"] / 1000`` (the unit moves from each key to the
+    parent key; README, "The Python API")."""
     tasks = []
     for t in engine.stats():
         tasks.append(
