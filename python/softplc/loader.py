@@ -175,8 +175,8 @@ def load_program_file(path: str | Path) -> ProgramFile:
 
     Example:
         >>> pf = load_program_file("programs/tank.py")
-        >>> [type(p).__name__ for p in pf.programs], type(pf.plant).__name__
-        (['type'], 'TankPlant')
+        >>> [cls.__name__ for cls in pf.programs], type(pf.plant).__name__
+        (['Tank'], 'TankPlant')
     """
     p = Path(path)
     if not p.exists():
