@@ -8,8 +8,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@# Colour only on a terminal (and not with NO_COLOR set): a pipe gets plain text.
+	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
+	grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "}; {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}'
 
 .PHONY: setup
 setup: ## Install Debian packages (as root), then softplc with its test tools
@@ -45,7 +47,7 @@ test-python: ## Python tests (default markers: no slow, benchmark or rt tests)
 	$(PY) -m pytest -q
 
 .PHONY: lint
-lint: setup ## Formatting and lints (cargo fmt/clippy, ruff, mypy)
+lint: setup ## Formatting and lints (cargo fmt/clippy, ruff, mypy); CI runs it before the tests
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff format --check python tests programs benches

@@ -18,8 +18,7 @@ pusher one stroke later.
 Run it:  softplc run programs/conveyor_sorter.py --virtual --cycles 3000 --cycle 10ms
 """
 
-from softplc import BOOL, INT, TIME, Input, Memory, Output, program
-from softplc.program import ARRAY
+from softplc import ARRAY, BOOL, INT, TIME, Input, Memory, Output, program
 from softplc.stdlib import CTU, CTUD, R_TRIG, TO_INT, TON, TP, ms
 
 SLOTS = 4

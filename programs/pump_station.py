@@ -64,7 +64,7 @@ class PumpStation:
         elif self.level > self.start2:
             self.demand = 2
         elif self.level > self.start1:
-            if self.demand < 1:  # noqa: PLR1730 (compiled programs have MAX, not max)
+            if self.demand < 1:  # compiled programs have MAX, not max()
                 self.demand = 1
         elif self.level < self.stop_level:
             self.demand = 0

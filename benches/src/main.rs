@@ -15,7 +15,7 @@ use softplc_vm::ir::Document;
 
 const CYCLE_NS: u64 = 10_000_000;
 
-/// An on-delay timer, written out by hand (MatIEC semantics).
+/// An on-delay timer, written out by hand (MatIEC semantics, docs/iec-function-blocks.md).
 #[derive(Default, Clone, Copy)]
 struct Ton {
     state: u8,

@@ -7,6 +7,7 @@ Example:
     5000000
 """
 
+from softplc.authoring import ARRAY, Input, Memory, Output, Var, function_block, program
 from softplc.engine import Engine, RealtimeWarning, Snapshot, Task
 from softplc.errors import (
     ConfigError,
@@ -19,7 +20,6 @@ from softplc.errors import (
     TraceError,
     WatchdogInterrupt,
 )
-from softplc.program import ARRAY, Input, Memory, Output, Var, function_block, now, program
 from softplc.stdlib import (
     ABS,
     ACOS,
@@ -72,6 +72,7 @@ from softplc.stdlib import (
     TP,
     TRUNC,
     ms,
+    now,
     s,
     us,
 )

@@ -46,6 +46,7 @@ __all__ = [
     "io_check_config",
     "io_load_config",
     "io_modbus_server",
+    "trace_dtypes",
     "trace_record",
     "trace_start",
     "vm_fb_layouts",
@@ -367,6 +368,7 @@ def trace_start(
     program: Sequence[tuple[str, str]] = ...,
     meta: Sequence[tuple[str, str]] = ...,
 ) -> TraceRecorder: ...
+def trace_dtypes() -> list[tuple[str, str]]: ...
 def trace_record(
     path: _StrPath,
     variables: Sequence[tuple[str, str, str, str, str | None]],

@@ -113,8 +113,8 @@ def resolve(fn: str) -> tuple[Any, int]:
         raise TypeRuleError(f"{fn}(self.{attr}): {attr} is not a variable of the program")
     if var.area != "input":
         raise TypeRuleError(
-            f"{fn}(self.{attr}): {attr} is {_ARTICLE[var.area]} {var.area} variable; quality and age are "
-            f"kept for inputs (declare data that a driver delivers as Input)"
+            f"{fn}(self.{attr}): {attr} is {_ARTICLE[var.area]} {var.area} variable; quality "
+            "and age are kept for inputs (declare data that a driver delivers as Input)"
         )
     io = d.get("_softplc_io")
     if io is None:

@@ -20,6 +20,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from softplc.engine import Engine
+
 __all__ = ["DifferentialMismatch", "run_both", "run_mode"]
 
 
@@ -60,8 +62,6 @@ def run_mode(
     values of ``steps[k]`` (if any) are written. Returns one row per cycle with every
     variable, plus ``"@state"`` and ``"@fault"`` (the fault message or None).
     """
-    from softplc.engine import Engine
-
     n = len(steps) if cycles is None else cycles
     rows: list[dict[str, Any]] = []
     with Engine(clock="virtual", cycle=cycle) as plc:
@@ -98,7 +98,7 @@ def run_both(
     rows of the compiled run."""
     a = run_mode(factory, steps, mode="compiled", cycle=cycle, cycles=cycles, plant=plant)
     b = run_mode(factory, steps, mode="reference", cycle=cycle, cycles=cycles, plant=plant)
-    for k, (x, y) in enumerate(zip(a, b)):
+    for k, (x, y) in enumerate(zip(a, b, strict=True)):
         if x["@state"] != y["@state"] or (x["@fault"] is None) != (y["@fault"] is None):
             raise DifferentialMismatch(
                 f"cycle {k}: compiled is {x['@state']} ({x['@fault']}), "

@@ -28,15 +28,15 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 
-from softplc import _native
-from softplc._modules import prog
+from softplc import _native, _scanstate, authoring, trace
+from softplc.compiler import compile_instance
 from softplc.errors import ConfigError, ProgramError, StateError
 from softplc.timefmt import parse_duration
-from softplc.types import IecType
+from softplc.types import NUMPY_DTYPES, IecType
 
 if TYPE_CHECKING:
     from softplc._native import _Variable
@@ -94,12 +94,6 @@ class Snapshot:
         self.cycles: int = raw["cycles"]
         self._vars = {v["name"]: v for v in variables}
 
-    _DTYPES: ClassVar[dict[str, str]] = {
-        "SINT": "<i1", "INT": "<i2", "DINT": "<i4", "LINT": "<i8",
-        "USINT": "<u1", "UINT": "<u2", "UDINT": "<u4", "ULINT": "<u8",
-        "REAL": "<f4", "LREAL": "<f8", "TIME": "<i8",
-    }  # fmt: skip
-
     def value(self, name: str) -> Any:
         """Decodes one variable (full name) from the snapshot."""
         v = self._vars[name]
@@ -107,7 +101,7 @@ class Snapshot:
         off = v["offset"]
         if v["type"] == "BOOL":
             return bool((int(data[off]) >> v["bit"]) & 1)
-        dt = np.dtype(self._DTYPES[v["type"]])
+        dt = np.dtype(NUMPY_DTYPES[v["type"]])
         return data[off : off + dt.itemsize].view(dt)[0].item()
 
     def values(self, area: str | None = None) -> dict[str, Any]:
@@ -119,13 +113,13 @@ def _wrap_python(obj: Any) -> Callable[[Any], None]:
     """Turns a plain callable or an object with ``scan(io)`` into ``f(io)`` that also
     makes ``softplc.now()`` work inside."""
     target: Callable[[Any], Any]
-    if callable(getattr(obj, "scan", None)) and not prog.is_program(obj):
+    if callable(getattr(obj, "scan", None)) and not authoring.is_program(obj):
         target = obj.scan
     elif callable(obj):
         target = obj
     else:
         raise ProgramError(f"{obj!r} is not a program: give a callable or an object with scan()")
-    stack = prog._current_io
+    stack = _scanstate.current_io
 
     def run(io: Any) -> None:
         stack.append(io)
@@ -265,10 +259,10 @@ class Engine:
                 self.add_task("main", period=self._cycle_ns)
         elif task not in self._tasks:
             raise ConfigError(f"unknown task {task!r} (declared: {', '.join(self._tasks)})")
-        if isinstance(program, type) and prog.is_program(program):
+        if isinstance(program, type) and authoring.is_program(program):
             program = program(name=name) if name else program()
-        if prog.is_program(program):
-            pname = prog.instance_name(program)
+        if authoring.is_program(program):
+            pname = authoring.instance_name(program)
             if name and name != pname:
                 raise ConfigError(f"program instance is named {pname!r}, not {name!r}")
             run_mode = "compiled" if mode == "auto" else mode
@@ -277,7 +271,7 @@ class Engine:
             mark = self._native.declared_count()
             try:
                 names: dict[str, str] = {}
-                for spec in prog.program_variables(program):
+                for spec in authoring.program_variables(program):
                     full = f"{pname}.{spec.attr}"
                     self._native.declare(
                         full, spec.area, spec.type, spec.address, spec.initial, spec.safe,
@@ -285,7 +279,7 @@ class Engine:
                     )  # fmt: skip
                     names[spec.attr] = full
                 if run_mode == "compiled":
-                    ir = prog.compile_program(program)
+                    ir = compile_instance(program)
                     self._native.add_compiled_program(task, pname, ir)
                 else:
                     _check_reference_scan(program)
@@ -334,7 +328,7 @@ class Engine:
             self._variables = list(self._native.layout_preview())
             self._var_index = {v["name"]: v["index"] for v in self._variables}
             for obj, names in self._bind:
-                prog.bind(obj, {attr: self._var_index[full] for attr, full in names.items()})
+                authoring.bind(obj, {attr: self._var_index[full] for attr, full in names.items()})
             if self.clock == "real" and any(m != "compiled" for _, _, m in self._programs):
                 # Python programs wait for the GIL at each cycle; another busy Python
                 # thread hands it over only every switch interval (5 ms by default).
@@ -550,15 +544,11 @@ class Engine:
         triggered exactly when a ``trigger`` is given), ``trigger``, ``pre``, ``post``,
         ``captures``, ``max_buffer_bytes``, ...
         """
-        from softplc.trace import start_trace
-
-        return start_trace(self, path, **options)
+        return trace.start_trace(self, path, **options)
 
     def stop_trace(self) -> dict[str, int]:
         """Stops the trace started with :meth:`start_trace`; returns its counters."""
-        from softplc.trace import stop_trace
-
-        result: dict[str, int] = stop_trace(self)
+        result: dict[str, int] = trace.stop_trace(self)
         return result
 
     @property
@@ -605,7 +595,7 @@ def _check_reference_scan(obj: Any) -> None:
     extra = [p.name for p in params if p.default is inspect.Parameter.empty]
     if extra:
         raise ProgramError(
-            f"program {prog.instance_name(obj)}: scan(self) takes no other argument, but "
+            f"program {authoring.instance_name(obj)}: scan(self) takes no other argument, but "
             f"it declares {', '.join(extra)} (in the class form the variables are "
             "attributes: self.level, not io.level)"
         )
@@ -613,6 +603,6 @@ def _check_reference_scan(obj: Any) -> None:
 
 def _reference_runner(obj: Any) -> Callable[[Any], None]:
     def run(io: Any) -> None:
-        prog.reference_scan(obj, io)
+        authoring.reference_scan(obj, io)
 
     return run

@@ -39,6 +39,8 @@ import math
 import struct
 from typing import Any
 
+from softplc.timefmt import parse_duration
+
 __all__ = [
     "FLOAT_TYPES",
     "INT_TYPES",
@@ -459,8 +461,6 @@ def coerce(v: Any, t: str) -> Any:
         raise TypeRuleError(f"{s} is not an untyped number")
     if t == "TIME":
         if isinstance(v, str):
-            from softplc.timefmt import parse_duration
-
             return Time(parse_duration(v))
         if s == ANY_INT:
             return Time(wrap(v, "TIME"))

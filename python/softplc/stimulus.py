@@ -44,6 +44,7 @@ from typing import Any
 
 from softplc.errors import ConfigError
 from softplc.iectypes import INT_BITS, f32, fits
+from softplc.timefmt import parse_duration
 
 __all__ = ["Stimulus", "load_stimulus", "parse_value"]
 
@@ -80,8 +81,6 @@ def parse_value(text: str, type_name: str) -> Any:
         return v
     if type_name == "TIME":
         if t.upper().startswith(("T#", "TIME#", "LT#", "LTIME#")):
-            from softplc.timefmt import parse_duration
-
             try:
                 v = parse_duration(t)
             except ConfigError as e:
@@ -156,7 +155,7 @@ class Stimulus:
         values: list[dict[str, Any]] = []
         for line, cells in self.rows:
             row: dict[str, Any] = {}
-            for col, (name, cell) in enumerate(zip(names, cells), start=1):
+            for col, (name, cell) in enumerate(zip(names, cells, strict=True), start=1):
                 if cell.strip() == "":
                     continue
                 try:

@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+from softplc.errors import ConfigError
+
 __all__ = [
     "ALL_TYPES",
     "BOOL",
@@ -15,6 +17,7 @@ __all__ = [
     "INT",
     "LINT",
     "LREAL",
+    "NUMPY_DTYPES",
     "REAL",
     "SINT",
     "TIME",
@@ -25,6 +28,25 @@ __all__ = [
     "IecType",
     "type_from_name",
 ]
+
+#: The NumPy type string of each type's values in arrays: snapshots, trace columns,
+#: recorded traces. The one Python copy of this table; the Rust side keeps its own for
+#: the trace writer (``softplc_core::trace::dtype``), and
+#: ``tests/unit/test_types.py`` holds the two together. A BOOL takes one byte, 0 or 1.
+NUMPY_DTYPES: dict[str, str] = {
+    "BOOL": "|b1",
+    "SINT": "|i1",
+    "INT": "<i2",
+    "DINT": "<i4",
+    "LINT": "<i8",
+    "USINT": "|u1",
+    "UINT": "<u2",
+    "UDINT": "<u4",
+    "ULINT": "<u8",
+    "REAL": "<f4",
+    "LREAL": "<f8",
+    "TIME": "<i8",
+}
 
 
 class IecType:
@@ -42,6 +64,16 @@ class IecType:
     def is_int(self) -> bool:
         """True for the integer types (not BOOL, TIME or floats)."""
         return not self.is_float and self.name not in ("BOOL", "TIME")
+
+    @property
+    def dtype(self) -> str:
+        """The NumPy type string of its values in arrays (``<f4``; BOOL ``|b1``).
+
+        Example:
+            >>> REAL.dtype, BOOL.dtype
+            ('<f4', '|b1')
+        """
+        return NUMPY_DTYPES[self.name]
 
     @property
     def bits(self) -> int:
@@ -101,8 +133,6 @@ def type_from_name(name: str) -> IecType:
     try:
         return _BY_NAME[name.upper()]
     except KeyError:
-        from softplc.errors import ConfigError
-
         raise ConfigError(
             f"unknown type {name!r} (expected one of {', '.join(_BY_NAME)})"
         ) from None

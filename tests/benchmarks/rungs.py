@@ -6,7 +6,7 @@ formulas); the benchmark cross-checks their outputs."""
 from __future__ import annotations
 
 HEAD = """from softplc import BOOL, INT, Input, Output, program
-from softplc.program import ARRAY
+from softplc import ARRAY
 from softplc.stdlib import CTU, TON, ms
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from softplc import Engine
 from softplc.loader import load_program_file
 
 from tests.conftest import PROGRAMS
@@ -12,12 +11,7 @@ MODES = ["reference", "auto"]
 
 
 def load(name, mode, cycle="10ms"):
-    pf = load_program_file(PROGRAMS / name)
-    e = Engine(clock="virtual", cycle=cycle)
-    for p in pf.programs:
-        e.add_program(p, mode=mode)
-    if pf.plant is not None:
-        e.set_plant(pf.plant)
+    e = load_program_file(PROGRAMS / name).build_engine(clock="virtual", cycle=cycle, mode=mode)
     e.start()
     return e
 

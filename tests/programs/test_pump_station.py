@@ -54,10 +54,7 @@ def station(tmp_path: Path) -> Iterator[tuple[Engine, Device, Plant]]:
     io = tmp_path / "pump_station.toml"
     io.write_text(toml.replace("port = 5020", f"port = {dev.port}"))
     pf = load_program_file(str(ROOT / "programs" / "pump_station.py"))
-    e = Engine(clock="real", cycle="10ms")
-    for p in pf.programs:
-        e.add_program(p)
-    sio.attach(e, io=io)
+    e = pf.build_engine(clock="real", cycle="10ms", drivers=sio.build_drivers(io=io))
     e.start()
     yield e, dev, plant
     e.close()

@@ -61,7 +61,7 @@ def bits(v):
 
 def covered(v):
     """The set of (area, bit index) a variable occupies."""
-    size = {"BOOL": 0}.get(v["type"], None)
+    size = {"BOOL": 0}.get(v["type"])
     if v["type"] == "BOOL":
         return {(v["area"], v["offset"] * 8 + v["bit"])}
     nbytes = {"SINT": 1, "USINT": 1, "INT": 2, "UINT": 2, "DINT": 4, "UDINT": 4, "REAL": 4}.get(

@@ -80,7 +80,7 @@ def register_maps(draw: Any) -> list[tuple[str, str, int, Any]]:
 @given(entries=register_maps(), table=st.sampled_from(["holding_register", "input_register"]))
 def test_registers_hold_values_exactly_as_the_map_lays_them_out(tmp_path, entries, table):
     lines = ["[server]", 'listen = "127.0.0.1:0"']
-    for i, (ty, order, addr, _) in enumerate(entries):
+    for i, (_ty, order, addr, _) in enumerate(entries):
         lines += [
             "[[server.map]]",
             f'var = "m.v{i}"',

@@ -49,6 +49,15 @@ def test_json_summary_has_the_documented_keys():
     assert js["period_us"]["p50"] == pytest.approx(10_000, rel=0.01)
 
 
+def test_a_fixed_virtual_period_is_reported_exactly_not_as_a_histogram_bucket():
+    r = run(str(PROGRAMS / "tank.py"), "--virtual", "--cycle", "10ms", "--cycles", "300", "--json")
+    assert r.returncode == 0, r.stderr
+    period = json.loads(r.stdout)["period_us"]
+    assert period == {"p50": 10_000.0, "p99": 10_000.0, "p999": 10_000.0, "max": 10_000.0}
+    r = run(str(PROGRAMS / "tank.py"), "--virtual", "--cycle", "10ms", "--cycles", "300")
+    assert "period     10000.0   10000.0   10000.0   10000.0" in r.stdout
+
+
 def test_several_tasks_are_reported_under_tasks(tmp_path):
     prog = write(
         tmp_path,
@@ -162,7 +171,7 @@ def test_ctrl_c_stops_cleanly_with_a_summary():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(1.5)
     p.send_signal(signal.SIGINT)

@@ -1,23 +1,26 @@
 """The ``softplc`` command line.
 
-Subcommands: ``run`` (this package), and, where present, ``check`` (compiled
-programs), ``trace`` (the trace viewer) and ``io`` (fieldbus configuration). Errors the
-user can fix print one line ``softplc: error: ...`` and exit 2 (never a traceback).
+Subcommands: ``run`` (run a program file), ``check`` (compiled programs), ``trace``
+(the trace viewer) and ``io`` (fieldbus configuration), one module each. Errors the user
+can fix print one line ``softplc: error: ...`` and exit 2 (never a traceback).
+
+The package is a thin shell over the library: each subcommand turns its options into
+library calls. Nothing outside ``softplc.cli`` imports it (``tests/unit/test_layering.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from softplc.cli import check, io, run, trace
 from softplc.errors import SoftPlcError
 
 __all__ = ["build_parser", "main"]
 
-# Subcommand modules, each exposing register(subparsers).
-_COMMANDS = ("softplc.cli.run", "softplc.cli.check", "softplc.cli.trace", "softplc.cli.io")
+# Subcommand modules, each exposing register(subparsers), in the order `--help` lists them.
+_COMMANDS = (run, check, trace, io)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,14 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="softplc 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for mod in _COMMANDS:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        module.register(sub)
+    for command in _COMMANDS:
+        command.register(sub)
     return parser
 
 

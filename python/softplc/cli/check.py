@@ -34,7 +34,7 @@ def check_file(path: str) -> list[dict[str, Any]]:
 
     Raises :class:`softplc.ConfigError`/``ProgramError`` when the file cannot be loaded.
     """
-    from softplc._modules import prog
+    from softplc import authoring as prog
     from softplc.compiler import CompileError, check_program
     from softplc.errors import ProgramError
     from softplc.loader import load_program_file

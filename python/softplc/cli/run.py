@@ -14,15 +14,17 @@ import json
 import sys
 import time
 import warnings
-from typing import Any, Literal
+from typing import Any
 
+from softplc import io as sio
+from softplc.cli import trace as trace_cli
 from softplc.engine import Engine, RealtimeWarning
 from softplc.errors import ConfigError
 from softplc.loader import ProgramFile, load_program_file
+from softplc.stimulus import load_stimulus
 from softplc.timefmt import format_duration, parse_duration
-from softplc.types import IecType
 
-__all__ = ["build_engine", "cmd_run", "register", "summary_json"]
+__all__ = ["cmd_run", "register", "summary_json"]
 
 EXIT_FAULT = 3
 
@@ -68,9 +70,7 @@ def register(sub: Any) -> None:
 
 def _register_extensions(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
-    from softplc.cli.trace import add_run_options
-
-    add_run_options(p)
+    trace_cli.add_run_options(p)
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
     p.add_argument("--modbus-server", metavar="HOST:PORT", help="serve the image over Modbus TCP")
 
@@ -78,72 +78,25 @@ def _register_extensions(p: argparse.ArgumentParser) -> None:
 # -- engine set-up --------------------------------------------------------------------
 
 
-def build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
-    """Builds (not starts) an engine for a loaded program file and CLI options."""
+def _build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
+    """The options as library arguments (errors name the option): the engine itself is
+    built by :meth:`ProgramFile.build_engine`."""
     cycle = parse_duration(args.cycle, what="--cycle")
     if cycle <= 0:
         raise ConfigError(f"--cycle must be greater than 0 (got {args.cycle!r})")
-    priority = None if args.virtual or args.priority == 0 else args.priority
-    if priority is not None and not 1 <= priority <= 99:
+    if not args.virtual and not 0 <= args.priority <= 99:
         raise ConfigError(f"--priority must be 0..99 (got {args.priority})")
-    engine = Engine(clock="virtual" if args.virtual else "real", cycle=cycle, priority=priority)
-    try:
-        for name, var in pf.globals.items():
-            if not isinstance(var.type, IecType):
-                # The check Engine.declare makes, here so that the type is narrowed.
-                raise ConfigError(f"variable {name!r}: {var.type!r} is not an IEC type")
-            engine.declare(
-                name,
-                var.area,
-                var.type,
-                var.address,
-                initial=var.initial,
-                safe=var.safe,
-                unit=var.unit,
-            )
-        mode: Literal["auto", "reference"] = "reference" if args.reference else "auto"
-        wd = args.watchdog
-        if pf.tasks:
-            for t in pf.tasks:
-                engine.add_task(
-                    t.name,
-                    period=t.period,
-                    priority=t.priority,
-                    watchdog=t.watchdog if t.watchdog is not None else wd,
-                    watchdog_tolerance=t.watchdog_tolerance or args.watchdog_tolerance,
-                    overrun=t.overrun if t.overrun != "skip" else args.overrun,
-                )
-                for p in t.programs:
-                    engine.add_program(p, task=t.name, mode=mode)
-        else:
-            engine.add_task(
-                "main",
-                period=cycle,
-                watchdog=wd,
-                watchdog_tolerance=args.watchdog_tolerance,
-                overrun=args.overrun,
-            )
-            for p in pf.programs:
-                engine.add_program(p, task="main", mode=mode)
-        if pf.plant is not None:
-            engine.set_plant(pf.plant)
-        _attach_io(engine, args)
-    except BaseException:
-        engine.close()
-        raise
-    return engine
-
-
-def _attach_io(engine: Engine, args: argparse.Namespace) -> None:
-    if args.io:
-        from softplc import io as sio
-
-        for d in sio.load_config(args.io):
-            engine.add_driver(d)
-    if args.modbus_server:
-        from softplc import io as sio
-
-        engine.add_driver(sio.modbus_server(args.modbus_server))
+    return pf.build_engine(
+        clock="virtual" if args.virtual else "real",
+        cycle=cycle,
+        # 0 asks for the normal scheduler; virtual time never sets one up.
+        priority=None if args.virtual or args.priority == 0 else args.priority,
+        watchdog=args.watchdog,
+        watchdog_tolerance=args.watchdog_tolerance,
+        overrun=args.overrun,
+        mode="reference" if args.reference else "auto",
+        drivers=sio.build_drivers(io=args.io, modbus_server=args.modbus_server),
+    )
 
 
 # -- the run --------------------------------------------------------------------------
@@ -160,7 +113,11 @@ def _pct_us(p: dict[str, Any]) -> dict[str, float]:
 
 def summary_json(engine: Engine, elapsed_s: float, *, state: str | None = None) -> dict[str, Any]:
     """The ``--json`` summary: first-task figures at the top, every task under
-    ``tasks``."""
+    ``tasks``.
+
+    Figures are :meth:`Engine.stats` in microseconds: ``latency_us.p50`` is
+    ``stats()[i]["latency"]["p50_ns"] / 1000`` (the unit moves from each key to the
+    parent key; README, "The Python API")."""
     tasks = []
     for t in engine.stats():
         tasks.append(
@@ -265,12 +222,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trace_decimate < 1:
         raise ConfigError(f"--trace-decimate must be >= 1 (got {args.trace_decimate})")
     pf = load_program_file(args.program)
-    stimulus = None
-    if args.stimulus:
-        from softplc import stimulus as stim
-
-        stimulus = stim.load_stimulus(args.stimulus)
-    engine = build_engine(pf, args)
+    stimulus = load_stimulus(args.stimulus) if args.stimulus else None
+    engine = _build_engine(pf, args)
     tracer = None
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -281,9 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stimulus is not None:
             stimulus.bind(engine)
         if args.trace:
-            from softplc.cli.trace import start_from_args
-
-            tracer = start_from_args(engine, args, program_path=str(pf.path))
+            tracer = trace_cli.start_from_args(engine, args, program_path=str(pf.path))
         t0 = time.monotonic()
         live = sys.stdout.isatty() and not args.json
         ended_in_run = False

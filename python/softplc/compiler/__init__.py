@@ -2,8 +2,7 @@
 
 Entry points:
 
-* :func:`compile_instance` (what the engine calls through
-  ``softplc.program.compile_program``) returns the MessagePack bytes;
+* :func:`compile_instance` (what the engine calls) returns the MessagePack bytes;
 * :func:`check_program` compiles and verifies without an engine (``softplc check``).
 
 Anything outside the compiled subset raises :class:`CompileError` with file, line,

@@ -21,12 +21,12 @@ import inspect
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from softplc import iectypes as it
 from softplc import stdlib
+from softplc.authoring import is_function_block
 from softplc.compiler.errors import CompileError
 from softplc.compiler.irbuilder import IrBuilder, Label
 from softplc.iectypes import ANY_INT, ANY_REAL, FLOAT_TYPES, INT_BITS, INT_TYPES, TypeRuleError
@@ -373,9 +373,6 @@ class Compiler:
         # The statement being compiled: where errors point that have no better node.
         self.stmt_at: tuple[Frame, ast.AST] | None = None
         self.stdlib_ids = {id(f): n for n, f in stdlib.FUNCTIONS.items()}
-        prog_mod = sys.modules.get("softplc.program")
-        if prog_mod is not None:
-            self.stdlib_ids[id(prog_mod.now)] = "now"
         self.fb_ids = {id(c): n for n, c in stdlib.FB_TYPES.items()}
 
     # -- errors -----------------------------------------------------------------------
@@ -434,8 +431,6 @@ class Compiler:
         return base
 
     def add_blocks(self, sc: Scope) -> None:
-        from softplc.program import is_function_block
-
         for attr in sc.cls._softplc_blocks:
             inst = sc.obj.__dict__[attr]
             if isinstance(inst, list):

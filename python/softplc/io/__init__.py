@@ -27,12 +27,14 @@ from typing import Any
 
 from softplc import _native
 from softplc.errors import ConfigError
+from softplc.loader import load_program_file
 from softplc.timefmt import parse_duration
 
 __all__ = [
     "Driver",
     "attach",
     "attach_from_args",
+    "build_drivers",
     "check_config",
     "load_config",
     "modbus_server",
@@ -182,23 +184,15 @@ def modbus_server(
     return Driver(d, m)
 
 
-def _program_variables(program: str | Path) -> list[tuple[str, str, str, str | None]]:
-    from softplc.cli.run import build_engine
-    from softplc.loader import load_program_file
+# The keyword arguments named ``modbus_server`` (the option's name) shadow the function.
+_new_modbus_server = modbus_server
 
-    pf = load_program_file(str(program))
-    args = argparse.Namespace(
-        cycle="10ms",
-        virtual=True,
-        priority=0,
-        watchdog=None,
-        watchdog_tolerance=0,
-        overrun="skip",
-        reference=True,
-        io=None,
-        modbus_server=None,
-    )
-    engine = build_engine(pf, args)
+
+def _program_variables(program: str | Path) -> list[tuple[str, str, str, str | None]]:
+    # Built as `softplc run` would, without running it: the engine's layout preview
+    # binds the addresses. Reference mode, so a program outside the compiled subset
+    # still gets its variables checked here (`softplc check` reports the subset).
+    engine = load_program_file(program).build_engine(clock="virtual", mode="reference")
     try:
         variables = engine.native.layout_preview()
     finally:
@@ -237,6 +231,32 @@ def check_config(
     return result
 
 
+def build_drivers(
+    *, io: str | Path | None = None, modbus_server: str | None = None
+) -> list[Driver]:
+    """The drivers of an I/O file and/or a default-map Modbus server, not yet attached
+    to an engine: give them to :meth:`softplc.loader.ProgramFile.build_engine` (or
+    :meth:`softplc.Engine.add_driver` each).
+
+    Example:
+        >>> [d.name for d in build_drivers(io="programs/pump_station.toml")]
+        ['modbus']
+        >>> build_drivers()
+        []
+    """
+    drivers: list[Driver] = []
+    if io is not None:
+        drivers.extend(load_config(io))
+    if modbus_server is not None:
+        if any(d.name == "modbus-server" for d in drivers):
+            raise ConfigError(
+                f"{io}: the file configures a [server] already; drop --modbus-server or the "
+                "[server] table"
+            )
+        drivers.append(_new_modbus_server(modbus_server))
+    return drivers
+
+
 def attach(
     engine: Any, *, io: str | Path | None = None, modbus_server: str | None = None
 ) -> list[Driver]:
@@ -269,16 +289,7 @@ def attach(
         'good'
         >>> engine.close()
     """
-    drivers: list[Driver] = []
-    if io is not None:
-        drivers.extend(load_config(io))
-    if modbus_server is not None:
-        if any(d.name == "modbus-server" for d in drivers):
-            raise ConfigError(
-                f"{io}: the file configures a [server] already; drop --modbus-server or the "
-                "[server] table"
-            )
-        drivers.append(globals()["modbus_server"](modbus_server))
+    drivers = build_drivers(io=io, modbus_server=modbus_server)
     for d in drivers:
         engine.add_driver(d)
     return drivers

@@ -13,6 +13,7 @@ import numpy as np
 
 from softplc.trace._errors import TraceError
 from softplc.trace._reader import split_patterns
+from softplc.types import NUMPY_DTYPES as _NUMPY_OF
 
 __all__ = [
     "DEFAULT_MAX_BUFFER_BYTES",
@@ -26,21 +27,6 @@ __all__ = [
 
 #: Recorders running per engine, so that ``stop_trace(engine)`` finds its recorder.
 _ACTIVE: weakref.WeakKeyDictionary[Any, TraceRecorder] = weakref.WeakKeyDictionary()
-
-_NUMPY_OF = {
-    "BOOL": "|u1",
-    "SINT": "|i1",
-    "INT": "<i2",
-    "DINT": "<i4",
-    "LINT": "<i8",
-    "USINT": "|u1",
-    "UINT": "<u2",
-    "UDINT": "<u4",
-    "ULINT": "<u8",
-    "REAL": "<f4",
-    "LREAL": "<f8",
-    "TIME": "<i8",
-}
 
 
 def _native() -> Any:

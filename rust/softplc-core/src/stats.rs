@@ -1,6 +1,12 @@
 //! Per-task cycle statistics: wake latency, execution time and period in HDR
 //! histograms, plus cycle and overrun counts.
 //!
+//! Each quantity also keeps its exact minimum, maximum and sum beside the histogram, so
+//! that what the histogram cannot know is not reported from its buckets: the maximum
+//! and the mean are exact, percentiles never leave the recorded range, and a quantity
+//! that never varies (a virtual-time period of exactly 10 ms) reads exactly, not as the
+//! middle of its bucket (9998.3 us with 3 significant digits).
+//!
 //! The scan thread records with `try_lock`: if a reader holds the lock at that moment,
 //! the sample goes into a small fixed array and is folded in on the next cycle, so the
 //! scan never waits and never allocates. Readers take the lock only to copy figures.
@@ -30,19 +36,59 @@ pub struct Percentiles {
     pub count: u64,
 }
 
-fn percentiles(h: &Histogram<u64>) -> Percentiles {
-    if h.is_empty() {
-        return Percentiles::default();
+/// One quantity: its HDR histogram (for percentiles) and its exact extremes and sum.
+struct Quantity {
+    hist: Histogram<u64>,
+    min: u64,
+    max: u64,
+    sum: u128,
+}
+
+impl Quantity {
+    fn new() -> Self {
+        Quantity {
+            hist: Histogram::new_with_bounds(1, MAX_NS, 3).expect("valid histogram bounds"),
+            min: u64::MAX,
+            max: 0,
+            sum: 0,
+        }
     }
-    // Report the middle of each HDR bucket (3 significant digits) rather than its top.
-    let q = |x: f64| h.median_equivalent(h.value_at_quantile(x));
-    Percentiles {
-        p50: q(0.5),
-        p99: q(0.99),
-        p999: q(0.999),
-        max: h.median_equivalent(h.max()),
-        mean: h.mean().round() as u64,
-        count: h.len(),
+
+    /// Scan thread (under the lock): no allocation, the histogram has its buckets.
+    fn record(&mut self, v: u64) {
+        self.hist.saturating_record(v.clamp(1, MAX_NS));
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.sum += u128::from(v);
+    }
+
+    fn reset(&mut self) {
+        self.hist.reset();
+        self.min = u64::MAX;
+        self.max = 0;
+        self.sum = 0;
+    }
+
+    fn percentiles(&self) -> Percentiles {
+        let h = &self.hist;
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        // The middle of the HDR bucket (3 significant digits) rather than its top, kept
+        // inside the exact range: with min == max every figure is the exact value.
+        let q = |x: f64| {
+            h.median_equivalent(h.value_at_quantile(x))
+                .clamp(self.min, self.max)
+        };
+        let mean = (self.sum + u128::from(h.len()) / 2) / u128::from(h.len());
+        Percentiles {
+            p50: q(0.5),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: self.max,
+            mean: u64::try_from(mean).unwrap_or(u64::MAX),
+            count: h.len(),
+        }
     }
 }
 
@@ -66,9 +112,9 @@ pub struct TaskFigures {
 }
 
 struct Inner {
-    latency: Histogram<u64>,
-    exec: Histogram<u64>,
-    period: Histogram<u64>,
+    latency: Quantity,
+    exec: Quantity,
+    period: Quantity,
     cycles: u64,
     overruns: u64,
     missed: u64,
@@ -78,11 +124,11 @@ struct Inner {
 impl Inner {
     fn record(&mut self, s: &Sample) {
         if let Some(l) = s.latency {
-            self.latency.saturating_record(l.clamp(1, MAX_NS));
+            self.latency.record(l);
         }
-        self.exec.saturating_record(s.exec.clamp(1, MAX_NS));
+        self.exec.record(s.exec);
         if s.period > 0 {
-            self.period.saturating_record(s.period.clamp(1, MAX_NS));
+            self.period.record(s.period);
         }
         self.cycles += 1;
         self.overruns += s.overrun as u64;
@@ -115,11 +161,10 @@ pub struct StatsReader {
 
 /// A recorder/reader pair for one task.
 pub fn task_stats() -> (StatsRecorder, StatsReader) {
-    let h = || Histogram::new_with_bounds(1, MAX_NS, 3).expect("valid histogram bounds");
     let shared = Arc::new(Mutex::new(Inner {
-        latency: h(),
-        exec: h(),
-        period: h(),
+        latency: Quantity::new(),
+        exec: Quantity::new(),
+        period: Quantity::new(),
         cycles: 0,
         overruns: 0,
         missed: 0,
@@ -191,9 +236,9 @@ impl StatsReader {
             cycles: inner.cycles,
             overruns: inner.overruns,
             missed: inner.missed,
-            latency: percentiles(&inner.latency),
-            exec: percentiles(&inner.exec),
-            period: percentiles(&inner.period),
+            latency: inner.latency.percentiles(),
+            exec: inner.exec.percentiles(),
+            period: inner.period.percentiles(),
             last_exec_ns: inner.last_exec_ns,
         }
     }
@@ -226,6 +271,47 @@ mod tests {
         assert!(within(f.latency.p50, 500_000), "{:?}", f.latency);
         assert!(within(f.latency.p99, 990_000), "{:?}", f.latency);
         assert!(within(f.latency.max, 1_000_000), "{:?}", f.latency);
+    }
+
+    #[test]
+    fn a_value_that_never_varies_is_reported_exactly() {
+        let (mut rec, rd) = task_stats();
+        for _ in 0..500 {
+            rec.record(None, 123_457, 10_000_000, false, 0);
+        }
+        let p = rd.figures().period;
+        assert_eq!(
+            (p.p50, p.p99, p.p999, p.max, p.mean),
+            (10_000_000, 10_000_000, 10_000_000, 10_000_000, 10_000_000)
+        );
+        let e = rd.figures().exec;
+        assert_eq!((e.p50, e.max, e.mean), (123_457, 123_457, 123_457));
+    }
+
+    #[test]
+    fn percentiles_stay_inside_the_recorded_range_and_max_and_mean_are_exact() {
+        let (mut rec, rd) = task_stats();
+        for i in 0..1000u64 {
+            rec.record(Some(9_999_000 + i % 3), 1, 10_000_000 + i % 2, false, 0);
+        }
+        let f = rd.figures();
+        for p in [f.latency.p50, f.latency.p99, f.latency.p999, f.latency.max] {
+            assert!((9_999_000..=9_999_002).contains(&p), "{:?}", f.latency);
+        }
+        assert_eq!(f.latency.max, 9_999_002);
+        assert_eq!(f.period.max, 10_000_001);
+        // 500 periods of each value: the mean 10_000_000.5 rounds half up.
+        assert_eq!(f.period.mean, 10_000_001);
+    }
+
+    #[test]
+    fn reset_forgets_the_extremes() {
+        let (mut rec, rd) = task_stats();
+        rec.record(Some(5), 5, 0, false, 0);
+        rd.reset();
+        rec.record(Some(7), 7, 0, false, 0);
+        assert_eq!(rd.figures().latency.p50, 7);
+        assert_eq!(rd.figures().latency.max, 7);
     }
 
     #[test]

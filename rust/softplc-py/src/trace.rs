@@ -553,11 +553,23 @@ fn trace_record<'py>(
     }
 }
 
+/// The NumPy type string of each IEC type's trace column, as the trace writer records
+/// it (read-only: Python keeps its own table, `softplc.types.NUMPY_DTYPES`, and a test
+/// holds the two together).
+#[pyfunction]
+fn trace_dtypes() -> Vec<(&'static str, &'static str)> {
+    softplc_core::types::ALL_TYPES
+        .iter()
+        .map(|&ty| (ty.name(), softplc_core::trace::dtype(ty)))
+        .collect()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("TraceError", py.get_type::<TraceError>())?;
     m.add_class::<NativeTrace>()?;
     m.add_function(wrap_pyfunction!(trace_start, m)?)?;
     m.add_function(wrap_pyfunction!(trace_record, m)?)?;
+    m.add_function(wrap_pyfunction!(trace_dtypes, m)?)?;
     Ok(())
 }

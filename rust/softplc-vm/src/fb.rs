@@ -3,9 +3,10 @@
 //! Each instance of a standard block owns a contiguous run of cells laid out as
 //! [`FbKind::fields`] says: inputs first, then outputs, then internal state. The compiler
 //! writes inputs into the instance's cells, executes `fb.<KIND> base`, and reads outputs
-//! back. Timers and counters follow `shared/reference/iec-function-blocks.md` (MatIEC);
+//! back. Timers, counters, edges and bistables follow `docs/iec-function-blocks.md` (MatIEC);
 //! PID, RAMP and HYSTERESIS follow the feedback blocks of IEC 61131-3 ed. 1 annex, with
-//! the details documented in `docs/programs.md`. `stdlib.py` holds the reference twins.
+//! the details documented in `docs/programs.md`. `python/softplc/stdlib/blocks.py` holds
+//! the reference twins.
 //!
 //! Real-time notes: [`exec`] never allocates, locks or makes syscalls.
 

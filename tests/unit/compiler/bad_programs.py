@@ -6,7 +6,7 @@
 # ruff: noqa: F841, I001
 from softplc import BOOL, INT, REAL, Input, Memory, Output, program
 from softplc import AGE, QUALITY, TIME, USINT
-from softplc.program import ARRAY
+from softplc.authoring import ARRAY
 from softplc.stdlib import TON, ms
 
 

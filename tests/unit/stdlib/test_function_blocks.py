@@ -1,4 +1,4 @@
-"""Every case of shared/reference/iec-function-blocks.md, checked in both forms.
+"""Every case of docs/iec-function-blocks.md, checked in both forms.
 
 Each program runs compiled and in reference mode (``run_both`` fails on the first
 cycle where they differ); the assertions then pin the expected values. The cycle is

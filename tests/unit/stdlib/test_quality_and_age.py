@@ -6,6 +6,7 @@ import pytest
 import softplc
 from softplc import (
     AGE,
+    ARRAY,
     BAD,
     BOOL,
     GOOD,
@@ -26,7 +27,6 @@ from softplc import (
 from softplc.compiler import CompileError, compile_instance
 from softplc.differential import run_both, run_mode
 from softplc.iectypes import type_of
-from softplc.program import ARRAY
 
 MODES = ("compiled", "reference")
 CYCLE_NS = 10_000_000

@@ -31,8 +31,12 @@ Protocol with the engine (``softplc.engine``), kept stable for both execution mo
   ``<instance>.<attr>`` and hands the resulting indices to :func:`bind`.
 * Reference mode: the engine calls :func:`reference_scan` ``(instance, io)`` on the scan
   thread with the GIL; descriptors read and write the image through ``io.get/set``.
-* Compiled mode: the engine calls :func:`compile_program` ``(instance)``, which returns
-  the serialized intermediate form whose variable references are the full engine names.
+* Compiled mode: the engine hands the instance to
+  :func:`softplc.compiler.compile_instance`, which returns the serialized intermediate
+  form whose variable references are the full engine names.
+
+The module is named ``authoring`` (not ``program``) so that no name shadows it: the
+package exports the decorator as ``softplc.program``.
 """
 
 from __future__ import annotations
@@ -45,9 +49,9 @@ from typing import Any, TypeVar
 
 from softplc import _scanstate
 from softplc.errors import ConfigError, StateError
-from softplc.iectypes import Time, coerce, make
-from softplc.stdlib import FunctionBlock
-from softplc.types import IecType, type_from_name
+from softplc.iectypes import coerce, make
+from softplc.stdlib.blocks import FunctionBlock
+from softplc.types import IecType
 
 __all__ = [
     "ARRAY",
@@ -57,13 +61,14 @@ __all__ = [
     "Output",
     "Var",
     "VarSpec",
+    "bind",
     "function_block",
     "instance_name",
     "is_function_block",
     "is_program",
-    "now",
     "program",
     "program_variables",
+    "reference_scan",
 ]
 
 _AREAS = {"input": "%I", "output": "%Q", "memory": "%M"}
@@ -593,45 +598,12 @@ def bind(obj: Any, indices: dict[str, int]) -> None:
     obj.__dict__["_softplc_index"] = dict(indices)
 
 
-#: The scans in progress (shared with the engine and the standard library).
-_current_io: list[Any] = _scanstate.current_io
-
-
 def reference_scan(obj: Any, io: Any) -> None:
     """Runs one scan of ``obj`` in reference mode (plain Python)."""
     obj.__dict__["_softplc_io"] = io
-    _current_io.append(io)
+    _scanstate.current_io.append(io)
     try:
         obj.scan()
     finally:
-        _current_io.pop()
+        _scanstate.current_io.pop()
         obj.__dict__["_softplc_io"] = None
-
-
-def compile_program(obj: Any) -> bytes:
-    """Compiles a program instance to the engine's intermediate form.
-
-    Raises :class:`softplc.compiler.CompileError` (a ``ProgramError``) naming file, line
-    and column for anything outside the compiled subset.
-    """
-    from softplc import compiler
-
-    result: bytes = compiler.compile_instance(obj)
-    return result
-
-
-def now() -> Time:
-    """The current cycle's ``now`` (TIME, ns). Every program of a cycle sees the same
-    value; in virtual time it is the scheduled start of the cycle.
-
-    Raises :class:`StateError` outside a scan.
-    """
-    if not _current_io:
-        raise StateError("now() is only available during a scan")
-    return Time(_current_io[-1].now_ns)
-
-
-ProgramLike = Callable[[Any], Any]
-
-# Re-exported for program files that import everything from here.
-_ = type_from_name

@@ -1,230 +1,48 @@
-"""The IEC standard library: function blocks and functions, reference form.
+"""The standard function blocks, reference form: timers (TON, TOF, TP), counters (CTU,
+CTD, CTUD), edges (R_TRIG, F_TRIG), bistables (SR, RS), and the process blocks
+HYSTERESIS, RAMP and PID.
 
-Every name here exists twice: in this module, as plain Python that reference mode runs,
-and in the compiled form (Rust, ``softplc-vm``). Both follow the same definitions
-(``docs/programs.md``; timers, counters, edges and bistables exactly as
-``shared/reference/iec-function-blocks.md``) and agree bit for bit, which the
-differential tests check.
-
-Function blocks are declared as program attributes and called with keyword inputs;
-inputs keep their value between calls::
-
-    @program
-    class Door:
-        button = Input(BOOL)
-        lamp = Output(BOOL)
-        hold = TON(PT=s(2))
-
-        def scan(self):
-            self.hold(IN=self.button)
-            self.lamp = self.hold.Q
+Timers, counters, edges and bistables follow ``docs/iec-function-blocks.md`` case for
+case; the compiled form (``rust/softplc-vm/src/fb.rs``) follows the same page, and the
+tests in ``tests/unit/stdlib/`` run every case in both forms.
 
 Example:
+    >>> from softplc.stdlib.time import ms
     >>> t = TON(PT=ms(100))
     >>> t.PT, t.Q
     (100000000, False)
-    >>> LIMIT(0, 150, 100), MAX(1, 7, 3), SEL(True, 1.5, 2.5)
-    (100, 7, 2.5)
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any, ClassVar
 
-from softplc import _scanstate
-from softplc._varref import resolve
 from softplc.iectypes import (
-    ANY_INT,
-    ANY_REAL,
-    FLOAT_TYPES,
-    INT_BITS,
-    INT_TYPES,
     Time,
-    TypeRuleError,
     coerce,
-    common,
-    compare,
-    convert,
     f32,
-    float_to_int,
     make,
-    type_of,
     wrap,
 )
+from softplc.stdlib.time import now
 
 __all__ = [
-    "ABS",
-    "ACOS",
-    "AGE",
-    "ASIN",
-    "ATAN",
-    "BAD",
-    "CONVERSIONS",
-    "COS",
     "CTD",
     "CTU",
     "CTUD",
-    "EXP",
     "FB_TYPES",
-    "FUNCTIONS",
     "F_TRIG",
-    "GET_BIT",
-    "GOOD",
     "HYSTERESIS",
-    "LIMIT",
-    "LN",
-    "LOG",
-    "MAX",
-    "MIN",
-    "MUX",
     "PID",
-    "QUALITY",
     "RAMP",
     "RS",
     "R_TRIG",
-    "SEL",
-    "SET_BIT",
-    "SIN",
-    "SQRT",
     "SR",
-    "STALE",
-    "TAN",
-    "TIME_TO_MS",
-    "TIME_TO_S",
     "TOF",
     "TON",
     "TP",
-    "TRUNC",
     "FunctionBlock",
-    "ms",
-    "now",
-    "s",
-    "us",
 ]
-
-
-def now() -> Time:
-    """The current cycle's ``now`` as a TIME value (ns). Every program and block in a
-    cycle sees the same value; in virtual time it is the scheduled start of the cycle.
-
-    Raises :class:`softplc.StateError` outside a scan.
-    """
-    if not _scanstate.current_io:
-        from softplc.errors import StateError
-
-        raise StateError("now() is only available during a scan")
-    return Time(_scanstate.current_io[-1].now_ns)
-
-
-def _time_from(v: Any, scale: int, what: str) -> Time:
-    t = type_of(v)
-    if t in INT_TYPES or t == ANY_INT:
-        return Time(wrap(int(v) * scale, "TIME"))
-    if t in FLOAT_TYPES or t == ANY_REAL:
-        return Time(float_to_int(float(v) * scale, "TIME"))
-    raise TypeRuleError(f"{what}() needs a number, got {t}")
-
-
-def ms(value: Any) -> Time:
-    """Milliseconds as TIME. ``ms(500) == 500_000_000``; floats round to the nearest ns.
-
-    Example:
-        >>> ms(1.5)
-        1500000
-    """
-    return _time_from(value, 1_000_000, "ms")
-
-
-def s(value: Any) -> Time:
-    """Seconds as TIME. ``s(5) == 5_000_000_000``.
-
-    Example:
-        >>> s(0.25)
-        250000000
-    """
-    return _time_from(value, 1_000_000_000, "s")
-
-
-def us(value: Any) -> Time:
-    """Microseconds as TIME. ``us(5) == 5_000``."""
-    return _time_from(value, 1_000, "us")
-
-
-def TIME_TO_MS(t: Any) -> Any:
-    """A TIME as whole milliseconds (LINT, truncated toward zero).
-
-    Example:
-        >>> TIME_TO_MS(ms(1500))
-        1500
-    """
-    v = int(coerce(t, "TIME"))
-    q = abs(v) // 1_000_000
-    return make("LINT", q if v >= 0 else -q)
-
-
-def TIME_TO_S(t: Any) -> Any:
-    """A TIME in seconds (LREAL).
-
-    Example:
-        >>> TIME_TO_S(ms(1500))
-        1.5
-    """
-    return make("LREAL", float(int(coerce(t, "TIME"))) / 1e9)
-
-
-# ---------------------------------------------------------------------------------------
-# Data quality and age of inputs
-
-#: Quality codes returned by :func:`QUALITY` (USINT): fresh data from a working device
-#: (or an input no driver supplies).
-GOOD = make("USINT", 0)
-#: The device failed; the value is the last one or a declared substitute.
-BAD = make("USINT", 1)
-#: No fresh data within the expected period (also before a device's first answer).
-STALE = make("USINT", 2)
-
-_QUALITY_CODES = {"good": GOOD, "bad": BAD, "stale": STALE}
-_TIME_MAX = (1 << 63) - 1
-
-
-def QUALITY(var: Any) -> Any:
-    """The data quality of an input, as USINT: :data:`GOOD` (0), :data:`BAD` (1) or
-    :data:`STALE` (2). Drivers set it (Modbus: bad after ``fail_after`` failed polls,
-    stale when the newest data is older than ``stale_ms``); inputs written from Python
-    or by a plant model are good.
-
-    The argument names the variable itself, not a value: ``QUALITY(self.level)`` or
-    ``QUALITY(self.levels[i])``, an input of the program, directly in the call.
-    Anything else is an error (a compile error in compiled programs).
-
-    Example (inside a program's ``scan``)::
-
-        if QUALITY(self.level) != GOOD:
-            self.pump = False
-    """
-    io, index = resolve("QUALITY")
-    return _QUALITY_CODES[io.quality(index)]
-
-
-def AGE(var: Any) -> Time:
-    """The age of an input's data, as TIME: the cycle's ``now`` minus the time the data
-    was acquired (a Modbus poll's start, the cycle an ``engine.write`` landed in, the
-    plant model's step). Never negative.
-
-    Takes the variable as :func:`QUALITY` does: ``AGE(self.level)``.
-
-    Example (inside a program's ``scan``)::
-
-        self.level_old = AGE(self.level) > s(2)
-    """
-    io, index = resolve("AGE")
-    return Time(min(int(io.age_ns(index)), _TIME_MAX))
-
-
-# ---------------------------------------------------------------------------------------
-# Function blocks
 
 
 class FunctionBlock:
@@ -687,270 +505,4 @@ class PID(FunctionBlock):
 FB_TYPES: dict[str, type[FunctionBlock]] = {
     c.__name__: c
     for c in (TON, TOF, TP, CTU, CTD, CTUD, R_TRIG, F_TRIG, SR, RS, HYSTERESIS, RAMP, PID)
-}
-
-
-# ---------------------------------------------------------------------------------------
-# Functions
-
-
-def ABS(x: Any) -> Any:
-    """Absolute value, same type (integers wrap: ABS of INT -32768 is -32768)."""
-    t = type_of(x)
-    if t in ("BOOL", "TIME"):
-        raise TypeRuleError(f"ABS needs a number, got {t}")
-    return abs(x)
-
-
-def _math(name: str, fn: Any, x: Any) -> Any:
-    t = type_of(x)
-    if t not in ("REAL", "LREAL", ANY_REAL, ANY_INT):
-        raise TypeRuleError(f"{name} needs REAL or LREAL, got {t} (convert with TO_REAL)")
-    try:
-        r = fn(float(x))
-    except (ValueError, OverflowError):
-        raise ArithmeticError(
-            f"math error in {name} (argument out of its domain or result overflows)"
-        ) from None
-    return make("REAL" if t == "REAL" else "LREAL", r)
-
-
-def SQRT(x: Any) -> Any:
-    """Square root (REAL or LREAL); a negative argument faults."""
-    return _math("SQRT", math.sqrt, x)
-
-
-def SIN(x: Any) -> Any:
-    """Sine (radians)."""
-    return _math("SIN", math.sin, x)
-
-
-def COS(x: Any) -> Any:
-    """Cosine (radians)."""
-    return _math("COS", math.cos, x)
-
-
-def TAN(x: Any) -> Any:
-    """Tangent (radians)."""
-    return _math("TAN", math.tan, x)
-
-
-def ASIN(x: Any) -> Any:
-    """Arc sine; an argument outside [-1, 1] faults."""
-    return _math("ASIN", math.asin, x)
-
-
-def ACOS(x: Any) -> Any:
-    """Arc cosine; an argument outside [-1, 1] faults."""
-    return _math("ACOS", math.acos, x)
-
-
-def ATAN(x: Any) -> Any:
-    """Arc tangent."""
-    return _math("ATAN", math.atan, x)
-
-
-def EXP(x: Any) -> Any:
-    """e to the power x; overflow of LREAL faults (REAL rounds to infinity)."""
-    return _math("EXP", math.exp, x)
-
-
-def LN(x: Any) -> Any:
-    """Natural logarithm; x <= 0 faults."""
-    return _math("LN", math.log, x)
-
-
-def LOG(x: Any) -> Any:
-    """Base-10 logarithm; x <= 0 faults."""
-    return _math("LOG", math.log10, x)
-
-
-def _common_of(name: str, values: tuple[Any, ...]) -> str:
-    t = type_of(values[0])
-    for v in values[1:]:
-        u = type_of(v)
-        c = "TIME" if t == u == "TIME" else ("BOOL" if t == u == "BOOL" else common(t, u))
-        if c is None:
-            raise TypeRuleError(f"{name}: cannot mix {t} and {u}")
-        t = c
-    return t
-
-
-def MIN(*values: Any) -> Any:
-    """The smallest of two or more values (converted to their common type)."""
-    if len(values) < 2:
-        raise TypeError("MIN needs at least two values")
-    t = _common_of("MIN", values)
-    vals = [coerce(v, t) for v in values]
-    best = vals[0]
-    for v in vals[1:]:
-        if compare("<", v, best):
-            best = v
-    return best
-
-
-def MAX(*values: Any) -> Any:
-    """The largest of two or more values (converted to their common type)."""
-    if len(values) < 2:
-        raise TypeError("MAX needs at least two values")
-    t = _common_of("MAX", values)
-    vals = [coerce(v, t) for v in values]
-    best = vals[0]
-    for v in vals[1:]:
-        if compare(">", v, best):
-            best = v
-    return best
-
-
-def LIMIT(MN: Any, IN: Any, MX: Any) -> Any:
-    """``MIN(MAX(IN, MN), MX)``: IN clamped to [MN, MX]."""
-    return MIN(MAX(IN, MN), MX)
-
-
-def SEL(G: Any, IN0: Any, IN1: Any) -> Any:
-    """IN1 if G else IN0 (both converted to their common type)."""
-    if type_of(G) != "BOOL":
-        raise TypeRuleError(f"SEL needs a BOOL selector, got {type_of(G)}")
-    t = _common_of("SEL", (IN0, IN1))
-    return coerce(IN1 if G else IN0, t)
-
-
-def MUX(K: Any, *inputs: Any) -> Any:
-    """Input number K (0-based) of two or more; K out of range faults."""
-    kt = type_of(K)
-    if kt not in INT_TYPES and kt != ANY_INT:
-        raise TypeRuleError(f"MUX needs an integer selector, got {kt}")
-    if len(inputs) < 2:
-        raise TypeError("MUX needs at least two inputs")
-    t = _common_of("MUX", inputs)
-    k = int(K)
-    if not 0 <= k < len(inputs):
-        raise IndexError(f"MUX selector {k} out of range 0..{len(inputs) - 1}")
-    return coerce(inputs[k], t)
-
-
-def _bit_args(name: str, x: Any, n: Any) -> tuple[str, int, int]:
-    t = type_of(x)
-    if t not in INT_TYPES:
-        raise TypeRuleError(f"{name} needs a typed integer, got {t}")
-    nt = type_of(n)
-    if nt not in INT_TYPES and nt != ANY_INT:
-        raise TypeRuleError(f"{name} needs an integer bit number, got {nt}")
-    bits = INT_BITS[t][0]
-    k = int(n)
-    if not 0 <= k < bits:
-        raise IndexError(f"bit number {k} out of range 0..{bits - 1}")
-    return t, int(x), k
-
-
-def GET_BIT(x: Any, n: Any) -> bool:
-    """Bit n (0 = least significant) of an integer, as BOOL.
-
-    Example:
-        >>> from softplc.iectypes import make
-        >>> GET_BIT(make("UINT", 0b100), 2)
-        True
-    """
-    _, v, k = _bit_args("GET_BIT", x, n)
-    return bool((v >> k) & 1)
-
-
-def SET_BIT(x: Any, n: Any, value: Any) -> Any:
-    """x with bit n set to ``value`` (BOOL), same type.
-
-    Example:
-        >>> from softplc.iectypes import make
-        >>> SET_BIT(make("USINT", 0), 7, True)
-        128
-    """
-    t, v, k = _bit_args("SET_BIT", x, n)
-    if type_of(value) != "BOOL":
-        raise TypeRuleError(f"SET_BIT needs a BOOL value, got {type_of(value)}")
-    v = v | (1 << k) if value else v & ~(1 << k)
-    return make(t, v)
-
-
-def TRUNC(x: Any) -> Any:
-    """A REAL/LREAL truncated toward zero, as LINT (saturating; NaN gives 0)."""
-    t = type_of(x)
-    if t not in FLOAT_TYPES and t != ANY_REAL:
-        raise TypeRuleError(f"TRUNC needs REAL or LREAL, got {t}")
-    f = float(x)
-    if not math.isfinite(f):
-        return make("LINT", float_to_int(f, "LINT"))
-    return make("LINT", max(-(1 << 63), min((1 << 63) - 1, math.trunc(f))))
-
-
-def _conversion(t: str) -> Callable[[Any], Any]:
-    def conv(x: Any) -> Any:
-        return convert(x, t)
-
-    conv.__name__ = f"TO_{t}"
-    conv.__qualname__ = conv.__name__
-    conv.__doc__ = (
-        f"Explicit conversion to {t}: integers wrap, floats round half to even and "
-        f"saturate (NaN gives 0)."
-    )
-    return conv
-
-
-# Explicit conversions, one module-level name each (so type checkers and readers see them).
-TO_BOOL = _conversion("BOOL")
-TO_SINT = _conversion("SINT")
-TO_INT = _conversion("INT")
-TO_DINT = _conversion("DINT")
-TO_LINT = _conversion("LINT")
-TO_USINT = _conversion("USINT")
-TO_UINT = _conversion("UINT")
-TO_UDINT = _conversion("UDINT")
-TO_ULINT = _conversion("ULINT")
-TO_REAL = _conversion("REAL")
-TO_LREAL = _conversion("LREAL")
-
-#: Explicit conversions TO_BOOL, TO_SINT, ..., TO_LREAL.
-CONVERSIONS: dict[str, Any] = {
-    "TO_BOOL": TO_BOOL,
-    "TO_SINT": TO_SINT,
-    "TO_INT": TO_INT,
-    "TO_DINT": TO_DINT,
-    "TO_LINT": TO_LINT,
-    "TO_USINT": TO_USINT,
-    "TO_UINT": TO_UINT,
-    "TO_UDINT": TO_UDINT,
-    "TO_ULINT": TO_ULINT,
-    "TO_REAL": TO_REAL,
-    "TO_LREAL": TO_LREAL,
-}
-__all__ += list(CONVERSIONS)
-
-#: The standard functions by name (what compiled programs may call).
-FUNCTIONS: dict[str, Any] = {
-    "ABS": ABS,
-    "SQRT": SQRT,
-    "SIN": SIN,
-    "COS": COS,
-    "TAN": TAN,
-    "ASIN": ASIN,
-    "ACOS": ACOS,
-    "ATAN": ATAN,
-    "EXP": EXP,
-    "LN": LN,
-    "LOG": LOG,
-    "MIN": MIN,
-    "MAX": MAX,
-    "LIMIT": LIMIT,
-    "SEL": SEL,
-    "MUX": MUX,
-    "GET_BIT": GET_BIT,
-    "SET_BIT": SET_BIT,
-    "TRUNC": TRUNC,
-    "TIME_TO_MS": TIME_TO_MS,
-    "TIME_TO_S": TIME_TO_S,
-    "ms": ms,
-    "s": s,
-    "us": us,
-    "now": now,
-    "QUALITY": QUALITY,
-    "AGE": AGE,
-    **CONVERSIONS,
 }
