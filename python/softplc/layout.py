@@ -119,9 +119,7 @@ def bind_program_file(pf: ProgramFile) -> Binding:
                     file, line, col = declaration_site(type(obj), attr)
                     hint = _ADDRESS_HINT if spec.address is not None else ""
                     errors.append(
-                        BindingError(
-                            pname, file, line, col, f"declaration of {attr}", str(e), hint
-                        )
+                        BindingError(pname, file, line, col, f"declaration of {attr}", str(e), hint)
                     )
                     break
         try:

@@ -476,8 +476,7 @@ class Compiler:
     def call_chain(self) -> str:
         """The inlined calls the compiler is inside, outermost first, for messages."""
         steps = [
-            f"{name} ({fr.file}:{getattr(node, 'lineno', 0)})"
-            for fr, node, name in self.call_sites
+            f"{name} ({fr.file}:{getattr(node, 'lineno', 0)})" for fr, node, name in self.call_sites
         ]
         if not steps:
             return ""
@@ -661,7 +660,7 @@ class Compiler:
                 "flatten the chain of helpers",
             )
         info = self.function_info(fn)
-        path, node, lines, assigned = info.path, info.node, info.lines, info.assigned
+        node, lines, assigned = info.node, info.lines, info.assigned
         self.spend(info.size, (caller, call_node) if caller and call_node else None)
         fr = Frame(
             name=fn.__name__,
