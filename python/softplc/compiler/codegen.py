@@ -366,7 +366,6 @@ class FnInfo:
     """What the compiler needs of a function's source, found once per function (a
     helper inlined at many calls would otherwise be searched for and walked at each)."""
 
-    path: str
     node: ast.FunctionDef
     lines: list[str]
     display: str
@@ -541,7 +540,6 @@ class Compiler:
         if info is None:
             path, node, lines = _find_function(fn)
             info = FnInfo(
-                path,
                 node,
                 lines,
                 _display_path(path),
