@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 from softplc import _scanstate
 from softplc.errors import ConfigError, StateError
 from softplc.iectypes import coerce, make
+from softplc.limits import MAX_ARRAY_LENGTH, MAX_VARIABLES
 from softplc.stdlib.blocks import FunctionBlock
 from softplc.types import IecType
 
@@ -90,6 +91,12 @@ class ArrayType:
             raise ConfigError(f"ARRAY(): the element type must be an IEC type, got {elem!r}")
         if not isinstance(length, int) or isinstance(length, bool) or length < 1:
             raise ConfigError(f"ARRAY({elem}, {length!r}): the length must be an int >= 1")
+        if length > MAX_ARRAY_LENGTH:
+            # Checked here, before anything allocates one entry per element.
+            raise ConfigError(
+                f"ARRAY({elem}, {length}): an array holds at most {MAX_ARRAY_LENGTH} "
+                "elements (hint: declare a smaller array; see Limits in docs/programs.md)"
+            )
         self.elem = elem
         self.length = length
 
@@ -417,6 +424,13 @@ def program(cls: T) -> T:
     if not callable(getattr(cls, "scan", None)):
         raise ConfigError(f"program class {cls.__name__} has no scan(self) method")
     fields, blocks = _collect(cls)
+    count = sum(v.length or 1 for v in fields.values())
+    if count > MAX_VARIABLES:
+        raise ConfigError(
+            f"program class {cls.__name__} declares {count} process-image variables (array "
+            f"elements count one each); a program may declare at most {MAX_VARIABLES} "
+            "(hint: declare smaller arrays, or split the program)"
+        )
     cls._softplc_fields = fields  # type: ignore[attr-defined]
     cls._softplc_blocks = blocks  # type: ignore[attr-defined]
     user_init = cls.__dict__.get("__init__")

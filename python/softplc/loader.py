@@ -158,11 +158,22 @@ def _import(path: Path) -> ModuleType:
     except SyntaxError as e:
         sys.modules.pop(name, None)
         raise ProgramError(f"{path}:{e.lineno}:{e.offset or 0}: syntax error: {e.msg}") from None
-    except Exception as e:  # the user's module raised while loading
+    except KeyboardInterrupt:
+        sys.modules.pop(name, None)
+        raise
+    except BaseException as e:  # the user's module raised (or exited) while loading
+        # SystemExit and other BaseExceptions too: sys.exit() in a program file would
+        # otherwise end the whole process silently, with the file's exit code.
         sys.modules.pop(name, None)
         tb = traceback.extract_tb(e.__traceback__)
         here = [f for f in tb if Path(f.filename).resolve() == path.resolve()]
         where = f"{path}:{here[-1].lineno}" if here else str(path)
+        if isinstance(e, SystemExit):
+            raise ProgramError(
+                f"{where}: SystemExit: the file exits while loading (exit code {e.code!r}); "
+                "a program file only defines programs (hint: put script code under "
+                "if __name__ == '__main__':)"
+            ) from None
         raise ProgramError(f"{where}: {type(e).__name__}: {e}") from e
     return module
 

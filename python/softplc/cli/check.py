@@ -1,9 +1,14 @@
-"""``softplc check PROGRAM.py``: compiles every declared program of a file and reports.
+"""``softplc check PROGRAM.py``: compiles every declared program of a file, binds its
+variables to addresses, and reports.
 
 Each ``@program`` is compiled to the intermediate form and run through the native
-verifier. Anything outside the compiled subset is reported as
-``file:line:col: error: <construct>: <detail> (hint: ...)`` and the exit status is 1.
-Plain-callable programs are listed as running in Python (they are not compiled).
+verifier (:func:`softplc.compiler.check_program`), and the file's variables are bound
+to process-image addresses as the engine would bind them
+(:func:`softplc.layout.bind_program_file`). Anything outside the compiled subset, and
+any declaration the engine would refuse (an address overlapping another variable's),
+is reported as ``file:line:col: error: <construct>: <detail> (hint: ...)`` and the exit
+status is 1. Plain-callable programs are listed as running in Python (they are not
+compiled).
 """
 
 from __future__ import annotations
@@ -30,13 +35,17 @@ def register(sub: Any) -> None:
 
 def check_file(path: str) -> list[dict[str, Any]]:
     """Checks every program of ``path``; one dict per program with ``name``, ``kind``
-    (``compiled``, ``python`` or ``error``) and either the sizes or the error.
+    (``compiled``, ``python`` or ``error``) and either the sizes or the error. A
+    declaration the engine would refuse turns its program's entry into an error (a
+    second entry when the program also fails to compile); a refused global variable or
+    image gets an entry of its own.
 
     Raises :class:`softplc.ConfigError`/``ProgramError`` when the file cannot be loaded.
     """
     from softplc import authoring as prog
     from softplc.compiler import CompileError, check_program
     from softplc.errors import ProgramError
+    from softplc.layout import bind_program_file
     from softplc.loader import load_program_file
 
     pf = load_program_file(path)
@@ -79,6 +88,22 @@ def check_file(path: str) -> list[dict[str, Any]]:
                 "ir_bytes": r.ir_bytes,
             }
         )
+    for b in bind_program_file(pf).errors:
+        entry = {
+            "name": b.program or b.construct,
+            "kind": "error",
+            "error": str(b),
+            "file": b.file,
+            "line": b.line,
+            "column": b.column,
+            "construct": b.construct,
+            "hint": b.hint,
+        }
+        mine = [i for i, r in enumerate(out) if r["name"] == entry["name"]]
+        if mine and out[mine[0]]["kind"] == "compiled":
+            out[mine[0]] = entry  # compiles, but the engine would not load it
+        else:
+            out.append(entry)
     return out
 
 
@@ -96,8 +121,10 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"{r['name']}: python ({r['detail']})")
             else:
                 print(r["error"])
-    errors = sum(r["kind"] == "error" for r in report)
+    # A program with a compile error and a refused declaration has two entries.
+    names = {r["name"] for r in report}
+    errors = len({r["name"] for r in report if r["kind"] == "error"})
     if not args.json:
-        ok = len(report) - errors
+        ok = len(names) - errors
         print(f"{ok} program{'s' if ok != 1 else ''} ok, {errors} with errors")
     return 1 if errors else 0

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from softplc.compiler.codegen import compile_instance
+from softplc.compiler.codegen import compile_instance, declaration_site
 from softplc.compiler.errors import CompileError
 
-__all__ = ["CheckResult", "CompileError", "check_program", "compile_instance"]
+__all__ = ["CheckResult", "CompileError", "check_program", "compile_instance", "declaration_site"]
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,18 @@ from typing import Any
 from softplc import iectypes as it
 from softplc import stdlib
 from softplc.authoring import is_function_block
-from softplc.compiler.errors import CompileError
+from softplc.compiler.errors import CompileError, LimitReached
 from softplc.compiler.irbuilder import IrBuilder, Label
 from softplc.iectypes import ANY_INT, ANY_REAL, FLOAT_TYPES, INT_BITS, INT_TYPES, TypeRuleError
+from softplc.limits import (
+    MAX_CONSTANT_BITS,
+    MAX_INLINE_DEPTH,
+    MAX_INLINED_NODES,
+    MAX_LOOP_TURNS,
+    MAX_UNROLLED_TURNS,
+)
 
-__all__ = ["compile_instance"]
+__all__ = ["compile_instance", "declaration_site"]
 
 # Bounds for untyped integer arithmetic done in 64-bit cells: results must stay inside,
 # so the wrap-around of the cell never differs from Python's unbounded integers.
@@ -354,6 +361,40 @@ def _find_function(fn: Any) -> tuple[str, ast.FunctionDef, list[str]]:
     raise CompileError(path, first, 1, f"function {fn.__name__}", "source not found")
 
 
+@dataclass(frozen=True)
+class FnInfo:
+    """What the compiler needs of a function's source, found once per function (a
+    helper inlined at many calls would otherwise be searched for and walked at each)."""
+
+    node: ast.FunctionDef
+    lines: list[str]
+    display: str
+    assigned: set[str]
+    size: int
+
+
+def _node_count(node: ast.AST) -> int:
+    return sum(1 for _ in ast.walk(node))
+
+
+def declaration_site(cls: type, attr: str) -> tuple[str, int, int]:
+    """Where ``attr`` is declared on ``cls`` (or the base class that declares it):
+    display path, line and 1-based column; the class line when not found, and
+    ``("<unknown>", 0, 0)`` when the source is not available."""
+    owner = next((k for k in cls.__mro__ if attr in vars(k)), cls)
+    try:
+        path, node, _ = _find_class(owner)
+    except CompileError:
+        return "<unknown>", 0, 0
+    for st in node.body:
+        targets = st.targets if isinstance(st, ast.Assign) else []
+        if isinstance(st, ast.AnnAssign):
+            targets = [st.target]
+        if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+            return _display_path(path), st.lineno, st.col_offset + 1
+    return _display_path(path), node.lineno, node.col_offset + 1
+
+
 # ---------------------------------------------------------------------------------------
 # The compiler
 
@@ -374,6 +415,14 @@ class Compiler:
         self.stmt_at: tuple[Frame, ast.AST] | None = None
         self.stdlib_ids = {id(f): n for n, f in stdlib.FUNCTIONS.items()}
         self.fb_ids = {id(c): n for n, c in stdlib.FB_TYPES.items()}
+        # Limits (softplc.limits): what has been spent, and where the compiler is, so
+        # that an error can say which statement and which chain of calls went past.
+        self.fn_info: dict[Any, FnInfo] = {}
+        self.node_counts: dict[int, int] = {}
+        self.inlined_nodes = 0
+        self.call_sites: list[tuple[Frame, ast.AST, str]] = []
+        self.top_stmt: tuple[Frame, ast.AST] | None = None
+        self.declaring: tuple[type, str] | None = None
 
     # -- errors -----------------------------------------------------------------------
 
@@ -390,12 +439,121 @@ class Compiler:
     # -- entry --------------------------------------------------------------------------
 
     def compile(self) -> bytes:
-        scope = self.program_scope()
-        scan = self.cls.__dict__.get("scan") or self.cls.scan
-        self.inline_body(
-            scan, scope, [], {}, None, top=True, scan_of=f"program {self.cls.__name__}"
-        )
+        try:
+            scope = self.program_scope()
+            scan = self.cls.__dict__.get("scan") or self.cls.scan
+            self.inline_body(
+                scan, scope, [], {}, None, top=True, scan_of=f"program {self.cls.__name__}"
+            )
+        except LimitReached as e:
+            raise self.size_error(e) from None
+        except RecursionError:
+            # Only reachable through nesting the other limits do not cover (deeply
+            # nested block declarations); an error at the statement, not a traceback.
+            where = self.top_stmt or self.stmt_at
+            if where is None:
+                raise CompileError(
+                    *self.class_site(), "nesting", "the program nests too deeply to compile"
+                ) from None
+            raise self.err(
+                *where,
+                "nesting",
+                "this statement nests calls, blocks or expressions too deeply to compile",
+                "flatten it: fewer nested calls or blocks",
+            ) from None
         return self.b.encode()
+
+    # -- limits -------------------------------------------------------------------------
+
+    def class_site(self) -> tuple[str, int, int]:
+        line = _first_line(self.class_node)
+        return self.b.source, line, self.class_node.col_offset + 1
+
+    def call_chain(self) -> str:
+        """The inlined calls the compiler is inside, outermost first, for messages."""
+        steps = [
+            f"{name} ({fr.file}:{getattr(node, 'lineno', 0)})" for fr, node, name in self.call_sites
+        ]
+        if not steps:
+            return ""
+        if len(steps) > 6:
+            steps = [*steps[:3], f"... {len(steps) - 5} more ...", *steps[-2:]]
+        return "; inlined calls: " + " > ".join(steps)
+
+    def size_error(self, e: LimitReached) -> CompileError:
+        """A :class:`LimitReached` from the builder, placed at the statement of scan()
+        being compiled (or the block declaration that needs the cells)."""
+        hint = (
+            "split the work into several programs; a helper or block is copied into "
+            "every call, so call big ones in fewer places"
+        )
+        if self.top_stmt is None:
+            cls, attr = self.declaring or (self.cls, "")
+            site = declaration_site(cls, attr) if attr else self.class_site()
+            return CompileError(
+                *site,
+                f"declaration of {attr}" if attr else f"program {self.cls.__name__}",
+                f"the program's variables and function blocks need more than {e.limit} "
+                f"{e.what} (a compiled program may have at most {e.limit})",
+                "declare fewer or smaller block instances and arrays, or split the program",
+            )
+        fr, node = self.top_stmt
+        return self.err(
+            fr,
+            node,
+            "program size",
+            f"compiling this statement takes the program past {e.limit} {e.what} "
+            f"(a compiled program may have at most {e.limit}){self.call_chain()}",
+            hint,
+        )
+
+    def spend(self, nodes: int, where: tuple[Frame, ast.AST] | None) -> None:
+        """Counts ``nodes`` syntax-tree nodes against :data:`MAX_INLINED_NODES`;
+        ``where`` is the call or loop that spends them."""
+        self.inlined_nodes += nodes
+        if self.inlined_nodes <= MAX_INLINED_NODES:
+            return
+        detail = (
+            f"the program grows past {MAX_INLINED_NODES} syntax-tree nodes once every call "
+            "of a helper, method or block is replaced by its body and loops over block "
+            "arrays are unrolled"
+        )
+        hint = (
+            "a helper that calls another one twice doubles at each level: call it once "
+            "and keep the result in a local, or turn it into a function block"
+        )
+        where = self.top_stmt or where
+        if where is None:  # scan() alone is that large
+            raise CompileError(*self.class_site(), "program size", detail, hint)
+        raise self.err(
+            *where,
+            "inlining",
+            f"{detail}; it does so in this statement{self.call_chain()}",
+            hint,
+        )
+
+    def function_info(self, fn: Any) -> FnInfo:
+        info = self.fn_info.get(fn)
+        if info is None:
+            path, node, lines = _find_function(fn)
+            info = FnInfo(
+                node,
+                lines,
+                _display_path(path),
+                _assigned_names(node.body),
+                _node_count(node),
+            )
+            self.fn_info[fn] = info
+        return info
+
+    def node_count(self, nodes: list[ast.stmt]) -> int:
+        # Keyed by the first node: the cached syntax trees keep every node alive.
+        key = id(nodes[0]) if nodes else 0
+        n = self.node_counts.get(key)
+        if n is None:
+            n = sum(_node_count(x) for x in nodes)
+            self.node_counts[key] = n
+        return n
 
     def program_scope(self) -> Scope:
         sc = Scope(self.obj, self.cls, "program", self.prog_name)
@@ -432,6 +590,9 @@ class Compiler:
 
     def add_blocks(self, sc: Scope) -> None:
         for attr in sc.cls._softplc_blocks:
+            if sc.kind == "program":
+                # Named if the blocks need more cells than a program may have.
+                self.declaring = (sc.cls, attr)
             inst = sc.obj.__dict__[attr]
             if isinstance(inst, list):
                 if isinstance(inst[0], stdlib.FunctionBlock):
@@ -467,14 +628,36 @@ class Compiler:
         fn = getattr(fn, "__func__", fn)
         if fn in self.inline_stack:
             assert caller is not None and call_node is not None
-            raise self.err(
-                caller, call_node, "recursive call", f"{fn.__name__} calls itself", "use a for loop"
+            cycle = [f.__name__ for f in self.inline_stack[self.inline_stack.index(fn) :]]
+            how = (
+                f"{fn.__name__} calls itself"
+                if len(cycle) == 1
+                else f"{fn.__name__} calls itself through {', '.join(cycle[1:])} "
+                f"({' > '.join([*cycle, fn.__name__])})"
             )
-        path, node, lines = _find_function(fn)
-        assigned = _assigned_names(node.body)
+            raise self.err(
+                caller,
+                call_node,
+                "recursive call",
+                f"{how}; calls are inlined, so recursion has no end",
+                "use a for loop",
+            )
+        if len(self.inline_stack) > MAX_INLINE_DEPTH:
+            assert caller is not None and call_node is not None
+            raise self.err(
+                caller,
+                call_node,
+                f"call of {fn.__name__}",
+                f"calls of helpers, methods and blocks nest more than {MAX_INLINE_DEPTH} "
+                f"deep here{self.call_chain()}",
+                "flatten the chain of helpers",
+            )
+        info = self.function_info(fn)
+        node, lines, assigned = info.node, info.lines, info.assigned
+        self.spend(info.size, (caller, call_node) if caller and call_node else None)
         fr = Frame(
             name=fn.__name__,
-            file=_display_path(path),
+            file=info.display,
             lines=lines,
             globals=fn.__globals__,
             self_scope=self_scope,
@@ -565,11 +748,15 @@ class Compiler:
                 fr.locals[n] = Local(c, v.t)
             fr.assigned.add(n)
         self.inline_stack.append(fn)
+        if caller is not None and call_node is not None:
+            self.call_sites.append((caller, call_node, fn.__name__))
         back = (self.b.files[self.b.file], self.b.line)
         try:
             self.block(node.body, fr)
         finally:
             self.inline_stack.pop()
+            if caller is not None and call_node is not None:
+                self.call_sites.pop()
         if fr.result_seen and not fr.terminated:
             raise self.err(
                 fr,
@@ -592,6 +779,8 @@ class Compiler:
                 break
             self.b.at(fr.file, st.lineno)
             self.stmt_at = (fr, st)
+            if not fr.helper:
+                self.top_stmt = (fr, st)
             mark = len(self.live)
             self.stmt(st, fr)
             self.b.release(self.live, mark)
@@ -785,10 +974,42 @@ class Compiler:
                     "must be a constant integer",
                     "use a literal or a module-level constant",
                 )
+            if not it.fits(int(v.value), "LINT"):
+                raise self.err(
+                    fr,
+                    a,
+                    "range bound",
+                    f"{v.value} does not fit in 64 bits (the loop counter is a LINT)",
+                    "use bounds between -2**63 and 2**63 - 1",
+                )
             bounds.append(int(v.value))
-        rng = range(*bounds) if len(bounds) > 1 else range(bounds[0])
-        if rng.step == 0:
+        if len(bounds) == 3 and bounds[2] == 0:
             raise self.err(fr, it_, "range", "step must not be zero")
+        rng = range(*bounds) if len(bounds) > 1 else range(bounds[0])
+        # The turns, counted without walking the range (len() would overflow on a
+        # 64-bit range; a compiled loop is a loop, whatever its length).
+        step = rng.step
+        span = (rng.stop - rng.start) if step > 0 else (rng.start - rng.stop)
+        turns = max(0, (span + abs(step) - 1) // abs(step))
+        if turns > MAX_LOOP_TURNS:
+            raise self.err(
+                fr,
+                it_,
+                "range",
+                f"{turns} turns; a loop may turn at most {MAX_LOOP_TURNS} times, the number "
+                "of loop turns one scan may take (a longer loop faults every scan)",
+                "a scan must end within its cycle: do part of the work each scan and keep "
+                "the position in a Memory variable",
+            )
+        last = rng.start + (turns - 1) * step
+        if turns and not it.fits(last + step, "LINT"):
+            raise self.err(
+                fr,
+                it_,
+                "range",
+                f"the loop counter would pass the 64-bit limit after its last turn ({last})",
+                "keep the bounds one step inside -2**63 .. 2**63 - 1",
+            )
         var = st.target.id
         if var in fr.locals or var in fr.loop_vars:
             raise self.err(
@@ -808,11 +1029,25 @@ class Compiler:
             )
         before = set(fr.assigned)
         if self.needs_unroll(st, fr):
+            if turns > MAX_UNROLLED_TURNS:
+                raise self.err(
+                    fr,
+                    it_,
+                    "unrolled loop",
+                    f"{turns} turns; this loop indexes an array of function blocks, so each "
+                    "turn is compiled separately (each element is its own block), and at "
+                    f"most {MAX_UNROLLED_TURNS} turns are",
+                    "loop over fewer blocks at a time, or use builtin blocks, which a "
+                    "loop indexes without unrolling",
+                )
             brk = Label()
             if not rng:
                 # Nothing runs, but the body must still compile: once, as dead code.
                 self.b.jump("jmp", brk)
             for k in rng or [rng.start]:
+                if k != rng.start:
+                    # The first turn is counted with the function that holds the loop.
+                    self.spend(self.node_count(st.body), (fr, st))
                 cont = Label()
                 fr.loop_vars[var] = Val(ANY_INT, value=k)
                 fr.loops.append(LoopCtx(brk, cont))
@@ -822,8 +1057,7 @@ class Compiler:
                 self.b.place(cont)
             self.b.place(brk)
         else:
-            lo = min(rng) if len(rng) else 0
-            hi = max(rng) if len(rng) else 0
+            lo, hi = (min(rng.start, last), max(rng.start, last)) if turns else (0, 0)
             ctr = self.b.cell("LINT")
             self.b.emit("mov", ctr, self.b.const("LINT", rng.start))
             top, brk, cont = Label(), Label(), Label()
@@ -1406,6 +1640,20 @@ class Compiler:
         except TypeRuleError as e:
             raise self.err(fr, node, f"operator {op}", str(e)) from None
         if a.is_const and b.is_const:
+            if op == "*" and type(a.value) is int and type(b.value) is int:
+                # Untyped integers have no width, so folding x * x through nested
+                # helpers would double the digits at every level.
+                bits = abs(a.value).bit_length() + abs(b.value).bit_length()
+                if bits > MAX_CONSTANT_BITS:
+                    raise self.err(
+                        fr,
+                        node,
+                        "integer constant",
+                        f"this product of constants has about {bits} bits; the compiler "
+                        f"computes constants of at most {MAX_CONSTANT_BITS} bits",
+                        "compiled integers have at most 64 bits (LINT/ULINT): use "
+                        "smaller constants",
+                    )
             try:
                 r = _fold_binop(op, a.value, b.value)
             except (ZeroDivisionError, ValueError, ArithmeticError):

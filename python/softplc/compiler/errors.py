@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from softplc.errors import ProgramError
 
-__all__ = ["CompileError"]
+__all__ = ["CompileError", "LimitReached"]
 
 
 class CompileError(ProgramError):
@@ -40,3 +40,15 @@ class CompileError(ProgramError):
         if hint:
             msg += f" (hint: {hint})"
         super().__init__(msg)
+
+
+class LimitReached(Exception):
+    """Raised by the IR builder when a program reaches one of the limits in
+    :mod:`softplc.limits`; the compiler turns it into a :class:`CompileError` at the
+    statement being compiled. ``what`` names the counted thing (``"instructions"``),
+    ``limit`` its maximum."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"more than {limit} {what}")
+        self.what = what
+        self.limit = limit

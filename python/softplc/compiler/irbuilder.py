@@ -8,7 +8,9 @@ from typing import Any
 
 import msgpack
 
+from softplc.compiler.errors import LimitReached
 from softplc.iectypes import f32
+from softplc.limits import MAX_CELLS, MAX_INSTRUCTIONS
 
 __all__ = ["FORMAT", "VERSION", "IrBuilder", "Label"]
 
@@ -36,6 +38,10 @@ class IrBuilder:
         self._var_index: dict[str, int] = {}
         self.tables: list[list[int]] = []
         self._table_index: dict[tuple[int, ...], int] = {}
+        # Table of each name list already seen, by identity: the compiler passes the
+        # same list for every access to one array, and building its key again would
+        # cost a pass over the whole array per access.
+        self._table_of_list: dict[int, tuple[list[str], int]] = {}
         self.cells: list[tuple[str, Any]] = []
         self.code: list[tuple[str, list[int]]] = []
         self.lines: list[int] = []
@@ -62,12 +68,17 @@ class IrBuilder:
 
     def table(self, names: list[str], t: str) -> int:
         """Index of an image table (an array of variables of one type)."""
+        seen = self._table_of_list.get(id(names))
+        if seen is not None and seen[0] is names:
+            return seen[1]
         key = tuple(self.var(n, t) for n in names)
         i = self._table_index.get(key)
         if i is None:
             i = len(self.tables)
             self.tables.append(list(key))
             self._table_index[key] = i
+        # The list is kept, so its id cannot be reused by another list.
+        self._table_of_list[id(names)] = (names, i)
         return i
 
     def cell(self, t: str, init: Any = None) -> int:
@@ -82,6 +93,8 @@ class IrBuilder:
             init = float(init)
         else:
             init = int(init)
+        if len(self.cells) >= MAX_CELLS:
+            raise LimitReached("cells", MAX_CELLS)
         self.cells.append((t, init))
         return len(self.cells) - 1
 
@@ -136,6 +149,8 @@ class IrBuilder:
 
     def emit(self, op: str, *args: int) -> int:
         """Appends an instruction; returns its index."""
+        if len(self.code) >= MAX_INSTRUCTIONS:
+            raise LimitReached("instructions", MAX_INSTRUCTIONS)
         self.code.append((op, [int(a) for a in args]))
         self.lines.append(self.line)
         self.file_of.append(self.file)

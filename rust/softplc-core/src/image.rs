@@ -5,11 +5,22 @@
 //! reports errors naming the culprit). The scan then reads and writes an [`Image`]
 //! through [`Slot`]s: fixed offsets, no lookups, no allocation.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::address::{Address, Area, Size, MAX_AREA_BYTES};
+pub use crate::address::MAX_AREA_BYTES;
+use crate::address::{Address, Area, Size};
 use crate::types::{IecType, Value};
+
+/// Most variables one process image holds (array elements count one each).
+///
+/// Each variable costs memory in the layout, in the image (quality and time stamp)
+/// and in every trace; the limit keeps a mistaken declaration
+/// (`ARRAY(INT, 10_000_000)`) from exhausting memory, whichever way it arrives (a
+/// program file, the bindings or Rust code). The Python side checks the same number
+/// per program before it builds anything (`softplc.limits.MAX_VARIABLES`), so that a
+/// program that passes `softplc check` also fits an image.
+pub const MAX_VARIABLES: usize = 65_536;
 
 /// Index of a variable in its [`Layout`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -225,6 +236,23 @@ impl Layout {
 pub struct LayoutBuilder {
     vars: Vec<(VarDecl, Option<Address>)>,
     names: HashMap<String, usize>,
+    /// Per area, the explicitly addressed variables as bit intervals: start bit ->
+    /// (end bit, index of the first variable declared there). The intervals never
+    /// overlap (only identical input declarations share one, and the first keeps
+    /// it), so the overlap check is a lookup instead of a pass over every earlier
+    /// variable: declaring n variables stays O(n log n).
+    taken: [BTreeMap<usize, (usize, usize)>; 3],
+}
+
+/// The bits `a` occupies in its area, as a half-open interval.
+fn bit_span(a: &Address) -> (usize, usize) {
+    let start = a.byte_offset() * 8;
+    if a.size == Size::Bit {
+        let bit = start + a.bit as usize;
+        (bit, bit + 1)
+    } else {
+        (start, start + a.size.bytes() * 8)
+    }
 }
 
 fn size_for(ty: IecType) -> Size {
@@ -255,9 +283,33 @@ impl LayoutBuilder {
 
     /// Forgets every declaration after the first `n` (undoes a partly added program).
     pub fn truncate(&mut self, n: usize) {
-        for (d, _) in self.vars.drain(n.min(self.vars.len())..) {
+        let first = n.min(self.vars.len());
+        for (i, (d, a)) in self.vars.drain(first..).enumerate() {
             self.names.remove(&d.name);
+            if let Some(a) = a {
+                let map = &mut self.taken[a.area.index()];
+                let (start, _) = bit_span(&a);
+                if map
+                    .get(&start)
+                    .is_some_and(|&(_, owner)| owner == first + i)
+                {
+                    map.remove(&start);
+                }
+            }
         }
+    }
+
+    /// The earliest declared variable whose explicit address overlaps `a`, if any.
+    fn first_overlap(&self, a: &Address) -> Option<usize> {
+        let (start, end) = bit_span(a);
+        // The intervals are disjoint and sorted by start, so the ones overlapping
+        // [start, end) are the last few that begin before `end`.
+        self.taken[a.area.index()]
+            .range(..end)
+            .rev()
+            .take_while(|(_, &(e, _))| e > start)
+            .map(|(_, &(_, owner))| owner)
+            .min()
     }
 
     /// Declares a variable. Errors name the variable and, for overlaps, the other one.
@@ -275,6 +327,12 @@ impl LayoutBuilder {
         if self.names.contains_key(name) {
             return Err(ConfigError::new(format!(
                 "duplicate variable name {name:?}"
+            )));
+        }
+        if self.vars.len() >= MAX_VARIABLES {
+            return Err(ConfigError::new(format!(
+                "variable {name:?}: a process image holds at most {MAX_VARIABLES} variables \
+                 (array elements count one each); declare fewer or smaller arrays"
             )));
         }
         let check = |v: Option<Value>, what: &str| -> Result<(), ConfigError> {
@@ -307,19 +365,19 @@ impl LayoutBuilder {
                         a.size_mismatch(want)
                     )));
                 }
-                for (other, oaddr) in &self.vars {
-                    if let Some(oa) = oaddr {
-                        if oa.overlaps(&a) {
-                            let same_input =
-                                *oa == a && a.area == Area::Input && other.ty == decl.ty;
-                            if !same_input {
-                                return Err(ConfigError::new(format!(
-                                    "address {a} of {name:?} overlaps {oa} of {:?}",
-                                    other.name
-                                )));
-                            }
-                        }
+                if let Some(i) = self.first_overlap(&a) {
+                    let (other, oaddr) = &self.vars[i];
+                    let oa = oaddr.expect("only explicit addresses are recorded");
+                    let same_input = oa == a && a.area == Area::Input && other.ty == decl.ty;
+                    if !same_input {
+                        return Err(ConfigError::new(format!(
+                            "address {a} of {name:?} overlaps {oa} of {:?}",
+                            other.name
+                        )));
                     }
+                } else {
+                    let (start, end) = bit_span(&a);
+                    self.taken[a.area.index()].insert(start, (end, self.vars.len()));
                 }
                 Some(a)
             }
@@ -356,6 +414,16 @@ impl LayoutBuilder {
                 mark(&mut used[a.area.index()], a);
             }
         }
+        // Where each search for a free place resumes. Marks only ever set bits, so a
+        // byte found unusable stays unusable and every search can continue where the
+        // previous one stopped: assigning n variables is linear in n and in the area
+        // size, instead of rescanning the area from its start for each one.
+        // Per area: the first byte that may hold some bits but not all (new BOOLs go
+        // there first), the first byte that may be all zero, and per wider size
+        // (byte, word, double, long) the first aligned offset that may be free.
+        let mut partial_from = [0usize; 3];
+        let mut zero_from = [0usize; 3];
+        let mut wide_from = [[0usize; 4]; 3];
         let mut vars = Vec::with_capacity(self.vars.len());
         let mut by_name = HashMap::new();
         for (decl, addr) in self.vars {
@@ -363,36 +431,52 @@ impl LayoutBuilder {
             let address = match addr {
                 Some(a) => a,
                 None => {
-                    let u = &mut used[decl.area.index()];
+                    let ai = decl.area.index();
+                    let u = &mut used[ai];
                     let size = size_for(decl.ty);
                     let a = if size == Size::Bit {
-                        let mut found = None;
-                        for (i, b) in u.iter().enumerate() {
-                            // Only bytes already holding bits are shared with new bits;
-                            // a byte used by a wider variable is all ones.
-                            if *b != 0xff && *b != 0 {
-                                found = Some((i, b.trailing_ones() as u8));
-                                break;
+                        // Only bytes already holding bits are shared with new bits;
+                        // a byte used by a wider variable is all ones.
+                        let partial = u
+                            .iter()
+                            .enumerate()
+                            .skip(partial_from[ai])
+                            .find(|(_, b)| **b != 0xff && **b != 0)
+                            .map(|(i, b)| (i, b.trailing_ones() as u8));
+                        let (byte, bit) = match partial {
+                            Some(hit) => {
+                                partial_from[ai] = hit.0;
+                                hit
                             }
-                        }
-                        let (byte, bit) = found.unwrap_or_else(|| {
-                            let i = u.iter().position(|b| *b == 0).unwrap_or(u.len());
-                            (i, 0)
-                        });
+                            None => {
+                                let i = u
+                                    .iter()
+                                    .skip(zero_from[ai])
+                                    .position(|b| *b == 0)
+                                    .map_or(u.len(), |p| zero_from[ai] + p);
+                                zero_from[ai] = i;
+                                // This byte is the only one with some bits now.
+                                partial_from[ai] = i;
+                                (i, 0)
+                            }
+                        };
                         Address::at(decl.area, Size::Bit, byte, bit)
                     } else {
                         let n = size.bytes();
-                        let mut off = 0;
+                        let k = n.trailing_zeros() as usize;
+                        let mut off = wide_from[ai][k];
                         while off < u.len()
                             && u[off..(off + n).min(u.len())].iter().any(|b| *b != 0)
                         {
                             off += n;
                         }
+                        wide_from[ai][k] = off;
                         Address::at(decl.area, size, off, 0)
                     };
                     if (a.byte_offset() + a.size.bytes()) as u64 > MAX_AREA_BYTES {
                         return Err(ConfigError::new(format!(
-                            "no room left in the {} area for {:?}",
+                            "no room left in the {} area for {:?} (an area holds at most \
+                             {MAX_AREA_BYTES} bytes)",
                             decl.area.word(),
                             decl.name
                         )));
@@ -600,6 +684,195 @@ mod tests {
         assert_eq!(img.load(l.var(a).slot), Value::Bool(true));
         assert_eq!(img.load(l.var(c).slot), Value::Bool(false));
         assert_eq!(img.load(l.var(r).slot), Value::Lreal(-3.5));
+    }
+
+    #[test]
+    fn the_variable_past_the_limit_is_refused_by_name() {
+        let mut b = LayoutBuilder::new();
+        for i in 0..MAX_VARIABLES {
+            b.declare(decl(&format!("m[{i}]"), Area::Memory, IecType::Bool, None))
+                .unwrap();
+        }
+        let e = b
+            .declare(decl("one_more", Area::Memory, IecType::Bool, None))
+            .unwrap_err();
+        assert!(
+            e.message.contains("\"one_more\"") && e.message.contains("65536"),
+            "{e}"
+        );
+        // Everything up to the limit builds (BOOLs packed eight to a byte).
+        let l = b.build().unwrap();
+        assert_eq!(l.len(), MAX_VARIABLES);
+        assert_eq!(l.area_bytes(Area::Memory), MAX_VARIABLES / 8);
+    }
+
+    #[test]
+    fn an_address_past_the_area_limit_is_refused_by_name() {
+        let last = MAX_AREA_BYTES / 8 - 1;
+        let mut b = LayoutBuilder::new();
+        b.declare(decl(
+            "top",
+            Area::Memory,
+            IecType::Lint,
+            Some(&format!("%ML{last}")),
+        ))
+        .unwrap();
+        let e = b
+            .declare(decl(
+                "far",
+                Area::Memory,
+                IecType::Lint,
+                Some(&format!("%ML{}", last + 1)),
+            ))
+            .unwrap_err();
+        assert!(
+            e.message.contains("\"far\"") && e.message.contains("16 MiB"),
+            "{e}"
+        );
+        let l = b.build().unwrap();
+        assert_eq!(l.area_bytes(Area::Memory) as u64, MAX_AREA_BYTES);
+    }
+
+    #[test]
+    fn overlaps_are_found_across_sizes_and_undone_by_truncate() {
+        let mut b = LayoutBuilder::new();
+        b.declare(decl("b0", Area::Memory, IecType::Usint, Some("%MB0")))
+            .unwrap();
+        b.declare(decl("b3", Area::Memory, IecType::Usint, Some("%MB3")))
+            .unwrap();
+        b.declare(decl("x4", Area::Memory, IecType::Bool, Some("%MX4.1")))
+            .unwrap();
+        // A double word over bytes 0..3 meets both bytes; the earlier one is named.
+        let e = b
+            .declare(decl("d", Area::Memory, IecType::Dint, Some("%MD0")))
+            .unwrap_err();
+        assert!(e.message.contains("\"b0\""), "{e}");
+        let e = b
+            .declare(decl("w", Area::Memory, IecType::Int, Some("%MW1")))
+            .unwrap_err();
+        assert!(e.message.contains("\"b3\""), "{e}");
+        // Another bit of byte 4 is free; the same bit and the whole byte are not.
+        b.declare(decl("x4b", Area::Memory, IecType::Bool, Some("%MX4.2")))
+            .unwrap();
+        assert!(b
+            .declare(decl("x4c", Area::Memory, IecType::Bool, Some("%MX4.1")))
+            .is_err());
+        assert!(b
+            .declare(decl("b4", Area::Memory, IecType::Usint, Some("%MB4")))
+            .unwrap_err()
+            .message
+            .contains("\"x4\""));
+        // Other areas are separate.
+        b.declare(decl("q", Area::Output, IecType::Dint, Some("%QD0")))
+            .unwrap();
+        // Undoing the declarations frees their addresses.
+        b.truncate(1);
+        b.declare(decl("w", Area::Memory, IecType::Int, Some("%MW1")))
+            .unwrap();
+        b.declare(decl("x", Area::Memory, IecType::Bool, Some("%MX4.1")))
+            .unwrap();
+    }
+
+    /// The assignment rule as first written (each search from the start of the area),
+    /// kept as the reference the resumable searches must agree with.
+    fn naive_layout(decls: &[VarDecl]) -> Vec<String> {
+        let mut used: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        let mark = |used: &mut Vec<u8>, a: &Address| {
+            let end = a.byte_offset() + a.size.bytes();
+            if used.len() < end {
+                used.resize(end, 0);
+            }
+            if a.size == Size::Bit {
+                used[a.byte_offset()] |= 1 << a.bit;
+            } else {
+                used[a.byte_offset()..end].fill(0xff);
+            }
+        };
+        let parsed: Vec<Option<Address>> = decls
+            .iter()
+            .map(|d| d.address.as_deref().map(|t| Address::parse(t).unwrap()))
+            .collect();
+        for a in parsed.iter().flatten() {
+            mark(&mut used[a.area.index()], a);
+        }
+        let mut out = Vec::new();
+        for (d, a) in decls.iter().zip(parsed) {
+            let a = a.unwrap_or_else(|| {
+                let u = &mut used[d.area.index()];
+                let size = size_for(d.ty);
+                let a = if size == Size::Bit {
+                    let partial = u
+                        .iter()
+                        .enumerate()
+                        .find(|(_, b)| **b != 0xff && **b != 0)
+                        .map(|(i, b)| (i, b.trailing_ones() as u8));
+                    let (byte, bit) = partial
+                        .unwrap_or_else(|| (u.iter().position(|b| *b == 0).unwrap_or(u.len()), 0));
+                    Address::at(d.area, Size::Bit, byte, bit)
+                } else {
+                    let n = size.bytes();
+                    let mut off = 0;
+                    while off < u.len() && u[off..(off + n).min(u.len())].iter().any(|b| *b != 0) {
+                        off += n;
+                    }
+                    Address::at(d.area, size, off, 0)
+                };
+                mark(u, &a);
+                a
+            });
+            out.push(a.to_string());
+        }
+        out
+    }
+
+    #[test]
+    fn assigned_addresses_match_the_rescanning_rule() {
+        let types = [
+            IecType::Bool,
+            IecType::Usint,
+            IecType::Int,
+            IecType::Real,
+            IecType::Lreal,
+        ];
+        let letters = ["X", "B", "W", "D", "L"];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..200 {
+            let mut b = LayoutBuilder::new();
+            let mut decls = Vec::new();
+            for i in 0..40 {
+                let k = next(types.len() as u64) as usize;
+                let area = if next(2) == 0 {
+                    Area::Memory
+                } else {
+                    Area::Output
+                };
+                let address = if next(3) == 0 {
+                    let p = if area == Area::Memory { "M" } else { "Q" };
+                    let index = next(12);
+                    let bit = if k == 0 {
+                        format!(".{}", next(8))
+                    } else {
+                        String::new()
+                    };
+                    Some(format!("%{p}{}{index}{bit}", letters[k]))
+                } else {
+                    None
+                };
+                let d = decl(&format!("v{i}"), area, types[k], address.as_deref());
+                if b.declare(d.clone()).is_ok() {
+                    decls.push(d);
+                }
+            }
+            let l = b.build().unwrap();
+            let got: Vec<String> = l.vars().iter().map(|v| v.address.to_string()).collect();
+            assert_eq!(got, naive_layout(&decls), "case {case}");
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod ir;
 pub mod num;
 pub mod verify;
 
+use std::collections::HashMap;
+
 use softplc_core::{Area, ConfigError, IecType, Layout, Program, Slot, VarId};
 
 pub use interp::CompiledProgram;
@@ -35,9 +37,16 @@ pub fn load_program(ir: &[u8], layout: &Layout) -> Result<CompiledProgram, Confi
 
 /// Verifies and binds an already decoded document.
 pub fn load_document(doc: &Document, layout: &Layout) -> Result<CompiledProgram, ConfigError> {
+    // One index of the layout's names, so that binding n variables costs n lookups,
+    // not n passes over the layout.
+    let index: HashMap<&str, usize> = layout
+        .vars()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.name.as_str(), i))
+        .collect();
     let mut bind = |_: usize, name: &str, _: IecType| -> Result<(Slot, VarId), String> {
-        let hit = layout.vars().iter().position(|v| v.name == name);
-        match hit {
+        match index.get(name).copied() {
             Some(i) => Ok((layout.vars()[i].slot, VarId(i as u32))),
             None => Err(format!(
                 "variable {name:?} is not declared in the engine (the program was compiled for other declarations)"

@@ -9,11 +9,17 @@
 //!   write a USINT (quality) or TIME (age) cell;
 //! - indexed accesses (`ldc`/`stc`/`fbx`) stay inside the cell array for every index
 //!   below their length, and all elements have the expected type or block layout;
-//! - jumps land on an instruction or the end; only `loop` jumps backwards.
+//! - jumps land on an instruction or the end; only `loop` jumps backwards;
+//! - the program stays inside the limits below ([`MAX_INSTRUCTIONS`], [`MAX_CELLS`],
+//!   [`MAX_VARIABLES`]), checked before anything is allocated in proportion to it, and
+//!   checking it costs time in proportion to the document (see [`MAX_INDEXED_CHECKS`]).
 //!
 //! The machine has no operand stack (operations name their cells), so there is no
 //! stack depth to check; the equivalent property, that every operand exists, is the
 //! cell-range check above.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 
 use softplc_core::{Area, IecType, Slot, VarId};
 
@@ -21,6 +27,37 @@ use crate::fb::FbKind;
 use crate::instr::Instr;
 use crate::ir::{Document, Init};
 use crate::num::{int_bits, is_float, is_int, MathFn, Norm};
+
+/// Most instructions one program may have.
+///
+/// The Python compiler stops at the same number (`softplc.limits.MAX_INSTRUCTIONS`; a
+/// test holds the two equal), so the limit only ever refuses hand-made or damaged IR.
+pub const MAX_INSTRUCTIONS: usize = 1 << 18;
+
+/// Most cells (typed program memory: locals, temporaries, constants, block
+/// instances) one program may have. Equal to `softplc.limits.MAX_CELLS`.
+pub const MAX_CELLS: usize = 1 << 18;
+
+/// Most process-image variables one program may refer to: what one image holds.
+/// Equal to `softplc.limits.MAX_VARIABLES`.
+pub const MAX_VARIABLES: usize = softplc_core::image::MAX_VARIABLES;
+
+/// Element checks the verifier spends on indexed accesses (`ldc`, `stc`, `fbx`) of
+/// one program.
+///
+/// Each such instruction names a run of cells whose every element must have the right
+/// type, so a crafted document of short instructions over long runs would make the
+/// check cost instructions x cells. Runs already checked are remembered, which keeps
+/// compiled programs (each array checked once as values, once as block instances) far
+/// below this; only a document listing many different long runs reaches it.
+pub const MAX_INDEXED_CHECKS: u64 = 4 * MAX_CELLS as u64;
+
+/// What every element of an indexed run must be: one cell type, or one block layout.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum RunOf {
+    Cells(IecType),
+    Block(FbKind),
+}
 
 /// A verified program, ready for the interpreter.
 #[derive(Clone, Debug)]
@@ -103,6 +140,10 @@ struct Lowerer<'d> {
     ids: Vec<u32>,
     tables: Vec<Vec<Slot>>,
     pc: usize,
+    /// Indexed runs already checked: (base, stride, len, element kind).
+    runs_checked: RefCell<HashSet<(i64, i64, i64, RunOf)>>,
+    /// Element checks left of [`MAX_INDEXED_CHECKS`].
+    checks_left: Cell<u64>,
 }
 
 impl Lowerer<'_> {
@@ -190,12 +231,14 @@ impl Lowerer<'_> {
         Ok((v as u32, self.tables[v as usize][0].ty))
     }
 
-    /// Checks `len` elements from `base` every `stride` cells against `check`.
+    /// Checks `len` elements from `base` every `stride` cells against `check`, which
+    /// tests the element kind `of` (a run already checked for `of` is not checked again).
     fn run_of_cells(
         &self,
         base: i64,
         stride: i64,
         len: i64,
+        of: RunOf,
         check: impl Fn(usize) -> Option<String>,
     ) -> Result<(u32, u32, u32), String> {
         if len <= 0 || stride <= 0 || base < 0 {
@@ -213,16 +256,34 @@ impl Lowerer<'_> {
                 "indexed access from cell {base}, {len} elements every {stride} cells, runs past the end ({n} cells)"
             )));
         }
-        // base, stride and len are all at most n, below u32::MAX / 2 (checked
-        // before lowering), so they fit the instruction's u32 fields.
+        // base, stride and len are all at most n <= MAX_CELLS (checked before
+        // lowering), so they fit the instruction's u32 fields.
         let fit = |v: i64| u32::try_from(v).map_err(|_| self.err("operand out of range"));
         let (b32, s32, l32) = (fit(base)?, fit(stride)?, fit(len)?);
+        if self
+            .runs_checked
+            .borrow()
+            .contains(&(base, stride, len, of))
+        {
+            return Ok((b32, s32, l32));
+        }
+        let left = self.checks_left.get();
+        if len as u64 > left {
+            return Err(self.err(format!(
+                "the indexed accesses of this program cover more than {MAX_INDEXED_CHECKS} \
+                 elements in distinct runs of cells; a compiled program never does"
+            )));
+        }
+        self.checks_left.set(left - len as u64);
         for k in 0..len {
             // base + k * stride <= the last element, computed above without overflow.
             if let Some(m) = check((base + k * stride) as usize) {
                 return Err(self.err(m));
             }
         }
+        self.runs_checked
+            .borrow_mut()
+            .insert((base, stride, len, of));
         Ok((b32, s32, l32))
     }
 
@@ -281,7 +342,8 @@ impl Lowerer<'_> {
             arity(1)?;
             let kind = FbKind::from_name(name)
                 .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
-            let (base, _, _) = self.run_of_cells(a[0], 1, 1, |at| self.fb_at(kind, at))?;
+            let (base, _, _) =
+                self.run_of_cells(a[0], 1, 1, RunOf::Block(kind), |at| self.fb_at(kind, at))?;
             return Ok(Instr::Fb { kind, base });
         }
         if let Some(name) = op.strip_prefix("fbx.") {
@@ -297,7 +359,9 @@ impl Lowerer<'_> {
                 )));
             }
             let (base, stride, len) =
-                self.run_of_cells(a[0], a[1], a[2], |at| self.fb_at(kind, at))?;
+                self.run_of_cells(a[0], a[1], a[2], RunOf::Block(kind), |at| {
+                    self.fb_at(kind, at)
+                })?;
             let (i, _) = self.want(a[3], plain_int, "an integer index")?;
             return Ok(Instr::FbX {
                 kind,
@@ -627,7 +691,9 @@ impl Lowerer<'_> {
                 };
                 let types = &self.types;
                 let (base, stride, len) =
-                    self.run_of_cells(base_i, stride_i, len_i, |at| match types.get(at) {
+                    self.run_of_cells(base_i, stride_i, len_i, RunOf::Cells(ty), |at| match types
+                        .get(at)
+                    {
                         Some(&t) if t == ty => None,
                         Some(&t) => Some(format!("array element cell {at} is {t}, expected {ty}")),
                         None => Some(format!("array element cell {at} does not exist")),
@@ -791,15 +857,26 @@ fn store_instr(a: u32, s: Slot) -> Instr {
 
 /// Verifies `doc` and lowers it, resolving variables with `bind`.
 pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
+    // The limits first: nothing below allocates more than the document already holds,
+    // but the interpreter sizes its cells and code from these counts.
+    let limit = |what: &str, n: usize, max: usize| -> Result<(), String> {
+        if n > max {
+            Err(format!(
+                "{n} {what}; a program may have at most {max} (split it into several programs)"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    limit("instructions", doc.code.len(), MAX_INSTRUCTIONS)?;
+    limit("cells", doc.cells.len(), MAX_CELLS)?;
+    limit("process-image variables", doc.vars.len(), MAX_VARIABLES)?;
     let mut types = Vec::with_capacity(doc.cells.len());
     let mut init = Vec::with_capacity(doc.cells.len());
     for (i, (tn, iv)) in doc.cells.iter().enumerate() {
         let ty = parse_type(tn).ok_or_else(|| format!("cell {i}: unknown type {tn:?}"))?;
         init.push(init_bits(ty, *iv).map_err(|e| format!("cell {i}: {e}"))?);
         types.push(ty);
-    }
-    if doc.cells.len() > u32::MAX as usize / 2 || doc.code.len() > u32::MAX as usize / 2 {
-        return Err("program too large".to_string());
     }
     let mut slots = Vec::with_capacity(doc.vars.len());
     let mut ids = Vec::with_capacity(doc.vars.len());
@@ -878,6 +955,8 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         ids,
         tables,
         pc: 0,
+        runs_checked: RefCell::new(HashSet::new()),
+        checks_left: Cell::new(MAX_INDEXED_CHECKS),
     };
     let mut code = Vec::with_capacity(doc.code.len());
     for (pc, (op, args)) in doc.code.iter().enumerate() {
@@ -899,4 +978,90 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         need,
         need_vars,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Document;
+
+    /// Checks `doc`, binding each variable to its own memory slot.
+    fn verify(doc: &Document) -> Result<Checked, String> {
+        let mut bind = |i: usize, _: &str, ty: IecType| -> Result<(Slot, VarId), String> {
+            let slot = Slot {
+                area: Area::Memory,
+                offset: 8 * i as u32,
+                bit: 0,
+                ty,
+            };
+            Ok((slot, VarId(i as u32)))
+        };
+        check(doc, &mut bind)
+    }
+
+    fn with_cells(n: usize) -> Document {
+        let mut d = Document::new("p");
+        d.cells = vec![("INT".to_string(), Init::Int(0)); n];
+        d
+    }
+
+    #[test]
+    fn instructions_up_to_the_limit_verify_and_one_more_is_refused() {
+        let mut d = with_cells(1);
+        d.code = vec![("mov".to_string(), vec![0, 0]); MAX_INSTRUCTIONS];
+        assert_eq!(verify(&d).unwrap().code.len(), MAX_INSTRUCTIONS);
+        d.code.push(("mov".to_string(), vec![0, 0]));
+        let e = verify(&d).unwrap_err();
+        assert!(
+            e.contains(&format!("{} instructions", MAX_INSTRUCTIONS + 1))
+                && e.contains(&format!("at most {MAX_INSTRUCTIONS}")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cells_up_to_the_limit_verify_and_one_more_is_refused() {
+        let mut d = with_cells(MAX_CELLS);
+        assert_eq!(verify(&d).unwrap().init.len(), MAX_CELLS);
+        d.cell("INT", Init::Int(0));
+        let e = verify(&d).unwrap_err();
+        assert!(e.contains(&format!("{} cells", MAX_CELLS + 1)), "{e}");
+    }
+
+    #[test]
+    fn more_variables_than_an_image_holds_are_refused() {
+        let mut d = with_cells(1);
+        for i in 0..=MAX_VARIABLES {
+            d.var(&format!("p.v[{i}]"), "INT");
+        }
+        let e = verify(&d).unwrap_err();
+        assert!(e.contains("process-image variables"), "{e}");
+        d.vars.pop();
+        assert!(verify(&d).is_ok());
+    }
+
+    #[test]
+    fn an_indexed_run_used_many_times_is_checked_once() {
+        // As compiled programs do: every access to one array names the same run.
+        // Checked element by element each time, this would be 2^16 x 2^18 checks.
+        let mut d = with_cells(MAX_CELLS);
+        let n = MAX_CELLS as i64;
+        d.code = vec![("ldc".to_string(), vec![0, 1, 1, n - 1, 0]); 1 << 16];
+        assert!(verify(&d).is_ok());
+    }
+
+    #[test]
+    fn many_distinct_long_runs_are_refused_within_the_check_budget() {
+        let mut d = with_cells(MAX_CELLS);
+        let n = MAX_CELLS as i64;
+        // Each run starts one cell later: all distinct, each nearly all the cells.
+        for k in 1..1000 {
+            d.op("ldc", &[0, k, 1, n - k, 0]);
+        }
+        let e = verify(&d).unwrap_err();
+        assert!(
+            e.contains("indexed accesses") && e.contains("distinct runs"),
+            "{e}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 """``softplc check``: compiles every program of a file and reports errors by location."""
 
+import json
 from pathlib import Path
 
 from softplc.cli import main
@@ -63,3 +64,87 @@ def test_check_reports_scan_with_an_io_parameter(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "scan_io.py:8:20: error: scan signature" in out, out
     assert "def scan(self)" in out
+
+
+# The README's program-form example as first published: %IX0.0 is bit 0 of byte 0,
+# which %ID0 (bytes 0-3) already holds.
+README_TANK = """\
+from softplc import program, Input, Output, Memory, BOOL, REAL, TON, R_TRIG, s
+
+@program
+class TankLevel:
+    level = Input(REAL, "%ID0")
+    start = Input(BOOL, "%IX0.0")
+    stop = Input(BOOL, "%IX0.1")
+    pump = Output(BOOL, "%QX0.0")
+    alarm = Output(BOOL)                 # address assigned automatically
+    running = Memory(BOOL)
+    low_limit = Memory(REAL, 20.0)       # initial value
+    dry_run = TON(PT=s(5))               # function block instance with a parameter
+    start_edge = R_TRIG()
+
+    def scan(self):
+        self.start_edge(CLK=self.start)
+        if self.start_edge.Q:
+            self.running = True
+        if self.stop:
+            self.running = False
+        if self.level < self.low_limit:
+            self.pump = self.running
+        elif self.level > 80.0:
+            self.pump = False
+        self.dry_run(IN=self.pump and self.level < 1.0)
+        self.alarm = self.dry_run.Q
+"""
+
+
+def test_check_reports_an_address_overlap_at_the_declaration(tmp_path, capsys, monkeypatch):
+    (tmp_path / "tank_level.py").write_text(README_TANK)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "tank_level.py"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        'tank_level.py:6:5: error: declaration of start: address %IX0.0 of "tank_level.start" '
+        'overlaps %ID0 of "tank_level.level" (hint: ' in out
+    ), out
+    assert "0 programs ok, 1 with errors" in out
+
+
+def test_check_reports_programs_that_overlap_each_other_as_json(tmp_path, capsys, monkeypatch):
+    (tmp_path / "two.py").write_text(
+        "from softplc import BOOL, INT, Output, program\n\n\n"
+        "@program\n"
+        "class First:\n"
+        '    y = Output(INT, "%QW0")\n\n'
+        "    def scan(self):\n"
+        "        self.y = 1\n\n\n"
+        "@program\n"
+        "class Second:\n"
+        '    flag = Output(BOOL, "%QX1.0")\n\n'
+        "    def scan(self):\n"
+        "        self.flag = True\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "two.py", "--json"]) == 1
+    report = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert report["first"]["kind"] == "compiled"
+    second = report["second"]
+    assert second["kind"] == "error", second
+    assert (second["file"], second["line"], second["column"]) == ("two.py", 14, 5)
+    assert second["construct"] == "declaration of flag"
+    assert '%QX1.0 of "second.flag" overlaps %QW0 of "first.y"' in second["error"]
+
+
+def test_check_reports_an_overlap_of_global_variables(tmp_path, capsys):
+    prog = tmp_path / "globals.py"
+    prog.write_text(
+        "from softplc import BOOL, INT, Input\n\n"
+        'speed = Input(INT, "%IW0")\n'
+        'running = Input(BOOL, "%IX1.0")\n\n\n'
+        "def logic(io):\n"
+        "    pass\n\n\n"
+        "PROGRAMS = [logic]\n"
+    )
+    assert main(["check", str(prog)]) == 1
+    out = capsys.readouterr().out
+    assert 'variable running: address %IX1.0 of "running" overlaps %IW0 of "speed"' in out, out
