@@ -147,6 +147,9 @@ class _Variable(TypedDict):
     initial: _Value
     safe: _Value
     unit: str
+    min: _Value | None
+    max: _Value | None
+    writable: bool
 
 @type_check_only
 class _Snapshot(TypedDict):
@@ -197,6 +200,7 @@ def io_modbus_server(
     max_connections: int = ...,
     idle_timeout_ms: int = ...,
     allow: Sequence[str] = ...,
+    read_only: Sequence[str] = ...,
 ) -> tuple[NativeDriver, IoMonitor]: ...
 def io_check_config(
     path: str,
@@ -264,6 +268,9 @@ class Engine:
         initial: _ValueIn | None = ...,
         safe: _ValueIn | None = ...,
         unit: str = ...,
+        min: _ValueIn | None = ...,
+        max: _ValueIn | None = ...,
+        writable: bool = ...,
     ) -> int: ...
     def add_task(
         self,

@@ -121,6 +121,18 @@ class Var:
     Use the subclasses :class:`Input`, :class:`Output` and :class:`Memory`. In a
     :func:`function_block` class they declare the block's inputs, outputs and internal
     variables instead (no addresses).
+
+    ``min`` and ``max`` bound what writers outside the programs may set (a Modbus
+    client, the API's ``write``, a stimulus file): a write outside the range is refused
+    (Modbus exception 03) and logged, the value never reaches the program.
+    ``writable=False`` refuses every external write. The programs themselves and forces
+    are not bound by them. An initial value outside the range is an error.
+
+    Example:
+        >>> from softplc import Memory, TIME, ms, s
+        >>> half_period = Memory(TIME, ms(500), min=ms(10), max=s(10))
+        >>> half_period.min, half_period.max
+        (10000000, 10000000000)
     """
 
     area = "memory"
@@ -133,6 +145,9 @@ class Var:
         initial: Any = None,
         safe: Any = None,
         unit: str = "",
+        min: Any = None,
+        max: Any = None,
+        writable: bool = True,
     ) -> None:
         if not isinstance(type, (IecType, ArrayType)):
             raise ConfigError(
@@ -153,6 +168,14 @@ class Var:
         self.safe = safe
         self.unit = unit
         self.attr = ""
+        if not isinstance(writable, bool):
+            raise ConfigError(
+                f"{self.__class__.__name__}({type}): writable must be True or False, "
+                f"got {writable!r}"
+            )
+        self.writable = writable
+        self.min = self._bound(min, "min")
+        self.max = self._bound(max, "max")
         if (
             isinstance(type, ArrayType)
             and isinstance(initial, (list, tuple))
@@ -162,6 +185,37 @@ class Var:
                 f"{self.__class__.__name__}({type}): {len(initial)} initial values for "
                 f"{type.length} elements"
             )
+
+    def _bound(self, v: Any, what: str) -> Any:
+        """A range bound as the engine stores it (the engine checks the rest: order,
+        initial value inside)."""
+        if v is None:
+            return None
+        if self.type.name == "BOOL":
+            raise ConfigError(f"{self.__class__.__name__}(BOOL): a BOOL has no {what}")
+        try:
+            return _engine_value(coerce(v, self.type.name))
+        except (TypeError, ValueError, OverflowError) as e:
+            raise ConfigError(
+                f"{self.__class__.__name__}({self.type}): {what}={v!r} does not fit "
+                f"{self.type.name}: {e}"
+            ) from None
+
+    def spec(self, attr: str) -> VarSpec:
+        """The declaration of a scalar variable named ``attr`` (module-level globals)."""
+        init = None if self.initial is None else _engine_value(self.initial_value())
+        return VarSpec(
+            attr,
+            self.area,
+            self.elem_type,
+            self.address,
+            init,
+            self.safe,
+            self.unit,
+            self.min,
+            self.max,
+            self.writable,
+        )
 
     @property
     def elem_type(self) -> str:
@@ -349,10 +403,15 @@ class Memory(Var):
         *,
         address: str | None = None,
         unit: str = "",
+        min: Any = None,
+        max: Any = None,
+        writable: bool = True,
     ) -> None:
         if isinstance(initial, str) and initial.strip().startswith("%"):
             address, initial = initial, None
-        super().__init__(type, address, initial=initial, unit=unit)
+        super().__init__(
+            type, address, initial=initial, unit=unit, min=min, max=max, writable=writable
+        )
 
 
 @dataclass(frozen=True)
@@ -366,6 +425,26 @@ class VarSpec:
     initial: Any
     safe: Any
     unit: str
+    min: Any = None
+    max: Any = None
+    writable: bool = True
+
+    def declare(self, native: Any, name: str) -> int:
+        """Declares the variable as ``name`` on a native engine; returns its index."""
+        return int(
+            native.declare(
+                name,
+                self.area,
+                self.type,
+                self.address,
+                self.initial,
+                self.safe,
+                self.unit,
+                min=self.min,
+                max=self.max,
+                writable=self.writable,
+            )
+        )
 
 
 T = TypeVar("T", bound=type)
@@ -595,14 +674,26 @@ def program_variables(obj: Any) -> list[VarSpec]:
     for attr, v in obj._softplc_fields.items():
         tname = v.elem_type
         if v.length is None:
-            init = None if v.initial is None else _engine_value(v.initial_value())
-            rows.append(VarSpec(attr, v.area, tname, v.address, init, v.safe, v.unit))
+            rows.append(v.spec(attr))
             continue
         addrs = _element_addresses(v.address, v.length, attr) if v.address else [None] * v.length
         for i in range(v.length):
             init = None if v.initial is None else _engine_value(v.initial_value(i))
             safe = v.safe[i] if isinstance(v.safe, (list, tuple)) else v.safe
-            rows.append(VarSpec(f"{attr}[{i}]", v.area, tname, addrs[i], init, safe, v.unit))
+            rows.append(
+                VarSpec(
+                    f"{attr}[{i}]",
+                    v.area,
+                    tname,
+                    addrs[i],
+                    init,
+                    safe,
+                    v.unit,
+                    v.min,
+                    v.max,
+                    v.writable,
+                )
+            )
     return rows
 
 

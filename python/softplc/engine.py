@@ -195,8 +195,13 @@ class Engine:
         initial: Any = None,
         safe: Any = None,
         unit: str = "",
+        min: Any = None,
+        max: Any = None,
+        writable: bool = True,
     ) -> None:
         """Declares a global variable in ``area`` (``input``/``output``/``memory``).
+
+        ``min``/``max``/``writable`` bound external writes (see :class:`softplc.Var`).
 
         Example:
             >>> from softplc import Engine, BOOL
@@ -205,7 +210,10 @@ class Engine:
         """
         if not isinstance(type, IecType):
             raise ConfigError(f"variable {name!r}: {type!r} is not an IEC type")
-        self._native.declare(name, area, type.name, address, initial, safe, unit)
+        self._native.declare(
+            name, area, type.name, address, initial, safe, unit, min=min, max=max,
+            writable=writable,
+        )  # fmt: skip
 
     def add_task(
         self,
@@ -273,10 +281,7 @@ class Engine:
                 names: dict[str, str] = {}
                 for spec in authoring.program_variables(program):
                     full = f"{pname}.{spec.attr}"
-                    self._native.declare(
-                        full, spec.area, spec.type, spec.address, spec.initial, spec.safe,
-                        spec.unit,
-                    )  # fmt: skip
+                    spec.declare(self._native, full)
                     names[spec.attr] = full
                 if run_mode == "compiled":
                     ir = compile_instance(program)
@@ -467,7 +472,11 @@ class Engine:
 
     def write(self, name: str, value: Any) -> None:
         """Writes a value once; it lands at the start of the next cycle, after inputs
-        are latched. An input no driver supplies keeps it."""
+        are latched. An input no driver supplies keeps it.
+
+        An external write: a value outside the variable's ``min``/``max``, or any value
+        for a variable declared ``writable=False``, raises :class:`~softplc.InvalidValue`
+        and nothing is written."""
         self._native.write(name, value)
 
     def force(self, name: str, value: Any) -> None:

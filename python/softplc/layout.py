@@ -89,15 +89,7 @@ def bind_program_file(pf: ProgramFile) -> Binding:
                 if not isinstance(var.type, IecType):
                     raise ConfigError(f"variable {name!r}: {var.type!r} is not an IEC type")
                 # The declaration softplc run makes for a module-level variable.
-                engine.declare(
-                    name,
-                    var.area,
-                    var.type,
-                    var.address,
-                    initial=var.initial,
-                    safe=var.safe,
-                    unit=var.unit,
-                )
+                var.spec(name).declare(engine.native, name)
             except SoftPlcError as e:
                 errors.append(BindingError(None, str(pf.path), 0, 0, f"variable {name}", str(e)))
         for obj in _program_instances(pf):
@@ -105,15 +97,7 @@ def bind_program_file(pf: ProgramFile) -> Binding:
             for spec in prog.program_variables(obj):
                 try:
                     # The call Engine.add_program makes for each variable.
-                    native.declare(
-                        f"{pname}.{spec.attr}",
-                        spec.area,
-                        spec.type,
-                        spec.address,
-                        spec.initial,
-                        spec.safe,
-                        spec.unit,
-                    )
+                    spec.declare(native, f"{pname}.{spec.attr}")
                 except SoftPlcError as e:
                     attr = _ELEMENT.sub("", spec.attr)
                     file, line, col = declaration_site(type(obj), attr)

@@ -101,15 +101,7 @@ class ProgramFile:
                 if not isinstance(var.type, IecType):
                     # The check Engine.declare makes, here so that the type is narrowed.
                     raise ConfigError(f"variable {name!r}: {var.type!r} is not an IEC type")
-                engine.declare(
-                    name,
-                    var.area,
-                    var.type,
-                    var.address,
-                    initial=var.initial,
-                    safe=var.safe,
-                    unit=var.unit,
-                )
+                var.spec(name).declare(engine.native, name)
             if self.tasks:
                 for t in self.tasks:
                     engine.add_task(

@@ -233,7 +233,10 @@ def test_softplc_run_ends_on_the_watchdog_fault_with_exit_code_3(tmp_path: Path)
     # The program is stuck from its first cycle: force the flag through initial value.
     path.write_text(path.read_text().replace("Memory(BOOL)", "Memory(BOOL, True)"))
     t0 = time.monotonic()
-    p = cli(tmp_path, str(path), "--reference", "--watchdog", "5ms", "--duration", "30s")
+    p = cli(
+        tmp_path, str(path), "--reference", "--watchdog", "5ms", "--duration", "30s",
+        "--exit-on-fault",
+    )  # fmt: skip
     out, err = p.communicate(timeout=20)
     assert p.returncode == 3, (out, err)
     assert time.monotonic() - t0 < 15

@@ -5,6 +5,11 @@ Real time by default (sleeping to absolute deadlines, SCHED_FIFO where permitted
 live status line on a terminal, stops cleanly on Ctrl-C, prints a summary (or one JSON
 object with ``--json``). Exit status: 0 after a clean run, 2 for a usage or
 configuration error, 3 when the engine ended in FAULT.
+
+A real-time runtime that faults keeps running, as a PLC does: outputs stay at their
+safe values, the buses and the status stay up, until it is stopped (Ctrl-C,
+``--duration``, ``--cycles``). ``--exit-on-fault`` ends the run at the fault instead (for
+scripts and CI). A virtual-time run ends at a fault (nothing is left to simulate).
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ def register(sub: Any) -> None:
         help="overrun policy (default skip)",
     )
     p.add_argument("--reference", action="store_true", help="run @program classes as Python")
+    p.add_argument(
+        "--exit-on-fault",
+        action="store_true",
+        help="end the run when the engine faults (default: keep running with safe outputs, "
+        "serving the buses, until stopped)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
     _register_extensions(p)
     p.set_defaults(func=cmd_run)
@@ -73,6 +84,21 @@ def _register_extensions(p: argparse.ArgumentParser) -> None:
     trace_cli.add_run_options(p)
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
     p.add_argument("--modbus-server", metavar="HOST:PORT", help="serve the image over Modbus TCP")
+    p.add_argument(
+        "--modbus-read-only",
+        metavar="TABLE",
+        action="append",
+        default=[],
+        help="a table Modbus clients may not write (coil, holding_register); repeatable",
+    )
+    p.add_argument(
+        "--modbus-allow",
+        metavar="NET",
+        action="append",
+        default=[],
+        help="a client address or network allowed to connect (10.0.0.0/8); repeatable; "
+        "default: every client",
+    )
 
 
 # -- engine set-up --------------------------------------------------------------------
@@ -95,8 +121,18 @@ def _build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
         watchdog_tolerance=args.watchdog_tolerance,
         overrun=args.overrun,
         mode="reference" if args.reference else "auto",
-        drivers=sio.build_drivers(io=args.io, modbus_server=args.modbus_server),
+        drivers=sio.build_drivers(
+            io=args.io,
+            modbus_server=args.modbus_server,
+            modbus_allow=_split(args.modbus_allow),
+            modbus_read_only=_split(args.modbus_read_only),
+        ),
     )
+
+
+def _split(values: list[str]) -> list[str]:
+    """Repeated and comma-separated option values, in order."""
+    return [v.strip() for text in values for v in text.split(",") if v.strip()]
 
 
 # -- the run --------------------------------------------------------------------------
@@ -268,18 +304,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, live: bool) -> bool:
-    """Runs until the duration, the cycle count, a fault or Ctrl-C; True when the scan
-    itself ended after ``--cycles`` (in RUN: its last cycle only made outputs safe)."""
+    """Runs until the duration, the cycle count or Ctrl-C (or a fault, with
+    ``--exit-on-fault``); True when the scan itself ended after ``--cycles`` (in RUN: its
+    last cycle only made outputs safe)."""
     start = time.monotonic_ns()
     if args.cycles is not None:
         # The scan thread itself ends after exactly N cycles.
         engine.native.stop_at_cycle(args.cycles)
+    reported = False
     while True:
         left = None if duration is None else duration - (time.monotonic_ns() - start)
         if left is not None and left <= 0:
             break
         step = 200_000_000 if left is None else min(left, 200_000_000)
-        why = engine.wait(duration=step, stop_on_fault=True)
+        why = engine.wait(duration=step, stop_on_fault=args.exit_on_fault)
+        if not reported and engine.state == "FAULT":
+            # A PLC in FAULT stays up: say so once, and keep serving.
+            reported = True
+            _report_fault(engine, live, keeps_running=not args.exit_on_fault)
         if live:
             sys.stdout.write("\r" + _status_line(engine))
             sys.stdout.flush()
@@ -290,6 +332,19 @@ def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, li
     if live:
         sys.stdout.write("\n")
     return False
+
+
+def _report_fault(engine: Engine, live: bool, *, keeps_running: bool) -> None:
+    f = engine.fault
+    cause = f["summary"].splitlines()[0] if f else "unknown cause"
+    tail = (
+        "; outputs at their safe values, still running and serving (Ctrl-C to stop)"
+        if keeps_running
+        else ""
+    )
+    if live:
+        sys.stdout.write("\n")
+    print(f"softplc: FAULT: {cause}{tail}", file=sys.stderr, flush=True)
 
 
 def _run_virtual(

@@ -141,6 +141,7 @@ def modbus_server(
     max_connections: int = 16,
     idle_timeout: str | int = "60s",
     allow: Sequence[str] = (),
+    read_only: Sequence[str] = (),
 ) -> Driver:
     """A Modbus TCP server with the OpenPLC-compatible default map: ``%IX`` -> discrete
     inputs, ``%QX`` -> coils (bit = byte * 8 + bit), ``%IW`` -> input registers,
@@ -158,9 +159,13 @@ def modbus_server(
         idle_timeout: close a connection that sends no complete request for this long
             (``"60s"``, nanoseconds, or 0 for never).
         allow: client addresses or networks allowed to connect (all when empty).
+        read_only: tables clients may not write (``coil``, ``holding_register``):
+            writes to them are answered with exception 01, as in the TOML ``[server]``
+            table. Variables can also refuse writes one by one (``writable=False``,
+            ``min``/``max``: exception 02 or 03).
 
     Example:
-        >>> modbus_server("5020").name
+        >>> modbus_server("5020", read_only=["coil"]).name
         'modbus-server'
     """
     if not isinstance(listen, str):
@@ -174,12 +179,15 @@ def modbus_server(
         raise ConfigError(f"idle_timeout must not be negative, got {idle_timeout!r}")
     if isinstance(allow, str):
         allow = [allow]
+    if isinstance(read_only, str):
+        read_only = [read_only]
     d, m = _native.io_modbus_server(
         listen,
         unit_id=unit_id,
         max_connections=max_connections,
         idle_timeout_ms=(idle_ns + 999_999) // 1_000_000,
         allow=list(allow),
+        read_only=list(read_only),
     )
     return Driver(d, m)
 
@@ -232,11 +240,16 @@ def check_config(
 
 
 def build_drivers(
-    *, io: str | Path | None = None, modbus_server: str | None = None
+    *,
+    io: str | Path | None = None,
+    modbus_server: str | None = None,
+    modbus_allow: Sequence[str] = (),
+    modbus_read_only: Sequence[str] = (),
 ) -> list[Driver]:
     """The drivers of an I/O file and/or a default-map Modbus server, not yet attached
     to an engine: give them to :meth:`softplc.loader.ProgramFile.build_engine` (or
-    :meth:`softplc.Engine.add_driver` each).
+    :meth:`softplc.Engine.add_driver` each). ``modbus_allow`` and ``modbus_read_only``
+    are the server's ``allow`` and ``read_only`` (see :func:`modbus_server`).
 
     Example:
         >>> [d.name for d in build_drivers(io="programs/pump_station.toml")]
@@ -253,7 +266,11 @@ def build_drivers(
                 f"{io}: the file configures a [server] already; drop --modbus-server or the "
                 "[server] table"
             )
-        drivers.append(_new_modbus_server(modbus_server))
+        drivers.append(
+            _new_modbus_server(modbus_server, allow=modbus_allow, read_only=modbus_read_only)
+        )
+    elif modbus_allow or modbus_read_only:
+        raise ConfigError("the Modbus server options need --modbus-server HOST:PORT")
     return drivers
 
 

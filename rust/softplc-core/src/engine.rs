@@ -1217,8 +1217,11 @@ impl Engine {
             .collect()
     }
 
-    /// Writes a value once, at the start of the next cycle.
-    pub fn write(&self, id: VarId, v: Value) {
+    /// Writes a value once, at the start of the next cycle: an external write, checked
+    /// against the variable's [`WriteRule`](crate::WriteRule) (nothing is sent when it
+    /// is refused).
+    pub fn write(&self, id: VarId, v: Value) -> Result<(), crate::WriteRefused> {
+        self.layout.var(id).rule.check(v)?;
         self.events.push(Event {
             t_ns: self.now_ns(),
             kind: EventKind::Write,
@@ -1228,6 +1231,7 @@ impl Engine {
             text: format!("{}={}", self.layout.var(id).name, v),
         });
         self.send(Command::Write(id, v));
+        Ok(())
     }
 
     /// Requests RUN (from STOP).

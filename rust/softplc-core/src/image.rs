@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use crate::access::WriteRule;
 pub use crate::address::MAX_AREA_BYTES;
 use crate::address::{Address, Area, Size};
 use crate::types::{IecType, Value};
@@ -87,6 +88,8 @@ pub struct VarInfo {
     pub safe: Value,
     /// Free text unit (`"%"`, `"degC"`), for traces.
     pub unit: String,
+    /// What external writers may do (range, read-only); see [`crate::access`].
+    pub rule: WriteRule,
 }
 
 /// A variable to declare.
@@ -106,6 +109,9 @@ pub struct VarDecl {
     pub safe: Option<Value>,
     /// Unit text.
     pub unit: String,
+    /// What external writers may do (range, read-only); checked against the type and
+    /// the initial value when declared.
+    pub rule: WriteRule,
 }
 
 impl VarDecl {
@@ -119,6 +125,7 @@ impl VarDecl {
             initial: None,
             safe: None,
             unit: String::new(),
+            rule: WriteRule::default(),
         }
     }
 }
@@ -344,6 +351,13 @@ impl LayoutBuilder {
         };
         check(decl.initial, "initial")?;
         check(decl.safe, "safe")?;
+        let initial = decl
+            .initial
+            .and_then(|v| v.convert(decl.ty).ok())
+            .unwrap_or(decl.ty.zero());
+        decl.rule
+            .validated(decl.ty, initial)
+            .map_err(|e| ConfigError::new(format!("variable {name:?}: {e}")))?;
         let addr = match &decl.address {
             None => None,
             Some(text) => {
@@ -504,6 +518,11 @@ impl LayoutBuilder {
                 initial: conv(decl.initial),
                 safe: conv(decl.safe),
                 unit: decl.unit,
+                // Checked in `declare`.
+                rule: decl
+                    .rule
+                    .validated(decl.ty, conv(decl.initial))
+                    .unwrap_or_default(),
             });
         }
         let mut area_bytes = [0usize; 3];

@@ -3,6 +3,7 @@
 //! this crate needs neither.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod address;
 pub mod clock;
 pub mod driver;
@@ -19,6 +20,7 @@ pub mod timing;
 pub mod trace;
 pub mod types;
 
+pub use access::{WriteRefused, WriteRule};
 pub use address::{Address, Area};
 pub use clock::ClockKind;
 pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState, SafeState};

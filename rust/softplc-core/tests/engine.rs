@@ -78,7 +78,7 @@ fn a_forced_input_holds_until_released_and_writes_apply_once() {
     assert_eq!(read(&e, "lamp"), Value::Bool(true));
     assert_eq!(e.forced().len(), 1);
     e.unforce(start);
-    e.write(start, Value::Bool(false));
+    e.write(start, Value::Bool(false)).unwrap();
     e.run_cycles(1).unwrap();
     assert_eq!(read(&e, "lamp"), Value::Bool(false));
     assert!(e.forced().is_empty());

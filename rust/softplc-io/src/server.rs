@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use softplc_core::{
-    Area, ConfigError, Driver, DriverMonitor, Event, EventKind, EventSink, Image, IoCtx, IoError,
-    IoStatus, Layout, Quality, SafeState,
+    Area, ConfigError, Driver, DriverMonitor, EventSink, Image, IoCtx, IoError, IoStatus, Layout,
+    Quality, SafeState,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio_modbus::server::tcp::Server;
@@ -28,8 +28,9 @@ use crate::bind::{bind_points, default_server_points, BoundPoint, Usage};
 use crate::clock::ClockLink;
 use crate::config::{IpNet, ServerConfig, Table};
 use crate::guard::FrameGuard;
-use crate::ratelimit::RateLimiter;
+use crate::rules::WriteRules;
 use crate::runtime::{stopped, IoThread, StopHandle};
+use crate::serverlog::{ConnEvent, ServerLog};
 use crate::service::{ConnService, ConnSlot, Connections, ServerStats, StatsHandle};
 use crate::tables::Tables;
 
@@ -87,6 +88,7 @@ impl DriverMonitor for ServerShared {
             "wrong_unit": ld(&s.wrong_unit),
             "items_written": ld(&s.items_written),
             "writes_applied": ld(&s.writes_applied),
+            "writes_refused": ld(&s.writes_refused),
             "publications": ld(&s.publications),
             "publish_skipped": ld(&s.publish_skipped),
             "map": map,
@@ -107,6 +109,7 @@ pub struct ModbusServer {
     io: Option<IoThread>,
     clock: Arc<ClockLink>,
     safe: Arc<ServerSafe>,
+    rules: Arc<WriteRules>,
 }
 
 /// Tables, the output points, and an image holding each output's safe value.
@@ -170,6 +173,7 @@ impl ModbusServer {
             io: None,
             clock: Arc::new(ClockLink::new()),
             safe: Arc::default(),
+            rules: Arc::default(),
         }
     }
 
@@ -249,6 +253,7 @@ impl Driver for ModbusServer {
         }
         *self.safe.at.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((tables.clone(), outputs, safe_image));
+        self.rules = Arc::new(WriteRules::new(layout, &points));
         self.tables = Some(tables);
         self.points = points;
         Ok(())
@@ -285,17 +290,13 @@ impl Driver for ModbusServer {
             idle: self.cfg.idle_timeout,
             unit_id: self.cfg.unit_id,
             writable: self.writable,
-            limiter: std::sync::Mutex::new(RateLimiter::new(
-                ConnEvent::ALL.len(),
-                CONN_EVENTS_PER_SECOND,
-                crate::ratelimit::WINDOW,
-            )),
+            rules: self.rules.clone(),
+            log: Arc::new(ServerLog::new(events.clone(), self.clock.clone())),
             busy_replies: Default::default(),
         };
-        let clock = self.clock.clone();
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
             let listener = TcpListener::from_std(std_listener);
-            serve(listener, acceptor, clock, events, shutdown, local)
+            serve(listener, acceptor, shutdown, local)
         })?;
         self.shared.stats.running.store(true, Ordering::Relaxed);
         *self.safe.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.stop_handle());
@@ -423,48 +424,6 @@ fn publish_point(
 /// silent cannot lock clients out until the idle timeout.
 pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
 
-/// Connection events shown per kind and second; the rest are summed up once a second,
-/// so that a flood of connections cannot flood the event log.
-pub const CONN_EVENTS_PER_SECOND: u32 = 5;
-
-/// Kinds of connection events, rate-limited separately.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ConnEvent {
-    Accepted = 0,
-    RefusedAllowlist = 1,
-    RefusedLimit = 2,
-    Evicted = 3,
-}
-
-impl ConnEvent {
-    const ALL: [ConnEvent; 4] = [
-        ConnEvent::Accepted,
-        ConnEvent::RefusedAllowlist,
-        ConnEvent::RefusedLimit,
-        ConnEvent::Evicted,
-    ];
-
-    /// Event code (`b`) of the event.
-    fn code(self) -> i64 {
-        match self {
-            ConnEvent::Accepted => 1,
-            ConnEvent::RefusedAllowlist => 2,
-            ConnEvent::RefusedLimit => 3,
-            ConnEvent::Evicted => 4,
-        }
-    }
-
-    fn summary(self, n: u64) -> String {
-        let what = match self {
-            ConnEvent::Accepted => "connections accepted",
-            ConnEvent::RefusedAllowlist => "connections refused (not in the allowlist)",
-            ConnEvent::RefusedLimit => "connections refused (connection limit)",
-            ConnEvent::Evicted => "idle connections closed to make room",
-        };
-        format!("modbus server: {n} more {what} in the last second")
-    }
-}
-
 /// What the accept loop needs to accept (or refuse) a connection.
 struct Acceptor {
     tables: Arc<Tables>,
@@ -475,7 +434,8 @@ struct Acceptor {
     idle: Option<Duration>,
     unit_id: u8,
     writable: [bool; 4],
-    limiter: std::sync::Mutex<RateLimiter>,
+    rules: Arc<WriteRules>,
+    log: Arc<ServerLog>,
     /// Refused connections being answered with exception 06 right now.
     busy_replies: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -505,41 +465,15 @@ async fn answer_busy(mut stream: TcpStream) {
 }
 
 impl Acceptor {
-    /// Reports a connection event unless this second's share of its kind is used up.
-    fn note(&self, kind: ConnEvent, event: &impl Fn(i64, String), text: impl FnOnce() -> String) {
-        let shown = self
-            .limiter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .admit(kind as usize, std::time::Instant::now());
-        if shown {
-            event(kind.code(), text());
-        }
-    }
-
-    /// Ends a rate-limiting window with one summary event per kind that was cut short.
-    fn summarise(&self, event: &impl Fn(i64, String)) {
-        let counts = self
-            .limiter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .end_window();
-        for (k, n) in counts {
-            let kind = ConnEvent::ALL[k];
-            event(kind.code(), kind.summary(n));
-        }
-    }
-
     fn accept(
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        event: &impl Fn(i64, String),
     ) -> Option<(ConnService, FrameGuard<TcpStream, StatsHandle>)> {
         let stats = &self.stats;
         if !self.allow.is_empty() && !self.allow.iter().any(|n| n.contains(peer.ip())) {
             stats.refused_allowlist.fetch_add(1, Ordering::Relaxed);
-            self.note(ConnEvent::RefusedAllowlist, event, || {
+            self.log.note(ConnEvent::RefusedAllowlist, || {
                 format!("modbus server: refused {peer} (not in the allowlist)")
             });
             return None;
@@ -548,7 +482,7 @@ impl Acceptor {
             match self.conns.evict_idlest(EVICT_MIN_IDLE) {
                 Some((victim, idle)) => {
                     stats.evicted.fetch_add(1, Ordering::Relaxed);
-                    self.note(ConnEvent::Evicted, event, || {
+                    self.log.note(ConnEvent::Evicted, || {
                         format!(
                             "modbus server: closed the connection from {victim} (idle {} ms) to make room for {peer}",
                             idle.as_millis()
@@ -557,7 +491,7 @@ impl Acceptor {
                 }
                 None => {
                     stats.refused_limit.fetch_add(1, Ordering::Relaxed);
-                    self.note(ConnEvent::RefusedLimit, event, || {
+                    self.log.note(ConnEvent::RefusedLimit, || {
                         format!(
                             "modbus server: refused {peer} ({} connections open, none idle for {} s)",
                             self.max_conn,
@@ -584,13 +518,15 @@ impl Acceptor {
         let handle = self.conns.register(peer);
         stats.connections.fetch_add(1, Ordering::Relaxed);
         stats.accepted.fetch_add(1, Ordering::Relaxed);
-        self.note(ConnEvent::Accepted, event, || {
+        self.log.note(ConnEvent::Accepted, || {
             format!("modbus server: connection from {peer}")
         });
         let service = ConnService {
             tables: self.tables.clone(),
             unit_id: self.unit_id,
             writable: self.writable,
+            rules: self.rules.clone(),
+            log: self.log.clone(),
             stats: stats.clone(),
             slot: ConnSlot {
                 stats: stats.clone(),
@@ -607,21 +543,11 @@ impl Acceptor {
 async fn serve(
     listener: std::io::Result<TcpListener>,
     acceptor: Acceptor,
-    clock: Arc<ClockLink>,
-    events: EventSink,
     shutdown: crate::runtime::Shutdown,
     local: SocketAddr,
 ) {
-    let event = |b: i64, text: String| {
-        events.push(Event {
-            t_ns: clock.engine_now(),
-            kind: EventKind::Io,
-            task: -1,
-            a: -1,
-            b,
-            text,
-        })
-    };
+    let log = acceptor.log.clone();
+    let event = |b: i64, text: String| log.push(b, text);
     let listener = match listener {
         Ok(l) => l,
         Err(e) => {
@@ -636,9 +562,8 @@ async fn serve(
     );
     let stats = acceptor.stats.clone();
     let server = Server::new(listener);
-    let on_connected = |stream: TcpStream, peer: SocketAddr| {
-        std::future::ready(Ok(acceptor.accept(stream, peer, &event)))
-    };
+    let on_connected =
+        |stream: TcpStream, peer: SocketAddr| std::future::ready(Ok(acceptor.accept(stream, peer)));
     let on_error = {
         let stats = stats.clone();
         move |e: std::io::Error| {
@@ -666,7 +591,7 @@ async fn serve(
         tick.tick().await;
         loop {
             tick.tick().await;
-            acceptor.summarise(&event);
+            log.summarise();
         }
     };
     // Dropping `serving` ends every connection task (tokio-modbus cancels them).
@@ -675,7 +600,7 @@ async fn serve(
         _ = serving => {}
         _ = summaries => {}
     }
-    acceptor.summarise(&event);
+    log.summarise();
     stats.running.store(false, Ordering::Relaxed);
     event(0, format!("modbus server: stopped listening on {local}"));
 }

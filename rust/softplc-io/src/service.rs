@@ -12,7 +12,10 @@ use tokio_modbus::server::Service;
 
 use crate::config::Table;
 use crate::guard::{serves, GuardStats, GATEWAY_TARGET};
+use crate::rules::{Refusal, WriteRules};
+use crate::serverlog::{ConnEvent, ServerLog};
 use crate::tables::Tables;
+use softplc_core::WriteRefused;
 
 /// Server counters. Written by the I/O thread (and the scan for publication skips),
 /// read by the monitor.
@@ -53,6 +56,8 @@ pub struct ServerStats {
     pub publish_skipped: AtomicU64,
     /// Publications done.
     pub publications: AtomicU64,
+    /// Client writes refused by a variable's range or read-only rule.
+    pub writes_refused: AtomicU64,
 }
 
 impl ServerStats {
@@ -233,6 +238,10 @@ pub struct ConnService {
     pub unit_id: u8,
     /// Tables clients may write, by [`Table::index`].
     pub writable: [bool; 4],
+    /// Range and read-only rules of the mapped variables.
+    pub rules: Arc<WriteRules>,
+    /// The server's event log.
+    pub log: Arc<ServerLog>,
     /// Counters.
     pub stats: Arc<ServerStats>,
     /// Keeps the connection counted.
@@ -275,8 +284,28 @@ impl ConnService {
             .read(|t| (a..a + n as usize).map(|i| t.reg(table, i)).collect()))
     }
 
+    /// A write that breaks a variable's rule: counted, logged (rate-limited), and
+    /// answered with 03 (out of range) or 02 (the variable is not writable).
+    fn refuse(&self, r: Refusal) -> ExceptionCode {
+        self.stats.writes_refused.fetch_add(1, Ordering::Relaxed);
+        let code = match r.why {
+            WriteRefused::ReadOnly => ExceptionCode::IllegalDataAddress,
+            _ => ExceptionCode::IllegalDataValue,
+        };
+        let peer = self.slot.handle.peer;
+        self.log.note(ConnEvent::WriteRefused, || {
+            format!("modbus server: {r} (from {peer})")
+        });
+        code
+    }
+
     fn write_bits(&self, addr: u16, vals: &[bool]) -> Result<(), ExceptionCode> {
         self.check_write(Table::Coil, addr, vals.len())?;
+        if !self.rules.is_empty() {
+            self.rules
+                .check_bits(addr, vals)
+                .map_err(|r| self.refuse(r))?;
+        }
         let g = self.tables.lock();
         for (i, v) in vals.iter().enumerate() {
             self.tables
@@ -292,6 +321,13 @@ impl ConnService {
     fn write_regs(&self, addr: u16, vals: &[u16]) -> Result<(), ExceptionCode> {
         self.check_write(Table::HoldingRegister, addr, vals.len())?;
         let g = self.tables.lock();
+        if !self.rules.is_empty() {
+            // Under the lock: the other words of a value partly written are current.
+            if let Err(r) = self.rules.check_regs(&self.tables, addr, vals) {
+                drop(g);
+                return Err(self.refuse(r));
+            }
+        }
         for (i, v) in vals.iter().enumerate() {
             self.tables
                 .client_reg(&g, Table::HoldingRegister, addr as usize + i, *v);
@@ -336,8 +372,12 @@ impl ConnService {
                 self.check_write(h, a, 1)?;
                 let g = self.tables.lock();
                 let cur = self.tables.reg(h, a as usize);
-                self.tables
-                    .client_reg(&g, h, a as usize, (cur & and) | (or & !and));
+                let new = (cur & and) | (or & !and);
+                if let Err(r) = self.rules.check_regs(&self.tables, a, &[new]) {
+                    drop(g);
+                    return Err(self.refuse(r));
+                }
+                self.tables.client_reg(&g, h, a as usize, new);
                 drop(g);
                 self.stats.items_written.fetch_add(1, Ordering::Relaxed);
                 R::MaskWriteRegister(a, and, or)
@@ -348,6 +388,10 @@ impl ConnService {
                 // The write happens before the read (the specification's order), under
                 // one lock so the answer shows exactly this request's effect.
                 let g = self.tables.lock();
+                if let Err(r) = self.rules.check_regs(&self.tables, wa, &vs) {
+                    drop(g);
+                    return Err(self.refuse(r));
+                }
                 for (i, v) in vs.iter().enumerate() {
                     self.tables.client_reg(&g, h, wa as usize + i, *v);
                 }

@@ -19,7 +19,7 @@ use softplc_core::stats::Percentiles;
 use softplc_core::{
     Area, ClockKind, ConfigError as CoreConfigError, CycleObserver, Driver, Engine, EngineBuilder,
     EngineError, IecType, Image, Interrupt, Layout, LayoutBuilder, OverrunPolicy, Plant, Program,
-    ProgramFault, ProgramKind, ScanCtx, SimDriver, Value, VarDecl, VarId,
+    ProgramFault, ProgramKind, ScanCtx, SimDriver, Value, VarDecl, VarId, WriteRule,
 };
 
 use crate::driver::NativeDriver;
@@ -641,7 +641,7 @@ impl PyEngine {
     }
 
     /// Declares a variable; returns its index.
-    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit=""))]
+    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit="", min=None, max=None, writable=true))]
     #[allow(clippy::too_many_arguments)]
     fn declare(
         &self,
@@ -653,6 +653,9 @@ impl PyEngine {
         initial: Option<&Bound<'_, PyAny>>,
         safe: Option<&Bound<'_, PyAny>>,
         unit: &str,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+        writable: bool,
     ) -> PyResult<u32> {
         let area = area_of(area)?;
         let ty = parse_type(type_name)?;
@@ -672,6 +675,11 @@ impl PyEngine {
             )));
         }
         decl.unit = unit.to_string();
+        decl.rule = WriteRule {
+            writable,
+            min: conv(min, "min")?,
+            max: conv(max, "max")?,
+        };
         let mut g = self.lock(py);
         let c = Self::config(&mut g)?;
         c.layout
@@ -984,8 +992,8 @@ impl PyEngine {
         let v = py_to_value_strict(&var.name, var.slot.ty, value)?;
         let mut g = self.lock(py);
         let e = Self::built(&mut g)?;
-        e.write(id, v);
-        Ok(())
+        e.write(id, v)
+            .map_err(|why| InvalidValue::new_err(format!("{} ({}): {why}", var.name, var.slot.ty)))
     }
 
     /// Forces a variable until released.
@@ -1333,6 +1341,12 @@ fn vars_to_py(py: Python<'_>, l: &Layout) -> PyResult<Py<PyAny>> {
         d.set_item("initial", value_to_py(py, v.initial)?)?;
         d.set_item("safe", value_to_py(py, v.safe)?)?;
         d.set_item("unit", &v.unit)?;
+        let bound = |b: Option<Value>| -> PyResult<Option<Py<PyAny>>> {
+            b.map(|x| value_to_py(py, x)).transpose()
+        };
+        d.set_item("min", bound(v.rule.min)?)?;
+        d.set_item("max", bound(v.rule.max)?)?;
+        d.set_item("writable", v.rule.writable)?;
         out.append(d)?;
     }
     Ok(out.into_any().unbind())

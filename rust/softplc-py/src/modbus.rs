@@ -58,13 +58,14 @@ fn io_load_config(path: &str) -> PyResult<Vec<(NativeDriver, IoMonitor)>> {
 
 /// A Modbus TCP server with the OpenPLC-compatible default map.
 #[pyfunction]
-#[pyo3(signature = (listen, *, unit_id=1, max_connections=16, idle_timeout_ms=60_000, allow=Vec::new()))]
+#[pyo3(signature = (listen, *, unit_id=1, max_connections=16, idle_timeout_ms=60_000, allow=Vec::new(), read_only=Vec::new()))]
 fn io_modbus_server(
     listen: &str,
     unit_id: u8,
     max_connections: usize,
     idle_timeout_ms: u64,
     allow: Vec<String>,
+    read_only: Vec<String>,
 ) -> PyResult<(NativeDriver, IoMonitor)> {
     let addr = softplc_io::config::parse_listen(listen).map_err(errors::ConfigError::new_err)?;
     let mut cfg = softplc_io::ServerConfig::with_default_map(addr, unit_id);
@@ -78,6 +79,15 @@ fn io_modbus_server(
                     "allow: {a:?} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)"
                 ))
             })?);
+    }
+    for t in &read_only {
+        let table = softplc_io::Table::parse(t).ok_or_else(|| {
+            errors::ConfigError::new_err(format!(
+                "read_only: unknown table {t:?} (expected coil, discrete_input, \
+                 input_register or holding_register)"
+            ))
+        })?;
+        cfg.read_only[table.index()] = true;
     }
     wrap(Box::new(softplc_io::ModbusServer::new(
         softplc_io::SERVER_DRIVER,
