@@ -12,6 +12,7 @@ pub mod event;
 pub mod image;
 pub mod observer;
 pub mod program;
+pub mod retain;
 pub mod rt;
 pub mod sim;
 pub mod stats;
