@@ -24,8 +24,15 @@ from softplc._native import (
     WatchdogInterrupt,
 )
 
+
+class ControlError(SoftPlcError):
+    """A control-channel request failed: no such runtime, a refused request, a broken
+    connection."""
+
+
 __all__ = [
     "ConfigError",
+    "ControlError",
     "InvalidValue",
     "IoError",
     "ProgramError",

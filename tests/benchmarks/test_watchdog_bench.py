@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modbus_peers import Client
 
-pytestmark = pytest.mark.benchmark
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3600)]
 
 LIMIT_NS = 5_000_000
 TRIALS = int(os.environ.get("SOFTPLC_WD_TRIALS", "100"))
@@ -68,6 +68,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class StartFailed(Exception):
+    """The run faulted before the program got stuck (a first cycle slower than the
+    watchdog on a loaded machine); the trial is repeated."""
+
+
 def trial(path: Path, kind: str) -> float:
     """One stuck cycle; returns ms from the deadline to the coil read as 0."""
     port = free_port()
@@ -86,7 +91,10 @@ def trial(path: Path, kind: str) -> float:
                 assert time.monotonic() < deadline, "softplc run did not start"
                 time.sleep(0.02)
         with bus:
+            on_by = time.monotonic() + 5
             while not bus.read("coil", 0)[0]:
+                if time.monotonic() > on_by:
+                    raise StartFailed
                 time.sleep(0.002)
             bus.write("holding_register", 1024, [1])  # %MW0: get stuck
             while bus.read("coil", 0)[0]:
@@ -98,7 +106,9 @@ def trial(path: Path, kind: str) -> float:
         if p.poll() is None:
             p.kill()
             p.wait()
-    summary = json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    assert lines, f"no summary from softplc run (exit {p.returncode}): {err}"
+    summary = json.loads(lines[-1])
     fault = summary["fault"]
     assert fault and fault["kind"] == "watchdog", (out, err)
     return (safe_ns - (fault["started_ns"] + LIMIT_NS)) / 1e6
@@ -114,12 +124,20 @@ def test_watchdog_reaction_from_deadline_to_safe_outputs_on_the_bus(tmp_path: Pa
     for kind, loop in LOOPS.items():
         path = tmp_path / f"stuck_{kind}.py"
         path.write_text(textwrap.dedent(PROGRAM).format(loop=loop))
-        ms = [trial(path, kind) for _ in range(TRIALS)]
+        ms: list[float] = []
+        restarts = 0
+        while len(ms) < TRIALS:
+            try:
+                ms.append(trial(path, kind))
+            except StartFailed:
+                restarts += 1
+                assert restarts <= TRIALS, "the program keeps faulting before the trial"
         results[kind] = ms
         print(
             f"\nwatchdog reaction, {kind}: {TRIALS} trials, deadline -> safe on the bus: "
             f"p50 {pct(ms, 0.5):.3f} ms, p99 {pct(ms, 0.99):.3f} ms, max {max(ms):.3f} ms, "
-            f"min {min(ms):.3f} ms (target: max <= 5 ms)"
+            f"min {min(ms):.3f} ms (target: max <= 5 ms); {restarts} trials repeated "
+            "(faulted before getting stuck)"
         )
     for kind, ms in results.items():
         assert min(ms) > -1.0, f"{kind}: outputs safe before the deadline? {min(ms)}"

@@ -1,7 +1,9 @@
 """The ``softplc`` command line.
 
 Subcommands: ``run`` (run a program file), ``check`` (compiled programs), ``trace``
-(the trace viewer) and ``io`` (fieldbus configuration), one module each. Errors the user
+(the trace viewer), ``io`` (fieldbus configuration), and the commands against running
+runtimes (``ps``, ``status``, ``watch``, ``read``, ``write``, ``force``, ``unforce``,
+``stop``, ``start``, ``reset``, ``load``), one module each. Errors the user
 can fix print one line ``softplc: error: ...`` and exit 2 (never a traceback).
 
 The package is a thin shell over the library: each subcommand turns its options into
@@ -14,13 +16,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from softplc.cli import check, io, run, trace
+from softplc.cli import check, control, io, run, trace
 from softplc.errors import SoftPlcError
 
 __all__ = ["build_parser", "main"]
 
 # Subcommand modules, each exposing register(subparsers), in the order `--help` lists them.
-_COMMANDS = (run, check, trace, io)
+_COMMANDS = (run, check, trace, io, control)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from typing import Any
 
 from softplc import io as sio
 from softplc.cli import trace as trace_cli
+from softplc.control import ControlServer
 from softplc.engine import Engine, RealtimeWarning
 from softplc.errors import ConfigError
 from softplc.loader import ProgramFile, load_program_file
@@ -80,6 +81,19 @@ def register(sub: Any) -> None:
 
 
 def _register_extensions(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--name",
+        help="the runtime's name for `softplc ps/status/watch ...` (default: the program "
+        "file's name without .py)",
+    )
+    p.add_argument(
+        "--control-tcp",
+        metavar="HOST:PORT",
+        help="also serve the control channel on TCP (with a token; loopback unless told)",
+    )
+    p.add_argument(
+        "--no-control", action="store_true", help="no control channel (no socket at all)"
+    )
     p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
     trace_cli.add_run_options(p)
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
@@ -261,12 +275,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     stimulus = load_stimulus(args.stimulus) if args.stimulus else None
     engine = _build_engine(pf, args)
     tracer = None
+    control = None
     try:
+        if not args.no_control:
+            # Claims the name before anything starts: a name already running is an
+            # error with nothing left half-started.
+            control = ControlServer(
+                engine,
+                name=args.name or pf.path.stem,
+                program=str(pf.path.resolve()),
+                tcp=args.control_tcp,
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RealtimeWarning)
             engine.start()
         for w in caught:
             print(f"softplc: warning: {w.message}", file=sys.stderr)
+        if control is not None:
+            control.start()
         if stimulus is not None:
             stimulus.bind(engine)
         if args.trace:
@@ -285,6 +311,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - t0
         final_state = "RUN" if ended_in_run and engine.state == "STOP" else engine.state
     finally:
+        if control is not None:
+            control.close()
         if tracer is not None:
             tracer.stop()
         engine.close()
