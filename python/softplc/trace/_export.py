@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
-import itertools
 import json
 import os
 import re
@@ -20,6 +20,7 @@ from softplc.trace._reader import Signal, Trace
 __all__ = [
     "CHUNK_ROWS",
     "FORMATS",
+    "PARQUET_MAX_SIGNALS",
     "VCD_GAP_MARKER",
     "column_names",
     "export_csv",
@@ -30,6 +31,10 @@ __all__ = [
 FORMATS = ("csv", "vcd", "parquet")
 #: Rows converted at a time (bounds memory, paces the progress bar).
 CHUNK_ROWS = 65536
+#: Most signals a Parquet export takes. Arrow's Parquet writer keeps several kilobytes
+#: for every column (about 6 KB measured with pyarrow 26), whatever the rows: a header
+#: listing 200,000 signals would need over a gigabyte for an empty file.
+PARQUET_MAX_SIGNALS = 10_000
 
 Progress = Callable[[int, int], None]
 
@@ -74,10 +79,23 @@ def column_names(signals: list[Signal], fixed: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _pieces(gaps: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) of the runs of rows between gaps (a gap starts a new run)."""
-    cuts = [0, *np.flatnonzero(gaps).tolist(), len(gaps)]
-    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+def _write_with_gaps(f: Any, body: bytes, gaps: np.ndarray) -> None:
+    """Writes CSV rows (one line each: every value is a number) with an empty line
+    before each row that follows a gap. One pass over the bytes, however many gaps."""
+    at = np.flatnonzero(gaps)
+    if len(at) == 0:
+        f.write(body)
+        return
+    newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 0x0A)
+    starts = np.concatenate([[0], newlines + 1])
+    view = memoryview(body)
+    prev = 0
+    for row in at.tolist():
+        cut = int(starts[row])
+        f.write(view[prev:cut])
+        f.write(b"\n")
+        prev = cut
+    f.write(view[prev:])
 
 
 def export_csv(
@@ -120,16 +138,12 @@ def export_csv(
             gaps = tr.gap_before(chunk)
             if lo == rows.start and len(gaps):
                 gaps[0] = False  # nothing before the first row written
-            for a, b in _pieces(gaps):
-                if gaps[a]:  # the run starts after a gap
-                    f.write(b"\n")
-                table = pa.Table.from_arrays(
-                    [pa.array(x[a:b]) for x in arrays],
-                    names=[f"c{i}" for i in range(len(arrays))],
-                )
-                buf = pa.BufferOutputStream()
-                pacsv.write_csv(table, buf, write_options=opts)
-                f.write(buf.getvalue().to_pybytes())
+            table = pa.Table.from_arrays(
+                [pa.array(x) for x in arrays], names=[f"c{i}" for i in range(len(arrays))]
+            )
+            buf = pa.BufferOutputStream()
+            pacsv.write_csv(table, buf, write_options=opts)
+            _write_with_gaps(f, buf.getvalue().to_pybytes(), gaps)
             if progress:
                 progress(hi - rows.start, len(rows))
     return len(rows)
@@ -151,6 +165,12 @@ def export_parquet(
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+    if len(signals) > PARQUET_MAX_SIGNALS:
+        raise TraceError(
+            f"{tr.path}: a Parquet export takes at most {PARQUET_MAX_SIGNALS} signals, "
+            f"{len(signals)} are selected (the writer needs kilobytes of memory per "
+            "column); select fewer with -s, or export CSV"
+        )
     rows = _rows(tr, sl)
     fixed = ("cycle", "t", "gap_before")
     names = column_names(signals, fixed)
@@ -237,6 +257,14 @@ def export_vcd(
 
     names = _vcd_names(signals)
     t_rel = (tr.times_ns(sl) - np.uint64(tr.t0_ns)).astype(np.int64)
+    # A VCD file is in time order; a recording always is, a damaged one may not be.
+    back = np.flatnonzero(t_rel[1:] < t_rel[:-1])
+    if len(t_rel) and (len(back) or t_rel[0] < 0):
+        row = range(*sl.indices(tr.rows))[int(back[0]) + 1 if len(back) else 0]
+        raise TraceError(
+            f"{tr.path}: row {row} is earlier than the row before it (or than the first "
+            "row): a VCD file must be in time order"
+        )
     cols = [tr.read(s, sl) for s in signals]
     # Every (row, signal) where the value changes, in time order.
     idx_rows, idx_sig = [], []
@@ -276,12 +304,12 @@ def export_vcd(
         floats = [s.is_float for s in signals]
         bools = [s.is_bool for s in signals]
         times = t_rel.tolist()
-        pending = gap_rows.tolist()
+        pending = collections.deque(gap_rows.tolist())
 
         def gaps_up_to(row: int) -> None:
             # The marker of every gap before `row`, in time order with the changes.
             while pending and pending[0] <= row:
-                g = pending.pop(0)
+                g = pending.popleft()
                 before, after = times[g - 1], times[g]
                 if after - before > 1:
                     w.change(marker, min(before + period, after - 1), 1)

@@ -128,10 +128,13 @@ class TraceRecorder:
     the final counters.
     """
 
-    def __init__(self, engine: Any, native: Any, path: str) -> None:
+    def __init__(self, engine: Any, native: Any, path: str, mode: str = "continuous") -> None:
         self._engine = engine
         self._native = native
+        #: The trace file.
         self.path = path
+        #: ``continuous`` or ``triggered``.
+        self.mode = mode
         self._final: dict[str, int] | None = None
 
     def stop(self) -> dict[str, int]:
@@ -285,7 +288,7 @@ def start_trace(
         program=_program_info(program_path, engine),
         meta=info,
     )
-    recorder = TraceRecorder(engine, rec, os.fspath(path))
+    recorder = TraceRecorder(engine, rec, os.fspath(path), mode)
     try:
         _ACTIVE[engine] = recorder
     except TypeError:  # pragma: no cover (an engine object without weak references)
