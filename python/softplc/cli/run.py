@@ -298,11 +298,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - t0
         final_state = "RUN" if ended_in_run and engine.state == "STOP" else engine.state
     finally:
-        if tracer is not None:
-            tracer.stop()
+        from softplc.cli.trace import stop_and_report
+
+        trace = stop_and_report(tracer, quiet=args.json)
         engine.close()
     if args.json:
-        print(json.dumps(summary_json(engine, elapsed, state=final_state)))
+        print(json.dumps({**summary_json(engine, elapsed, state=final_state), "trace": trace}))
     else:
         _print_summary(engine, pf, elapsed, final_state)
     if engine.state == "FAULT" or engine.fault is not None:

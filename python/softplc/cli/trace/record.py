@@ -89,9 +89,10 @@ def start_from_args(
 
 def stop_and_report(rec: TraceRecorder | None, *, quiet: bool = False) -> dict[str, Any] | None:
     """Stops the recording of ``softplc run --trace`` and says where the trace went: one
-    line on stderr (unless ``quiet``), and the returned dict for the ``--json`` summary
-    (``path`` absolute, ``rows``, ``dropped_blocks``, ``events_lost``, ``captures`` for a
-    triggered trace, and ``error`` when writing failed). None without a recorder.
+    line on stderr (unless ``quiet``; a failure to write is always reported), and the
+    returned dict for the ``--json`` summary (``path`` absolute, ``rows``,
+    ``dropped_blocks``, ``events_lost``, ``captures`` for a triggered trace, and
+    ``error``: None, or why writing failed). None without a recorder.
 
     Example:
         >>> stop_and_report(None) is None
@@ -110,15 +111,13 @@ def stop_and_report(rec: TraceRecorder | None, *, quiet: bool = False) -> dict[s
     if rec.mode == "triggered":
         out["captures"] = int(counters.get("captures_written", 0))
     out["error"] = error
+    if error:
+        print(f"softplc: warning: trace {out['path']}: writing failed: {error}", file=sys.stderr)
     if not quiet:
         what = f"{out['rows']} rows"
         if "captures" in out:
             what += f" in {out['captures']} captures"
         if out["dropped_blocks"]:
             what += f", {out['dropped_blocks']} blocks dropped"
-        if error:
-            print(
-                f"softplc: warning: trace {out['path']}: writing failed: {error}", file=sys.stderr
-            )
         print(f"softplc: trace written to {out['path']} ({what})", file=sys.stderr)
     return out
