@@ -532,9 +532,6 @@ def verify_layout(buf: Any, layout: Layout) -> list[dict[str, Any]]:
     name = layout.name
     blocks = {b.offset: b for b in layout.blocks}
     listed: dict[int, str] = dict(layout.record_index)
-    found_records: list[dict[str, Any]] = []
-    pos = layout.after_header
-    seen = 0
 
     def describe(at: int) -> str:
         b = blocks.get(at)
@@ -543,6 +540,10 @@ def verify_layout(buf: Any, layout: Layout) -> list[dict[str, Any]]:
         kind = listed.get(at)
         return f"the {kind} frame at byte {at}" if kind else f"the frame at byte {at}"
 
+    # First the bytes: every frame whole and its checksum right (damage explains any
+    # other mismatch, so it is reported first).
+    frames: list[tuple[int, int, int]] = []
+    pos = layout.after_header
     while pos < layout.index_at:
         f = _frame_at(buf, pos, layout.index_at)
         if f is None:
@@ -552,18 +553,28 @@ def verify_layout(buf: Any, layout: Layout) -> list[dict[str, Any]]:
             )
         if not _crc_ok(buf, pos):
             raise TraceError(f"{name}: {describe(pos)} is damaged (checksum mismatch)")
-        start, length = f
+        frames.append((pos, *f))
+        pos = f[0] + f[1]
+    # Then the index: every entry at the start of a frame.
+    starts = {at for at, _, _ in frames}
+    for at in sorted([*blocks, *listed]):
+        if at not in starts:
+            raise TraceError(f"{name}: the index lists {describe(at)}, but no frame starts there")
+    # Then each frame against its entry.
+    found_records: list[dict[str, Any]] = []
+    for at, start, length in frames:
         found = _record_meta(buf, start, length)
         kind = found[0].get("type") if found is not None else None
-        block = blocks.get(pos)
+        block = blocks.get(at)
         if block is not None:
-            seen += 1
             if kind != "block" or found is None:
                 raise TraceError(
-                    f"{name}: the index lists byte {pos} as a block, but the frame holds "
+                    f"{name}: the index lists byte {at} as a block, but the frame holds "
                     f"{'no record' if found is None else short(kind)}"
                 )
-            own = _block_from_meta(found[0], layout, pos, start, length)
+            if found[1] < 0:
+                raise TraceError(f"{name}: {block.where} has no 'columns'")
+            own = _block_from_meta(found[0], layout, at, start, length)
             for key in (*_BLOCK_KEYS, "capture"):
                 said, holds = getattr(block, key), getattr(own, key)
                 if said != holds:
@@ -573,30 +584,18 @@ def verify_layout(buf: Any, layout: Layout) -> list[dict[str, Any]]:
                     )
             column_positions(buf, block, layout)
             block.verified = True
-        elif pos in listed:
-            seen += 1
-            want = listed[pos]
-            what = f"the {want} frame at byte {pos}"
+        elif at in listed:
+            want = listed[at]
+            what = f"the {want} frame at byte {at}"
             if found is None:
                 raise TraceError(f"{name}: {what} does not decode as a record")
             if want in RECORD_KINDS:
                 _check_record(found[0], want, name, what)
                 found_records.append(found[0])
         elif kind in ("block", *RECORD_KINDS):
-            raise TraceError(f"{name}: the index does not list the {kind} frame at byte {pos}")
+            raise TraceError(f"{name}: the index does not list the {kind} frame at byte {at}")
         elif found is None or not isinstance(kind, str):
-            raise TraceError(f"{name}: the frame at byte {pos} is not a trace record")
-        pos = start + length
-    if seen != len(blocks) + len(listed):
-        starts = set()
-        p = layout.after_header
-        while p < layout.index_at:
-            starts.add(p)
-            p += FRAME_HEADER + _FRAME.unpack_from(buf, p)[0]
-        bad = min(off for off in [*blocks, *listed] if off not in starts)
-        raise TraceError(
-            f"{name}: the index points at byte {bad}, which is not the start of a frame"
-        )
+            raise TraceError(f"{name}: the frame at byte {at} is not a trace record")
     layout.verified = True
     return found_records
 
@@ -638,6 +637,8 @@ def _walk(buf: Any, layout: Layout, verify: bool) -> None:
         if kind == "block":
             assert found is not None
             b = _block_from_meta(found[0], layout, pos, start, length)
+            if found[1] < 0:
+                raise TraceError(f"{name}: {b.where} has no 'columns'")
             b.verified = True
             column_positions(buf, b, layout)
             layout.blocks.append(b)

@@ -25,7 +25,7 @@ from softplc.trace._format import (
 __all__ = ["Signal", "Trace", "glob_match", "load", "split_patterns"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Signal:
     """One recorded signal, as the trace header describes it.
 
