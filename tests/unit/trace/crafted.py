@@ -173,3 +173,20 @@ def edited(src: Path, out: Path, kind: str, change: Any, *, index: bool = True) 
         data += frame(rec)
     out.write_bytes(bytes(data + end_frame(index_at)))
     return out
+
+
+def every_row_after_a_gap(path: Path, rows: int) -> Path:
+    """A trace of one INT whose every row follows lost rows (the cycle numbers go up by
+    two with decimation 1): as many gaps as rows."""
+    src = path.with_name("dense.trace")
+    st.record_arrays(src, {"x": ("INT", np.arange(rows) % 100)}, timing=False, block_rows=65536)
+
+    def edit(rec: dict[str, Any]) -> dict[str, Any]:
+        if rec["type"] == "block":
+            rec["columns"][0] = (np.frombuffer(rec["columns"][0], "<u8") * 2).tobytes()
+            rec["first_cycle"] *= 2
+            rec["last_cycle"] *= 2
+        return rec
+
+    rewrite(src, path, edit)
+    return path

@@ -188,6 +188,20 @@ def test_a_flipped_bit_in_a_data_column_is_caught_by_default_and_read_with_no_ve
     assert st.load(p, verify=False)["tank.level"][17] == crafted.FLIPPED
 
 
+def test_a_million_gaps_export_in_time_proportional_to_the_rows(tmp_path):
+    """Every row follows a gap: the exports mark each one without work per gap that
+    grows with the rows (a CSV table per run of rows, a list popped from the front)."""
+    p = crafted.every_row_after_a_gap(tmp_path / "gaps.trace", 1_000_000)
+    csv, vcd = run_limited(
+        ["trace", "export", str(p), "-o", str(tmp_path / "g.csv")],
+        ["trace", "export", str(p), "-o", str(tmp_path / "g.vcd")],
+    )
+    assert csv["code"] == 0 and vcd["code"] == 0, (csv, vcd)
+    with open(tmp_path / "g.csv") as f:
+        head = [next(f) for _ in range(5)]
+    assert head == ["cycle,t,x\n", "0,0,0\n", "\n", "2,0.001,1\n", "\n"]
+
+
 # -- damage to the other frames of a closed file -------------------------------------------
 
 
