@@ -296,19 +296,19 @@ def _every_command_is_bounded(data: bytes, seed: bytes, d: Path) -> None:
             tr.close()
 
 
-_SETTINGS = dict(
+_BOUNDED = settings(
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
-@settings(max_examples=50, **_SETTINGS)
+@settings(_BOUNDED, max_examples=50)
 @given(data=hs.data())
 def test_mutated_bytes_never_hang_exhaust_or_escape_as_another_error(seeds, tmp_path_factory, data):
     seed = data.draw(hs.sampled_from(seeds))
     _every_command_is_bounded(data.draw(byte_mutations(seed)), seed, tmp_path_factory.mktemp("b"))
 
 
-@settings(max_examples=50, **_SETTINGS)
+@settings(_BOUNDED, max_examples=50)
 @given(data=hs.data())
 def test_mutated_records_with_right_checksums_give_only_trace_errors(seeds, tmp_path_factory, data):
     seed = data.draw(hs.sampled_from(seeds))
@@ -316,7 +316,7 @@ def test_mutated_records_with_right_checksums_give_only_trace_errors(seeds, tmp_
 
 
 @pytest.mark.slow
-@settings(max_examples=1500, **_SETTINGS)
+@settings(_BOUNDED, max_examples=1500)
 @given(data=hs.data())
 def test_many_mutated_files_never_hang_exhaust_or_escape_as_another_error(
     seeds, tmp_path_factory, data
