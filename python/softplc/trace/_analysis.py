@@ -14,6 +14,7 @@ from softplc.trace._errors import TraceError
 from softplc.trace._reader import Signal, Trace, split_patterns
 
 __all__ = [
+    "MAX_BINS",
     "TIMING_FIELDS",
     "changes_mask",
     "events",
@@ -27,6 +28,9 @@ __all__ = [
     "text_value",
     "timed_tasks",
 ]
+
+#: Most bins of a histogram (each is a number in the output).
+MAX_BINS = 100_000
 
 #: The timing signals of a task ``T``: ``task:T.<field>``.
 TIMING_FIELDS = ("scheduled_ns", "start_ns", "exec_time", "overrun")
@@ -312,8 +316,8 @@ def stats(
         >>> s["signals"][0]["rising"], s["exec_time_cycles"]
         (2, {'main': 5})
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise TraceError(f"bins must be at least 1 (got {bins!r})")
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
+        raise TraceError(f"bins must be from 1 to {MAX_BINS} (got {bins!r})")
     if signals is None or isinstance(signals, str):
         sigs = tr.select(split_patterns(signals), timing=False)
     else:

@@ -490,3 +490,17 @@ def test_text_from_a_trace_file_cannot_drive_the_terminal(tmp_path, capsys):
         assert "\x1b" not in out and "\x07" not in out and "\r" not in out, argv
     main(["trace", "info", str(p)])
     assert "x\\x1b[2J" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stats", "--bins", "0"], "--bins must be from 1 to 100000 (got 0)"),
+        (["stats", "--bins", "1000000000000"], "--bins must be from 1 to 100000"),
+        (["plot", "-s", "count", "--width", "-3"], "--width must be from 1 to 10000 (got -3)"),
+        (["plot", "-s", "count", "--height", "99999999"], "--height must be from 1 to 10000"),
+    ],
+)
+def test_sizes_a_user_gives_are_bounded(make_trace, capsys, argv, message):
+    code, out, err = run(capsys, argv[0], str(make_trace()), *argv[1:])
+    assert code == 2 and out == "" and message in err

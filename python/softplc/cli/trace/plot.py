@@ -20,8 +20,12 @@ from softplc.cli.trace._common import (
     select,
     window,
 )
+from softplc.trace import TraceError
 
-__all__ = ["register", "run"]
+__all__ = ["MAX_SIZE", "register", "run"]
+
+#: Largest ``--width`` and ``--height`` of a terminal plot (characters).
+MAX_SIZE = 10_000
 
 
 def register(sub: Any) -> None:
@@ -44,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     (``--json``: the downsampled series)."""
     from softplc.trace import _plot
 
+    for flag, v in (("--width", args.width), ("--height", args.height)):
+        if v is not None and not 1 <= v <= MAX_SIZE:
+            raise TraceError(f"{flag} must be from 1 to {MAX_SIZE} (got {v})")
     tr = open_trace(args.file, verify=args.verify)
     sigs = select(tr, args.signals)
     sl = window(tr, args)

@@ -19,7 +19,7 @@ from softplc.cli.trace._common import (
 )
 from softplc.cli.trace._table import TextTable
 from softplc.trace import Signal, TraceError, stats
-from softplc.trace._analysis import text_value
+from softplc.trace._analysis import MAX_BINS, text_value
 
 __all__ = ["register", "run"]
 
@@ -48,8 +48,8 @@ def _fmt(s: Signal, v: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Prints :func:`softplc.trace.stats` of the window."""
-    if args.bins < 1:
-        raise TraceError(f"--bins must be at least 1 (got {args.bins})")
+    if not 1 <= args.bins <= MAX_BINS:
+        raise TraceError(f"--bins must be from 1 to {MAX_BINS} (got {args.bins})")
     tr = open_trace(args.file, verify=args.verify)
     sigs = select(tr, args.signals, timing=False)
     d = stats(tr, signals=sigs, rows=window(tr, args), bins=args.bins)
