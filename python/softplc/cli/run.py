@@ -24,6 +24,7 @@ from typing import Any
 from softplc import io as sio
 from softplc.cli import trace as trace_cli
 from softplc.control import ControlServer
+from softplc.control import paths as control_paths
 from softplc.engine import Engine, RealtimeWarning
 from softplc.errors import ConfigError
 from softplc.loader import ProgramFile, load_program_file
@@ -276,13 +277,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = _build_engine(pf, args)
     tracer = None
     control = None
+    elapsed = 0.0
+    final_state = "STOP"
     try:
         if not args.no_control:
             # Claims the name before anything starts: a name already running is an
             # error with nothing left half-started.
             control = ControlServer(
                 engine,
-                name=args.name or pf.path.stem,
+                name=args.name or control_paths.name_from(pf.path.stem),
+                # The default name may take a suffix (a second run of one file); a name
+                # given must be free.
+                exact_name=args.name is not None,
                 program=str(pf.path.resolve()),
                 tcp=args.control_tcp,
             )
@@ -291,16 +297,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             engine.start()
         for w in caught:
             print(f"softplc: warning: {w.message}", file=sys.stderr)
-        if control is not None:
-            control.start()
-        if stimulus is not None:
-            stimulus.bind(engine)
-        if args.trace:
-            tracer = trace_cli.start_from_args(engine, args, program_path=str(pf.path))
         t0 = time.monotonic()
         live = sys.stdout.isatty() and not args.json
         ended_in_run = False
         try:
+            # From here on Ctrl-C is a clean stop with a summary, even during set-up.
+            if control is not None:
+                control.start()
+            if stimulus is not None:
+                stimulus.bind(engine)
+            if args.trace:
+                tracer = trace_cli.start_from_args(engine, args, program_path=str(pf.path))
             if args.virtual:
                 _run_virtual(engine, args, duration, stimulus, live)
             else:
@@ -313,14 +320,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if control is not None:
             control.close()
-        if tracer is not None:
-            tracer.stop()
+        trace = trace_cli.stop_and_report(tracer, quiet=args.json)
         engine.close()
     if engine.state == "FAULT":
         # close() itself faults a scan stuck in a cycle (and makes its outputs safe).
         final_state = "FAULT"
     if args.json:
-        print(json.dumps(summary_json(engine, elapsed, state=final_state)))
+        extra = {"trace": trace, "name": None if control is None else control.name}
+        print(json.dumps({**summary_json(engine, elapsed, state=final_state), **extra}))
     else:
         _print_summary(engine, pf, elapsed, final_state)
     if engine.state == "FAULT" or engine.fault is not None:

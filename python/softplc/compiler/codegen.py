@@ -1155,7 +1155,8 @@ class Compiler:
                     fr,
                     tgt,
                     "untyped local",
-                    f"{name!r} would hold an untyped {kind}, whose meaning depends on what it meets",
+                    f"{name!r} would hold an untyped {kind}, whose meaning depends on what "
+                    "it meets",
                     f"give it a type: {name} = TO_DINT(...) or TO_REAL(...)",
                 )
             c = self.b.cell(v.t)
@@ -2090,7 +2091,8 @@ class Compiler:
                 fr,
                 node,
                 "implicit conversion",
-                f"{v.t} does not convert to {t} implicitly (only widening conversions are implicit)",
+                f"{v.t} does not convert to {t} implicitly (only widening conversions are "
+                "implicit)",
                 f"convert explicitly with TO_{t}(...)" if t in it.NUM_TYPES or t == "BOOL" else "",
             )
         d = self.b.temp(t, self.live)
@@ -2193,7 +2195,7 @@ class Compiler:
     def call_args(self, node: ast.Call, fr: Frame) -> tuple[list[Val], dict[str, Val]]:
         vals = self.operands([*node.args, *(k.value for k in node.keywords)], fr)
         pos = vals[: len(node.args)]
-        kws = {k.arg: v for k, v in zip(node.keywords, vals[len(node.args) :])}
+        kws = {k.arg: v for k, v in zip(node.keywords, vals[len(node.args) :], strict=False)}
         return pos, kws  # type: ignore[return-value]
 
     def helper_call(
@@ -2236,7 +2238,7 @@ class Compiler:
         ]
         if isinstance(ent, UserFb):
             sc = ent.scope
-            for kw, name, v in zip(node.keywords, names, vals):
+            for kw, name, v in zip(node.keywords, names, vals, strict=False):
                 var = sc.attrs.get(name)  # type: ignore[arg-type]
                 if not isinstance(var, CellVar) or var.role != "input":
                     ins = [
@@ -2261,7 +2263,7 @@ class Compiler:
             kind, fields = ent.kind, _fb_fields(ent.kind)
         else:
             kind, fields = ent[1].kind, _fb_fields(ent[1].kind)
-        for kw, name, v in zip(node.keywords, names, vals):
+        for kw, name, v in zip(node.keywords, names, vals, strict=False):
             spec = fields.get(name)  # type: ignore[arg-type]
             if spec is None or spec[2] != "input":
                 ins = [k for k, (_, _, r) in fields.items() if r == "input"]
@@ -2789,9 +2791,7 @@ def _is_simple(node: ast.AST, comp: Compiler, fr: Frame) -> bool:
         elif (
             isinstance(n, ast.BinOp)
             and isinstance(n.op, (ast.Div, ast.FloorDiv, ast.Mod, ast.LShift, ast.RShift))
-            or isinstance(n, ast.Subscript)
-            and not isinstance(n.slice, ast.Constant)
-        ):
+        ) or (isinstance(n, ast.Subscript) and not isinstance(n.slice, ast.Constant)):
             return False
     return True
 

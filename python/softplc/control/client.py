@@ -21,9 +21,10 @@ runtime reports are raised as :class:`softplc.ControlError` (or
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -177,7 +178,7 @@ class Client:
 
     def subscribe(
         self, patterns: Sequence[str], *, interval: str | int = "100ms"
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Subscribes to the variables matching glob ``patterns`` and yields an update
         (values from one cycle) every ``interval`` until the iterator is closed."""
         ms = max(1, parse_duration(interval, what="interval") // 1_000_000)
@@ -197,7 +198,5 @@ class Client:
                 if msg.get("sub") == sid:
                     yield msg
         finally:
-            try:
+            with contextlib.suppress(ControlError):
                 self._call("unsubscribe", sub=sid)
-            except ControlError:
-                pass

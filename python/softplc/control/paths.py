@@ -10,6 +10,7 @@ talk to it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -21,7 +22,15 @@ from typing import Any
 
 from softplc.errors import ConfigError
 
-__all__ = ["RuntimeInfo", "check_name", "list_runtimes", "runtime_dir", "socket_path"]
+__all__ = [
+    "RuntimeInfo",
+    "check_name",
+    "claim_socket",
+    "list_runtimes",
+    "name_from",
+    "runtime_dir",
+    "socket_path",
+]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -34,6 +43,13 @@ def check_name(name: str) -> str:
             "starting with a letter or digit)"
         )
     return name
+
+
+def name_from(text: str) -> str:
+    """A valid runtime name made from ``text`` (a program file's stem): characters a
+    name may not hold become ``-``."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", text).lstrip("._-")[:64]
+    return cleaned or "softplc"
 
 
 def _ours(path: Path) -> bool:
@@ -68,14 +84,53 @@ def socket_path(name: str) -> Path:
     return runtime_dir() / f"{check_name(name)}.sock"
 
 
-def claim_socket(name: str) -> Path:
-    """Makes room for runtime ``name``'s socket: refuses a name that is running, or a
-    path that is not a socket of ours; removes a stale socket (its runtime is gone)."""
-    path = runtime_dir(create=True) / f"{check_name(name)}.sock"
+def claim_socket(name: str, *, exact: bool = True) -> tuple[str, socket.socket]:
+    """Binds the listening socket of runtime ``name`` and returns the name and socket.
+
+    Binding is the claim: two runtimes starting at once cannot both get a name. A name
+    whose socket answers is running: with ``exact`` that is an error, otherwise the
+    next free ``name-2``, ``name-3``, ... is taken (the default name of ``softplc run``,
+    so that one program file can run twice). A socket nobody answers on is stale (its
+    runtime ended without cleaning up) and is replaced; a path that is not a socket of
+    this user is never touched.
+    """
+    check_name(name)
+    d = runtime_dir(create=True)
+    for n in range(1, 1000):
+        candidate = name if n == 1 else f"{name}-{n}"
+        if len(candidate) > 64:
+            break
+        path = d / f"{candidate}.sock"
+        for _ in range(3):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(str(path))
+            except OSError as e:
+                sock.close()
+                if e.errno not in (errno.EADDRINUSE, errno.EEXIST):
+                    raise ConfigError(f"cannot create the control socket {path}: {e}") from None
+                if _running(path):
+                    break  # taken: next candidate (or the error below)
+                continue  # stale and removed: bind again
+            os.chmod(path, 0o600)
+            sock.listen(16)
+            return candidate, sock
+        if exact:
+            info = _read_info(path.with_suffix(".json"))
+            pid = f" (pid {info['pid']})" if info else ""
+            raise ConfigError(
+                f"a runtime named {name!r} is already running{pid}: give this one another --name"
+            )
+    raise ConfigError(f"no free runtime name like {name!r}: give one with --name")
+
+
+def _running(path: Path) -> bool:
+    """True when a runtime answers on ``path``; removes it when it is a stale socket of
+    ours; refuses to touch anything else."""
     try:
         st = path.lstat()
     except FileNotFoundError:
-        return path
+        return False
     if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
         raise ConfigError(f"{path} exists and is not a socket of this user: refusing to touch it")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,17 +138,13 @@ def claim_socket(name: str) -> Path:
     try:
         probe.connect(str(path))
     except (ConnectionRefusedError, FileNotFoundError):
-        path.unlink(missing_ok=True)  # stale: its runtime ended without cleaning up
-        return path
+        path.unlink(missing_ok=True)
+        return False
     except OSError as e:
         raise ConfigError(f"{path}: {e}") from None
     finally:
         probe.close()
-    info = _read_info(path.with_suffix(".json"))
-    pid = f" (pid {info['pid']})" if info else ""
-    raise ConfigError(
-        f"a runtime named {name!r} is already running{pid}: give this one another --name"
-    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -120,7 +171,7 @@ def _read_info(path: Path) -> dict[str, Any] | None:
 def write_info(name: str, info: dict[str, Any]) -> Path:
     """Writes ``<name>.json`` beside the socket (0600)."""
     path = runtime_dir(create=True) / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(info, f)

@@ -44,7 +44,7 @@ def decode(body: bytes) -> dict[str, Any]:
     """The map a message body holds."""
     try:
         msg = msgpack.unpackb(body, raw=False, strict_map_key=False)
-    except Exception as e:  # msgpack raises several unrelated types on garbage
+    except Exception as e:  # noqa: BLE001 - msgpack raises many unrelated types on garbage
         raise ProtocolError(f"not a MessagePack message ({type(e).__name__})") from None
     if not isinstance(msg, dict):
         raise ProtocolError(f"a message is a map, got {type(msg).__name__}")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import hmac
 import os
 import threading
@@ -45,7 +46,7 @@ from typing import Any
 
 from softplc.control import paths
 from softplc.control.protocol import MAX_MESSAGE, ProtocolError, encode, read_async
-from softplc.errors import ConfigError, InvalidValue, SoftPlcError, StateError
+from softplc.errors import ConfigError, SoftPlcError
 
 __all__ = ["ControlServer"]
 
@@ -71,6 +72,8 @@ class ControlServer:
     Args:
         engine: the started :class:`softplc.Engine`.
         name: the runtime's name (the socket is ``<name>.sock``).
+        exact_name: True: a name already running is an error; False: the next free
+            ``name-2``, ``name-3``... is taken (see :attr:`name`).
         program: the program file, for ``status`` and ``softplc ps``.
         tcp: ``HOST:PORT`` to serve on TCP as well (None: UNIX socket only).
         token: the token TCP clients must present (default: a random one, written to
@@ -84,18 +87,20 @@ class ControlServer:
         engine: Any,
         *,
         name: str,
+        exact_name: bool = True,
         program: str = "",
         tcp: str | None = None,
         token: str | None = None,
         online: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
         self.engine = engine
-        self.name = paths.check_name(name)
         self.program = program
         self.online = online
         self._tcp_spec = tcp
         self.token = token or os.urandom(16).hex()
-        self.socket_path = paths.claim_socket(self.name)
+        # Bound now, before the engine starts: the claim on the name.
+        self.name, self._unix = paths.claim_socket(name, exact=exact_name)
+        self.socket_path = paths.runtime_dir() / f"{self.name}.sock"
         self.tcp_address: tuple[str, int] | None = None
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
@@ -121,7 +126,9 @@ class ControlServer:
             "pid": os.getpid(),
             "program": self.program,
             "socket": str(self.socket_path),
-            "tcp": None if self.tcp_address is None else "%s:%d" % self.tcp_address,
+            "tcp": None
+            if self.tcp_address is None
+            else f"{self.tcp_address[0]}:{self.tcp_address[1]}",
             "started_unix": time.time(),
         }
         paths.write_info(self.name, info)
@@ -140,6 +147,7 @@ class ControlServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
         self._thread = None
+        self._unix.close()
         d = paths.runtime_dir()
         for p in (self.socket_path, d / f"{self.name}.json", d / f"{self.name}.token"):
             with contextlib.suppress(OSError):
@@ -149,7 +157,7 @@ class ControlServer:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._listen())
-        except BaseException as e:  # reported to start(), which raises it
+        except BaseException as e:  # noqa: BLE001 - reported to start(), which raises it
             self._error = e
             self._started.set()
             return
@@ -159,8 +167,7 @@ class ControlServer:
             self._loop.close()
 
     async def _listen(self) -> None:
-        srv = await asyncio.start_unix_server(self._serve_unix, path=str(self.socket_path))
-        os.chmod(self.socket_path, 0o600)
+        srv = await asyncio.start_unix_server(self._serve_unix, sock=self._unix)
         self._servers.append(srv)
         if self._tcp_spec is not None:
             host, port = _parse_hostport(self._tcp_spec)
@@ -367,7 +374,7 @@ class _Connection:
             ]
             fn = e.write if op == "write" else e.force
             for name, v in checked:
-                s.call(lambda name=name, v=v: fn(name, v))
+                s.call(functools.partial(fn, name, v))
             return None
         if op == "unforce":
             names = msg.get("names")
@@ -375,7 +382,7 @@ class _Connection:
                 s.call(e.unforce)
             else:
                 for n in [s.resolve(x)["name"] for x in names]:
-                    s.call(lambda n=n: e.unforce(n))
+                    s.call(functools.partial(e.unforce, n))
             return None
         if op in ("stop", "run", "clear_fault"):
             s.call(getattr(e, op))
@@ -450,9 +457,7 @@ def _sample(s: ControlServer, vs: list[dict[str, Any]]) -> dict[str, Any]:
         "cycle": snap.cycles,
         "t_ns": snap.now_ns,
         "values": {n: snap.value(n) for n in names},
-        "quality": {
-            v["name"]: _QUALITY.get(int(snap.quality[v["index"]]), "?") for v in vs
-        },
+        "quality": {v["name"]: _QUALITY.get(int(snap.quality[v["index"]]), "?") for v in vs},
         "age_ns": {v["name"]: max(0, snap.now_ns - int(snap.stamp_ns[v["index"]])) for v in vs},
         "forced": {n: (n in forced) for n in names},
     }

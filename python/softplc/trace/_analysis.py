@@ -5,26 +5,35 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from softplc.trace._errors import TraceError
-from softplc.trace._reader import Signal, Trace
+from softplc.trace._reader import Signal, Trace, split_patterns
 
 __all__ = [
+    "MAX_BINS",
+    "TIMING_FIELDS",
     "changes_mask",
-    "diff",
     "events",
     "histogram",
     "info",
     "json_value",
     "minmax_indices",
     "signal_stats",
+    "stats",
     "task_cycles",
     "text_value",
+    "timed_tasks",
 ]
+
+#: Most bins of a histogram (each is a number in the output).
+MAX_BINS = 100_000
+
+#: The timing signals of a task ``T``: ``task:T.<field>``.
+TIMING_FIELDS = ("scheduled_ns", "start_ns", "exec_time", "overrun")
 
 
 def json_value(sig: Signal, v: Any) -> Any:
@@ -75,6 +84,11 @@ def changes_mask(a: np.ndarray) -> np.ndarray:
 def _percentiles(x: np.ndarray) -> dict[str, float] | None:
     if len(x) == 0:
         return None
+    with np.errstate(all="ignore"):
+        return _percentiles_of(x)
+
+
+def _percentiles_of(x: np.ndarray) -> dict[str, float]:
     q = np.percentile(x, [50, 90, 99, 99.9])
     return {
         "p50_ns": float(q[0]),
@@ -93,7 +107,8 @@ def task_cycles(
     """(scheduled, start, exec, overrun) of the distinct cycles of ``task`` seen in the
     rows ``sl``. For the trace task every row is one of its cycles. Another task's
     fields in a row repeat its last cycle, so a cycle is kept once, in the first row
-    showing it (a cycle already shown by the row before the window is not in it); rows taken before the recorder saw any cycle of the task are left out
+    showing it (a cycle already shown by the row before the window is not in it); rows
+    taken before the recorder saw any cycle of the task are left out
     (format 1.1 marks them with exec_time -1; in 1.0 files they are all zeros, which a
     real cycle at engine time 0 cannot be told from). ``overrun`` is per row (sticky
     since the previous row), not per cycle.
@@ -134,20 +149,28 @@ def task_cycles(
     return sched[keep], start[keep], exe[keep], over
 
 
+def _utc_iso(unix_ns: int) -> str:
+    """An int64 nanosecond count since 1970 as ISO 8601 UTC (always in datetime's range:
+    int64 nanoseconds span 1677 to 2262)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return (epoch + timedelta(microseconds=int(unix_ns) // 1000)).isoformat()
+
+
+def timed_tasks(tr: Trace) -> list[str]:
+    """The tasks of the header whose four timing signals the trace holds."""
+    names = [str(t.get("name")) for t in tr.header.get("tasks", [])]
+    return [n for n in names if all(f"task:{n}.{f}" in tr._by_name for f in TIMING_FIELDS)]
+
+
 def info(tr: Trace) -> dict[str, Any]:
     """Everything ``softplc trace info`` shows, as plain data."""
     h = tr.header
     created = h.get("created_unix_ns")
-    created_iso = (
-        datetime.fromtimestamp(int(created) / 1e9, tz=UTC).isoformat() if created else None
-    )
+    created_iso = _utc_iso(created) if created else None
     blocks = tr.blocks
     tasks = [{"name": t.get("name"), "period_ns": t.get("period_ns")} for t in h.get("tasks", [])]
     timing: dict[str, Any] = {}
-    for t in tasks:
-        name = str(t["name"])
-        if f"task:{name}.scheduled_ns" not in tr._by_name:
-            continue
+    for name in timed_tasks(tr):
         sched, start, exe, over = task_cycles(tr, name)
         lat = start.astype(np.int64) - sched.astype(np.int64)
         timing[name] = {
@@ -159,9 +182,7 @@ def info(tr: Trace) -> dict[str, Any]:
     ref = tr.clock_ref
     first_row_utc = None
     if ref is not None and blocks:
-        first_row_utc = datetime.fromtimestamp(
-            int(tr.unix_ns(np.array([tr.t0_ns], dtype=np.uint64))[0]) / 1e9, tz=UTC
-        ).isoformat()
+        first_row_utc = _utc_iso(int(tr.unix_ns(np.array([tr.t0_ns], dtype=np.uint64))[0]))
     kinds = Counter(str(e.get("kind")) for e in tr.events)
     faults = [str(e.get("text", "")) for e in tr.events if e.get("kind") == "fault"]
     v = h.get("version") or [0, 0]
@@ -252,13 +273,87 @@ def histogram(x: np.ndarray, bins: int) -> dict[str, Any]:
     lo, hi = float(x.min()), float(x.max())
     if lo == hi:
         return {"edges": [lo, hi], "counts": [len(x)]}
-    counts, edges = np.histogram(x.astype(np.float64), bins=bins, range=(lo, hi))
+    with np.errstate(all="ignore"):
+        counts, edges = np.histogram(x.astype(np.float64), bins=bins, range=(lo, hi))
     return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def stats(
+    tr: Trace,
+    *,
+    signals: str | Iterable[str | Signal] | None = None,
+    rows: slice = slice(None),
+    bins: int = 10,
+) -> dict[str, Any]:
+    """Statistics of a trace over the rows ``rows``, as ``softplc trace stats`` shows
+    them.
+
+    Args:
+        tr: a loaded trace.
+        signals: names or globs (``"tank.*"``) or :class:`Signal` objects; by default
+            every variable (timing signals only when named: they are summarised by the
+            histograms).
+        rows: a row slice, such as :meth:`Trace.window` gives.
+        bins: bins of each execution-time histogram.
+
+    Returns:
+        ``{"file", "signals", "exec_time_histogram_ns", "exec_time_cycles"}``:
+        ``signals`` holds per signal ``name``, ``type``, ``unit``, ``rows``, and when
+        there are rows ``min``, ``max``, ``changes`` (value changes), ``mean`` and
+        ``std`` (numbers; for REAL/LREAL ``nan`` counts NaN rows, left out of the
+        others), or for BOOL ``true_fraction``, ``rising`` and ``falling``. Per task
+        with timing signals, ``exec_time_histogram_ns`` has ``edges`` and ``counts``
+        of its execution times over the distinct cycles seen in the rows, and
+        ``exec_time_cycles`` the number of those cycles.
+
+    Raises:
+        TraceError: a name or pattern that matches nothing, or ``bins`` below 1.
+
+    Example:
+        >>> import os, tempfile, softplc.trace as st
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.trace")
+        >>> _ = st.record_arrays(p, {"on": ("BOOL", [0, 1, 1, 0, 1])}, exec_ns=[5] * 5)
+        >>> s = st.stats(st.load(p))
+        >>> s["signals"][0]["rising"], s["exec_time_cycles"]
+        (2, {'main': 5})
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
+        raise TraceError(f"bins must be from 1 to {MAX_BINS} (got {bins!r})")
+    if signals is None or isinstance(signals, str):
+        sigs = tr.select(split_patterns(signals), timing=False)
+    else:
+        sigs = []
+        for item in signals:
+            if isinstance(item, Signal):
+                sigs.append(item)
+            elif pats := split_patterns(item):
+                sigs.extend(tr.select(pats))
+    hist: dict[str, Any] = {}
+    cycles: dict[str, int] = {}
+    for name in timed_tasks(tr):
+        # One count per cycle of the task seen in the rows, not per row: a slow task's
+        # cycle shows in many rows, a task without rows yet in none.
+        _, _, exe, _ = task_cycles(tr, name, rows)
+        hist[name] = histogram(exe.astype(np.int64), bins)
+        cycles[name] = len(exe)
+    return {
+        "file": tr.path,
+        "signals": [signal_stats(tr, s, rows) for s in sigs],
+        "exec_time_histogram_ns": hist,
+        "exec_time_cycles": cycles,
+    }
 
 
 def signal_stats(tr: Trace, sig: Signal, sl: slice = slice(None)) -> dict[str, Any]:
     """min, max, mean, standard deviation and value changes of one signal; for BOOL
     also rising and falling edges and the share of rows TRUE."""
+    # Recorded values may be anything their type holds: sums that overflow to inf are
+    # results, not errors to warn about.
+    with np.errstate(all="ignore"):
+        return _signal_stats(tr, sig, sl)
+
+
+def _signal_stats(tr: Trace, sig: Signal, sl: slice) -> dict[str, Any]:
     a = tr.read(sig, sl)
     out: dict[str, Any] = {"name": sig.name, "type": sig.type, "unit": sig.unit, "rows": len(a)}
     if len(a) == 0:
@@ -290,104 +385,6 @@ def signal_stats(tr: Trace, sig: Signal, sl: slice = slice(None)) -> dict[str, A
         std=float(finite.std()),
     )
     return out
-
-
-def _values_equal(sa: Signal, a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
-    """Row-wise equality within ``tol`` (absolute, in the signal's unit; TIME in ns)."""
-    if sa.is_float:
-        fa, fb = a.astype(np.float64), b.astype(np.float64)
-        same = np.abs(fa - fb) <= tol
-        both_nan = np.isnan(fa) & np.isnan(fb)
-        same_inf = np.isinf(fa) & (fa == fb)
-        result: np.ndarray = same | both_nan | same_inf
-        return result
-    if tol == 0 or sa.is_bool:
-        eq: np.ndarray = a == b
-        return eq
-    if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
-        # 64-bit integers do not fit a float exactly: compare the difference as integers.
-        d = np.abs(a.astype(object) - b.astype(object))
-        return np.asarray(d <= tol, dtype=bool)
-    return np.abs(a.astype(np.float64) - b.astype(np.float64)) <= tol
-
-
-def diff(
-    a: Trace,
-    b: Trace,
-    patterns: str | Iterable[str] | None = None,
-    *,
-    tol: float = 0.0,
-) -> dict[str, Any]:
-    """Compares two traces row by row on the cycles both hold.
-
-    Per signal: the first divergence (cycle, time, both values) and how many rows differ.
-    Timing signals are compared only when selected (they vary from run to run). The
-    traces differ when a signal differs, is missing from one of them, has another type,
-    or when the two do not hold the same cycles.
-    """
-    if tol < 0 or not math.isfinite(tol):
-        raise TraceError(f"--tol must be a finite number >= 0 (got {tol})")
-    names: list[str] = []
-    if patterns:
-        for tr in (a, b):
-            try:
-                sel = tr.select(patterns)
-            except TraceError:
-                continue
-            names.extend(s.name for s in sel if s.name not in names)
-        if not names:
-            raise TraceError("the signals selected are in neither trace")
-    else:
-        for tr in (a, b):
-            names.extend(s.name for s in tr.signals if s.kind != "timing" and s.name not in names)
-    ca, cb = a.cycle, b.cycle
-    common, ia, ib = np.intersect1d(ca, cb, assume_unique=True, return_indices=True)
-    rows_same = len(common) == len(ca) == len(cb)
-    result: list[dict[str, Any]] = []
-    t_rel = (a.t_ns[ia] - np.uint64(a.t0_ns)).astype(np.float64) / 1e9 if len(ia) else None
-    for name in names:
-        in_a, in_b = name in a._by_name, name in b._by_name
-        if not (in_a and in_b):
-            result.append({"name": name, "status": "missing_in_b" if in_a else "missing_in_a"})
-            continue
-        sa, sb = a._by_name[name], b._by_name[name]
-        if sa.type != sb.type:
-            result.append(
-                {"name": name, "status": "type_differs", "type_a": sa.type, "type_b": sb.type}
-            )
-            continue
-        va, vb = a[name][ia], b[name][ib]
-        bad = ~_values_equal(sa, va, vb, tol)
-        n_bad = int(np.count_nonzero(bad))
-        if n_bad == 0:
-            result.append({"name": name, "status": "same"})
-            continue
-        i = int(np.argmax(bad))
-        assert t_rel is not None
-        result.append(
-            {
-                "name": name,
-                "status": "differs",
-                "rows_differing": n_bad,
-                "first": {
-                    "cycle": int(common[i]),
-                    "t": float(t_rel[i]),
-                    "a": json_value(sa, va[i]),
-                    "b": json_value(sb, vb[i]),
-                    "a_text": text_value(sa, va[i]),
-                    "b_text": text_value(sb, vb[i]),
-                },
-            }
-        )
-    same = rows_same and all(r["status"] == "same" for r in result)
-    return {
-        "same": same,
-        "a": a.path,
-        "b": b.path,
-        "tol": tol,
-        "rows": {"a": len(ca), "b": len(cb), "common": len(common)},
-        "signals": result,
-    }
 
 
 def minmax_indices(y: np.ndarray, buckets: int) -> np.ndarray:

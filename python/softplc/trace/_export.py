@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
-import itertools
 import json
 import os
 import re
@@ -20,6 +20,7 @@ from softplc.trace._reader import Signal, Trace
 __all__ = [
     "CHUNK_ROWS",
     "FORMATS",
+    "PARQUET_MAX_SIGNALS",
     "VCD_GAP_MARKER",
     "column_names",
     "export_csv",
@@ -30,6 +31,10 @@ __all__ = [
 FORMATS = ("csv", "vcd", "parquet")
 #: Rows converted at a time (bounds memory, paces the progress bar).
 CHUNK_ROWS = 65536
+#: Most signals a Parquet export takes. Arrow's Parquet writer keeps several kilobytes
+#: for every column (about 6 KB measured with pyarrow 26), whatever the rows: a header
+#: listing 200,000 signals would need over a gigabyte for an empty file.
+PARQUET_MAX_SIGNALS = 10_000
 
 Progress = Callable[[int, int], None]
 
@@ -74,10 +79,23 @@ def column_names(signals: list[Signal], fixed: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _pieces(gaps: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) of the runs of rows between gaps (a gap starts a new run)."""
-    cuts = [0, *np.flatnonzero(gaps).tolist(), len(gaps)]
-    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+def _write_with_gaps(f: Any, body: bytes, gaps: np.ndarray) -> None:
+    """Writes CSV rows (one line each: every value is a number) with an empty line
+    before each row that follows a gap. One pass over the bytes, however many gaps."""
+    at = np.flatnonzero(gaps)
+    if len(at) == 0:
+        f.write(body)
+        return
+    newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 0x0A)
+    starts = np.concatenate([[0], newlines + 1])
+    view = memoryview(body)
+    prev = 0
+    for row in at.tolist():
+        cut = int(starts[row])
+        f.write(view[prev:cut])
+        f.write(b"\n")
+        prev = cut
+    f.write(view[prev:])
 
 
 def export_csv(
@@ -120,16 +138,12 @@ def export_csv(
             gaps = tr.gap_before(chunk)
             if lo == rows.start and len(gaps):
                 gaps[0] = False  # nothing before the first row written
-            for a, b in _pieces(gaps):
-                if gaps[a]:  # the run starts after a gap
-                    f.write(b"\n")
-                table = pa.Table.from_arrays(
-                    [pa.array(x[a:b]) for x in arrays],
-                    names=[f"c{i}" for i in range(len(arrays))],
-                )
-                buf = pa.BufferOutputStream()
-                pacsv.write_csv(table, buf, write_options=opts)
-                f.write(buf.getvalue().to_pybytes())
+            table = pa.Table.from_arrays(
+                [pa.array(x) for x in arrays], names=[f"c{i}" for i in range(len(arrays))]
+            )
+            buf = pa.BufferOutputStream()
+            pacsv.write_csv(table, buf, write_options=opts)
+            _write_with_gaps(f, buf.getvalue().to_pybytes(), gaps)
             if progress:
                 progress(hi - rows.start, len(rows))
     return len(rows)
@@ -151,6 +165,12 @@ def export_parquet(
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+    if len(signals) > PARQUET_MAX_SIGNALS:
+        raise TraceError(
+            f"{tr.path}: a Parquet export takes at most {PARQUET_MAX_SIGNALS} signals, "
+            f"{len(signals)} are selected (the writer needs kilobytes of memory per "
+            "column); select fewer with -s, or export CSV"
+        )
     rows = _rows(tr, sl)
     fixed = ("cycle", "t", "gap_before")
     names = column_names(signals, fixed)
@@ -159,7 +179,7 @@ def export_parquet(
         pa.field("t", pa.float64(), metadata={"unit": "s"}),
         pa.field("gap_before", pa.bool_()),
     ]
-    for s, name in zip(signals, names):
+    for s, name in zip(signals, names, strict=False):
         meta = {"signal": s.name, "iec_type": s.type, "unit": "ns" if s.is_time else s.unit}
         if s.address:
             meta["address"] = s.address
@@ -171,7 +191,7 @@ def export_parquet(
     # Dictionary pages pay off for switches and small counters, not for measurements
     # (every float distinct): they would make the file larger and the export slower.
     small = ("BOOL", "SINT", "INT", "DINT", "USINT", "UINT", "UDINT")
-    dictionary = [n for s, n in zip(signals, names) if s.type in small]
+    dictionary = [n for s, n in zip(signals, names, strict=False) if s.type in small]
     try:
         writer = pq.ParquetWriter(out, schema, use_dictionary=dictionary)
     except OSError as e:
@@ -219,6 +239,42 @@ def _vcd_names(signals: list[Signal]) -> list[tuple[tuple[str, ...], str]]:
     return out
 
 
+def _mark_gaps(
+    w: Any,
+    marker: Any,
+    pending: collections.deque[int],
+    row: int,
+    times: list[int],
+    before_chunk: int | None,
+    period: int,
+) -> None:
+    """Writes the gap marker of every gap before ``row`` of a chunk (``pending``: the
+    chunk's rows that follow a gap), in time order with the value changes: 1 from one
+    sample period after the row before the gap (``before_chunk`` when that row is in
+    the previous chunk), or 1 ns after it when closer, until the row after the gap."""
+    while pending and pending[0] <= row:
+        g = pending.popleft()
+        before = times[g - 1] if g else before_chunk
+        after = times[g]
+        if before is not None and after - before > 1:
+            w.change(marker, min(before + period, after - 1), 1)
+            w.change(marker, after, 0)
+
+
+def _check_time_order(tr: Trace, t_rel: np.ndarray, before: int | None, first_row: int) -> None:
+    """A VCD file is in time order; a recording always is, a damaged one may not be."""
+    if not len(t_rel):
+        return
+    back = np.flatnonzero(t_rel[1:] < t_rel[:-1])
+    start = t_rel[0] < (0 if before is None else before)
+    if start or len(back):
+        row = first_row + (0 if start else int(back[0]) + 1)
+        raise TraceError(
+            f"{tr.path}: row {row} is earlier than the row before it (or than the first "
+            "row): a VCD file must be in time order"
+        )
+
+
 def export_vcd(
     tr: Trace,
     signals: list[Signal],
@@ -236,23 +292,10 @@ def export_vcd(
     from vcd.gtkw import GTKWFlag, GTKWSave
 
     names = _vcd_names(signals)
-    t_rel = (tr.times_ns(sl) - np.uint64(tr.t0_ns)).astype(np.int64)
-    cols = [tr.read(s, sl) for s in signals]
-    # Every (row, signal) where the value changes, in time order.
-    idx_rows, idx_sig = [], []
-    for k, c in enumerate(cols):
-        r = np.flatnonzero(changes_mask(c))
-        idx_rows.append(r)
-        idx_sig.append(np.full(len(r), k, dtype=np.int32))
-    all_rows = np.concatenate(idx_rows) if idx_rows else np.zeros(0, np.int64)
-    all_sig = np.concatenate(idx_sig) if idx_sig else np.zeros(0, np.int32)
-    order = np.argsort(all_rows, kind="stable")
-    all_rows, all_sig = all_rows[order], all_sig[order]
-    total = len(all_rows)
-    # Rows after a gap (not the first row: nothing before it is exported).
-    gaps = tr.gap_before(sl)
-    gap_rows = np.flatnonzero(gaps[1:]) + 1 if len(gaps) > 1 else np.zeros(0, np.int64)
+    rows = _rows(tr, sl)
     period = max(tr.sample_period_ns, 1)
+    t0 = np.uint64(tr.t0_ns)
+    total = 0
     f = _open_out(out, "w")
     with f:
         w = VCDWriter(
@@ -264,7 +307,7 @@ def export_vcd(
         )
         marker = w.register_var(VCD_GAP_MARKER[0], VCD_GAP_MARKER[1], "wire", size=1, init=0)
         vars_ = []
-        for s, (scope, var) in zip(signals, names):
+        for s, (scope, var) in zip(signals, names, strict=False):
             if s.is_bool:
                 vars_.append(w.register_var(".".join(scope), var, "wire", size=1))
             elif s.is_float:
@@ -272,36 +315,51 @@ def export_vcd(
             else:
                 bits = np.dtype(s.dtype).itemsize * 8
                 vars_.append(w.register_var(".".join(scope), var, "integer", size=bits))
-        pylists = [c.tolist() for c in cols]
         floats = [s.is_float for s in signals]
         bools = [s.is_bool for s in signals]
-        times = t_rel.tolist()
-        pending = gap_rows.tolist()
+        # Chunk by chunk (memory bounded by the chunk, not the trace), carrying across
+        # chunks each signal's last value and the last row's time.
+        last: list[np.ndarray | None] = [None] * len(signals)
+        last_t: int | None = None
+        for lo in range(rows.start, rows.stop, CHUNK_ROWS):
+            chunk = slice(lo, min(lo + CHUNK_ROWS, rows.stop))
+            t_rel = (tr.times_ns(chunk) - t0).astype(np.int64)
+            _check_time_order(tr, t_rel, last_t, lo)
+            # Every (row, signal) where the value changes, in time order.
+            idx_rows, idx_sig, cols = [], [], []
+            for k, s in enumerate(signals):
+                c = tr.read(s, chunk)
+                prev = last[k]
+                mask = changes_mask(c if prev is None else np.concatenate([prev, c]))
+                r = np.flatnonzero(mask if prev is None else mask[1:])
+                idx_rows.append(r)
+                idx_sig.append(np.full(len(r), k, dtype=np.int32))
+                cols.append(c.tolist())
+                last[k] = c[-1:]
+            all_rows = np.concatenate(idx_rows) if idx_rows else np.zeros(0, np.int64)
+            all_sig = np.concatenate(idx_sig) if idx_sig else np.zeros(0, np.int32)
+            order = np.argsort(all_rows, kind="stable")
+            times = t_rel.tolist()
+            # Rows after a gap (never the first row exported: nothing is before it).
+            gaps = tr.gap_before(chunk)
+            if lo == rows.start and len(gaps):
+                gaps[0] = False
+            pending = collections.deque(np.flatnonzero(gaps).tolist())
 
-        def gaps_up_to(row: int) -> None:
-            # The marker of every gap before `row`, in time order with the changes.
-            while pending and pending[0] <= row:
-                g = pending.pop(0)
-                before, after = times[g - 1], times[g]
-                if after - before > 1:
-                    w.change(marker, min(before + period, after - 1), 1)
-                    w.change(marker, after, 0)
-
-        step = max(1, total // 200)
-        for n, (r, k) in enumerate(zip(all_rows.tolist(), all_sig.tolist())):
-            gaps_up_to(r)
-            v = pylists[k][r]
-            if bools[k]:
-                v = int(v)
-            elif floats[k]:
-                v = float(v)
-            w.change(vars_[k], times[r], v)
-            if progress and n % step == 0:
-                progress(n, total)
-        gaps_up_to(len(times))
-        w.close(times[-1] if times else 0)
-    if progress:
-        progress(total, total)
+            for r, k in zip(all_rows[order].tolist(), all_sig[order].tolist(), strict=False):
+                _mark_gaps(w, marker, pending, r, times, last_t, period)
+                v = cols[k][r]
+                if bools[k]:
+                    v = int(v)
+                elif floats[k]:
+                    v = float(v)
+                w.change(vars_[k], times[r], v)
+            _mark_gaps(w, marker, pending, len(times), times, last_t, period)
+            total += len(all_rows)
+            last_t = times[-1] if times else last_t
+            if progress:
+                progress(chunk.stop - rows.start, len(rows))
+        w.close(last_t if last_t is not None else 0)
     gtkw = os.path.splitext(out)[0] + ".gtkw"
     g = _open_out(gtkw, "w")
     with g:
@@ -313,7 +371,7 @@ def export_vcd(
         save.signals_width(260)
         save.sst_expanded(True)
         save.trace(".".join(VCD_GAP_MARKER), datafmt="bin")
-        for s, (scope, var) in zip(signals, names):
+        for s, (scope, var) in zip(signals, names, strict=False):
             full = ".".join((*scope, var))
             if s.is_bool:
                 save.trace(full, datafmt="bin")

@@ -144,7 +144,7 @@ def picture_plot(
     fig: Any
     fig, axes = plt.subplots(n, 1, sharex=True, figsize=(10, 1.2 + 1.8 * n), squeeze=False)
     try:
-        for ax, sig in zip(axes[:, 0], signals):
+        for ax, sig in zip(axes[:, 0], signals, strict=False):
             x, y = series(tr, sig, sl, 2000)
             ax.plot(x, y, linewidth=0.9)
             ax.set_ylabel(_label(sig), rotation=0, ha="right", va="center")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -13,12 +14,19 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from softplc.trace._errors import TraceError, TraceWarning
-from softplc.trace._format import BlockRef, Layout, column_positions, open_buffer, scan_file
+from softplc.trace._format import (
+    BlockRef,
+    Layout,
+    column_positions,
+    open_buffer,
+    scan_file,
+    verify_layout,
+)
 
 __all__ = ["Signal", "Trace", "glob_match", "load", "split_patterns"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Signal:
     """One recorded signal, as the trace header describes it.
 
@@ -147,10 +155,13 @@ class Trace:
         self.summary: dict[str, Any] | None = layout.summary
         # Where each block's rows start, and its last time: for reading windows through
         # the index instead of whole columns.
+        # Row counts were checked against the frames holding them, so the sum is below
+        # the file's size.
         blocks = layout.blocks
         self._row_starts = np.zeros(len(blocks) + 1, dtype=np.int64)
         if blocks:
-            np.cumsum([b.rows for b in blocks], out=self._row_starts[1:])
+            np.cumsum(np.array([b.rows for b in blocks], dtype=np.int64), out=self._row_starts[1:])
+        self._rows = int(self._row_starts[-1])
         self._t_lasts = np.array([b.t_last_ns for b in blocks], dtype=np.uint64)
 
     # -- shape -------------------------------------------------------------------------
@@ -163,7 +174,7 @@ class Trace:
     @property
     def rows(self) -> int:
         """Number of rows (sampled cycles) in the readable blocks."""
-        return sum(b.rows for b in self._layout.blocks)
+        return self._rows
 
     @property
     def names(self) -> list[str]:
@@ -301,7 +312,7 @@ class Trace:
                 b = blocks[bi]
                 lo = max(start - int(starts[bi]), 0)
                 hi = min(stop - int(starts[bi]), b.rows)
-                pos = column_positions(self._buf, b, self._layout.widths)[c]
+                pos = column_positions(self._buf, b, self._layout)[c]
                 parts.append(
                     np.frombuffer(
                         self._buf, dtype=dtype, count=hi - lo, offset=pos + lo * dtype.itemsize
@@ -496,20 +507,18 @@ class Trace:
             hi = self._first_row_at(t0 + t_to_ns, "right")
         return slice(lo, max(lo, hi))
 
-    def verify(self) -> None:
-        """Checks the CRC of every block not checked yet; raises TraceError on damage."""
-        import zlib
+    @property
+    def verified(self) -> bool:
+        """True when every frame's checksum was checked (:func:`load` does so by
+        default; a file without an index is always checked as it is walked)."""
+        return self._layout.verified
 
-        for b in self._layout.blocks:
-            if b.verified:
-                continue
-            crc = int.from_bytes(bytes(self._buf[b.offset + 4 : b.offset + 8]), "little")
-            data = memoryview(self._buf)[b.payload : b.payload + b.payload_len]
-            if zlib.crc32(data) != crc:
-                raise TraceError(
-                    f"{self.path}: block {b.seq} at byte {b.offset} is damaged (checksum)"
-                )
-            b.verified = True
+    def verify(self) -> None:
+        """Checks what ``load(..., verify=False)`` skipped: every frame's checksum, and
+        the index against the frames it lists. Raises TraceError naming the first frame
+        that is damaged or does not match."""
+        if not self._layout.verified:
+            verify_layout(self._buf, self._layout)
 
     def close(self) -> None:
         """Releases the file mapping when no array still uses it (else the garbage
@@ -517,10 +526,8 @@ class Trace:
         self._cols.clear()
         close = getattr(self._buf, "close", None)
         if close is not None:
-            try:
+            with contextlib.suppress(BufferError):
                 close()
-            except BufferError:
-                pass
 
     def __enter__(self) -> Self:
         return self
@@ -532,13 +539,22 @@ class Trace:
         return f"<Trace {self.path!r}: {len(self.signals)} signals, {self.rows} rows>"
 
 
-def load(path: str | os.PathLike[str], *, verify: bool = False) -> Trace:
+def load(path: str | os.PathLike[str], *, verify: bool = True) -> Trace:
     """Opens a trace file.
 
     A file cut short (a crash, a power loss, or a recording still running) loads up to
-    its last whole block, with a :class:`TraceWarning`; a missing, empty, damaged or
-    foreign file raises :class:`TraceError` with a clear message. ``verify=True`` checks
-    every block's checksum even when the file was closed cleanly.
+    its last whole block, with a :class:`TraceWarning`; a missing, empty, damaged,
+    malformed or foreign file raises :class:`TraceError` with one line naming the file,
+    the frame and what is wrong. Every count, length and offset in the file is checked
+    against its size before it is used.
+
+    Args:
+        path: the trace file.
+        verify: check the checksum of every frame of a cleanly closed file, and its
+            index against the frames (the default). ``verify=False`` reads only the
+            header and the index up front, which is faster for large files, and trusts
+            the data; :meth:`Trace.verify` checks later. A file without an index is
+            always checked as it is read.
 
     Example:
         >>> import softplc.trace as st
@@ -550,7 +566,13 @@ def load(path: str | os.PathLike[str], *, verify: bool = False) -> Trace:
     """
     name = os.fspath(path)
     buf, size = open_buffer(name)
-    layout = scan_file(buf, size, name, verify=verify)
+    try:
+        layout = scan_file(buf, size, name, verify=verify)
+    except BaseException:
+        close = getattr(buf, "close", None)
+        if close is not None:
+            close()
+        raise
     tr = Trace(name, buf, layout)
     if not layout.complete:
         msg = (
@@ -559,6 +581,4 @@ def load(path: str | os.PathLike[str], *, verify: bool = False) -> Trace:
         )
         tr.warnings.append(msg)
         warnings.warn(TraceWarning(msg), stacklevel=2)
-    if verify:
-        tr.verify()
     return tr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -114,10 +115,13 @@ class TraceRecorder:
     the final counters.
     """
 
-    def __init__(self, engine: Any, native: Any, path: str) -> None:
+    def __init__(self, engine: Any, native: Any, path: str, mode: str = "continuous") -> None:
         self._engine = engine
         self._native = native
+        #: The trace file.
         self.path = path
+        #: ``continuous`` or ``triggered``.
+        self.mode = mode
         self._final: dict[str, int] | None = None
 
     def stop(self) -> dict[str, int]:
@@ -271,11 +275,10 @@ def start_trace(
         program=_program_info(program_path, engine),
         meta=info,
     )
-    recorder = TraceRecorder(engine, rec, os.fspath(path))
-    try:
+    recorder = TraceRecorder(engine, rec, os.fspath(path), mode)
+    # An engine object without weak references is simply not tracked.
+    with contextlib.suppress(TypeError):
         _ACTIVE[engine] = recorder
-    except TypeError:  # pragma: no cover (an engine object without weak references)
-        pass
     return recorder
 
 

@@ -72,7 +72,7 @@ def test_shifts_by_every_typed_count_agree_including_counts_past_the_width():
     ]
     rows = run_both(TypedShifts, steps)
     assert all(r["@fault"] is None for r in rows)
-    by = {(s["typed_shifts.n"], s["typed_shifts.x"]): r for s, r in zip(steps, rows)}
+    by = {(s["typed_shifts.n"], s["typed_shifts.x"]): r for s, r in zip(steps, rows, strict=False)}
     assert by[(31, 1)]["typed_shifts.y1"] == -(2**31)  # wraps at DINT
     assert by[(32, 1)]["typed_shifts.y1"] == 0
     assert by[(255, -1)]["typed_shifts.y2"] == -1  # >> of a negative value

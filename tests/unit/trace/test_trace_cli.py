@@ -449,3 +449,58 @@ def test_show_marks_lost_rows(gap_trace, capsys):
         (40, True),
         (41, False),
     ]
+
+
+def test_every_command_that_reads_a_file_takes_verify_and_no_verify(make_trace, tmp_path, capsys):
+    p = str(make_trace())
+    for argv in (
+        ["info", p],
+        ["show", p, "-s", "count"],
+        ["stats", p],
+        ["plot", p, "-s", "count", "--json"],
+        ["events", p],
+        ["export", p, "-o", str(tmp_path / "o.csv")],
+        ["diff", p, p],
+    ):
+        for flag in ("--verify", "--no-verify"):
+            assert main(["trace", *argv, flag]) == 0, (argv, flag, capsys.readouterr().err)
+    capsys.readouterr()
+
+
+def test_text_from_a_trace_file_cannot_drive_the_terminal(tmp_path, capsys):
+    """Names, units and event texts come from the file: control characters are shown as
+    escapes, never sent to the terminal (and never break a table row)."""
+    import softplc.trace as st
+
+    p = tmp_path / "esc.trace"
+    st.record_arrays(
+        p,
+        {"x\x1b[2J": {"type": "INT", "values": [1, 2], "unit": "m\r\n"}},
+        events=[{"t_ns": 0, "kind": "info", "text": "bell\x07\x1b]0;title\x07"}],
+        timing=False,
+    )
+    for argv in (
+        ["info", str(p)],
+        ["stats", str(p)],
+        ["events", str(p)],
+        ["show", str(p), "-s", "*"],
+    ):
+        assert main(["trace", *argv]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\r" not in out, argv
+    main(["trace", "info", str(p)])
+    assert "x\\x1b[2J" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stats", "--bins", "0"], "--bins must be from 1 to 100000 (got 0)"),
+        (["stats", "--bins", "1000000000000"], "--bins must be from 1 to 100000"),
+        (["plot", "-s", "count", "--width", "-3"], "--width must be from 1 to 10000 (got -3)"),
+        (["plot", "-s", "count", "--height", "99999999"], "--height must be from 1 to 10000"),
+    ],
+)
+def test_sizes_a_user_gives_are_bounded(make_trace, capsys, argv, message):
+    code, out, err = run(capsys, argv[0], str(make_trace()), *argv[1:])
+    assert code == 2 and out == "" and message in err

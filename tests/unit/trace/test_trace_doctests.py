@@ -14,7 +14,12 @@ MODULES = [
     "softplc.trace._analysis",
     "softplc.trace._export",
     "softplc.trace._plot",
+    "softplc.trace._schema",
+    "softplc.trace._diff",
     "softplc.cli.trace",
+    "softplc.cli.trace._table",
+    "softplc.cli.trace.record",
+    "softplc.cli.trace.trigger",
 ]
 
 

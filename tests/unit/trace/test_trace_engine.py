@@ -209,6 +209,8 @@ def test_softplc_run_with_trace_in_virtual_time(tmp_path):
         check=False,
     )
     assert r.returncode == 0, r.stderr
+    # The run says where the trace went.
+    assert f"softplc: trace written to {p} (100 rows)\n" in r.stderr
     r = subprocess.run(
         [*cli, "trace", "info", str(p), "--json"],
         capture_output=True,
@@ -220,6 +222,40 @@ def test_softplc_run_with_trace_in_virtual_time(tmp_path):
     d = json.loads(r.stdout)
     assert d["rows"] == 100 and d["decimate"] == 3 and d["complete"]
     assert {s["name"] for s in d["signals"] if s["kind"] != "timing"} >= {"tank.level", "tank.pump"}
+
+
+def test_softplc_run_json_summary_says_where_the_trace_went(tmp_path, monkeypatch, capsys):
+    from softplc.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(
+        [
+            "run",
+            str(PROGRAMS / "tank.py"),
+            "--virtual",
+            "--cycles",
+            "40",
+            "--json",
+            "--trace",
+            "rel.trace",
+            "--trace-trigger",
+            "manual",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    trace = json.loads(out.out)["trace"]
+    assert trace == {
+        "path": str(tmp_path / "rel.trace"),
+        "rows": 0,
+        "dropped_blocks": 0,
+        "events_lost": 0,
+        "captures": 0,
+        "error": None,
+    }
+    assert "trace written" not in out.err  # --json: the summary says it
+    code = main(["run", str(PROGRAMS / "tank.py"), "--virtual", "--cycles", "5", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["trace"] is None
 
 
 # -- review findings: signals, stop retry, header --------------------------------------
@@ -398,7 +434,7 @@ def test_a_signal_typo_leaves_an_existing_file_at_the_trace_path_alone(engines, 
     e = engine(engines)
     p = tmp_path / "keep.trace"
     p.write_bytes(b"last week's trace")
-    with pytest.raises(softplc.ConfigError, match="mixer.cuont"):
+    with pytest.raises(softplc.ConfigError, match=r"mixer\.cuont"):
         st.start_trace(e, p, signals="mixer.cuont")
     with pytest.raises(softplc.ConfigError, match="edges are for BOOL"):
         st.start_trace(e, p, trigger="rising:mixer.level")

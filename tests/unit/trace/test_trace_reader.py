@@ -68,7 +68,7 @@ def test_names_resolve_by_full_name_address_and_unique_last_part(make_trace):
     assert tr.signal("level").name == "tank.level"
     assert tr.signal("%ID0").name == "tank.level"
     assert "pump" in tr and "nope" not in tr
-    with pytest.raises(st.TraceError, match="did you mean tank.level"):
+    with pytest.raises(st.TraceError, match=r"did you mean tank\.level"):
         tr.signal("tank.levl")
     names = [s.name for s in tr.select("tank.*,count")]
     assert names == ["tank.level", "tank.pump", "count"]
@@ -123,7 +123,7 @@ def frame(obj: object) -> bytes:
 def test_a_newer_major_version_and_a_foreign_header_are_refused(tmp_path):
     p = tmp_path / "v2.trace"
     p.write_bytes(MAGIC + frame({"type": "header", "format": "softplc-trace", "version": [2, 0]}))
-    with pytest.raises(st.TraceError, match="version 2.0 is newer"):
+    with pytest.raises(st.TraceError, match=r"version 2\.0 is newer"):
         st.load(p)
     p.write_bytes(MAGIC + frame({"type": "header", "format": "other"}))
     with pytest.raises(st.TraceError, match="no softplc-trace header"):
@@ -196,20 +196,29 @@ def test_a_zero_filled_tail_after_a_power_loss_keeps_the_blocks_before_it(make_t
     assert tr.rows == full.blocks[0].rows + full.blocks[1].rows
 
 
-def test_a_damaged_block_stops_the_walk_and_verify_catches_it_in_a_closed_file(make_trace):
+def test_a_damaged_block_is_an_error_by_default_and_read_without_verification(make_trace):
     p = make_trace()
     data = bytearray(p.read_bytes())
     blocks = st.load(p).blocks
     data[blocks[1].payload + 100] ^= 0x01
     p.write_bytes(bytes(data))
-    # The index is intact: a plain load trusts it, verify checks every block.
-    assert st.load(p).rows == N
-    with pytest.raises(st.TraceError, match="block 1 .* damaged"):
-        st.load(p, verify=True)
-    # Without the index the walk stops at the damaged block, with a warning.
+    # Closed file: verified by default, the damaged block is named.
+    with pytest.raises(
+        st.TraceError, match=rf"block 1 at byte {blocks[1].offset} is damaged \(checksum"
+    ):
+        st.load(p)
+    # Without verification the index is trusted; verify() checks later.
+    tr = st.load(p, verify=False)
+    assert tr.rows == N and not tr.verified
+    with pytest.raises(st.TraceError, match=r"block 1 .* damaged"):
+        tr.verify()
+    # Without the end frame: a damaged frame followed by whole, valid frames is damage,
+    # not a torn tail. Verification says so; without it the walk stops with a warning.
     p.write_bytes(bytes(data[:-END_FRAME_BYTES]))
+    with pytest.raises(st.TraceError, match=f"frame at byte {blocks[1].offset} is damaged"):
+        st.load(p)
     with pytest.warns(st.TraceWarning, match="damaged"):
-        tr = st.load(p)
+        tr = st.load(p, verify=False)
     assert tr.rows == blocks[0].rows
 
 
@@ -273,7 +282,7 @@ def test_the_reader_in_the_format_document_reads_a_softplc_trace(make_trace):
     doc = (Path(__file__).resolve().parents[3] / "docs" / "trace-format.md").read_text()
     code = doc.split("## 8. A reader without softplc")[1].split("```python")[1].split("```")[0]
     ns: dict = {}
-    exec(compile(code, "trace-format.md", "exec"), ns)  # noqa: S102
+    exec(compile(code, "trace-format.md", "exec"), ns)
     p = make_trace()
     header, cols, events = ns["read_trace"](str(p))
     tr = st.load(p)
@@ -294,9 +303,9 @@ def _touched_blocks(monkeypatch) -> list[int]:
     seen: list[int] = []
     real = _reader.column_positions
 
-    def spy(buf, block, widths):
+    def spy(buf, block, layout):
         seen.append(block.seq)
-        return real(buf, block, widths)
+        return real(buf, block, layout)
 
     monkeypatch.setattr(_reader, "column_positions", spy)
     return seen
