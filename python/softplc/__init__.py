@@ -11,6 +11,7 @@ from softplc.authoring import ARRAY, Input, Memory, Output, Var, function_block,
 from softplc.engine import Engine, RealtimeWarning, Snapshot, Task
 from softplc.errors import (
     ConfigError,
+    ControlError,
     InvalidValue,
     IoError,
     ProgramError,
@@ -160,6 +161,7 @@ __all__ = [
     "ULINT",
     "USINT",
     "ConfigError",
+    "ControlError",
     "Engine",
     "IecType",
     "Input",

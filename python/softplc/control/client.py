@@ -55,9 +55,13 @@ class Client:
                 self._sock = socket.create_connection((host.strip("[]"), int(port)), timeout)
             except (OSError, ValueError) as e:
                 raise ControlError(f"cannot connect to {name}: {e}") from None
-            if token is None:
-                raise ControlError(f"{name}: a TCP control channel needs the runtime's token")
-            self._call("hello", token=token)
+            try:
+                if token is None:
+                    raise ControlError(f"{name}: a TCP control channel needs the runtime's token")
+                self._call("hello", token=token)
+            except ControlError:
+                self._sock.close()
+                raise
         else:
             path = Path(name) if name.startswith("/") else paths.socket_path(name)
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
