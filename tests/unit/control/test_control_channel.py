@@ -18,7 +18,6 @@ from pathlib import Path
 
 import msgpack
 import pytest
-
 from softplc import ControlError, InvalidValue
 from softplc.control import Client, list_runtimes
 
@@ -201,7 +200,7 @@ def test_a_socket_path_that_is_not_ours_is_never_touched(runtime_dir: Path) -> N
     d.mkdir(mode=0o700)
     (d / "tank.sock").write_text("not a socket")
     p = start("--duration", "2s")
-    out, err = p.communicate(timeout=30)
+    _out, err = p.communicate(timeout=30)
     assert p.returncode == 2
     assert "is not a socket of this user: refusing to touch it" in err
     assert (d / "tank.sock").read_text() == "not a socket"
