@@ -13,7 +13,9 @@
 //!
 //! ```
 //! use softplc_core::trace::{new_trace, TraceConfig};
-//! use softplc_core::{Area, CycleInfo, CycleObserver, IecType, Image, LayoutBuilder, PlcState, VarDecl};
+//! use softplc_core::{
+//!     Area, CycleInfo, CycleObserver, IecType, Image, LayoutBuilder, PlcState, TaskId, VarDecl,
+//! };
 //!
 //! let mut b = LayoutBuilder::new();
 //! b.declare(VarDecl::new("level", Area::Input, IecType::Real, None)).unwrap();
@@ -25,7 +27,7 @@
 //! sampler.attach(&layout, &["main".to_string()], &[1_000_000]);
 //! for cycle in 0..10 {
 //!     let t = cycle * 1_000_000;
-//!     let info = CycleInfo { task: 0, cycle, scheduled_ns: t, start_ns: t, exec_ns: 1_000,
+//!     let info = CycleInfo { task: TaskId::FIRST, cycle, scheduled_ns: t, start_ns: t, exec_ns: 1_000,
 //!                            overrun: false, state: PlcState::Run };
 //!     sampler.on_cycle(&image, &info);
 //! }
