@@ -244,8 +244,8 @@ impl Core {
         self.end_cycle(task, at, dt);
     }
 
-    /// 1. Every driver latches its inputs into the image. A driver's failure with a
-    /// cause faults the engine (fault path: allocates).
+    /// Step 1: every driver latches its inputs into the image. A driver's failure with
+    /// a cause faults the engine (fault path: allocates).
     fn read_inputs(&mut self, task: TaskId, now: u64, dt: u64) {
         let mut driver_fault = None;
         for d in self.drivers.iter_mut() {
@@ -296,7 +296,7 @@ impl Core {
         }
     }
 
-    /// 2. In RUN: forces, then the task's programs in order. Returns the first
+    /// Step 2, in RUN: forces, then the task's programs in order. Returns the first
     /// program's fault (fault path: allocates); the programs' own real-time behaviour
     /// is theirs (see [`Program::execute`]).
     fn execute(&mut self, task: TaskId, now: u64) -> Option<FaultInfo> {
@@ -351,8 +351,8 @@ impl Core {
         }
     }
 
-    /// 3. Every driver publishes the outputs (in STOP and FAULT they already hold their
-    /// safe values). A panicking driver is caught here and skipped.
+    /// Step 3: every driver publishes the outputs (in STOP and FAULT they already hold
+    /// their safe values). A panicking driver is caught here and skipped.
     pub(super) fn write_outputs(&mut self, now: u64, dt: u64) {
         for d in self.drivers.iter_mut() {
             let mut cx = IoCtx {
@@ -366,9 +366,9 @@ impl Core {
         }
     }
 
-    /// 4. Timing, the watchdog's and the overrun policy's verdicts, statistics and
-    /// observers; 5. the snapshot for readers (`try_lock`: skipped when a reader holds
-    /// it). One monotonic clock read; no allocation except on the fault path.
+    /// Step 4: timing, the watchdog's and the overrun policy's verdicts, statistics and
+    /// observers; then the snapshot for readers (`try_lock`: skipped when a reader
+    /// holds it). One monotonic clock read; no allocation except on the fault path.
     fn end_cycle(&mut self, task: TaskId, at: CycleStart, dt: u64) {
         let now = at.now;
         let exec = monotonic_ns().saturating_sub(at.t0);

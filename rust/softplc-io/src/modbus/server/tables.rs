@@ -14,7 +14,7 @@
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use crate::config::Table;
+use crate::modbus::Table;
 
 const PENDING_BIT: u8 = 0b10;
 const PENDING_REG: u32 = 1 << 16;
