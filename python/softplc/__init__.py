@@ -18,6 +18,7 @@ from softplc.errors import (
     SoftPlcError,
     StateError,
     TraceError,
+    UnknownVariable,
     WatchdogInterrupt,
 )
 from softplc.stdlib import (
@@ -175,6 +176,7 @@ __all__ = [
     "StateError",
     "Task",
     "TraceError",
+    "UnknownVariable",
     "Var",
     "WatchdogInterrupt",
     "function_block",

@@ -27,7 +27,7 @@ pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState, Safe
 pub use engine::{Engine, EngineBuilder, EngineError, FaultInfo, FaultKind};
 pub use event::{Event, EventKind, EventSink, IoEvent, IoEventKind};
 pub use image::{
-    ConfigError, Image, Layout, LayoutBuilder, Quality, Slot, VarDecl, VarId, VarInfo,
+    ConfigError, Image, Layout, LayoutBuilder, LookupError, Quality, Slot, VarDecl, VarId, VarInfo,
 };
 pub use observer::{CycleInfo, CycleObserver};
 pub use program::{FnProgram, Interrupt, Program, ProgramFault, ProgramKind, ScanCtx};
