@@ -524,7 +524,14 @@ class Engine:
         self._native.reset_stats()
 
     def events(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Engine events since a sequence number, and the next number to ask for."""
+        """Engine events since a sequence number, and the next number to ask for.
+
+        Each event is a dict: ``t_ns``, ``kind`` (``state``, ``fault``, ``overrun``,
+        ``force``, ``unforce``, ``write``, ``io``, ``info``), ``task`` (index, -1 for
+        none), ``a`` and ``b`` (kind-specific numbers), ``text``, and ``io``: for kind
+        ``io`` the typed driver event (``kind``, ``link``, ``device``, ``suppressed``;
+        see docs/trace-format.md, section 10), None otherwise.
+        """
         evs, nxt = self._native.events(since)
         return [dict(e) for e in evs], int(nxt)
 

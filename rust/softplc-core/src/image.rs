@@ -630,7 +630,7 @@ impl Image {
         img
     }
 
-    /// Reads a slot. No allocation, no locks.
+    /// Reads a slot. No allocation, locks or syscalls.
     #[inline]
     pub fn load(&self, slot: Slot) -> Value {
         let bytes = &self.areas[slot.area.index()];
@@ -645,7 +645,7 @@ impl Image {
     }
 
     /// Writes a slot; `v` must already be of the slot's type (see [`Value::convert`]),
-    /// otherwise its bits are reinterpreted. No allocation, no locks.
+    /// otherwise its bits are reinterpreted. No allocation, locks or syscalls.
     #[inline]
     pub fn store(&mut self, slot: Slot, v: Value) {
         let bytes = &mut self.areas[slot.area.index()];
@@ -663,7 +663,8 @@ impl Image {
         bytes[off..off + n].copy_from_slice(&v.to_bits().to_le_bytes()[..n]);
     }
 
-    /// Copies everything from `other` without reallocating (same layout).
+    /// Copies everything from `other` without reallocating (same layout). Scan thread:
+    /// no allocation, locks or syscalls.
     pub fn copy_from(&mut self, other: &Image) {
         for (a, b) in self.areas.iter_mut().zip(other.areas.iter()) {
             a.copy_from_slice(b);

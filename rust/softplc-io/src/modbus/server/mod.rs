@@ -205,6 +205,8 @@ impl ModbusServer {
     }
 }
 
+/// True when a client write to any item of `p` waits for the scan. Atomic loads: no
+/// allocation, locks or syscalls.
 fn is_pending(t: &Tables, p: &BoundPoint) -> bool {
     (p.address as usize..p.end()).any(|a| t.pending(p.table, a))
 }
