@@ -33,7 +33,7 @@ pub const CLOSE_ABANDON_NS: u64 = 1_500_000_000;
 
 /// The engine handle: starts and stops the scan, sends commands, reads snapshots and
 /// statistics. Methods take `&self` where they only talk to the scan through
-/// [`Shared`], so one handle can be used from several threads.
+/// the shared state, so one handle can be used from several threads.
 pub struct Engine {
     pub(super) core: Option<Box<Core>>,
     pub(super) thread: Option<JoinHandle<Box<Core>>>,

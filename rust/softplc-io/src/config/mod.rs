@@ -2,7 +2,7 @@
 //!
 //! Parsing checks everything that can be checked without the program (syntax, keys,
 //! ranges, tables, orders); binding against a [`softplc_core::Layout`] (see
-//! [`crate::bind`]) checks variable names, types and address overlaps. Every error
+//! [`crate::modbus::bind`]) checks variable names, types and address overlaps. Every error
 //! names the file, line, column and key.
 //!
 //! ```toml

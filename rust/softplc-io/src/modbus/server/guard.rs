@@ -179,7 +179,7 @@ impl<T, S: GuardStats> FrameGuard<T, S> {
     }
 
     /// Lets the server close this connection through `handle` (see
-    /// [`super::conns::Connections::evict_idlest`]).
+    /// `Connections::evict_idlest`).
     pub fn with_handle(mut self, handle: Arc<ConnHandle>) -> Self {
         self.handle = Some(handle);
         self

@@ -44,7 +44,7 @@ pub(super) struct Acceptor {
     pub busy_replies: Arc<AtomicUsize>,
 }
 
-/// At most this many refused connections are answered at once (see [`answer_busy`]).
+/// At most this many refused connections are answered at once (with exception 06).
 pub const MAX_BUSY_REPLIES: usize = 8;
 
 /// How long a refused connection has to send its first request.
