@@ -158,6 +158,8 @@ def test_an_unknown_variable_is_one_error_from_the_engine_and_from_the_io_object
     for call in (e.read, e.quality, lambda n: e.write(n, 1.0), lambda n: e.force(n, 1.0)):
         with pytest.raises(UnknownVariable, match=r"\"tank.lev\" \(did you mean tank.level\?\)"):
             call("tank.lev")
+    with pytest.raises(UnknownVariable, match="full names"):
+        e.snapshot().value("level")
     assert {k: type(v) for k, v in seen.items() if k in ("item", "index", "attribute")} == {
         "item": UnknownVariable,
         "index": UnknownVariable,
