@@ -19,6 +19,7 @@ from softplc.errors import (
     SoftPlcError,
     StateError,
     TraceError,
+    UnknownVariable,
     WatchdogInterrupt,
 )
 from softplc.stdlib import (
@@ -177,6 +178,7 @@ __all__ = [
     "StateError",
     "Task",
     "TraceError",
+    "UnknownVariable",
     "Var",
     "WatchdogInterrupt",
     "function_block",

@@ -41,8 +41,10 @@ __all__ = [
     "StateError",
     "TraceError",
     "TraceRecorder",
+    "UnknownVariable",
     "WatchdogInterrupt",
     "__version__",
+    "event_kinds",
     "io_check_config",
     "io_load_config",
     "io_modbus_server",
@@ -77,6 +79,13 @@ _State: TypeAlias = Literal["RUN", "STOP", "FAULT"]
 _EventKind: TypeAlias = Literal[
     "state", "fault", "overrun", "force", "unforce", "write", "io", "info"
 ]
+_IoEventKind: TypeAlias = Literal[
+    "connected", "connect_failed", "disconnected", "device_bad", "device_good",
+    "outputs_rewritten", "write_rejected", "listening", "listen_failed", "listen_stopped",
+    "accept_failed", "client_accepted", "client_not_allowed", "client_refused",
+    "client_evicted", "client_write_refused", "other",
+]  # fmt: skip
+_FaultKind: TypeAlias = Literal["program", "panic", "watchdog", "overrun", "driver"]
 _ProgramKind: TypeAlias = Literal["compiled", "python", "native"]
 
 # ---------------------------------------------------------------------------------------
@@ -84,7 +93,7 @@ _ProgramKind: TypeAlias = Literal["compiled", "python", "native"]
 
 @type_check_only
 class _Fault(TypedDict):
-    kind: str  # "program", "panic", "watchdog", "overrun" or "driver"
+    kind: _FaultKind
     task: str  # empty when not task-related
     source: str  # program or driver name, or empty
     cycle: int
@@ -126,13 +135,21 @@ class _RtStatus(TypedDict):
     watchdog_degraded: list[str]
 
 @type_check_only
+class _IoEvent(TypedDict):
+    kind: _IoEventKind
+    link: int | None  # the driver's connection, numbered by the driver
+    device: int | None  # the device, in configuration order
+    suppressed: int  # > 0: sums up this many events of `kind` left out
+
+@type_check_only
 class _Event(TypedDict):
     t_ns: int
     kind: _EventKind
     task: int  # -1 when not task-related
-    a: int
-    b: int
+    a: int  # kind-specific; for "io": the link, or -1
+    b: int  # kind-specific; for "io": the device, or -1
     text: str
+    io: _IoEvent | None  # the typed I/O event, for kind "io"
 
 @type_check_only
 class _Variable(TypedDict):
@@ -162,10 +179,11 @@ class _Snapshot(TypedDict):
     cycles: int
 
 # ---------------------------------------------------------------------------------------
-# Exceptions (errors.rs, trace.rs)
+# Exceptions (errors.rs)
 
 class SoftPlcError(Exception): ...
 class ConfigError(SoftPlcError): ...
+class UnknownVariable(ConfigError, KeyError, AttributeError): ...
 class ProgramError(SoftPlcError): ...
 class IoError(SoftPlcError): ...
 class RuntimeFaulted(SoftPlcError): ...
@@ -376,6 +394,7 @@ def trace_start(
     meta: Sequence[tuple[str, str]] = ...,
 ) -> TraceRecorder: ...
 def trace_dtypes() -> list[tuple[str, str]]: ...
+def event_kinds() -> tuple[list[_EventKind], list[_IoEventKind]]: ...
 def trace_record(
     path: _StrPath,
     variables: Sequence[tuple[str, str, str, str, str | None]],

@@ -34,7 +34,7 @@ import numpy as np
 
 from softplc import _native, _scanstate, authoring, trace
 from softplc.compiler import compile_instance
-from softplc.errors import ConfigError, ProgramError, StateError
+from softplc.errors import ConfigError, ProgramError, StateError, UnknownVariable
 from softplc.timefmt import parse_duration
 from softplc.types import NUMPY_DTYPES, IecType
 
@@ -95,8 +95,11 @@ class Snapshot:
         self._vars = {v["name"]: v for v in variables}
 
     def value(self, name: str) -> Any:
-        """Decodes one variable (full name) from the snapshot."""
-        v = self._vars[name]
+        """Decodes one variable (full name) from the snapshot; :class:`UnknownVariable`
+        (a ``KeyError``) for a name the engine does not have."""
+        v = self._vars.get(name)
+        if v is None:
+            raise UnknownVariable(f"unknown variable {name!r} (a snapshot takes full names)")
         data = getattr(self, v["area"])
         off = v["offset"]
         if v["type"] == "BOOL":
@@ -524,7 +527,14 @@ class Engine:
         self._native.reset_stats()
 
     def events(self, since: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Engine events since a sequence number, and the next number to ask for."""
+        """Engine events since a sequence number, and the next number to ask for.
+
+        Each event is a dict: ``t_ns``, ``kind`` (``state``, ``fault``, ``overrun``,
+        ``force``, ``unforce``, ``write``, ``io``, ``info``), ``task`` (index, -1 for
+        none), ``a`` and ``b`` (kind-specific numbers), ``text``, and ``io``: for kind
+        ``io`` the typed driver event (``kind``, ``link``, ``device``, ``suppressed``;
+        see docs/trace-format.md, section 10), None otherwise.
+        """
         evs, nxt = self._native.events(since)
         return [dict(e) for e in evs], int(nxt)
 

@@ -6,9 +6,16 @@ them so that ``except softplc.ConfigError`` works the same for both sides.
 code that runs past its task's limit; like ``KeyboardInterrupt`` it derives from
 ``BaseException``, so that ``except Exception`` in a program does not swallow it.
 
+:class:`UnknownVariable` is raised wherever a variable name or index leads to no variable
+(``Engine.read``, ``io["x"]``, ``io.x``). It is a :class:`ConfigError`, and also a
+``KeyError`` and an ``AttributeError``, so that ``getattr(io, "x", None)`` and
+``except KeyError`` keep working.
+
 Example:
     >>> import softplc
     >>> issubclass(softplc.ConfigError, softplc.SoftPlcError)
+    True
+    >>> issubclass(softplc.UnknownVariable, (softplc.ConfigError, KeyError))
     True
 """
 
@@ -21,6 +28,7 @@ from softplc._native import (
     SoftPlcError,
     StateError,
     TraceError,
+    UnknownVariable,
     WatchdogInterrupt,
 )
 
@@ -40,5 +48,6 @@ __all__ = [
     "SoftPlcError",
     "StateError",
     "TraceError",
+    "UnknownVariable",
     "WatchdogInterrupt",
 ]

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from softplc.errors import ConfigError
+from softplc.errors import ConfigError, UnknownVariable
 from softplc.iectypes import INT_BITS, f32, fits
 from softplc.timefmt import parse_duration
 
@@ -126,7 +126,8 @@ class Stimulus:
 
     def bind(self, engine: Any) -> None:
         """Resolves the columns against the engine's variables (inputs only) and parses
-        every cell. Raises :class:`ConfigError` naming file, row and column."""
+        every cell. Raises :class:`ConfigError` naming file, row and column
+        (:class:`UnknownVariable` for a column that names no variable)."""
         variables = {v["name"]: v for v in engine.variables}
         names = []
         for col, c in enumerate(self.columns, start=1):
@@ -136,13 +137,13 @@ class Stimulus:
                 if len(hits) == 1:
                     v = variables[hits[0]]
                 elif hits:
-                    raise ConfigError(
+                    raise UnknownVariable(
                         f"{self.path}: row 1, column {col} ({c!r}): ambiguous name, "
                         f"matches {', '.join(hits)} (use the full name)"
                     )
                 else:
                     known = ", ".join(n for n, x in variables.items() if x["area"] == "input")
-                    raise ConfigError(
+                    raise UnknownVariable(
                         f"{self.path}: row 1, column {col} ({c!r}): no such variable "
                         f"(inputs: {known or 'none'})"
                     )

@@ -16,6 +16,7 @@ from softplc import (
     ConfigError,
     Engine,
     InvalidValue,
+    UnknownVariable,
     ms,
 )
 
@@ -131,6 +132,68 @@ def test_unknown_variable_names_suggest_close_ones(engines):
         e.read("levle")
     with pytest.raises(ConfigError, match=r"did you mean tank.level"):
         e.read("tank.lev")
+
+
+def test_an_unknown_variable_is_one_error_from_the_engine_and_from_the_io_object(engines):
+    seen: dict[str, object] = {}
+
+    def probe(io):
+        for what, get in [
+            ("item", lambda: io["nope"]),
+            ("index", lambda: io[99]),
+            ("attribute", lambda: io.nope),
+        ]:
+            try:
+                get()
+            except BaseException as exc:  # noqa: BLE001 (the test records the class)
+                seen[what] = exc
+        seen["getattr"] = getattr(io, "nope", "default")
+        seen["hasattr"] = hasattr(io, "nope")
+
+    e = make(engines)
+    e.declare("tank.level", "input", REAL)
+    e.add_program(probe, name="probe")
+    e.start()
+    e.run_cycles(1)
+    for call in (e.read, e.quality, lambda n: e.write(n, 1.0), lambda n: e.force(n, 1.0)):
+        with pytest.raises(UnknownVariable, match=r"\"tank.lev\" \(did you mean tank.level\?\)"):
+            call("tank.lev")
+    with pytest.raises(UnknownVariable, match="full names"):
+        e.snapshot().value("level")
+    assert {k: type(v) for k, v in seen.items() if k in ("item", "index", "attribute")} == {
+        "item": UnknownVariable,
+        "index": UnknownVariable,
+        "attribute": UnknownVariable,
+    }
+    assert str(seen["item"]) == 'unknown variable "nope"', "no KeyError quotes"
+    assert str(seen["index"]) == "no variable with index 99"
+    # Still what Python's protocols expect of a failed item or attribute lookup.
+    assert isinstance(seen["item"], KeyError) and isinstance(seen["attribute"], AttributeError)
+    assert isinstance(seen["item"], ConfigError)
+    assert (seen["getattr"], seen["hasattr"]) == ("default", False)
+
+
+def test_a_value_of_the_wrong_kind_is_invalid_value_from_every_writer(engines):
+    raised: list[BaseException] = []
+
+    def writer(io):
+        for bad in ("7", 1.5):
+            try:
+                io.n = bad
+            except BaseException as exc:  # noqa: BLE001 (the test records the class)
+                raised.append(exc)
+
+    e = make(engines)
+    e.declare("n", "memory", INT)
+    e.add_program(writer, name="writer")
+    e.start()
+    e.run_cycles(1)
+    with pytest.raises(InvalidValue, match=r"^n \(INT\): expected a number, got str"):
+        e.write("n", "7")
+    assert [type(x) for x in raised] == [InvalidValue, InvalidValue]
+    assert str(raised[0]) == "n (INT): expected an integer, got str"
+    assert str(raised[1]) == "n (INT): expected an integer, got float 1.5 (convert explicitly)"
+    assert e.state == "RUN"
 
 
 def test_snapshot_is_a_consistent_copy_not_a_view(engines):

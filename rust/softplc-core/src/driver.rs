@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::clock::EngineClock;
 use crate::event::EventSink;
 use crate::image::{ConfigError, Image, Layout};
 
@@ -55,6 +56,16 @@ pub struct IoCtx<'a> {
     /// Engine state for this cycle. In STOP and FAULT the outputs already hold their
     /// safe values when `write_outputs` is called.
     pub state: PlcState,
+}
+
+/// What a driver gets at start: where its events go and the engine's clock, which it
+/// keeps for its own threads (they stamp device data and events in engine time).
+#[derive(Clone, Debug)]
+pub struct StartCtx {
+    /// The engine's event log.
+    pub events: EventSink,
+    /// The engine's clock.
+    pub clock: EngineClock,
 }
 
 /// Result of one driver exchange: a `Copy` value, no allocation on the scan path.
@@ -112,15 +123,17 @@ pub trait Driver: Send {
     fn name(&self) -> &str;
     /// Resolves variable names to slots and checks types. Allocation is fine here.
     fn bind(&mut self, layout: &Layout) -> Result<(), ConfigError>;
-    /// Opens devices and starts threads. On error nothing may be left running.
-    fn start(&mut self, events: EventSink) -> Result<(), IoError>;
+    /// Opens devices and starts threads, which keep what they need of `cx`. On error
+    /// nothing may be left running. Off the scan thread.
+    fn start(&mut self, cx: &StartCtx) -> Result<(), IoError>;
     /// Latches the newest inputs into the image. Scan thread: must not block, allocate
     /// or make blocking syscalls.
     fn read_inputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus;
     /// Publishes outputs. Scan thread: must not block, allocate or make blocking
     /// syscalls. Called in every state; in STOP/FAULT outputs hold their safe values.
     fn write_outputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus;
-    /// Stops threads and closes devices; idempotent.
+    /// Stops threads and closes devices; idempotent. Off the scan thread (the engine
+    /// calls it after the scan has ended).
     fn stop(&mut self);
     /// After an exchange returned [`IoStatus::Failed`]: a cause that should fault the
     /// engine (a plant model that raised). Fieldbus drivers return None: a failed

@@ -154,6 +154,49 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Why a name (or index) does not lead to exactly one variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupError {
+    /// No variable has that name, address or last name component.
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// Close names, as ` (did you mean a, b?)`, or empty.
+        hint: String,
+    },
+    /// The bare name is the last component of several variables.
+    Ambiguous {
+        /// The name asked for.
+        name: String,
+        /// Two of the variables it matches.
+        matches: (String, String),
+    },
+    /// No variable has that index.
+    NoIndex(i64),
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LookupError::Unknown { name, hint } => write!(f, "unknown variable {name:?}{hint}"),
+            LookupError::Ambiguous { name, matches } => write!(
+                f,
+                "variable name {name:?} is ambiguous: {:?} and {:?} (use the full name)",
+                matches.0, matches.1
+            ),
+            LookupError::NoIndex(i) => write!(f, "no variable with index {i}"),
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}
+
+impl From<LookupError> for ConfigError {
+    fn from(e: LookupError) -> ConfigError {
+        ConfigError::new(e.to_string())
+    }
+}
+
 /// The variables of a process image and where each one lives. Immutable once built.
 #[derive(Clone, Debug, Default)]
 pub struct Layout {
@@ -173,9 +216,15 @@ impl Layout {
         &self.vars[id.index()]
     }
 
-    /// Looks a variable up by name. A bare name (`level`) matches a qualified one
-    /// (`tank.level`) when exactly one variable has that last component.
+    /// Looks a variable up by name, as [`Layout::lookup`] does, with the error as a
+    /// configuration error (load time: the name comes from a declaration or a file).
     pub fn find(&self, name: &str) -> Result<VarId, ConfigError> {
+        self.lookup(name).map_err(ConfigError::from)
+    }
+
+    /// Looks a variable up by name or direct address. A bare name (`level`) matches a
+    /// qualified one (`tank.level`) when exactly one variable has that last component.
+    pub fn lookup(&self, name: &str) -> Result<VarId, LookupError> {
         if let Some(id) = self.by_name.get(name) {
             return Ok(*id);
         }
@@ -192,14 +241,22 @@ impl Layout {
             .filter(|(_, v)| v.name.ends_with(&suffix));
         match (hits.next(), hits.next()) {
             (Some((i, _)), None) => Ok(VarId(i as u32)),
-            (Some((_, a)), Some((_, b))) => Err(ConfigError::new(format!(
-                "variable name {name:?} is ambiguous: {:?} and {:?} (use the full name)",
-                a.name, b.name
-            ))),
-            _ => Err(ConfigError::new(format!(
-                "unknown variable {name:?}{}",
-                self.suggest(name)
-            ))),
+            (Some((_, a)), Some((_, b))) => Err(LookupError::Ambiguous {
+                name: name.to_string(),
+                matches: (a.name.clone(), b.name.clone()),
+            }),
+            _ => Err(LookupError::Unknown {
+                name: name.to_string(),
+                hint: self.suggest(name),
+            }),
+        }
+    }
+
+    /// The variable at `index` (declaration order), if there is one.
+    pub fn id_at(&self, index: i64) -> Result<VarId, LookupError> {
+        match usize::try_from(index) {
+            Ok(i) if i < self.vars.len() => Ok(VarId(i as u32)),
+            _ => Err(LookupError::NoIndex(index)),
         }
     }
 
@@ -573,7 +630,7 @@ impl Image {
         img
     }
 
-    /// Reads a slot. No allocation, no locks.
+    /// Reads a slot. No allocation, locks or syscalls.
     #[inline]
     pub fn load(&self, slot: Slot) -> Value {
         let bytes = &self.areas[slot.area.index()];
@@ -588,7 +645,7 @@ impl Image {
     }
 
     /// Writes a slot; `v` must already be of the slot's type (see [`Value::convert`]),
-    /// otherwise its bits are reinterpreted. No allocation, no locks.
+    /// otherwise its bits are reinterpreted. No allocation, locks or syscalls.
     #[inline]
     pub fn store(&mut self, slot: Slot, v: Value) {
         let bytes = &mut self.areas[slot.area.index()];
@@ -606,7 +663,8 @@ impl Image {
         bytes[off..off + n].copy_from_slice(&v.to_bits().to_le_bytes()[..n]);
     }
 
-    /// Copies everything from `other` without reallocating (same layout).
+    /// Copies everything from `other` without reallocating (same layout). Scan thread:
+    /// no allocation, locks or syscalls.
     pub fn copy_from(&mut self, other: &Image) {
         for (a, b) in self.areas.iter_mut().zip(other.areas.iter()) {
             a.copy_from_slice(b);

@@ -16,22 +16,23 @@ pub mod retain;
 pub mod rt;
 pub mod sim;
 pub mod stats;
-mod supervisor;
+pub mod task;
 pub mod timing;
 pub mod trace;
 pub mod types;
 
 pub use access::{WriteRefused, WriteRule};
 pub use address::{Address, Area};
-pub use clock::ClockKind;
-pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState, SafeState};
-pub use engine::{Engine, EngineBuilder, EngineError, FaultInfo, TaskConfig, TaskInfo};
-pub use event::{Event, EventKind, EventSink};
+pub use clock::{ClockKind, EngineClock};
+pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState, SafeState, StartCtx};
+pub use engine::{Engine, EngineBuilder, EngineError, FaultInfo, FaultKind};
+pub use event::{Event, EventKind, EventSink, IoEvent, IoEventKind};
 pub use image::{
-    ConfigError, Image, Layout, LayoutBuilder, Quality, Slot, VarDecl, VarId, VarInfo,
+    ConfigError, Image, Layout, LayoutBuilder, LookupError, Quality, Slot, VarDecl, VarId, VarInfo,
 };
 pub use observer::{CycleInfo, CycleObserver};
 pub use program::{FnProgram, Interrupt, Program, ProgramFault, ProgramKind, ScanCtx};
 pub use sim::{Plant, SimDriver};
+pub use task::{TaskConfig, TaskId, TaskInfo};
 pub use timing::{OverrunPolicy, Schedule, Watchdog};
 pub use types::{IecType, Value};

@@ -4,12 +4,13 @@
 
 use crate::driver::PlcState;
 use crate::image::{Image, Layout};
+use crate::task::TaskId;
 
 /// What happened in the cycle just finished. `Copy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CycleInfo {
-    /// Task index (declaration order).
-    pub task: u16,
+    /// The task whose cycle it was.
+    pub task: TaskId,
     /// The task's cycle number, from 0.
     pub cycle: u64,
     /// Scheduled start (engine clock, ns).

@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::driver::{Driver, IoCtx, IoError, IoStatus};
-use crate::event::EventSink;
+use crate::driver::{Driver, IoCtx, IoError, IoStatus, StartCtx};
 use crate::image::{ConfigError, Image, Layout};
 
 /// A model of the controlled machine.
@@ -55,7 +54,7 @@ impl Driver for SimDriver {
         Ok(())
     }
 
-    fn start(&mut self, _events: EventSink) -> Result<(), IoError> {
+    fn start(&mut self, _cx: &StartCtx) -> Result<(), IoError> {
         Ok(())
     }
 

@@ -80,7 +80,7 @@ impl Schedule {
         }
     }
 
-    /// When the next cycle is due.
+    /// When the next cycle is due. Scan thread: no allocation, locks or syscalls.
     pub fn next_due(&self) -> u64 {
         self.next
     }
@@ -95,6 +95,7 @@ impl Schedule {
     /// Under Skip, a wake-up that comes a whole period or more late is moved onto the
     /// latest tick not after `now` and the ticks in between are reported as missed;
     /// the other policies keep the tick and report the lateness as latency.
+    /// Scan thread: arithmetic only, no allocation, locks or syscalls.
     pub fn begin(&mut self, now: u64) -> Begin {
         let due = self.next;
         let mut scheduled = self.next;
@@ -114,7 +115,7 @@ impl Schedule {
     }
 
     /// Ends the cycle that [`begin`](Self::begin) started, at time `end`, and sets the
-    /// next due time.
+    /// next due time. Scan thread: arithmetic only, no allocation, locks or syscalls.
     pub fn end(&mut self, end: u64) -> End {
         let scheduled = self.next;
         let due = scheduled + self.period;
@@ -199,7 +200,8 @@ impl Watchdog {
         }
     }
 
-    /// Checks one cycle's execution time; returns the breach that should fault.
+    /// Checks one cycle's execution time; returns the breach that should fault. Scan
+    /// thread: no allocation, locks or syscalls.
     pub fn check(&mut self, exec_ns: u64) -> Option<Breach> {
         if exec_ns <= self.limit_ns {
             self.consecutive = 0;

@@ -104,7 +104,7 @@ fn a_program_fault_makes_outputs_safe_in_the_same_cycle_and_keeps_the_cause() {
     let f = e.fault().unwrap();
     assert_eq!(
         (f.kind, f.cycle, f.message.as_str()),
-        ("program", 2, "boom")
+        (FaultKind::Program, 2, "boom")
     );
     // A fault stays until cleared, and clearing leads to STOP, not RUN.
     e.run_cycles(5).unwrap();

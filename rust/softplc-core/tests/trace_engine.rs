@@ -230,3 +230,45 @@ fn a_virtual_time_engine_traced_to_a_file_reads_back_row_for_row() {
     assert_eq!(index["blocks"].as_array().unwrap().len(), 7);
     assert_eq!(kind(fr.last().unwrap()), "end");
 }
+
+#[test]
+fn a_live_trace_starts_on_an_engine_and_stops_with_every_row_in_the_file() {
+    use softplc_core::trace::{LiveTrace, TraceOptions};
+    let dir = std::env::temp_dir().join(format!("softplc-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("live.trace");
+    let mut e = engine();
+    let config = TraceOptions {
+        signals: vec!["count".into()],
+        ..TraceOptions::default()
+    }
+    .config()
+    .unwrap();
+    let trace = LiveTrace::start(&mut e, config, &path).unwrap();
+    e.run_cycles(25).unwrap();
+    assert!(trace.detach(&mut e, Duration::from_secs(5)));
+    assert!(!trace.is_attached());
+    let stats = trace.finish(Duration::from_secs(10)).unwrap();
+    assert_eq!(stats.rows_written, 25);
+    assert_eq!(
+        trace.finish(Duration::ZERO).unwrap(),
+        stats,
+        "finish again: same counters"
+    );
+    // A trace that does not fit the engine leaves an existing file as it was.
+    std::fs::write(&path, b"keep").unwrap();
+    let bad = TraceOptions {
+        signals: vec!["nope".into()],
+        ..TraceOptions::default()
+    }
+    .config()
+    .unwrap();
+    let err = LiveTrace::start(&mut e, bad, &path).unwrap_err();
+    assert!(
+        matches!(err, softplc_core::trace::TraceError::Config(_)),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"keep");
+    e.close();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -44,7 +44,7 @@ impl Driver for Recorder {
         self.lamp = Some(layout.var(layout.find("lamp")?).slot);
         Ok(())
     }
-    fn start(&mut self, _events: EventSink) -> Result<(), IoError> {
+    fn start(&mut self, _cx: &StartCtx) -> Result<(), IoError> {
         Ok(())
     }
     fn read_inputs(&mut self, _cx: &mut IoCtx<'_>) -> IoStatus {
@@ -141,7 +141,7 @@ fn a_cycle_that_never_ends_is_faulted_from_outside_with_outputs_safe() {
         Duration::from_secs(5)
     ));
     let f = e.fault().expect("a fault is recorded");
-    assert_eq!(f.kind, "watchdog");
+    assert_eq!(f.kind, FaultKind::Watchdog);
     assert_eq!(f.source, "prog");
     assert_eq!(f.cycle, 20);
     assert!(f.message.contains("still running"), "{}", f.message);

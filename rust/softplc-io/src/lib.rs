@@ -1,6 +1,6 @@
 //! softplc-io: fieldbus drivers of the softplc runtime.
 //!
-//! Modbus TCP, both ways, on tokio-modbus:
+//! Modbus TCP, both ways, on tokio-modbus ([`modbus`]):
 //! - [`ModbusClient`] polls devices listed in an I/O configuration file (see
 //!   [`config`] for the format), batching contiguous ranges into as few requests as
 //!   the protocol allows, and writes the program's outputs back.
@@ -11,36 +11,30 @@
 //! per driver (a single-threaded tokio runtime, the only async code of the project);
 //! the scan thread only exchanges lock-free buffers with it, so a device that vanishes,
 //! answers garbage or answers slowly shows up as input quality, statistics and events,
-//! and never delays a scan.
+//! and never delays a scan. Drivers stamp data and events with the engine's clock,
+//! which the engine hands them at start.
+//!
+//! Layout: one module per protocol (`modbus/`, with `client/` and `server/`), and what
+//! protocols share beside them: the configuration file (`config/`), the I/O thread
+//! (`runtime`), rate-limited events (`ratelimit`) and IP allowlists (`net`).
 #![deny(missing_docs)]
 
-pub mod bind;
-pub mod client;
-pub mod clock;
 pub mod config;
-pub mod encoding;
-pub mod frame;
-pub mod guard;
-pub mod plan;
-mod poller;
+pub mod modbus;
+pub mod net;
 pub mod ratelimit;
-pub mod rules;
 pub mod runtime;
-pub mod server;
-pub mod serverlog;
-pub mod service;
-pub mod tables;
-pub mod transport;
 
 use std::path::Path;
 
 use serde_json::json;
 use softplc_core::{ConfigError, Driver, Layout};
 
-pub use client::ModbusClient;
-pub use config::{load, parse, DeviceConfig, IoConfig, ServerConfig, Table};
-pub use encoding::{Codec, RegType, WordOrder};
-pub use server::ModbusServer;
+use modbus::{bind, plan};
+
+pub use config::{load, parse, DeviceConfig, IoConfig, ServerConfig};
+pub use modbus::{Codec, ModbusClient, ModbusServer, RegType, Table, WordOrder};
+pub use net::IpNet;
 
 /// Name of the client driver built from a configuration.
 pub const CLIENT_DRIVER: &str = "modbus";

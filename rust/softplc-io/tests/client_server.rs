@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{layout, run_until, Rig};
-use softplc_core::{Area, Driver, IecType, Quality, Value};
+use softplc_core::{Area, Driver, EventKind, IecType, IoEvent, IoEventKind, Quality, Value};
 use softplc_io::config::{parse, ServerConfig};
 use softplc_io::{ModbusClient, ModbusServer};
 
@@ -154,14 +154,22 @@ fn a_vanished_device_turns_inputs_bad_then_recovers_and_outputs_are_rewritten() 
     assert_eq!(plc.get("plc.comm_ok"), Value::Bool(false));
     let st = plc.status(0);
     assert_eq!(st["devices"]["dev"]["health"], "bad", "{st}");
-    assert!(plc.events().iter().any(|e| e.text.contains("inputs bad")));
+    let bad = plc
+        .events()
+        .into_iter()
+        .find(|e| e.text.contains("inputs bad"))
+        .expect("the device's failure is an event");
+    assert_eq!(
+        bad.kind,
+        EventKind::Io(IoEvent::on_device(IoEventKind::DeviceBad, 0, 0))
+    );
     // The device comes back with its outputs lost (a power cycle).
     dev.set("dev.pump", Value::Bool(false));
     dev.set("dev.level", Value::Int(IecType::Int, 20));
     let cfg = ServerConfig::with_default_map(format!("127.0.0.1:{port}").parse().unwrap(), 1);
     let mut server = ModbusServer::new("modbus-server", cfg);
     server.bind(&dev.layout).unwrap();
-    server.start(dev.events.clone()).unwrap();
+    server.start(&dev.cx).unwrap();
     dev.drivers[0] = Box::new(server);
     assert!(
         run_until(

@@ -1,15 +1,26 @@
 //! softplc._native: the only crate that uses pyo3. Private to the `softplc` package;
-//! the public Python API wraps these classes.
+//! the public API wraps these classes.
+//!
+//! The bindings only convert: Python values (`value`), reports as dicts (`dicts`),
+//! core errors as the exception tree (`errors`, the one place they are mapped), and
+//! every wait without the GIL with Ctrl-C as KeyboardInterrupt (`wait`). The classes:
+//! the engine (`engine`), the I/O object of Python programs (`scanio`), Python code on
+//! the scan thread (`pycode`), drivers (`driver`, `modbus`), compiled programs (`vm`)
+//! and traces (`trace`).
 
 use pyo3::prelude::*;
 
+mod dicts;
 mod driver;
 pub mod engine;
 mod errors;
-mod vm;
-// helper modules register here
 mod modbus;
+mod pycode;
+mod scanio;
 mod trace;
+mod value;
+mod vm;
+mod wait;
 
 /// The native module.
 #[pymodule]
@@ -18,7 +29,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     driver::register(m)?;
     vm::register(m)?;
     engine::register(m)?;
-    // helper registrations here
     modbus::register(m)?;
     trace::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -4,10 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use softplc_core::{Area, Driver, DriverMonitor, IecType, LayoutBuilder, VarDecl};
+use softplc_core::{Area, Driver, DriverMonitor, LayoutBuilder, VarDecl};
 
 use crate::driver::NativeDriver;
-use crate::errors;
+use crate::errors::{self, OrRaise};
+use crate::value::type_from_name;
+use crate::wait;
 
 /// A driver's status, readable from Python before and after the driver is attached.
 #[pyclass(module = "softplc._native", frozen)]
@@ -25,9 +27,9 @@ impl IoMonitor {
     }
 
     /// The status as JSON text.
-    fn status_json(&self, py: Python<'_>) -> String {
+    fn status_json(&self, py: Python<'_>) -> PyResult<String> {
         let m = self.inner.clone();
-        py.detach(move || m.status_json())
+        wait::blocking(py, move || m.status_json())
     }
 
     fn __repr__(&self) -> String {
@@ -52,7 +54,7 @@ fn wrap(d: Box<dyn Driver>) -> PyResult<(NativeDriver, IoMonitor)> {
 /// Loads an I/O configuration file and builds its drivers: `[(driver, monitor)]`.
 #[pyfunction]
 fn io_load_config(path: &str) -> PyResult<Vec<(NativeDriver, IoMonitor)>> {
-    let drivers = softplc_io::load_drivers(Path::new(path)).map_err(errors::config)?;
+    let drivers = softplc_io::load_drivers(Path::new(path)).or_raise()?;
     drivers.into_iter().map(wrap).collect()
 }
 
@@ -73,12 +75,11 @@ fn io_modbus_server(
     cfg.idle_timeout =
         (idle_timeout_ms > 0).then(|| std::time::Duration::from_millis(idle_timeout_ms));
     for a in &allow {
-        cfg.allow
-            .push(softplc_io::config::IpNet::parse(a).ok_or_else(|| {
-                errors::ConfigError::new_err(format!(
-                    "allow: {a:?} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)"
-                ))
-            })?);
+        cfg.allow.push(softplc_io::IpNet::parse(a).ok_or_else(|| {
+            errors::ConfigError::new_err(format!(
+                "allow: {a:?} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)"
+            ))
+        })?);
     }
     for t in &read_only {
         let table = softplc_io::Table::parse(t).ok_or_else(|| {
@@ -102,8 +103,8 @@ type VarRow = (String, String, String, Option<String>);
 /// `[(name, area, type, address or None)]`, and returns a JSON description.
 #[pyfunction]
 #[pyo3(signature = (path, variables=None))]
-fn io_check_config(path: &str, variables: Option<Vec<VarRow>>) -> PyResult<String> {
-    let cfg = softplc_io::load(Path::new(path)).map_err(errors::config)?;
+fn io_check_config(py: Python<'_>, path: &str, variables: Option<Vec<VarRow>>) -> PyResult<String> {
+    let cfg = softplc_io::load(Path::new(path)).or_raise()?;
     let layout = match variables {
         None => None,
         Some(vars) => {
@@ -112,16 +113,16 @@ fn io_check_config(path: &str, variables: Option<Vec<VarRow>>) -> PyResult<Strin
                 let a = Area::parse(&area).ok_or_else(|| {
                     errors::ConfigError::new_err(format!("{name}: unknown area {area:?}"))
                 })?;
-                let t = IecType::from_name(&ty).ok_or_else(|| {
-                    errors::ConfigError::new_err(format!("{name}: unknown type {ty:?}"))
+                let t = type_from_name(&ty).map_err(|e| {
+                    errors::ConfigError::new_err(format!("{name}: {}", e.value(py)))
                 })?;
                 b.declare(VarDecl::new(&name, a, t, addr.as_deref()))
-                    .map_err(errors::config)?;
+                    .or_raise()?;
             }
-            Some(b.build().map_err(errors::config)?)
+            Some(b.build().or_raise()?)
         }
     };
-    softplc_io::check(&cfg, layout.as_ref()).map_err(errors::config)
+    softplc_io::check(&cfg, layout.as_ref()).or_raise()
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,134 +1,26 @@
 //! Traces from Python: start and stop a trace on a running engine, and record a trace
-//! file from arrays through the same sampler and writer (for conversions and tests).
+//! file from arrays. Conversion only: the work is softplc-core's
+//! ([`softplc_core::trace::LiveTrace`], [`softplc_core::trace::OfflineRecording`]).
 //!
 //! The public API is `softplc.trace`; these functions are private.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use pyo3::create_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use softplc_core::trace::{
-    new_trace, TraceConfig, TraceHandle, TraceMode, TraceStart, TraceStats, Trigger,
-};
-use softplc_core::{
-    Area, CycleInfo, CycleObserver, Event, EventKind, EventSink, Image, LayoutBuilder, PlcState,
-    Value, VarDecl,
-};
+use softplc_core::trace::{LiveTrace, OfflineRecording, TraceOptions, TraceStats};
+use softplc_core::{Area, Event, EventKind, TaskId, VarDecl};
 
-use crate::engine::{type_from_name, PyEngine};
-use crate::errors::{self, ConfigError, SoftPlcError};
+use crate::engine::PyEngine;
+use crate::errors::{ConfigError, OrRaise, TraceError};
+use crate::value::type_from_name;
+use crate::wait;
 
-create_exception!(
-    _native,
-    TraceError,
-    SoftPlcError,
-    "A trace cannot be recorded, or a trace file cannot be read."
-);
-
-/// Options shared by `trace_start` and `trace_record`, as Python passes them.
-struct Options {
-    signals: Vec<String>,
-    timing: bool,
-    task: Option<String>,
-    decimate: u32,
-    mode: String,
-    trigger: Option<String>,
-    pre: u32,
-    post: u32,
-    captures: u32,
-    block_rows: u32,
-    buffer_blocks: u32,
-    max_buffer_bytes: u64,
-    backpressure: bool,
-    flush_interval_s: f64,
-    program: Vec<(String, String)>,
-    meta: Vec<(String, String)>,
-}
-
-impl Options {
-    fn config(self) -> PyResult<TraceConfig> {
-        let mode = match self.mode.as_str() {
-            "continuous" => {
-                if self.trigger.is_some() {
-                    return Err(ConfigError::new_err(
-                        "a trigger needs mode='triggered' (continuous traces record everything)",
-                    ));
-                }
-                TraceMode::Continuous
-            }
-            "triggered" => TraceMode::Triggered {
-                trigger: Trigger::parse(self.trigger.as_deref().unwrap_or("manual"))
-                    .map_err(errors::config)?,
-                pre: self.pre,
-                post: self.post,
-                captures: self.captures,
-            },
-            other => {
-                return Err(ConfigError::new_err(format!(
-                    "unknown trace mode {other:?} (expected 'continuous' or 'triggered')"
-                )))
-            }
-        };
-        if !(self.flush_interval_s.is_finite() && self.flush_interval_s > 0.0) {
-            return Err(ConfigError::new_err(
-                "flush_interval must be a positive number of seconds",
-            ));
-        }
-        let config = TraceConfig {
-            signals: self.signals,
-            timing: self.timing,
-            task: self.task,
-            decimate: self.decimate,
-            mode,
-            block_rows: self.block_rows,
-            buffer_blocks: self.buffer_blocks,
-            max_buffer_bytes: self.max_buffer_bytes,
-            backpressure: self.backpressure,
-            flush_interval: Duration::from_secs_f64(self.flush_interval_s),
-            program: self.program,
-            meta: self.meta,
-            start: None,
-        };
-        config.validate().map_err(errors::config)?;
-        Ok(config)
-    }
-}
-
-/// The trace file, opened for writing but not emptied: the writer empties it once the
-/// trace has started, so a trace that fails to start leaves an existing file as it was.
-/// The flag says whether this call created the file (only then may a failed start
-/// remove it). Opening a FIFO waits for a reader, so it runs without the GIL.
-fn open_file(py: Python<'_>, path: &Path) -> PyResult<(File, bool)> {
-    let p = path.to_path_buf();
-    let opened = py.detach(move || {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&p)
-        {
-            Ok(f) => Ok((f, true)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::OpenOptions::new()
-                .write(true)
-                .open(&p)
-                .map(|f| (f, false)),
-            Err(e) => Err(e),
-        }
-    });
-    opened.map_err(|e| {
-        TraceError::new_err(format!("cannot create trace file {}: {e}", path.display()))
-    })
-}
-
-/// Removes the file of a trace that failed to start, if this trace created it.
-fn discard_file(path: &Path, created: bool) {
-    if created {
-        std::fs::remove_file(path).ok();
-    }
-}
+/// How long `stop` waits for the engine to hand the sampler back.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `stop` waits for the writer to close the file.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn stats_dict<'py>(py: Python<'py>, s: &TraceStats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -149,11 +41,7 @@ fn stats_dict<'py>(py: Python<'py>, s: &TraceStats) -> PyResult<Bound<'py, PyDic
 /// A trace recording on an engine. Stop it with `stop(engine)`.
 #[pyclass(module = "softplc._native", name = "TraceRecorder", frozen)]
 pub struct NativeTrace {
-    handle: TraceHandle,
-    /// Observer id in the engine; None once stopped.
-    observer: Mutex<Option<u64>>,
-    path: PathBuf,
-    final_stats: Mutex<Option<TraceStats>>,
+    trace: LiveTrace,
 }
 
 #[pymethods]
@@ -167,54 +55,35 @@ impl NativeTrace {
         py: Python<'py>,
         engine: &Bound<'py, PyEngine>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        // The id stays until the engine has handed the sampler back. The lock is not held
-        // across the detach (which may wait for the engine, and for the GIL).
-        let id = *self.observer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(id) = id {
-            let detached = match engine.get().detach_observer(py, id)? {
-                // Dropping the sampler hands its last rows to the writer.
-                Some(o) => {
-                    drop(o);
-                    true
-                }
-                // Already gone from the engine (closed, or a concurrent stop): the writer
-                // is closing the file.
-                None => self.handle.sampler_dropped(),
-            };
-            if !detached {
+        let t = &self.trace;
+        if t.is_attached() {
+            let end = Instant::now() + DETACH_TIMEOUT;
+            let back = engine.get().with_engine_steps(py, |e| {
+                let left = end.saturating_duration_since(Instant::now());
+                let back = t.detach(e, left.min(wait::STEP));
+                (back || left.is_zero()).then_some(back)
+            })?;
+            if !back {
                 return Err(TraceError::new_err(format!(
                     "trace {}: the engine did not hand the trace back in time (a scan \
                      cycle may be stuck); call stop() again to retry",
-                    self.path.display()
+                    t.path().display()
                 )));
             }
-            *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
-        if let Some(s) = *self.final_stats.lock().unwrap_or_else(|p| p.into_inner()) {
-            return stats_dict(py, &s);
-        }
-        let handle = self.handle.clone();
-        let result = py.detach(move || handle.finish(Some(Duration::from_secs(60))));
-        match result {
-            Ok(s) => {
-                *self.final_stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
-                stats_dict(py, &s)
-            }
-            Err(e) => Err(TraceError::new_err(format!(
-                "trace {}: {e}",
-                self.path.display()
-            ))),
-        }
+        wait::for_condition(py, FINISH_TIMEOUT, || t.is_finished())?;
+        let s = wait::blocking(py, || t.finish(Duration::ZERO))?.or_raise()?;
+        stats_dict(py, &s)
     }
 
     /// Forces the trigger at the next cycle of the trace task (triggered mode).
     fn trigger(&self) {
-        self.handle.trigger();
+        self.trace.handle().trigger();
     }
 
     /// Counters so far.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        stats_dict(py, &self.handle.stats())
+        stats_dict(py, &self.trace.handle().stats())
     }
 
     /// Waits (without the GIL) until `captures` captures are written; False on timeout.
@@ -226,47 +95,41 @@ impl NativeTrace {
         timeout_s: Option<f64>,
     ) -> PyResult<bool> {
         let timeout = match timeout_s {
-            None => Duration::from_secs(u64::MAX / 4),
+            None => Duration::MAX,
             Some(t) if t.is_finite() && t >= 0.0 => Duration::from_secs_f64(t),
             Some(t) => return Err(ConfigError::new_err(format!("invalid timeout {t}"))),
         };
-        let handle = self.handle.clone();
-        // Sleep in short slices so Ctrl-C gets through.
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let slice = left.min(Duration::from_millis(100));
-            let h = handle.clone();
-            if py.detach(move || h.wait_captures(captures, slice)) {
-                return Ok(true);
-            }
-            py.check_signals()?;
-            if left.is_zero() || handle.is_finished() {
-                return Ok(false);
-            }
-        }
+        let h = self.trace.handle();
+        // A trace that has stopped takes no more captures.
+        wait::for_condition(py, timeout, || {
+            h.wait_captures(captures, Duration::ZERO) || h.is_finished()
+        })?;
+        Ok(h.wait_captures(captures, Duration::ZERO))
     }
 
     /// The first error of the trace (writing the file), if any.
     #[getter]
     fn error(&self) -> Option<String> {
-        self.handle.error()
+        self.trace.handle().error()
     }
 
     /// The file path.
     #[getter]
     fn path(&self) -> PathBuf {
-        self.path.clone()
+        self.trace.path().to_path_buf()
     }
 
     /// True once the file is closed.
     #[getter]
     fn finished(&self) -> bool {
-        self.handle.is_finished()
+        self.trace.is_finished()
     }
 
     fn __repr__(&self) -> String {
-        format!("<TraceRecorder {:?}>", self.path.display().to_string())
+        format!(
+            "<TraceRecorder {:?}>",
+            self.trace.path().display().to_string()
+        )
     }
 }
 
@@ -300,7 +163,7 @@ fn trace_start(
     program: Vec<(String, String)>,
     meta: Vec<(String, String)>,
 ) -> PyResult<NativeTrace> {
-    let mut config = Options {
+    let config = TraceOptions {
         signals,
         timing,
         task,
@@ -318,58 +181,26 @@ fn trace_start(
         program,
         meta,
     }
-    .config()?;
-    let eng = engine.get();
-    // Everything is resolved and checked against the engine before the file is touched.
-    let (start, checked) = eng.with_engine(py, |e| {
-        let tasks: Vec<String> = e.tasks().iter().map(|t| t.name.clone()).collect();
-        let periods: Vec<u64> = e.tasks().iter().map(|t| t.period_ns).collect();
-        (
-            TraceStart::of(e),
-            config.check(e.layout(), &tasks, &periods),
-        )
-    })?;
-    checked.map_err(errors::config)?;
-    config.start = Some(start);
-    let events = eng.event_sink(py)?;
-    let (file, created) = open_file(py, &path)?;
-    let (sampler, handle) = match new_trace(config, Box::new(file), Some(events)) {
-        Ok(t) => t,
-        Err(e) => {
-            discard_file(&path, created);
-            return Err(errors::config(e));
-        }
-    };
-    let id = eng.attach_observer(py, Box::new(sampler))?;
-    if let Err(e) = handle.wait_attached(Duration::from_secs(5)) {
-        if let Some(o) = eng.detach_observer(py, id)? {
-            drop(o);
-        }
-        discard_file(&path, created);
-        return Err(ConfigError::new_err(e));
-    }
-    Ok(NativeTrace {
-        handle,
-        observer: Mutex::new(Some(id)),
-        path,
-        final_stats: Mutex::new(None),
-    })
+    .config()
+    .or_raise()?;
+    // Opening a FIFO waits for its reader, and a real-time engine attaches the sampler
+    // at its next cycle, which may need the GIL: both without it.
+    let trace = engine
+        .get()
+        .with_engine_blocking(py, move |e| LiveTrace::start(e, config, &path))?
+        .or_raise()?;
+    Ok(NativeTrace { trace })
 }
 
-fn event_kind(name: &str) -> PyResult<EventKind> {
-    let all = [
-        EventKind::StateChange,
-        EventKind::Fault,
-        EventKind::Overrun,
-        EventKind::Force,
-        EventKind::Unforce,
-        EventKind::Write,
-        EventKind::Io,
-        EventKind::Info,
-    ];
-    all.into_iter()
-        .find(|k| k.name() == name)
-        .ok_or_else(|| ConfigError::new_err(format!("unknown event kind {name:?}")))
+/// An event as Python gives it: `(t_ns, kind, task, a, b, text)`.
+type EventRow = (u64, String, i64, i64, i64, String);
+
+fn event_from_row((t_ns, kind, task, a, b, text): EventRow) -> PyResult<Event> {
+    let kind = EventKind::from_name(&kind)
+        .ok_or_else(|| ConfigError::new_err(format!("unknown event kind {kind:?}")))?;
+    let task = TaskId::from_code(task)
+        .ok_or_else(|| ConfigError::new_err(format!("event task {task} is out of range")))?;
+    Ok(Event::new(t_ns, kind, task, text).with_numbers(a, b))
 }
 
 /// Records a trace file from arrays through the real sampler and writer, one engine
@@ -397,7 +228,7 @@ fn trace_record<'py>(
     task: String,
     exec_ns: Option<Bound<'py, PyBytes>>,
     overrun: Option<Bound<'py, PyBytes>>,
-    events: Vec<(u64, String, i32, i64, i64, String)>,
+    events: Vec<EventRow>,
     force_trigger_at: Vec<u64>,
     signals: Vec<String>,
     timing: bool,
@@ -413,7 +244,7 @@ fn trace_record<'py>(
     program: Vec<(String, String)>,
     meta: Vec<(String, String)>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut config = Options {
+    let config = TraceOptions {
         signals,
         timing,
         task: None,
@@ -431,7 +262,8 @@ fn trace_record<'py>(
         program,
         meta,
     }
-    .config()?;
+    .config()
+    .or_raise()?;
     if values.len() != variables.len() {
         return Err(ConfigError::new_err(format!(
             "{} variables but {} value arrays",
@@ -439,118 +271,30 @@ fn trace_record<'py>(
             values.len()
         )));
     }
-    let mut b = LayoutBuilder::new();
-    let mut slots = Vec::new();
-    for (name, ty, area, unit, address) in &variables {
-        let ty = type_from_name(ty)?;
-        let area = Area::parse(area)
+    let mut vars = Vec::with_capacity(variables.len());
+    for ((name, ty, area, unit, address), v) in variables.into_iter().zip(values) {
+        let ty = type_from_name(&ty)?;
+        let area = Area::parse(&area)
             .ok_or_else(|| ConfigError::new_err(format!("unknown area {area:?} of {name:?}")))?;
-        let mut d = VarDecl::new(name, area, ty, address.as_deref());
-        d.unit = unit.clone();
-        b.declare(d).map_err(errors::config)?;
-        slots.push(ty);
+        let mut d = VarDecl::new(&name, area, ty, address.as_deref());
+        d.unit = unit;
+        vars.push((d, v.as_bytes().to_vec()));
     }
-    let layout = b.build().map_err(errors::config)?;
-    let mut data = Vec::with_capacity(values.len());
-    for (k, v) in values.iter().enumerate() {
-        let bytes = v.as_bytes();
-        let w = slots[k].size().max(1);
-        if bytes.len() as u64 != cycles * w as u64 {
-            return Err(ConfigError::new_err(format!(
-                "values of {:?}: {} bytes, expected {} ({} cycles of {w} bytes)",
-                variables[k].0,
-                bytes.len(),
-                cycles * w as u64,
-                cycles
-            )));
-        }
-        data.push(bytes.to_vec());
-    }
-    let exec: Option<Vec<u8>> = exec_ns.map(|b| b.as_bytes().to_vec());
-    let over: Option<Vec<u8>> = overrun.map(|b| b.as_bytes().to_vec());
-    if exec.as_ref().is_some_and(|e| e.len() as u64 != cycles * 8) {
-        return Err(ConfigError::new_err("exec_ns must hold one u64 per cycle"));
-    }
-    if over.as_ref().is_some_and(|o| o.len() as u64 != cycles) {
-        return Err(ConfigError::new_err("overrun must hold one byte per cycle"));
-    }
-    let mut evs = Vec::new();
-    for (t_ns, kind, task, a, b, text) in events {
-        evs.push(Event {
-            t_ns,
-            kind: event_kind(&kind)?,
-            task,
-            a,
-            b,
-            text,
-        });
-    }
-    let task_list = std::slice::from_ref(&task);
-    config
-        .check(&layout, task_list, &[period_ns])
-        .map_err(errors::config)?;
-    config.start = Some(TraceStart {
-        clock: softplc_core::ClockKind::Virtual,
-        engine_ns: 0,
-        unix_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-        state: PlcState::Run,
-    });
-    let (file, created) = open_file(py, &path)?;
-    let sink = EventSink::new();
-    let (mut sampler, handle) = match new_trace(config, Box::new(file), Some(sink.clone())) {
-        Ok(t) => t,
-        Err(e) => {
-            discard_file(&path, created);
-            return Err(errors::config(e));
-        }
+    let recording = OfflineRecording {
+        variables: vars,
+        cycles,
+        period_ns,
+        task,
+        exec_ns: exec_ns.map(|b| b.as_bytes().to_vec()),
+        overrun: overrun.map(|b| b.as_bytes().to_vec()),
+        events: events
+            .into_iter()
+            .map(event_from_row)
+            .collect::<PyResult<_>>()?,
+        force_trigger_at,
     };
-    let result = py.detach(move || {
-        sampler.attach(&layout, std::slice::from_ref(&task), &[period_ns]);
-        handle
-            .wait_attached(Duration::from_secs(5))
-            .map_err(|e| (true, e))?;
-        for e in evs {
-            sink.push(e);
-        }
-        let mut image = Image::new(&layout);
-        for i in 0..cycles {
-            for (k, v) in layout.vars().iter().enumerate() {
-                let w = v.slot.ty.size().max(1);
-                let mut raw = [0u8; 8];
-                raw[..w].copy_from_slice(&data[k][i as usize * w..(i as usize + 1) * w]);
-                image.store(v.slot, Value::from_bits(v.slot.ty, u64::from_le_bytes(raw)));
-            }
-            if force_trigger_at.contains(&i) {
-                handle.trigger();
-            }
-            let t = i * period_ns;
-            let exec_i = exec.as_ref().map_or(0, |e| {
-                u64::from_le_bytes(e[i as usize * 8..i as usize * 8 + 8].try_into().expect("8"))
-            });
-            let info = CycleInfo {
-                task: 0,
-                cycle: i,
-                scheduled_ns: t,
-                start_ns: t,
-                exec_ns: exec_i,
-                overrun: over.as_ref().is_some_and(|o| o[i as usize] != 0),
-                state: PlcState::Run,
-            };
-            sampler.on_cycle(&image, &info);
-        }
-        drop(sampler);
-        handle.finish(None).map_err(|e| (false, e))
-    });
-    match result {
-        Ok(s) => stats_dict(py, &s),
-        Err((true, e)) => {
-            discard_file(&path, created);
-            Err(ConfigError::new_err(e))
-        }
-        Err((false, e)) => Err(TraceError::new_err(e)),
-    }
+    let stats = wait::blocking(py, move || recording.write(config, &path))?.or_raise()?;
+    stats_dict(py, &stats)
 }
 
 /// The NumPy type string of each IEC type's trace column, as the trace writer records
@@ -564,12 +308,24 @@ fn trace_dtypes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// The event vocabulary: the names of the event kinds and of the I/O event kinds (a
+/// test holds the stubs and docs/trace-format.md to it).
+#[pyfunction]
+fn event_kinds() -> (Vec<&'static str>, Vec<&'static str>) {
+    (
+        EventKind::NAMES.to_vec(),
+        softplc_core::IoEventKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect(),
+    )
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("TraceError", py.get_type::<TraceError>())?;
     m.add_class::<NativeTrace>()?;
     m.add_function(wrap_pyfunction!(trace_start, m)?)?;
     m.add_function(wrap_pyfunction!(trace_record, m)?)?;
     m.add_function(wrap_pyfunction!(trace_dtypes, m)?)?;
+    m.add_function(wrap_pyfunction!(event_kinds, m)?)?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use softplc_core::{ConfigError, Layout, Program};
 
 use crate::errors::ProgramError;
+use crate::wait;
 
 /// Builds a compiled program from its serialized intermediate form, binding its
 /// variables (full engine names) to the layout's slots.
@@ -27,7 +28,7 @@ pub fn load_compiled(
 /// Verifies an intermediate form without an engine; returns (instructions, cells).
 #[pyfunction]
 fn vm_verify(py: Python<'_>, ir: Vec<u8>) -> PyResult<(usize, usize)> {
-    py.detach(|| softplc_vm::verify_bytes(&ir))
+    wait::blocking(py, || softplc_vm::verify_bytes(&ir))?
         .map_err(|e| ProgramError::new_err(e.message))
 }
 

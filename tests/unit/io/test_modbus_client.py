@@ -566,3 +566,42 @@ def test_client_events_are_rate_limited_per_kind_and_summed_up(make_engine):
     # 5 a second, 3 windows at most (started within 2.5 s).
     assert len(connected) <= 15, len(connected)
     assert any("more connections on" in t and "in the last second" in t for t in texts), texts
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (just released by the OS)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_device_events_name_their_device_and_link_by_field_past_the_tenth_device(make_engine):
+    # Twelve devices nobody answers for: the first two behind one gateway, the others
+    # each on a port of its own. The numeric event codes this replaces (10 + device for
+    # health, 20 + device for re-writes) made device 10's event read as device 0's.
+    ports = [free_port() for _ in range(11)]
+    variables, devices = [], []
+    for k in range(12):
+        port = ports[0] if k < 2 else ports[k - 1]
+        variables.append((f"x.v{k}", "input", INT, f"%IW{k}"))
+        devices.append(
+            f'[[device]]\nname = "d{k}"\nhost = "127.0.0.1"\nport = {port}\n'
+            "poll_ms = 20\ntimeout_ms = 100\nfail_after = 1\n"
+            "reconnect_min_ms = 50\nreconnect_max_ms = 50\n"
+            f'[[device.read]]\nvar = "v{k}"\ntable = "input_register"\naddress = 0\n'
+        )
+    e, _ = make_engine(variables, "\n".join(devices))
+
+    def bad() -> dict[int, tuple[int, int, int]]:
+        return {
+            ev["io"]["device"]: (ev["io"]["link"], ev["a"], ev["b"])
+            for ev in e.events()[0]
+            if ev["io"] is not None and ev["io"]["kind"] == "device_bad"
+        }
+
+    assert wait_until(lambda: len(bad()) == 12, timeout=5), bad()
+    links = {k: 0 if k < 2 else k - 1 for k in range(12)}
+    assert bad() == {k: (link, link, k) for k, link in links.items()}
+    failed = [ev for ev in e.events()[0] if ev["io"] and ev["io"]["kind"] == "connect_failed"]
+    assert {ev["io"]["link"] for ev in failed} == set(range(11))
+    assert all(ev["io"]["device"] is None for ev in failed)

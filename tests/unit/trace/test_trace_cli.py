@@ -25,7 +25,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_info_shows_header_signals_duration_timing_and_events(make_trace, capsys):
     code, out, err = run(capsys, "info", str(make_trace()))
     assert code == 0 and err == ""
-    assert "format 1.1" in out
+    assert "format 1.2" in out
     assert f"rows:      {N} in 6 blocks, cycles 0..{N - 1}, duration 2.999s" in out
     assert "dropped:   0 blocks (0 rows)" in out
     assert "events:    2 (fault 1, overrun 1)" in out

@@ -129,6 +129,36 @@ pub enum TraceMode {
 }
 
 impl TraceMode {
+    /// The mode named `mode` (`continuous` or `triggered`), with its trigger condition
+    /// in the text form of [`Trigger::parse`] (triggered mode; None means `manual`) and
+    /// its capture sizes. A trigger given to a continuous trace is an error: continuous
+    /// traces record everything.
+    pub fn from_text(
+        mode: &str,
+        trigger: Option<&str>,
+        pre: u32,
+        post: u32,
+        captures: u32,
+    ) -> Result<TraceMode, ConfigError> {
+        match mode {
+            "continuous" => match trigger {
+                Some(_) => Err(ConfigError::new(
+                    "a trigger needs mode='triggered' (continuous traces record everything)",
+                )),
+                None => Ok(TraceMode::Continuous),
+            },
+            "triggered" => Ok(TraceMode::Triggered {
+                trigger: Trigger::parse(trigger.unwrap_or("manual"))?,
+                pre,
+                post,
+                captures,
+            }),
+            other => Err(ConfigError::new(format!(
+                "unknown trace mode {other:?} (expected 'continuous' or 'triggered')"
+            ))),
+        }
+    }
+
     /// `continuous` or `triggered`.
     pub fn name(&self) -> &'static str {
         match self {

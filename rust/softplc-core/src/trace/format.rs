@@ -15,7 +15,7 @@ use rmp::encode;
 /// First eight bytes of every trace file.
 pub const MAGIC: &[u8; 8] = b"\x89SPLTRC\n";
 /// Format version written (major, minor). Readers refuse a newer major.
-pub const VERSION: (u64, u64) = (1, 1);
+pub const VERSION: (u64, u64) = (1, 2);
 /// Bytes of a frame header.
 pub const FRAME_HEADER: usize = 8;
 /// Bytes of the whole end frame (header included).

@@ -13,7 +13,9 @@
 //!
 //! ```
 //! use softplc_core::trace::{new_trace, TraceConfig};
-//! use softplc_core::{Area, CycleInfo, CycleObserver, IecType, Image, LayoutBuilder, PlcState, VarDecl};
+//! use softplc_core::{
+//!     Area, CycleInfo, CycleObserver, IecType, Image, LayoutBuilder, PlcState, TaskId, VarDecl,
+//! };
 //!
 //! let mut b = LayoutBuilder::new();
 //! b.declare(VarDecl::new("level", Area::Input, IecType::Real, None)).unwrap();
@@ -25,7 +27,7 @@
 //! sampler.attach(&layout, &["main".to_string()], &[1_000_000]);
 //! for cycle in 0..10 {
 //!     let t = cycle * 1_000_000;
-//!     let info = CycleInfo { task: 0, cycle, scheduled_ns: t, start_ns: t, exec_ns: 1_000,
+//!     let info = CycleInfo { task: TaskId::FIRST, cycle, scheduled_ns: t, start_ns: t, exec_ns: 1_000,
 //!                            overrun: false, state: PlcState::Run };
 //!     sampler.on_cycle(&image, &info);
 //! }
@@ -36,8 +38,12 @@
 //! ```
 
 mod config;
+mod file;
 mod format;
 mod glob;
+mod live;
+mod offline;
+mod options;
 mod pool;
 mod sampler;
 mod signals;
@@ -54,13 +60,44 @@ pub use config::{
     TraceConfig, TraceMode, TraceStart, Trigger, DEFAULT_MAX_BUFFER_BYTES, MAX_BUFFER_BLOCKS,
     MAX_FRAME_BYTES,
 };
+pub use file::TraceFile;
 pub use format::{END_FRAME_BYTES, FRAME_HEADER, MAGIC, VERSION};
 pub use glob::{glob_match, is_glob};
+pub use live::{LiveTrace, ATTACH_TIMEOUT};
+pub use offline::OfflineRecording;
+pub use options::TraceOptions;
 pub use sampler::TraceSampler;
 pub use signals::{dtype, timing_names, RowLayout, Signal, SignalKind};
 
 use crate::event::EventSink;
 use crate::image::{ConfigError, Layout};
+
+/// Why a trace could not be started, written or read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceError {
+    /// The settings do not fit the engine or the layout (an unknown signal, a trigger
+    /// on a variable of the wrong type, buffers too large, ...).
+    Config(ConfigError),
+    /// The file cannot be created or written, or the writer failed.
+    Io(String),
+}
+
+impl std::fmt::Display for TraceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TraceError::Config(e) => write!(f, "{e}"),
+            TraceError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+impl From<ConfigError> for TraceError {
+    fn from(e: ConfigError) -> TraceError {
+        TraceError::Config(e)
+    }
+}
 
 /// Where a trace's bytes go. A file is emptied when the writer starts and syncs its data
 /// to the disk when the trace closes.

@@ -539,15 +539,14 @@ impl CycleObserver for TraceSampler {
         if run.broken {
             return;
         }
-        let task = info.task as usize;
-        if let Some(t) = run.timing.get_mut(task) {
+        if let Some(t) = run.timing.get_mut(info.task.index()) {
             t.scheduled_ns = info.scheduled_ns;
             t.start_ns = info.start_ns;
             t.exec_ns = info.exec_ns;
             t.overrun |= info.overrun;
             t.seen = true;
         }
-        if task != run.rows.trace_task {
+        if info.task != run.rows.trace_task {
             return;
         }
         if !run.rows.fits(image) {

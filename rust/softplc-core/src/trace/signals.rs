@@ -7,6 +7,7 @@
 
 use crate::address::Area;
 use crate::image::{ConfigError, Image, Layout, VarId};
+use crate::task::TaskId;
 use crate::types::IecType;
 
 use super::glob::{glob_match, is_glob};
@@ -121,8 +122,8 @@ pub struct RowLayout {
     pub tasks: Vec<String>,
     /// Task periods (ns), in engine order.
     pub periods_ns: Vec<u64>,
-    /// Index of the task whose cycles make rows.
-    pub trace_task: usize,
+    /// The task whose cycles make rows.
+    pub trace_task: TaskId,
     /// True when the per-task timing fields are in the row.
     pub timing: bool,
     pub(crate) runs: Vec<RunCopy>,
@@ -200,13 +201,17 @@ impl RowLayout {
             return Err(ConfigError::new("cannot trace an engine without tasks"));
         }
         let trace_task = match task {
-            None => 0,
-            Some(name) => task_names.iter().position(|t| t == name).ok_or_else(|| {
-                ConfigError::new(format!(
-                    "unknown trace task {name:?} (tasks: {})",
-                    task_names.join(", ")
-                ))
-            })?,
+            None => TaskId::FIRST,
+            Some(name) => task_names
+                .iter()
+                .position(|t| t == name)
+                .and_then(TaskId::new)
+                .ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "unknown trace task {name:?} (tasks: {})",
+                        task_names.join(", ")
+                    ))
+                })?,
         };
         let timing_all: Vec<String> = task_names.iter().flat_map(|t| timing_names(t)).collect();
         for v in layout.vars() {

@@ -11,9 +11,10 @@ use rmpv::Value as Mp;
 use super::*;
 use crate::address::Area;
 use crate::driver::PlcState;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, IoEvent, IoEventKind};
 use crate::image::{Image, Layout, LayoutBuilder, VarDecl};
 use crate::observer::{CycleInfo, CycleObserver};
+use crate::task::TaskId;
 use crate::types::{IecType, Value};
 
 /// A sink the test can read while the writer owns it, and can hold up on demand.
@@ -109,10 +110,10 @@ fn layout() -> Layout {
 
 const PERIOD: u64 = 1_000_000;
 
-fn info(task: u16, cycle: u64) -> CycleInfo {
+fn info(task: usize, cycle: u64) -> CycleInfo {
     let t = cycle * PERIOD;
     CycleInfo {
-        task,
+        task: TaskId::new(task).unwrap(),
         cycle,
         scheduled_ns: t,
         start_ns: t + 1_000 + cycle,
@@ -434,14 +435,7 @@ fn engine_events_go_into_the_file() {
     let l = layout();
     let sink = SharedSink::default();
     let events = EventSink::new();
-    events.push(Event {
-        t_ns: 1,
-        kind: EventKind::Info,
-        task: -1,
-        a: 0,
-        b: 0,
-        text: "before".into(),
-    });
+    events.push(Event::new(1, EventKind::Info, None, "before".into()));
     let (mut s, h) = new_trace(lossless(), Box::new(sink.clone()), Some(events.clone())).unwrap();
     s.attach(&l, &["main".to_string()], &[PERIOD]);
     h.wait_attached(Duration::from_secs(1)).unwrap();
@@ -449,22 +443,21 @@ fn engine_events_go_into_the_file() {
     for i in 0..5 {
         s.on_cycle(&img, &info(0, i));
     }
-    events.push(Event {
-        t_ns: 3 * PERIOD,
-        kind: EventKind::Fault,
-        task: 0,
-        a: 0,
-        b: 0,
-        text: "division by zero in main".into(),
-    });
-    events.push(Event {
-        t_ns: 4 * PERIOD,
-        kind: EventKind::Overrun,
-        task: 0,
-        a: 2,
-        b: 1_500_000,
-        text: String::new(),
-    });
+    events.push(Event::new(
+        3 * PERIOD,
+        EventKind::Fault,
+        TaskId::new(0),
+        "division by zero in main".into(),
+    ));
+    events.push(
+        Event::new(
+            4 * PERIOD,
+            EventKind::Overrun,
+            TaskId::new(0),
+            String::new(),
+        )
+        .with_numbers(2, 1_500_000),
+    );
     drop(s);
     h.finish(Some(Duration::from_secs(5))).unwrap();
     let bytes = sink.bytes.lock().unwrap().clone();
@@ -478,6 +471,76 @@ fn engine_events_go_into_the_file() {
     assert_eq!(evs[0]["kind"].as_str(), Some("fault"));
     assert_eq!(evs[0]["text"].as_str(), Some("division by zero in main"));
     assert_eq!(evs[1]["a"].as_i64(), Some(2));
+    assert!(evs[0]["io"].is_nil(), "only I/O events carry an io map");
+}
+
+#[test]
+fn io_events_are_written_with_their_kind_link_and_device() {
+    let l = layout();
+    let sink = SharedSink::default();
+    let events = EventSink::new();
+    let (mut s, h) = new_trace(lossless(), Box::new(sink.clone()), Some(events.clone())).unwrap();
+    s.attach(&l, &["main".to_string()], &[PERIOD]);
+    h.wait_attached(Duration::from_secs(1)).unwrap();
+    s.on_cycle(&Image::new(&l), &info(0, 0));
+    // Device 10: with the old numeric codes (10 + device for health, 20 + device for
+    // re-writes) its health event read as device 0's re-write.
+    events.push(Event::io(
+        PERIOD,
+        IoEvent::on_device(IoEventKind::DeviceBad, 10, 2),
+        "modbus: device \"p10\" failed".into(),
+    ));
+    events.push(Event::io(
+        PERIOD,
+        IoEvent::on_link(IoEventKind::Disconnected, 2).summing(7),
+        "modbus: 7 more dropped connections".into(),
+    ));
+    events.push(Event::io(
+        PERIOD,
+        IoEvent::new(IoEventKind::Listening),
+        "listening".into(),
+    ));
+    drop(s);
+    h.finish(Some(Duration::from_secs(5))).unwrap();
+    let bytes = sink.bytes.lock().unwrap().clone();
+    let fr = frames(&bytes);
+    let header = &fr[0].1;
+    assert_eq!(header["version"][1].as_u64(), Some(2), "format 1.2");
+    let evs: Vec<Mp> = fr
+        .iter()
+        .filter(|(_, v)| kind(v) == "events")
+        .flat_map(|(_, v)| v["events"].as_array().unwrap().clone())
+        .collect();
+    let io: Vec<(String, Option<u64>, Option<u64>, u64)> = evs
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"].as_str(), Some("io"));
+            let m = &e["io"];
+            (
+                m["kind"].as_str().unwrap().to_string(),
+                m["link"].as_u64(),
+                m["device"].as_u64(),
+                m["suppressed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        io,
+        [
+            ("device_bad".to_string(), Some(2), Some(10), 0),
+            ("disconnected".to_string(), Some(2), None, 7),
+            ("listening".to_string(), None, None, 0),
+        ]
+    );
+    // The generic fields repeat link and device for readers of format 1.1.
+    assert_eq!(
+        (evs[0]["a"].as_i64(), evs[0]["b"].as_i64()),
+        (Some(2), Some(10))
+    );
+    assert_eq!(
+        (evs[2]["a"].as_i64(), evs[2]["b"].as_i64()),
+        (Some(-1), Some(-1))
+    );
 }
 
 #[test]
@@ -813,14 +876,7 @@ fn events_lost_run(events: &EventSink, push: impl FnOnce()) -> (Vec<Mp>, Mp, Tra
 }
 
 fn ev(t: u64) -> Event {
-    Event {
-        t_ns: t,
-        kind: EventKind::Overrun,
-        task: 0,
-        a: 1,
-        b: 2,
-        text: String::new(),
-    }
+    Event::new(t, EventKind::Overrun, TaskId::new(0), String::new()).with_numbers(1, 2)
 }
 
 #[test]

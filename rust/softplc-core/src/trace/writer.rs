@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::clock::ClockKind;
-use crate::event::EventSink;
+use crate::event::{Event, EventSink};
+use crate::task::TaskId;
 
 use super::config::{TraceConfig, TraceMode};
 use super::format::{self, V};
@@ -60,6 +61,32 @@ fn unix_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// One event as an events frame lists it. An I/O event also carries its typed form
+/// under `io` (format 1.2): kind, link, device and the count it sums up.
+fn event_record(e: &Event) -> V {
+    let mut m = vec![
+        ("t_ns", V::U(e.t_ns)),
+        ("kind", V::s(e.kind.name())),
+        ("task", V::I(TaskId::code(e.task))),
+        ("a", V::I(e.a)),
+        ("b", V::I(e.b)),
+        ("text", V::s(&e.text)),
+    ];
+    if let Some(io) = e.kind.io() {
+        let index = |i: Option<u32>| i.map_or(V::Nil, |i| V::U(u64::from(i)));
+        m.push((
+            "io",
+            V::M(vec![
+                ("kind", V::s(io.kind.name())),
+                ("link", index(io.link)),
+                ("device", index(io.device)),
+                ("suppressed", V::U(io.suppressed)),
+            ]),
+        ));
+    }
+    V::M(m)
 }
 
 fn pairs(entries: &[(String, String)]) -> V {
@@ -208,7 +235,7 @@ impl Writer {
 
     fn write_header(&mut self) {
         let r = &*self.rows;
-        let period = r.periods_ns.get(r.trace_task).copied().unwrap_or(0);
+        let period = r.periods_ns.get(r.trace_task.index()).copied().unwrap_or(0);
         let trigger = match &self.config.mode {
             TraceMode::Continuous => V::Nil,
             TraceMode::Triggered {
@@ -283,7 +310,7 @@ impl Writer {
             ("mode", V::s(self.config.mode.name())),
             ("trigger", trigger),
             ("decimate", V::U(self.config.decimate as u64)),
-            ("trace_task", V::s(&r.tasks[r.trace_task])),
+            ("trace_task", V::s(&r.tasks[r.trace_task.index()])),
             ("tasks", V::A(tasks)),
             ("cycle_period_ns", V::U(period)),
             (
@@ -497,19 +524,7 @@ impl Writer {
         if evs.is_empty() && lost == 0 {
             return;
         }
-        let items = evs
-            .iter()
-            .map(|e| {
-                V::M(vec![
-                    ("t_ns", V::U(e.t_ns)),
-                    ("kind", V::s(e.kind.name())),
-                    ("task", V::I(e.task as i64)),
-                    ("a", V::I(e.a)),
-                    ("b", V::I(e.b)),
-                    ("text", V::s(&e.text)),
-                ])
-            })
-            .collect();
+        let items = evs.iter().map(event_record).collect();
         let v = V::M(vec![
             ("type", V::s("events")),
             ("events", V::A(items)),

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use softplc_core::{
-    Area, Driver, Event, EventSink, IecType, Image, IoCtx, Layout, LayoutBuilder, PlcState,
-    Quality, Value, VarDecl,
+    Area, ClockKind, Driver, EngineClock, Event, EventSink, IecType, Image, IoCtx, Layout,
+    LayoutBuilder, PlcState, Quality, StartCtx, Value, VarDecl,
 };
 
 pub struct Rig {
@@ -13,6 +13,8 @@ pub struct Rig {
     pub image: Image,
     pub drivers: Vec<Box<dyn Driver>>,
     pub events: EventSink,
+    /// What the drivers were started with (for drivers added later).
+    pub cx: StartCtx,
     t0: Instant,
     last: u64,
 }
@@ -28,16 +30,24 @@ pub fn layout(decls: &[(&str, Area, IecType, &str)]) -> Layout {
 impl Rig {
     pub fn new(layout: Layout, mut drivers: Vec<Box<dyn Driver>>) -> Rig {
         let events = EventSink::new();
+        // The rig's clock starts at 0 now and runs at wall-clock speed: a virtual engine
+        // clock that is never moved again is exactly that.
+        let cx = StartCtx {
+            events: events.clone(),
+            clock: EngineClock::new(ClockKind::Virtual),
+        };
+        let t0 = Instant::now();
         for d in &mut drivers {
             d.bind(&layout).unwrap();
-            d.start(events.clone()).unwrap();
+            d.start(&cx).unwrap();
         }
         Rig {
             image: Image::new(&layout),
             layout,
             drivers,
             events,
-            t0: Instant::now(),
+            cx,
+            t0,
             last: 0,
         }
     }

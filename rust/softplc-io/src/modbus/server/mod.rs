@@ -1,38 +1,52 @@
 //! The Modbus TCP server driver: exposes process-image variables to Modbus clients.
 //!
 //! Connections are served on the driver's I/O thread by tokio-modbus's TCP server,
-//! behind a [`FrameGuard`] that answers malformed requests. The scan exchanges data
+//! behind a [`guard::FrameGuard`] that answers malformed requests. The scan exchanges data
 //! with them only through the atomic [`Tables`]: `write_outputs` publishes the image
 //! (try-lock, skipped for one cycle if a client is writing at that instant),
 //! `read_inputs` applies client writes. Neither waits, allocates or makes syscalls.
 //!
 //! The accept loop keeps a list of open connections: when `max_connections` are open, a
 //! newcomer takes the place of one idle at least [`EVICT_MIN_IDLE`], and connection
-//! events are rate-limited ([`CONN_EVENTS_PER_SECOND`]) so that a flood of connections
-//! cannot flood the event log.
+//! events are rate-limited ([`log::CONN_EVENTS_PER_SECOND`]) so that a flood of
+//! connections cannot flood the event log.
+//!
+//! Files: this one (the driver and its scan side), `listen` (the accept loop), `guard`
+//! (request frames checked before the codec), `service` (one connection's requests),
+//! `conns` (open connections), `tables` (the shared Modbus tables), `rules` (variables'
+//! write rules), `log` (rate-limited events), `stats` (counters).
+
+mod conns;
+pub mod guard;
+mod listen;
+pub mod log;
+pub mod rules;
+mod service;
+pub mod stats;
+pub mod tables;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::json;
 use softplc_core::{
-    Area, ConfigError, Driver, DriverMonitor, EventSink, Image, IoCtx, IoError, IoStatus, Layout,
-    Quality, SafeState,
+    Area, ConfigError, Driver, DriverMonitor, Image, IoCtx, IoError, IoStatus, Layout, Quality,
+    SafeState, StartCtx,
 };
-use tokio::net::{TcpListener, TcpStream};
-use tokio_modbus::server::tcp::Server;
+use tokio::net::TcpListener;
 
-use crate::bind::{bind_points, default_server_points, BoundPoint, Usage};
-use crate::clock::ClockLink;
-use crate::config::{IpNet, ServerConfig, Table};
-use crate::guard::FrameGuard;
-use crate::rules::WriteRules;
-use crate::runtime::{stopped, IoThread, StopHandle};
-use crate::serverlog::{ConnEvent, ServerLog};
-use crate::service::{ConnService, ConnSlot, Connections, ServerStats, StatsHandle};
-use crate::tables::Tables;
+use crate::config::ServerConfig;
+use crate::modbus::bind::{bind_points, default_server_points, BoundPoint, Usage};
+use crate::modbus::Table;
+use crate::runtime::{IoThread, StopHandle};
+
+use listen::{serve, Acceptor};
+pub use listen::{BUSY_REPLY_WAIT, EVICT_MIN_IDLE, MAX_BUSY_REPLIES};
+use log::ServerLog;
+use rules::WriteRules;
+use stats::ServerStats;
+use tables::{Tables, WriteGuard};
 
 /// Variable, table, address, item count, writable: for the monitor.
 type MapEntry = (String, Table, u16, usize, bool);
@@ -107,7 +121,6 @@ pub struct ModbusServer {
     tables: Option<Arc<Tables>>,
     shared: Arc<ServerShared>,
     io: Option<IoThread>,
-    clock: Arc<ClockLink>,
     safe: Arc<ServerSafe>,
     rules: Arc<WriteRules>,
 }
@@ -171,7 +184,6 @@ impl ModbusServer {
             tables: None,
             shared,
             io: None,
-            clock: Arc::new(ClockLink::new()),
             safe: Arc::default(),
             rules: Arc::default(),
         }
@@ -193,6 +205,8 @@ impl ModbusServer {
     }
 }
 
+/// True when a client write to any item of `p` waits for the scan. Atomic loads: no
+/// allocation, locks or syscalls.
 fn is_pending(t: &Tables, p: &BoundPoint) -> bool {
     (p.address as usize..p.end()).any(|a| t.pending(p.table, a))
 }
@@ -236,7 +250,7 @@ impl Driver for ModbusServer {
         let tables = Arc::new(Tables::new(sizes));
         // Publish initial values so that clients connecting before the first scan see
         // the variables' initial values, not zeros.
-        let image = softplc_core::Image::new(layout);
+        let image = Image::new(layout);
         if let Some(g) = tables.try_lock() {
             for p in &points {
                 publish_point(&tables, &g, p, &image);
@@ -259,7 +273,7 @@ impl Driver for ModbusServer {
         Ok(())
     }
 
-    fn start(&mut self, events: EventSink) -> Result<(), IoError> {
+    fn start(&mut self, cx: &StartCtx) -> Result<(), IoError> {
         self.stop();
         let Some(tables) = self.tables.clone() else {
             return Err(IoError {
@@ -284,14 +298,14 @@ impl Driver for ModbusServer {
         let acceptor = Acceptor {
             tables,
             stats: self.shared.stats.clone(),
-            conns: Arc::new(Connections::default()),
+            conns: Arc::default(),
             allow: self.cfg.allow.clone(),
             max_conn: self.cfg.max_connections,
             idle: self.cfg.idle_timeout,
             unit_id: self.cfg.unit_id,
             writable: self.writable,
             rules: self.rules.clone(),
-            log: Arc::new(ServerLog::new(events.clone(), self.clock.clone())),
+            log: Arc::new(ServerLog::new(cx.events.clone(), cx.clock.clone())),
             busy_replies: Default::default(),
         };
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
@@ -304,8 +318,9 @@ impl Driver for ModbusServer {
         Ok(())
     }
 
+    /// Applies client writes. Scan thread: `try_lock` on the tables (a client writing
+    /// at this instant leaves its writes for the next cycle); no allocation or syscalls.
     fn read_inputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus {
-        self.clock.update(cx.now_ns);
         let Some(t) = self.tables.as_deref() else {
             return IoStatus::Ok;
         };
@@ -351,6 +366,8 @@ impl Driver for ModbusServer {
         IoStatus::Ok
     }
 
+    /// Publishes the image into the tables. Scan thread: `try_lock` on the tables (a
+    /// client holding them skips one publication, counted); no allocation or syscalls.
     fn write_outputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus {
         let Some(t) = self.tables.as_deref() else {
             return IoStatus::Ok;
@@ -395,13 +412,9 @@ impl Drop for ModbusServer {
     }
 }
 
-/// Publishes one variable unless a client write to it is still pending.
-fn publish_point(
-    t: &Tables,
-    g: &crate::tables::WriteGuard<'_>,
-    p: &BoundPoint,
-    image: &softplc_core::Image,
-) {
+/// Publishes one variable unless a client write to it is still pending. Atomic stores
+/// under the caller's lock: no allocation, locks or syscalls.
+fn publish_point(t: &Tables, g: &WriteGuard<'_>, p: &BoundPoint, image: &Image) {
     if is_pending(t, p) {
         return;
     }
@@ -414,209 +427,6 @@ fn publish_point(
         p.codec.encode_words(v, &mut words[..n]);
         for (k, w) in words[..n].iter().enumerate() {
             t.publish_reg(g, p.table, p.address as usize + k, *w);
-        }
-    }
-}
-
-/// A connection idle at least this long may be closed to make room for a new client
-/// when `max_connections` are open. Long enough that a client polling every second or
-/// faster is never pushed out by newcomers; short enough that sockets left open and
-/// silent cannot lock clients out until the idle timeout.
-pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
-
-/// What the accept loop needs to accept (or refuse) a connection.
-struct Acceptor {
-    tables: Arc<Tables>,
-    stats: Arc<ServerStats>,
-    conns: Arc<Connections>,
-    allow: Vec<IpNet>,
-    max_conn: usize,
-    idle: Option<Duration>,
-    unit_id: u8,
-    writable: [bool; 4],
-    rules: Arc<WriteRules>,
-    log: Arc<ServerLog>,
-    /// Refused connections being answered with exception 06 right now.
-    busy_replies: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// At most this many refused connections are answered at once (see [`answer_busy`]).
-pub const MAX_BUSY_REPLIES: usize = 8;
-
-/// How long a refused connection has to send its first request.
-pub const BUSY_REPLY_WAIT: Duration = Duration::from_millis(500);
-
-/// Answers the first request of a connection refused at the connection limit with
-/// exception 06 (server device busy), then closes it. A client that sends nothing
-/// within [`BUSY_REPLY_WAIT`], or not a plausible MBAP header, is closed silently.
-async fn answer_busy(mut stream: TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut head = [0u8; 8];
-    let got = tokio::time::timeout(BUSY_REPLY_WAIT, stream.read_exact(&mut head)).await;
-    // Transaction id, protocol 0, a length a request can have, unit, function.
-    if matches!(got, Ok(Ok(_))) && head[2..4] == [0, 0] {
-        let len = u16::from_be_bytes([head[4], head[5]]);
-        if (2..=254).contains(&len) && head[7] & 0x80 == 0 {
-            let reply = [head[0], head[1], 0, 0, 0, 3, head[6], head[7] | 0x80, 0x06];
-            let _ = tokio::time::timeout(BUSY_REPLY_WAIT, stream.write_all(&reply)).await;
-        }
-    }
-    let _ = stream.shutdown().await;
-}
-
-impl Acceptor {
-    fn accept(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-    ) -> Option<(ConnService, FrameGuard<TcpStream, StatsHandle>)> {
-        let stats = &self.stats;
-        if !self.allow.is_empty() && !self.allow.iter().any(|n| n.contains(peer.ip())) {
-            stats.refused_allowlist.fetch_add(1, Ordering::Relaxed);
-            self.log.note(ConnEvent::RefusedAllowlist, || {
-                format!("modbus server: refused {peer} (not in the allowlist)")
-            });
-            return None;
-        }
-        if self.conns.len() >= self.max_conn {
-            match self.conns.evict_idlest(EVICT_MIN_IDLE) {
-                Some((victim, idle)) => {
-                    stats.evicted.fetch_add(1, Ordering::Relaxed);
-                    self.log.note(ConnEvent::Evicted, || {
-                        format!(
-                            "modbus server: closed the connection from {victim} (idle {} ms) to make room for {peer}",
-                            idle.as_millis()
-                        )
-                    });
-                }
-                None => {
-                    stats.refused_limit.fetch_add(1, Ordering::Relaxed);
-                    self.log.note(ConnEvent::RefusedLimit, || {
-                        format!(
-                            "modbus server: refused {peer} ({} connections open, none idle for {} s)",
-                            self.max_conn,
-                            EVICT_MIN_IDLE.as_secs()
-                        )
-                    });
-                    // Tell the client why, so that it retries later instead of taking a
-                    // bare close for a broken device (bounded: under a flood, the rest
-                    // are closed silently).
-                    if self.busy_replies.fetch_add(1, Ordering::AcqRel) < MAX_BUSY_REPLIES {
-                        let count = self.busy_replies.clone();
-                        tokio::spawn(async move {
-                            answer_busy(stream).await;
-                            count.fetch_sub(1, Ordering::AcqRel);
-                        });
-                    } else {
-                        self.busy_replies.fetch_sub(1, Ordering::AcqRel);
-                    }
-                    return None;
-                }
-            }
-        }
-        let _ = stream.set_nodelay(true);
-        let handle = self.conns.register(peer);
-        stats.connections.fetch_add(1, Ordering::Relaxed);
-        stats.accepted.fetch_add(1, Ordering::Relaxed);
-        self.log.note(ConnEvent::Accepted, || {
-            format!("modbus server: connection from {peer}")
-        });
-        let service = ConnService {
-            tables: self.tables.clone(),
-            unit_id: self.unit_id,
-            writable: self.writable,
-            rules: self.rules.clone(),
-            log: self.log.clone(),
-            stats: stats.clone(),
-            slot: ConnSlot {
-                stats: stats.clone(),
-                conns: self.conns.clone(),
-                handle: handle.clone(),
-            },
-        };
-        let guard = FrameGuard::new(stream, StatsHandle(stats.clone()), self.unit_id, self.idle)
-            .with_handle(handle);
-        Some((service, guard))
-    }
-}
-
-async fn serve(
-    listener: std::io::Result<TcpListener>,
-    acceptor: Acceptor,
-    shutdown: crate::runtime::Shutdown,
-    local: SocketAddr,
-) {
-    let log = acceptor.log.clone();
-    let event = |b: i64, text: String| log.push(b, text);
-    let listener = match listener {
-        Ok(l) => l,
-        Err(e) => {
-            event(9, format!("modbus server: cannot listen on {local}: {e}"));
-            return;
-        }
-    };
-    let unit_id = acceptor.unit_id;
-    event(
-        0,
-        format!("modbus server: listening on {local} (unit id {unit_id}; 0 and 255 too)"),
-    );
-    let stats = acceptor.stats.clone();
-    let server = Server::new(listener);
-    let on_connected =
-        |stream: TcpStream, peer: SocketAddr| std::future::ready(Ok(acceptor.accept(stream, peer)));
-    let on_error = {
-        let stats = stats.clone();
-        move |e: std::io::Error| {
-            // Idle closes are counted as such by the frame guard.
-            if !crate::guard::IdleClose::is(&e) {
-                stats.connection_errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    };
-    let serving = async {
-        loop {
-            match server.serve(&on_connected, on_error.clone()).await {
-                Ok(()) => break,
-                Err(e) => {
-                    // Typically out of file descriptors: wait and accept again.
-                    event(8, format!("modbus server: accept failed: {e}"));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    };
-    let summaries = async {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            log.summarise();
-        }
-    };
-    // Dropping `serving` ends every connection task (tokio-modbus cancels them).
-    tokio::select! {
-        _ = stopped(shutdown) => {}
-        _ = serving => {}
-        _ = summaries => {}
-    }
-    log.summarise();
-    stats.running.store(false, Ordering::Relaxed);
-    event(0, format!("modbus server: stopped listening on {local}"));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_events_are_summed_up_per_kind() {
-        assert_eq!(
-            ConnEvent::RefusedAllowlist.summary(95),
-            "modbus server: 95 more connections refused (not in the allowlist) in the last second"
-        );
-        for (i, k) in ConnEvent::ALL.iter().enumerate() {
-            assert_eq!(*k as usize, i, "ALL is in discriminant order");
         }
     }
 }

@@ -29,8 +29,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::frame::{FrameBuf, FrameError, HEADER};
-use crate::service::ConnHandle;
+use crate::modbus::frame::{FrameBuf, FrameError, HEADER};
+
+use super::conns::ConnHandle;
 
 /// The error a connection ends with when its idle timeout expires: an orderly close,
 /// counted as `closed_idle`, which the server must not count as a connection error.
@@ -178,7 +179,7 @@ impl<T, S: GuardStats> FrameGuard<T, S> {
     }
 
     /// Lets the server close this connection through `handle` (see
-    /// [`crate::service::Connections::evict_idlest`]).
+    /// `Connections::evict_idlest`).
     pub fn with_handle(mut self, handle: Arc<ConnHandle>) -> Self {
         self.handle = Some(handle);
         self

@@ -9,9 +9,10 @@
 
 use softplc_core::{Layout, Value, WriteRefused, WriteRule};
 
-use crate::bind::BoundPoint;
-use crate::config::Table;
-use crate::tables::Tables;
+use crate::modbus::bind::BoundPoint;
+use crate::modbus::Table;
+
+use super::tables::Tables;
 
 /// One restricted variable.
 #[derive(Clone, Debug)]

@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::frame::{FrameBuf, FrameError, PREFIX};
+use crate::modbus::frame::{FrameBuf, FrameError, PREFIX};
 
 /// What the transport has seen on one connection. Written by the I/O thread.
 #[derive(Debug, Default)]

@@ -1,5 +1,5 @@
-//! MBAP framing shared by the server's [`crate::guard`] and the client's
-//! [`crate::transport`]: a buffer that collects the bytes of a stream, delimits whole
+//! MBAP framing shared by the server's [`super::server::guard`] and the client's
+//! [`super::client::transport`]: a buffer that collects the bytes of a stream, delimits whole
 //! frames by their MBAP header and hands a frame on to a tokio-modbus codec, in pieces
 //! when the codec's read buffer is smaller than the frame.
 

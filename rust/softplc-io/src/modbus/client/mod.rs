@@ -1,303 +1,42 @@
 //! The Modbus TCP client driver: polls devices and writes their outputs.
 //!
-//! Device I/O runs on the driver's own I/O thread (see [`crate::poller`]). Each device
-//! exchanges data with the scan through two triple buffers: the poller publishes the
-//! newest registers and the device's health, the scan publishes the newest output
-//! registers. `read_inputs` and `write_outputs` only copy and convert: no allocation,
-//! no locks, no syscalls beyond one vDSO clock read, and never a wait on a device.
+//! Device I/O runs on the driver's own I/O thread (see `poller`). Each device
+//! exchanges data with the scan through two triple buffers (see `exchange`): the poller
+//! publishes the newest registers and the device's health, the scan publishes the
+//! newest output registers. `read_inputs` and `write_outputs` only copy and convert: no
+//! allocation, no locks, no syscalls, and never a wait on a device.
+//!
+//! Files: this one (the driver and its scan side), `exchange` (the samples and the
+//! watchdog's override), `status` (counters and the monitor), `poller` (the I/O side,
+//! one task per connection), `transport` (MBAP framing under tokio-modbus's codec).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+mod exchange;
+mod poller;
+mod status;
+pub mod transport;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Value as Json};
 use softplc_core::{
-    Area, ConfigError, Driver, DriverMonitor, EventSink, IoCtx, IoError, IoStatus, Layout, Quality,
-    SafeState,
+    Area, ConfigError, Driver, DriverMonitor, EngineClock, IoCtx, IoError, IoStatus, Layout,
+    Quality, SafeState, Slot, StartCtx, Value, VarId,
 };
 use triple_buffer::triple_buffer;
 
-use crate::bind::{bind_points, BoundPoint, Usage};
-use crate::clock::ClockLink;
 use crate::config::{DeviceConfig, OnFail};
-use crate::plan::{plan, Plan};
-use crate::poller::{ConnSpec, IoDevice};
-use crate::runtime::{stopped, IoThread, StopHandle};
-use crate::transport::TransportStats;
+use crate::modbus::bind::{bind_health, bind_points, BoundPoint, Usage};
+use crate::modbus::plan::{plan, Plan};
+use crate::runtime::{stopped, IoThread};
 
-/// Newest device data, poller -> scan.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct InSample {
-    /// Registers of the last good poll (read plan layout).
-    pub words: Vec<u16>,
-    /// Bits of the last good poll.
-    pub bits: Vec<bool>,
-    /// Monotonic time the last good poll started.
-    pub acquired_mono: u64,
-    /// Good polls so far (0: no data yet).
-    pub good_seq: u64,
-    /// The device has failed `fail_after` polls in a row.
-    pub bad: bool,
-}
-
-/// Newest outputs, scan -> poller.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct OutSample {
-    /// Registers in write-plan layout.
-    pub words: Vec<u16>,
-    /// Coils in write-plan layout.
-    pub bits: Vec<bool>,
-    /// Publications so far (0: the scan has not run yet: write nothing).
-    pub seq: u64,
-}
-
-/// Safe values of one device's outputs, as positions in its write-plan buffers.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct SafePatch {
-    /// (register offset, safe register value).
-    pub words: Vec<(usize, u16)>,
-    /// (coil offset, safe coil value).
-    pub bits: Vec<(usize, bool)>,
-}
-
-impl SafePatch {
-    /// Overwrites the output positions of a sample with their safe values.
-    pub fn apply(&self, words: &mut [u16], bits: &mut [bool]) {
-        for &(o, w) in &self.words {
-            words[o] = w;
-        }
-        for &(o, b) in &self.bits {
-            bits[o] = b;
-        }
-    }
-}
-
-/// The client's emergency handle (see [`SafeState`]). While `active`, pollers write
-/// each device's outputs with their safe values patched in, whatever the scan last
-/// published; the scan thread's next `write_outputs` lowers it.
-#[derive(Debug, Default)]
-pub(crate) struct SafeLatch {
-    /// Raised by the watchdog thread.
-    pub active: AtomicBool,
-    /// Wakes the pollers at once instead of at their next write check.
-    pub wake: tokio::sync::Notify,
-    stop: Mutex<Option<StopHandle>>,
-}
-
-impl SafeState for SafeLatch {
-    fn force_safe(&self) {
-        self.active.store(true, Ordering::Release);
-        // One waiter per connection: wake them all.
-        self.wake.notify_waiters();
-        self.wake.notify_one();
-    }
-
-    fn shutdown(&self) {
-        if let Some(s) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            s.stop();
-        }
-    }
-}
-
-/// Device health as the monitor shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Health {
-    /// Not polled yet.
-    Waiting = 0,
-    /// Last poll succeeded.
-    Good = 1,
-    /// Some polls failed, fewer than `fail_after`.
-    Failing = 2,
-    /// `fail_after` polls failed in a row: inputs are quality=bad.
-    Bad = 3,
-}
-
-impl Health {
-    fn name(v: u8) -> &'static str {
-        match v {
-            1 => "good",
-            2 => "failing",
-            3 => "bad",
-            _ => "waiting",
-        }
-    }
-}
-
-/// Counters of one device. Written by the poller (the scan adds clamps), read by monitors.
-#[derive(Debug, Default)]
-pub struct DeviceStats {
-    /// Successful polls.
-    pub polls_ok: AtomicU64,
-    /// Failed polls.
-    pub polls_failed: AtomicU64,
-    /// Requests sent.
-    pub requests: AtomicU64,
-    /// Requests that timed out.
-    pub timeouts: AtomicU64,
-    /// Exception responses.
-    pub exceptions: AtomicU64,
-    /// Undecodable or mismatching responses.
-    pub garbage: AtomicU64,
-    /// Connection-level failures while a request was under way.
-    pub transport_errors: AtomicU64,
-    /// Write requests that succeeded.
-    pub writes_ok: AtomicU64,
-    /// Write requests that failed.
-    pub writes_failed: AtomicU64,
-    /// Write requests the device rejected with an exception (part of `writes_failed`).
-    pub writes_rejected: AtomicU64,
-    /// Polls attempted again after a failure (on the device's next turn).
-    pub retries: AtomicU64,
-    /// Times all outputs were written again after a (re)connection.
-    pub rewrites: AtomicU64,
-    /// Last poll round trip (ns).
-    pub rtt_last_ns: AtomicU64,
-    /// Shortest poll round trip (ns).
-    pub rtt_min_ns: AtomicU64,
-    /// Longest poll round trip (ns).
-    pub rtt_max_ns: AtomicU64,
-    /// Sum of poll round trips (ns), for the mean.
-    pub rtt_sum_ns: AtomicU64,
-    /// Failed polls in a row.
-    pub failed_in_row: AtomicU64,
-    /// [`Health`] as u8.
-    pub health: AtomicU8,
-    /// Values clamped to their type's range on the way in or out.
-    pub clamps: AtomicU64,
-    /// Scan cycles that saw this device's inputs bad or stale.
-    pub degraded_cycles: AtomicU64,
-    /// The last error, for people.
-    pub last_error: Mutex<String>,
-}
-
-impl DeviceStats {
-    pub(crate) fn record_rtt(&self, ns: u64) {
-        self.rtt_last_ns.store(ns, Ordering::Relaxed);
-        self.rtt_sum_ns.fetch_add(ns, Ordering::Relaxed);
-        self.rtt_max_ns.fetch_max(ns, Ordering::Relaxed);
-        let min = self.rtt_min_ns.load(Ordering::Relaxed);
-        if min == 0 || ns < min {
-            self.rtt_min_ns.store(ns, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn set_error(&self, text: String) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = text;
-    }
-
-    fn json(&self) -> Json {
-        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let ok = ld(&self.polls_ok);
-        json!({
-            "health": Health::name(self.health.load(Ordering::Relaxed)),
-            "polls_ok": ok,
-            "polls_failed": ld(&self.polls_failed),
-            "failed_in_row": ld(&self.failed_in_row),
-            "requests": ld(&self.requests),
-            "timeouts": ld(&self.timeouts),
-            "exceptions": ld(&self.exceptions),
-            "garbage": ld(&self.garbage),
-            "transport_errors": ld(&self.transport_errors),
-            "writes_ok": ld(&self.writes_ok),
-            "writes_failed": ld(&self.writes_failed),
-            "writes_rejected": ld(&self.writes_rejected),
-            "retries": ld(&self.retries),
-            "rewrites": ld(&self.rewrites),
-            "clamps": ld(&self.clamps),
-            "degraded_cycles": ld(&self.degraded_cycles),
-            "rtt_last_us": ld(&self.rtt_last_ns) as f64 / 1e3,
-            "rtt_min_us": ld(&self.rtt_min_ns) as f64 / 1e3,
-            "rtt_max_us": ld(&self.rtt_max_ns) as f64 / 1e3,
-            "rtt_mean_us": if ok > 0 { ld(&self.rtt_sum_ns) as f64 / ok as f64 / 1e3 } else { 0.0 },
-            "last_error": self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        })
-    }
-}
-
-/// Counters of one TCP connection (shared by the devices behind one gateway).
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    /// `host:port`.
-    pub endpoint: String,
-    /// Connected now.
-    pub connected: AtomicBool,
-    /// Successful connects.
-    pub connects: AtomicU64,
-    /// Failed connection attempts.
-    pub connect_failures: AtomicU64,
-    /// Connections lost or dropped after an error.
-    pub disconnects: AtomicU64,
-    /// Frames received and late answers dropped (see [`crate::transport`]).
-    pub transport: Arc<TransportStats>,
-}
-
-struct DeviceEntry {
-    name: String,
-    unit_id: u8,
-    conn: usize,
-    reads: usize,
-    writes: usize,
-    read_requests: usize,
-    write_requests: usize,
-    stats: Arc<DeviceStats>,
-}
-
-/// What the client monitor reports.
-struct ClientShared {
-    name: String,
-    running: AtomicBool,
-    devices: Mutex<Vec<DeviceEntry>>,
-    conns: Mutex<Vec<Arc<ConnStats>>>,
-}
-
-impl DriverMonitor for ClientShared {
-    fn status_json(&self) -> String {
-        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        let devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
-        let devs: serde_json::Map<String, Json> = devices
-            .iter()
-            .map(|d| {
-                let mut j = d.stats.json();
-                let c = &conns.get(d.conn);
-                j["endpoint"] = json!(c.map(|c| c.endpoint.clone()));
-                j["connected"] = json!(c
-                    .map(|c| c.connected.load(Ordering::Relaxed))
-                    .unwrap_or(false));
-                j["unit_id"] = json!(d.unit_id);
-                j["mapped_reads"] = json!(d.reads);
-                j["mapped_writes"] = json!(d.writes);
-                j["read_requests_per_poll"] = json!(d.read_requests);
-                j["write_requests"] = json!(d.write_requests);
-                (d.name.clone(), j)
-            })
-            .collect();
-        let cs: Vec<Json> = conns
-            .iter()
-            .map(|c| {
-                json!({
-                    "endpoint": c.endpoint,
-                    "connected": c.connected.load(Ordering::Relaxed),
-                    "connects": c.connects.load(Ordering::Relaxed),
-                    "connect_failures": c.connect_failures.load(Ordering::Relaxed),
-                    "disconnects": c.disconnects.load(Ordering::Relaxed),
-                    "late_answers": c.transport.late.load(Ordering::Relaxed),
-                })
-            })
-            .collect();
-        json!({
-            "driver": self.name,
-            "kind": "modbus-client",
-            "running": self.running.load(Ordering::Relaxed),
-            "devices": devs,
-            "connections": cs,
-        })
-        .to_string()
-    }
-}
+use exchange::{InSample, OutSample, SafeLatch, SafePatch};
+use poller::{ConnSpec, IoDevice};
+use status::{ClientShared, DeviceEntry};
+pub use status::{ConnStats, DeviceStats, Health};
 
 struct BoundDevice {
     cfg: DeviceConfig,
-    health: Option<(softplc_core::VarId, softplc_core::Slot)>,
+    health: Option<(VarId, Slot)>,
     reads: Vec<BoundPoint>,
     writes: Vec<BoundPoint>,
     read_plan: Plan,
@@ -339,18 +78,21 @@ struct ScanDevice {
     seq: u64,
     on_fail: OnFail,
     stale_ns: u64,
-    health: Option<(softplc_core::VarId, softplc_core::Slot)>,
+    health: Option<(VarId, Slot)>,
     stats: Arc<DeviceStats>,
+    /// The engine clock, to stamp data acquired on the I/O thread.
+    clock: EngineClock,
 }
 
 impl ScanDevice {
     /// Latches the newest data into the image. Returns true when every input is good.
-    fn read(&mut self, cx: &mut IoCtx<'_>, offset: i64) -> bool {
+    /// Scan thread: copies and conversions only, no allocation, locks or syscalls.
+    fn read(&mut self, cx: &mut IoCtx<'_>) -> bool {
         let s = self.input.read();
         let stamp = if s.good_seq == 0 {
             0
         } else {
-            (s.acquired_mono as i64 + offset).max(0) as u64
+            self.clock.engine_time(s.acquired_mono)
         };
         let quality = if s.bad {
             Quality::Bad
@@ -385,7 +127,7 @@ impl ScanDevice {
             quality == Quality::Good
         };
         if let Some((id, slot)) = self.health {
-            cx.image.store(slot, softplc_core::Value::Bool(good));
+            cx.image.store(slot, Value::Bool(good));
             cx.image.quality[id.index()] = Quality::Good;
             cx.image.stamp_ns[id.index()] = cx.now_ns;
         }
@@ -395,7 +137,8 @@ impl ScanDevice {
         good
     }
 
-    /// Encodes outputs and publishes them when they changed.
+    /// Encodes outputs and publishes them when they changed. Scan thread: copies and
+    /// conversions only, no allocation, locks or syscalls.
     fn write(&mut self, cx: &mut IoCtx<'_>) {
         if self.writes.is_empty() {
             return;
@@ -441,7 +184,6 @@ pub struct ModbusClient {
     scan: Vec<ScanDevice>,
     io: Option<IoThread>,
     shared: Arc<ClientShared>,
-    clock: Arc<ClockLink>,
     latch: Arc<SafeLatch>,
 }
 
@@ -461,7 +203,6 @@ impl ModbusClient {
             scan: Vec::new(),
             io: None,
             shared,
-            clock: Arc::new(ClockLink::new()),
             latch: Arc::default(),
         }
     }
@@ -500,7 +241,7 @@ impl Driver for ModbusClient {
                 .iter()
                 .map(|p| (p.table, p.address, p.len()))
                 .collect();
-            let health = crate::bind::bind_health(layout, d)?;
+            let health = bind_health(layout, d)?;
             let write_plan = plan(&wspans, 0, true);
             bound.push(BoundDevice {
                 cfg: d.clone(),
@@ -544,7 +285,7 @@ impl Driver for ModbusClient {
         Ok(())
     }
 
-    fn start(&mut self, events: EventSink) -> Result<(), IoError> {
+    fn start(&mut self, cx: &StartCtx) -> Result<(), IoError> {
         self.stop();
         let stats: Vec<Arc<DeviceStats>> = self
             .shared
@@ -606,6 +347,7 @@ impl Driver for ModbusClient {
                 stale_ns: b.cfg.stale.as_nanos() as u64,
                 health: b.health,
                 stats: stats[i].clone(),
+                clock: cx.clock.clone(),
             });
             let conn = eps.iter().position(|e| *e == b.cfg.endpoint()).unwrap_or(0);
             groups[conn].push(
@@ -644,18 +386,12 @@ impl Driver for ModbusClient {
                 group,
             ));
         }
-        let clock = self.clock.clone();
+        let (events, clock) = (cx.events.clone(), cx.clock.clone());
         let thread_name = format!("softplc-{}", self.name);
         let io = IoThread::spawn(&thread_name, move |shutdown| async move {
             let mut tasks = Vec::new();
             for (spec, group) in specs {
-                let fut = crate::poller::run(
-                    spec,
-                    group,
-                    events.clone(),
-                    clock.clone(),
-                    shutdown.clone(),
-                );
+                let fut = poller::run(spec, group, events.clone(), clock.clone(), shutdown.clone());
                 tasks.push(tokio::spawn(fut));
             }
             stopped(shutdown).await;
@@ -671,11 +407,11 @@ impl Driver for ModbusClient {
         Ok(())
     }
 
+    /// Scan thread: no allocation, locks or syscalls.
     fn read_inputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus {
-        let offset = self.clock.update(cx.now_ns);
         let mut all_good = true;
         for d in &mut self.scan {
-            all_good &= d.read(cx, offset);
+            all_good &= d.read(cx);
         }
         if all_good {
             IoStatus::Ok
@@ -684,6 +420,7 @@ impl Driver for ModbusClient {
         }
     }
 
+    /// Scan thread: no allocation, locks or syscalls.
     fn write_outputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus {
         for d in &mut self.scan {
             d.write(cx);

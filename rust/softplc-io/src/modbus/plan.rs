@@ -6,7 +6,7 @@
 //! coils a write). Each request owns a region of a flat buffer of registers or bits;
 //! each mapping learns its offset there, so the scan thread decodes by index.
 
-use crate::config::Table;
+use crate::modbus::Table;
 
 /// One request of a plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
-//! Engine and driver events (state changes, faults, forces, overruns, device trouble).
+//! The event log: a bounded in-memory log of [`Event`]s that Python reads and traces
+//! record.
 //!
-//! Events go into a bounded in-memory log that Python reads and traces record. The scan
+//! Events go into the log that Python reads and traces record. The scan
 //! thread never touches the log's lock on its own behalf: [`EventSink::try_push`] puts
 //! the event into a pre-allocated lock-free queue, and whoever reads the log (or pushes
 //! from an ordinary thread) first moves the queued events into it, in order. So a reader
@@ -14,7 +15,7 @@
 //! use softplc_core::{Event, EventKind, EventSink};
 //!
 //! let log = EventSink::new();
-//! let ev = |t| Event { t_ns: t, kind: EventKind::Info, task: -1, a: 0, b: 0, text: String::new() };
+//! let ev = |t| Event::new(t, EventKind::Info, None, String::new());
 //! assert!(log.try_push(ev(1))); // scan thread
 //! log.push(ev(2)); // any other thread
 //! let (events, next) = log.since(0);
@@ -28,59 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_queue::ArrayQueue;
 
-/// Kind of event. `Copy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// The engine state changed; `text` holds `OLD->NEW`.
-    StateChange,
-    /// A fault; `text` holds the cause.
-    Fault,
-    /// A task overran its period; `a` = missed cycles, `b` = execution time (ns).
-    Overrun,
-    /// A variable was forced; `text` holds `name=value`.
-    Force,
-    /// A force was released; `text` holds the name.
-    Unforce,
-    /// A one-time write; `text` holds `name=value`.
-    Write,
-    /// A driver or device event; `text` says what.
-    Io,
-    /// Anything else worth keeping.
-    Info,
-}
-
-impl EventKind {
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            EventKind::StateChange => "state",
-            EventKind::Fault => "fault",
-            EventKind::Overrun => "overrun",
-            EventKind::Force => "force",
-            EventKind::Unforce => "unforce",
-            EventKind::Write => "write",
-            EventKind::Io => "io",
-            EventKind::Info => "info",
-        }
-    }
-}
-
-/// One event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// Engine-clock time (ns).
-    pub t_ns: u64,
-    /// Kind.
-    pub kind: EventKind,
-    /// Task index, or -1 when not task-related.
-    pub task: i32,
-    /// Kind-specific number.
-    pub a: i64,
-    /// Kind-specific number.
-    pub b: i64,
-    /// Text, or empty (events raised on a healthy scan carry no text, so no allocation).
-    pub text: String,
-}
+use super::Event;
 
 /// Events the log keeps by default.
 pub const LOG_CAPACITY: usize = 4096;
@@ -126,6 +75,14 @@ struct Inner {
 #[derive(Clone)]
 pub struct EventSink {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSink")
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EventSink {
@@ -234,18 +191,12 @@ impl EventSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::EventKind;
     use std::sync::atomic::AtomicBool;
     use std::time::{Duration, Instant};
 
     fn ev(t: u64) -> Event {
-        Event {
-            t_ns: t,
-            kind: EventKind::Info,
-            task: -1,
-            a: 0,
-            b: 0,
-            text: String::new(),
-        }
+        Event::new(t, EventKind::Info, None, String::new())
     }
 
     #[test]

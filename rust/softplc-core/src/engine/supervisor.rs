@@ -30,65 +30,23 @@
 //! cannot starve it. It wakes every quarter of the shortest hard limit while idle, and
 //! at the deadline of a watched window; the scan thread pays two atomic stores a cycle.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::clock::{monotonic_ns, sleep_until_ns};
 use crate::driver::{PlcState, SafeState};
-use crate::engine::{FaultInfo, Shared};
 use crate::event::{Event, EventKind, EventSink};
 use crate::image::Slot;
 use crate::program::Interrupt;
 use crate::types::Value;
 
-/// `Watch::start` of a window the watchdog has taken.
-pub(crate) const TRIPPED: u64 = u64::MAX;
-/// `Watch::program` while the drivers, not a program, run.
-pub(crate) const NO_PROGRAM: u32 = u32::MAX;
+use super::fault::{FaultInfo, FaultKind};
+use super::shared::Shared;
+use super::watch::TRIPPED;
+
 /// How often a stuck cycle's Python code is interrupted again.
 pub const REINTERRUPT_NS: u64 = 200_000_000;
-
-/// The watch window of the cycle in progress, shared by the scan and watchdog threads.
-/// The scan thread writes every field; the watchdog thread only swaps `start` to
-/// [`TRIPPED`] and sets `abort`.
-#[derive(Debug, Default)]
-pub(crate) struct Watch {
-    /// Monotonic start of the open window; 0 when none is open; [`TRIPPED`] once taken.
-    pub start: AtomicU64,
-    /// Task of the open window.
-    pub task: AtomicU32,
-    /// Program of that task running now, or [`NO_PROGRAM`].
-    pub program: AtomicU32,
-    /// The task's cycle number.
-    pub cycle: AtomicU64,
-    /// Raised on a trip; compiled code stops at its next backward jump.
-    pub abort: AtomicBool,
-}
-
-impl Watch {
-    /// Scan thread: opens the window of a cycle of task `task` started at `t0`.
-    #[inline]
-    pub fn open(&self, task: usize, cycle: u64, t0: u64) {
-        self.task.store(task as u32, Ordering::Relaxed);
-        self.cycle.store(cycle, Ordering::Relaxed);
-        self.program.store(NO_PROGRAM, Ordering::Relaxed);
-        // Release: the fields above are visible to whoever reads this start.
-        self.start
-            .store(t0.clamp(1, TRIPPED - 1), Ordering::Release);
-    }
-
-    /// Scan thread: closes the window. False when the watchdog took it first.
-    #[inline]
-    pub fn close(&self) -> bool {
-        let s = self.start.load(Ordering::Acquire);
-        s != TRIPPED
-            && self
-                .start
-                .compare_exchange(s, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-    }
-}
 
 /// What the watchdog thread (and `close`, when it gives up on a stuck scan) needs to
 /// put the machine in a safe state without the scan thread.
@@ -96,7 +54,7 @@ pub(crate) struct Emergency {
     pub shared: Arc<Shared>,
     pub safe: Vec<Arc<dyn SafeState>>,
     pub interrupt: Option<Arc<dyn Interrupt>>,
-    /// Task names, and each task's program names in order.
+    /// Task names, and each task's program names in order (by task index).
     pub tasks: Vec<(String, Vec<String>)>,
     /// Every output's slot and safe value.
     pub outputs: Vec<(Slot, Value)>,
@@ -109,9 +67,9 @@ impl Emergency {
     /// from the watch window.
     pub fn trip(&self, started: u64, why: String, now: u64) {
         let w = &self.shared.watch;
-        let ti = w.task.load(Ordering::Relaxed) as usize;
+        let task = w.task();
         let pi = w.program.load(Ordering::Relaxed);
-        let (task, source) = match self.tasks.get(ti) {
+        let (task_name, source) = match self.tasks.get(task.index()) {
             Some((t, progs)) => (
                 t.clone(),
                 progs.get(pi as usize).cloned().unwrap_or_default(),
@@ -121,22 +79,19 @@ impl Emergency {
         let already = self.shared.state_now() == PlcState::Fault;
         if !already {
             let info = FaultInfo {
-                kind: "watchdog",
-                task,
+                kind: FaultKind::Watchdog,
+                task: Some(task),
+                task_name,
                 source,
                 cycle: w.cycle.load(Ordering::Relaxed),
                 t_ns: now,
                 started_ns: started,
                 message: why,
             };
-            self.events.push(Event {
-                t_ns: now,
-                kind: EventKind::Fault,
-                task: ti as i32,
-                a: info.cycle as i64,
-                b: 0,
-                text: info.to_string(),
-            });
+            self.events.push(
+                Event::new(now, EventKind::Fault, Some(task), info.to_string())
+                    .with_numbers(info.cycle as i64, 0),
+            );
             self.shared.set_fault(info);
         }
         // Outputs first: nothing below may delay them.
@@ -265,10 +220,7 @@ fn run(em: &Emergency, limits: &[Option<HardLimit>], quit: &AtomicBool) {
         }
         let limit = match s {
             0 => None,
-            _ => limits
-                .get(w.task.load(Ordering::Relaxed) as usize)
-                .copied()
-                .flatten(),
+            _ => limits.get(w.task().index()).copied().flatten(),
         };
         let Some(limit) = limit else {
             sleep_until_ns(now + poll);
@@ -279,10 +231,7 @@ fn run(em: &Emergency, limits: &[Option<HardLimit>], quit: &AtomicBool) {
             sleep_until_ns(deadline.min(now + 10_000_000));
             continue;
         }
-        if w.start
-            .compare_exchange(s, TRIPPED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+        if w.trip(s) {
             let why = if limit.tolerance == 0 {
                 format!(
                     "watchdog: cycle still running after {:.3} ms (limit {:.3} ms); \
@@ -367,18 +316,5 @@ mod tests {
         assert_eq!(idle_poll(&[Some(HardLimit::new(5_000_000, 0))]), 1_250_000);
         assert_eq!(idle_poll(&[Some(HardLimit::new(100_000, 0))]), 50_000);
         assert_eq!(idle_poll(&[None]), 10_000_000);
-    }
-
-    #[test]
-    fn a_window_closes_unless_the_watchdog_took_it() {
-        let w = Watch::default();
-        w.open(0, 7, 1000);
-        assert!(w.close());
-        w.open(0, 8, 2000);
-        assert!(w
-            .start
-            .compare_exchange(2000, TRIPPED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok());
-        assert!(!w.close());
     }
 }

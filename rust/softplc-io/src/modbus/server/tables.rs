@@ -14,7 +14,7 @@
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use crate::config::Table;
+use crate::modbus::Table;
 
 const PENDING_BIT: u8 = 0b10;
 const PENDING_REG: u32 = 1 << 16;
@@ -90,7 +90,8 @@ impl Tables {
         }
     }
 
-    /// Scan thread: takes the write lock if it is free, never waits.
+    /// Scan thread: takes the write lock if it is free, never waits (one
+    /// compare-exchange; no allocation or syscalls).
     pub fn try_lock(&self) -> Option<WriteGuard<'_>> {
         let s = self.seq.load(Ordering::Relaxed);
         if s & 1 == 1 {
@@ -140,17 +141,18 @@ impl Tables {
         }
     }
 
-    /// A bit's value.
+    /// A bit's value. One atomic load: no allocation, locks or syscalls.
     pub fn bit(&self, table: Table, addr: usize) -> bool {
         self.bit_table(table)[addr].load(Ordering::Relaxed) & 1 != 0
     }
 
-    /// A register's value.
+    /// A register's value. One atomic load: no allocation, locks or syscalls.
     pub fn reg(&self, table: Table, addr: usize) -> u16 {
         self.reg_table(table)[addr].load(Ordering::Relaxed) as u16
     }
 
-    /// True when a client write to the item has not reached the image yet.
+    /// True when a client write to the item has not reached the image yet. One atomic
+    /// load: no allocation, locks or syscalls.
     pub fn pending(&self, table: Table, addr: usize) -> bool {
         if table.is_bits() {
             self.bit_table(table)[addr].load(Ordering::Relaxed) & PENDING_BIT != 0
@@ -159,12 +161,14 @@ impl Tables {
         }
     }
 
-    /// Publication (scan, under the lock): stores a value, keeping no flag.
+    /// Publication (scan, under the lock): stores a value, keeping no flag. One atomic
+    /// store: no allocation or syscalls.
     pub fn publish_bit(&self, _g: &WriteGuard<'_>, table: Table, addr: usize, v: bool) {
         self.bit_table(table)[addr].store(v as u8, Ordering::Relaxed);
     }
 
-    /// Publication (scan, under the lock): stores a register.
+    /// Publication (scan, under the lock): stores a register. One atomic store: no
+    /// allocation or syscalls.
     pub fn publish_reg(&self, _g: &WriteGuard<'_>, table: Table, addr: usize, v: u16) {
         self.reg_table(table)[addr].store(v as u32, Ordering::Relaxed);
     }
@@ -181,7 +185,8 @@ impl Tables {
         self.dirty.store(true, Ordering::Release);
     }
 
-    /// Clears an item's pending flag (scan, under the lock, after applying it).
+    /// Clears an item's pending flag (scan, under the lock, after applying it). One
+    /// atomic operation: no allocation or syscalls.
     pub fn clear_pending(&self, _g: &WriteGuard<'_>, table: Table, addr: usize) {
         if table.is_bits() {
             self.bit_table(table)[addr].fetch_and(!PENDING_BIT, Ordering::Relaxed);
@@ -190,12 +195,14 @@ impl Tables {
         }
     }
 
-    /// Scan thread: true (and reset) when client writes may be waiting.
+    /// Scan thread: true (and reset) when client writes may be waiting. One atomic
+    /// swap: no allocation, locks or syscalls.
     pub fn take_dirty(&self) -> bool {
         self.dirty.load(Ordering::Acquire) && self.dirty.swap(false, Ordering::AcqRel)
     }
 
-    /// Marks writes as waiting again (when the scan could not take the lock).
+    /// Marks writes as waiting again (when the scan could not take the lock). One
+    /// atomic store: no allocation, locks or syscalls.
     pub fn set_dirty(&self) {
         self.dirty.store(true, Ordering::Release);
     }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use softplc_core::address::Size;
 use softplc_core::{Area, ConfigError, IecType, Layout, Slot, Value, VarId};
 
-use crate::config::{PointConfig, Table};
-use crate::encoding::{Codec, RegType, WordOrder};
+use crate::config::PointConfig;
+use crate::modbus::encoding::{Codec, RegType, WordOrder};
+use crate::modbus::Table;
 
 /// A program variable bound to a place in a Modbus table.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,9 +1,11 @@
 //! The client's I/O side: one task per TCP connection polls the devices behind it.
+//! Connections (links) are numbered in the order of the devices that first use them;
+//! devices in configuration order: events name both by field.
 //!
 //! Devices with the same host and port (units behind one gateway) share the task and
 //! its connection and take turns, one request at a time. What a failure costs:
 //! - A request that gets no answer in time does not drop the connection: its answer, if
-//!   it comes late, is known by its transaction id and dropped ([`crate::transport`]),
+//!   it comes late, is known by its transaction id and dropped ([`super::transport`]),
 //!   so the other units go on. Only a second timeout in a row with nothing at all
 //!   received in between drops the connection: then it is the connection that is dead.
 //! - A broken connection, or an answer that cannot be delimited or decoded, drops it;
@@ -33,20 +35,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use softplc_core::{Event, EventKind, EventSink};
+use softplc_core::clock::monotonic_ns;
+use softplc_core::{EngineClock, Event, EventSink, IoEvent, IoEventKind};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, Slave, SlaveContext};
 use tokio_modbus::{ExceptionResponse, ProtocolError};
 
-use crate::client::{ConnStats, DeviceStats, Health, InSample, OutSample, SafeLatch, SafePatch};
-use crate::clock::{mono_ns, ClockLink};
-use crate::config::{DeviceConfig, Table, WriteMode};
-use crate::plan::{Plan, PlannedRequest};
+use crate::config::{DeviceConfig, WriteMode};
+use crate::modbus::plan::{Plan, PlannedRequest};
+use crate::modbus::Table;
 use crate::ratelimit::{RateLimiter, EVENTS_PER_WINDOW, WINDOW};
 use crate::runtime::{stopped, Shutdown};
-use crate::transport::ClientTransport;
+
+use super::exchange::{InSample, OutSample, SafeLatch, SafePatch};
+use super::status::{ConnStats, DeviceStats, Health};
+use super::transport::ClientTransport;
 
 /// What one connection task needs to know about its connection.
 pub(crate) struct ConnSpec {
@@ -110,38 +115,38 @@ fn exception_text(c: ExceptionCode) -> String {
     format!("exception {:#04x} ({c:?})", u8::from(c))
 }
 
-/// Kinds of client events, rate-limited separately (see [`crate::ratelimit`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ClientEvent {
-    Connected = 0,
-    CannotConnect = 1,
-    Dropped = 2,
-    DeviceHealth = 3,
-    Rewritten = 4,
-    WriteRejected = 5,
+/// The kinds of client events, each rate-limited on its own (see
+/// [`crate::ratelimit`]); the limiter counts them by their place in this list.
+const LIMITED: [IoEventKind; 7] = [
+    IoEventKind::Connected,
+    IoEventKind::ConnectFailed,
+    IoEventKind::Disconnected,
+    IoEventKind::DeviceBad,
+    IoEventKind::DeviceGood,
+    IoEventKind::OutputsRewritten,
+    IoEventKind::WriteRejected,
+];
+
+fn limiter_slot(kind: IoEventKind) -> usize {
+    LIMITED
+        .iter()
+        .position(|k| *k == kind)
+        .expect("every client event kind is rate-limited")
 }
 
-impl ClientEvent {
-    const ALL: [ClientEvent; 6] = [
-        ClientEvent::Connected,
-        ClientEvent::CannotConnect,
-        ClientEvent::Dropped,
-        ClientEvent::DeviceHealth,
-        ClientEvent::Rewritten,
-        ClientEvent::WriteRejected,
-    ];
-
-    fn summary(self, n: u64, endpoint: &str) -> String {
-        let what = match self {
-            ClientEvent::Connected => "connections",
-            ClientEvent::CannotConnect => "failed connection attempts",
-            ClientEvent::Dropped => "dropped connections",
-            ClientEvent::DeviceHealth => "device health changes",
-            ClientEvent::Rewritten => "output re-writes after connecting",
-            ClientEvent::WriteRejected => "rejected writes",
-        };
-        format!("modbus: {n} more {what} on {endpoint} in the last second")
-    }
+/// The summary of `n` events of `kind` left out in a window.
+fn summary(kind: IoEventKind, n: u64, endpoint: &str) -> String {
+    let what = match kind {
+        IoEventKind::Connected => "connections",
+        IoEventKind::ConnectFailed => "failed connection attempts",
+        IoEventKind::Disconnected => "dropped connections",
+        IoEventKind::DeviceBad => "devices gone bad",
+        IoEventKind::DeviceGood => "devices answering again",
+        IoEventKind::OutputsRewritten => "output re-writes after connecting",
+        IoEventKind::WriteRejected => "rejected writes",
+        _ => "events",
+    };
+    format!("modbus: {n} more {what} on {endpoint} in the last second")
 }
 
 /// A connection and its reconnection schedule.
@@ -156,7 +161,7 @@ struct Link {
     down_reported: bool,
     last_down: String,
     events: EventSink,
-    clock: Arc<ClockLink>,
+    clock: EngineClock,
     /// Frames received on the connection as of the last timeout.
     rx_seen: u64,
     /// Timeouts in a row with nothing received in between.
@@ -164,32 +169,39 @@ struct Link {
 }
 
 impl Link {
-    fn event(&mut self, kind: ClientEvent, b: i64, text: String) {
+    /// This link's number, as events name it.
+    fn link(&self) -> u32 {
+        self.spec.index as u32
+    }
+
+    /// An event about this link.
+    fn link_event(&mut self, kind: IoEventKind, text: String) {
+        self.event(IoEvent::on_link(kind, self.link()), text);
+    }
+
+    /// An event, unless this window's share of its kind is used up.
+    fn event(&mut self, ev: IoEvent, text: String) {
         let now = std::time::Instant::now();
         self.report_suppressed(now);
-        if self.limiter.admit(kind as usize, now) {
-            self.push(b, text);
+        if self.limiter.admit(limiter_slot(ev.kind), now) {
+            self.push(ev, text);
         }
     }
 
-    fn push(&self, b: i64, text: String) {
-        self.events.push(Event {
-            t_ns: self.clock.engine_now(),
-            kind: EventKind::Io,
-            task: -1,
-            a: self.spec.index as i64,
-            b,
-            text,
-        });
+    fn push(&self, ev: IoEvent, text: String) {
+        self.events.push(Event::io(self.clock.now(), ev, text));
     }
 
     /// Once a window is over, one summary event per kind whose events were cut short.
     fn report_suppressed(&mut self, now: std::time::Instant) {
         for (k, n) in self.limiter.roll(now) {
-            let kind = ClientEvent::ALL[k];
-            let text = kind.summary(n, &self.spec.stats.endpoint);
-            self.push(0, text);
+            self.push_summary(LIMITED[k], n);
         }
+    }
+
+    fn push_summary(&self, kind: IoEventKind, n: u64) {
+        let text = summary(kind, n, &self.spec.stats.endpoint);
+        self.push(IoEvent::on_link(kind, self.link()).summing(n), text);
     }
 
     fn endpoint(&self) -> &str {
@@ -231,7 +243,7 @@ impl Link {
                     self.proven = false;
                     self.down_reported = false;
                     let text = format!("modbus: connected to {}", self.endpoint());
-                    self.event(ClientEvent::Connected, 1, text);
+                    self.link_event(IoEventKind::Connected, text);
                     return Ok(());
                 }
                 Ok(Err(e)) => last = e.to_string(),
@@ -251,7 +263,7 @@ impl Link {
         if !self.down_reported {
             self.down_reported = true;
             let text = format!("modbus: cannot connect to {}: {why}", self.endpoint());
-            self.event(ClientEvent::CannotConnect, 2, text);
+            self.link_event(IoEventKind::ConnectFailed, text);
         }
         self.last_down = why;
     }
@@ -261,7 +273,7 @@ impl Link {
             self.spec.stats.connected.store(false, Ordering::Relaxed);
             self.spec.stats.disconnects.fetch_add(1, Ordering::Relaxed);
             let text = format!("modbus: connection to {} dropped: {why}", self.endpoint());
-            self.event(ClientEvent::Dropped, 3, text);
+            self.link_event(IoEventKind::Disconnected, text);
             if self.proven {
                 // A connection that worked: reconnect at once (a device restart, a
                 // gateway that closes idle links); if that one fails, back off.
@@ -447,6 +459,11 @@ impl IoDevice {
         self
     }
 
+    /// An event about this device, reached over `link`.
+    fn event(&self, kind: IoEventKind, link: &Link) -> IoEvent {
+        IoEvent::on_device(kind, self.index as u32, link.link())
+    }
+
     fn has_writes(&self) -> bool {
         !self.write_plan.requests.is_empty()
     }
@@ -550,7 +567,7 @@ impl IoDevice {
                 "modbus: device {:?} answers again; inputs good",
                 self.cfg.name
             );
-            link.event(ClientEvent::DeviceHealth, 10 + self.index as i64, text);
+            link.event(self.event(IoEventKind::DeviceGood, link), text);
         }
         self.schedule_next();
     }
@@ -575,7 +592,7 @@ impl IoDevice {
                     self.failed_in_row,
                     f.describe()
                 );
-                link.event(ClientEvent::DeviceHealth, 10 + self.index as i64, text);
+                link.event(self.event(IoEventKind::DeviceBad, link), text);
             }
         } else {
             self.stats
@@ -752,7 +769,7 @@ async fn write_outputs(
                         exception_text(code)
                     );
                     dev.stats.set_error(text.clone());
-                    link.event(ClientEvent::WriteRejected, 30 + dev.index as i64, text);
+                    link.event(dev.event(IoEventKind::WriteRejected, link), text);
                 }
             }
         }
@@ -777,7 +794,7 @@ async fn flush_outputs(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> 
             dev.cfg.name,
             dev.writes.len()
         );
-        link.event(ClientEvent::Rewritten, 20 + dev.index as i64, text);
+        link.event(dev.event(IoEventKind::OutputsRewritten, link), text);
     }
     r.map(|_| ())
 }
@@ -816,7 +833,7 @@ pub(crate) async fn run(
     spec: ConnSpec,
     mut devices: Vec<IoDevice>,
     events: EventSink,
-    clock: Arc<ClockLink>,
+    clock: EngineClock,
     shutdown: Shutdown,
 ) {
     let mut link = Link {
@@ -824,7 +841,7 @@ pub(crate) async fn run(
         spec,
         ctx: None,
         proven: false,
-        limiter: RateLimiter::new(ClientEvent::ALL.len(), EVENTS_PER_WINDOW, WINDOW),
+        limiter: RateLimiter::new(LIMITED.len(), EVENTS_PER_WINDOW, WINDOW),
         next_attempt: Instant::now(),
         down_reported: false,
         last_down: "never connected".to_string(),
@@ -852,8 +869,7 @@ pub(crate) async fn run(
         let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
     }
     for (k, n) in link.limiter.end_window() {
-        let text = ClientEvent::ALL[k].summary(n, &link.spec.stats.endpoint);
-        link.push(0, text);
+        link.push_summary(LIMITED[k], n);
     }
     link.spec.stats.connected.store(false, Ordering::Relaxed);
 }
@@ -871,7 +887,7 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
             let dev = &mut devices[i];
             let now = Instant::now();
             if now >= dev.next_poll {
-                let started = mono_ns();
+                let started = monotonic_ns();
                 let t0 = Instant::now();
                 if dev.attempt == 0 {
                     dev.poll_started = t0;
