@@ -31,6 +31,7 @@ pub mod serverlog;
 pub mod service;
 pub mod tables;
 pub mod transport;
+pub mod xgt;
 
 use std::path::Path;
 
