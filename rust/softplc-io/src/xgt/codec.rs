@@ -339,7 +339,7 @@ fn check_value(block: usize, ty: DataType, value: u64) -> Result<(), EncodeError
 }
 
 /// Writes the header in front of the instruction in `out[start..]`.
-fn finish(out: &mut Vec<u8>, start: usize, header: &Header) {
+fn finish(out: &mut [u8], start: usize, header: &Header) {
     // Every instruction that passes the checks above is at most MAX_INSTRUCTION bytes.
     let len = (out.len() - start - HEADER_LEN) as u16;
     out[start..start + HEADER_LEN].copy_from_slice(&header.encode(len));

@@ -6,8 +6,8 @@
 //! byte, `%DD617` the double word of words 1234-1235, `%MX2764` bit 2764. XGK-family
 //! CPUs (XGK, XGB-MK) also take the user forms of XG5000:
 //! - bit devices P, M, L, K, F: the last character of a bit name is the bit in hex, the
-//!   rest the word in decimal, so `M172C` is bit 12 of word 172 = `%MX2764` (word * 16
-//!   + bit) and `P0010A` is `%PX170`; any other type takes the word: `M172` as a word is
+//!   rest the word in decimal, so `M172C` is bit 12 of word 172 = `%MX2764` (16 bits a
+//!   word) and `P0010A` is `%PX170`; any other type takes the word: `M172` as a word is
 //!   `%MW172`, as bytes `%MB344` (byte = word * 2);
 //! - word devices D, N, R, Z: `D100` is a word, `D100.C` bit 12 of it (`%DX1612`);
 //! - T and C: as a bit the contact (`T5` = `%TX5`), as a word the current value
