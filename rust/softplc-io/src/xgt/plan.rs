@@ -432,54 +432,60 @@ fn classify(
                 .map_err(Some)
         };
         let cont = if is_path {
-            Err(NoContinuous::Path)
+            Err(NoCont::Kind(NoContinuous::Path))
         } else if !a.device.continuous(naming.cpu()) {
-            Err(NoContinuous::Device(a.device))
+            Err(NoCont::Kind(NoContinuous::Device(a.device)))
         } else if a.device.has_contacts() && a.ty == DataType::Bit {
-            Err(NoContinuous::Contacts)
+            Err(NoCont::Kind(NoContinuous::Contacts))
         } else if write && a.ty == DataType::Bit {
-            Err(NoContinuous::WriteBits)
+            Err(NoCont::Kind(NoContinuous::WriteBits))
         } else {
             let (s, e) = a
                 .byte_range(m.count as u64)
                 .ok_or(err(PlanErrorKind::Overflow))?;
             if e - s > max as u64 {
-                if individual.is_err() {
-                    return Err(err(PlanErrorKind::TooManyBytes { bytes: e - s, max }));
-                }
-                Ok(None)
+                Err(NoCont::TooManyBytes(e - s))
             } else {
-                match byte_name(a.device, s) {
-                    Ok(_) => Ok(Some((a.device, s, e))),
-                    Err(k) if individual.is_err() => return Err(err(PlanErrorKind::Name(k))),
-                    Err(_) => Ok(None),
-                }
+                byte_name(a.device, s)
+                    .map(|_| (a.device, s, e))
+                    .map_err(NoCont::Name)
             }
         };
         let info = match (individual, cont) {
             (Ok(()), c) => Info {
-                cont: c.ok().flatten(),
+                cont: c.ok(),
                 individual: true,
                 unit: 0,
             },
-            (Err(_), Ok(Some(c))) => Info {
+            (Err(_), Ok(c)) => Info {
                 cont: Some(c),
                 individual: false,
                 unit: 0,
             },
-            (Err(Some(k)), _) => return Err(err(PlanErrorKind::Name(k))),
-            (Err(None), Err(why)) => {
+            // Neither: the continuous limit first, as the one the user is likely to meet.
+            (_, Err(NoCont::TooManyBytes(bytes))) => {
+                return Err(err(PlanErrorKind::TooManyBytes { bytes, max }))
+            }
+            (Err(Some(k)), _) | (Err(None), Err(NoCont::Name(k))) => {
+                return Err(err(PlanErrorKind::Name(k)))
+            }
+            (Err(None), Err(NoCont::Kind(why))) => {
                 return Err(err(PlanErrorKind::TooManyBlocks {
                     count: m.count,
                     why,
                 }))
             }
-            // Too many blocks, and too many bytes: classified above.
-            (Err(None), Ok(None)) => return Err(err(PlanErrorKind::Overflow)),
         };
         infos.push(info);
     }
     Ok(infos)
+}
+
+/// Why a continuous request cannot carry a mapping.
+enum NoCont {
+    Kind(NoContinuous),
+    TooManyBytes(u64),
+    Name(NameErrorKind),
 }
 
 /// Refuses two written mappings that share memory.
