@@ -703,7 +703,7 @@ fn user(b: &[u8], ty: DataType, naming: &Naming) -> Result<Address, NameErrorKin
                 .position(|c| *c == b'.')
                 .ok_or(NameErrorKind::Number(HINT_WORD_BIT))?;
             let (word, b) = (&rest[..dot], &rest[dot + 1..]);
-            if b.len() != 1 {
+            if word.is_empty() || b.len() != 1 {
                 return Err(NameErrorKind::Number(HINT_WORD_BIT));
             }
             word_hex_bit(&[word, b].concat(), HINT_WORD_BIT)?
@@ -895,6 +895,12 @@ mod tests {
             err("D100.CC", DataType::Bit, &n),
             NameErrorKind::Number(_)
         ));
+        for bad in ["D.5", "%", "M", "D1.", "%MX"] {
+            assert!(
+                matches!(err(bad, DataType::Bit, &n), NameErrorKind::Number(_)),
+                "{bad}"
+            );
+        }
         assert_eq!(
             err("S10", DataType::Bit, &n),
             NameErrorKind::NoBitForm(Device::S)
