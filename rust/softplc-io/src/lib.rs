@@ -14,7 +14,8 @@
 //! and never delays a scan. Drivers stamp data and events with the engine's clock,
 //! which the engine hands them at start.
 //!
-//! Layout: one module per protocol (`modbus/`, with `client/` and `server/`), and what
+//! Layout: one module per protocol (`modbus/`, with `client/` and `server/`; `xgt/`,
+//! LS Electric's XGT dedicated protocol), and what
 //! protocols share beside them: the configuration file (`config/`), the I/O thread
 //! (`runtime`), rate-limited events (`ratelimit`) and IP allowlists (`net`).
 #![deny(missing_docs)]
@@ -24,6 +25,7 @@ pub mod modbus;
 pub mod net;
 pub mod ratelimit;
 pub mod runtime;
+pub mod xgt;
 
 use std::path::Path;
 
