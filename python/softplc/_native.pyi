@@ -125,6 +125,25 @@ class _TaskStats(TypedDict):
     programs: list[tuple[str, _ProgramKind]]
 
 @type_check_only
+class _RetainReport(TypedDict):
+    level: str
+    loaded_seq: int
+    restored: list[str]
+    reset: list[tuple[str, str]]
+    dropped: list[str]
+    warnings: list[str]
+
+@type_check_only
+class _RetainStatus(TypedDict):
+    enabled: bool
+    files: list[str]
+    saves: int
+    last_seq: int
+    last_save_unix_ns: int
+    error: str | None
+    report: _RetainReport
+
+@type_check_only
 class _RtStatus(TypedDict):
     priority: int | None
     memory_locked: bool
@@ -167,6 +186,7 @@ class _Variable(TypedDict):
     min: _Value | None
     max: _Value | None
     writable: bool
+    retain: Literal["retain", "persistent"] | None
 
 @type_check_only
 class _Snapshot(TypedDict):
@@ -289,7 +309,18 @@ class Engine:
         min: _ValueIn | None = ...,
         max: _ValueIn | None = ...,
         writable: bool = ...,
+        retain: Literal["retain", "persistent"] | None = ...,
     ) -> int: ...
+    def set_retain(
+        self,
+        dir: str | os.PathLike[str],
+        stem: str,
+        *,
+        cadence_ns: int,
+        level: Literal["warm", "cold", "origin"],
+        signature: str,
+    ) -> None: ...
+    def retain_status(self) -> _RetainStatus | None: ...
     def add_task(
         self,
         name: str,

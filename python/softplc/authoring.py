@@ -122,6 +122,10 @@ class Var:
     :func:`function_block` class they declare the block's inputs, outputs and internal
     variables instead (no addresses).
 
+    ``retain=True`` keeps a memory variable's value across restarts and power loss;
+    ``persistent=True`` also across a cold restart and a changed program (see
+    docs/programs.md, "Retain and persistent").
+
     ``min`` and ``max`` bound what writers outside the programs may set (a Modbus
     client, the API's ``write``, a stimulus file): a write outside the range is refused
     (Modbus exception 03) and logged, the value never reaches the program.
@@ -148,6 +152,8 @@ class Var:
         min: Any = None,
         max: Any = None,
         writable: bool = True,
+        retain: bool = False,
+        persistent: bool = False,
     ) -> None:
         if not isinstance(type, (IecType, ArrayType)):
             raise ConfigError(
@@ -176,6 +182,18 @@ class Var:
         self.writable = writable
         self.min = self._bound(min, "min")
         self.max = self._bound(max, "max")
+        for flag, what in ((retain, "retain"), (persistent, "persistent")):
+            if not isinstance(flag, bool):
+                raise ConfigError(
+                    f"{self.__class__.__name__}({type}): {what} must be True or False, got {flag!r}"
+                )
+        if (retain or persistent) and self.area != "memory":
+            raise ConfigError(
+                f"{self.__class__.__name__}({type}): only Memory variables can be "
+                f"{'persistent' if persistent else 'retain'} (an input is read afresh and an "
+                "output takes its safe value at every start)"
+            )
+        self.retain: str | None = "persistent" if persistent else ("retain" if retain else None)
         if (
             isinstance(type, ArrayType)
             and isinstance(initial, (list, tuple))
@@ -215,6 +233,7 @@ class Var:
             self.min,
             self.max,
             self.writable,
+            self.retain,
         )
 
     @property
@@ -406,11 +425,21 @@ class Memory(Var):
         min: Any = None,
         max: Any = None,
         writable: bool = True,
+        retain: bool = False,
+        persistent: bool = False,
     ) -> None:
         if isinstance(initial, str) and initial.strip().startswith("%"):
             address, initial = initial, None
         super().__init__(
-            type, address, initial=initial, unit=unit, min=min, max=max, writable=writable
+            type,
+            address,
+            initial=initial,
+            unit=unit,
+            min=min,
+            max=max,
+            writable=writable,
+            retain=retain,
+            persistent=persistent,
         )
 
 
@@ -428,6 +457,7 @@ class VarSpec:
     min: Any = None
     max: Any = None
     writable: bool = True
+    retain: str | None = None
 
     def declare(self, native: Any, name: str) -> int:
         """Declares the variable as ``name`` on a native engine; returns its index."""
@@ -443,6 +473,7 @@ class VarSpec:
                 min=self.min,
                 max=self.max,
                 writable=self.writable,
+                retain=self.retain,
             )
         )
 
@@ -692,6 +723,7 @@ def program_variables(obj: Any) -> list[VarSpec]:
                     v.min,
                     v.max,
                     v.writable,
+                    v.retain,
                 )
             )
     return rows

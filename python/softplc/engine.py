@@ -20,6 +20,7 @@ Example (virtual time, deterministic and faster than real time):
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
@@ -179,6 +181,11 @@ class Engine:
         self._plant: Any = None
         self._closed = False
         self._switch_interval: float | None = None
+        # What identifies the programs, for retain (see set_retain).
+        self._identity = hashlib.sha256()
+        self._retain: tuple[str, str, int, Literal["warm", "cold", "origin"], str | None] | None = (
+            None
+        )
         self._periods: dict[str, int] = {}
 
     # -- configuration ------------------------------------------------------------
@@ -201,6 +208,7 @@ class Engine:
         min: Any = None,
         max: Any = None,
         writable: bool = True,
+        retain: Literal["retain", "persistent"] | None = None,
     ) -> None:
         """Declares a global variable in ``area`` (``input``/``output``/``memory``).
 
@@ -215,7 +223,7 @@ class Engine:
             raise ConfigError(f"variable {name!r}: {type!r} is not an IEC type")
         self._native.declare(
             name, area, type.name, address, initial, safe, unit, min=min, max=max,
-            writable=writable,
+            writable=writable, retain=retain,
         )  # fmt: skip
 
     def add_task(
@@ -289,9 +297,11 @@ class Engine:
                 if run_mode == "compiled":
                     ir = compile_instance(program)
                     self._native.add_compiled_program(task, pname, ir)
+                    self._identity.update(pname.encode() + b"\0" + ir)
                 else:
                     _check_reference_scan(program)
                     self._native.add_python_program(task, pname, _reference_runner(program))
+                    self._identity.update(_source_identity(type(program)))
             except BaseException:
                 self._native.rollback_declarations(mark)
                 raise
@@ -304,6 +314,7 @@ class Engine:
             )
         pname = name or getattr(program, "__name__", None) or type(program).__name__
         self._native.add_python_program(task, pname, _wrap_python(program))
+        self._identity.update(_source_identity(program))
         self._programs.append((pname, task, "python"))
         return pname
 
@@ -313,6 +324,59 @@ class Engine:
         if not isinstance(native, _native.NativeDriver):
             raise ConfigError(f"{driver!r} is not a softplc driver")
         self._native.add_driver(native)
+
+    def set_retain(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        name: str,
+        cadence: Duration = "1s",
+        restart: Literal["warm", "cold", "origin"] = "warm",
+        signature: str | None = None,
+    ) -> None:
+        """Keeps the retained and persistent variables (``Memory(..., retain=True)``,
+        ``persistent=True``) in ``<directory>/<name>.retain.0|1``, written atomically
+        every ``cadence`` and on every clean stop (see docs/programs.md, "Retain and
+        persistent").
+
+        Args:
+            restart: ``warm`` keeps retain and persistent values, ``cold`` keeps only
+                persistent ones, ``origin`` starts every variable afresh and clears
+                the files.
+            signature: what identifies the program (a changed program resets retain
+                variables, persistent ones migrate). Default: a hash of the compiled
+                programs and of the Python programs' source, taken at :meth:`start`.
+
+        Example:
+            >>> import tempfile
+            >>> from softplc import Engine, DINT
+            >>> d = tempfile.mkdtemp()
+            >>> with Engine(clock="virtual") as plc:
+            ...     plc.declare("count", "memory", DINT, retain="retain")
+            ...     plc.add_task("main", period="10ms")
+            ...     plc.set_retain(d, name="demo")
+            ...     plc.start()
+            ...     plc.write("count", 41)
+            ...     _ = plc.run_cycles(1)
+            >>> with Engine(clock="virtual") as plc:
+            ...     plc.declare("count", "memory", DINT, retain="retain")
+            ...     plc.add_task("main", period="10ms")
+            ...     plc.set_retain(d, name="demo")
+            ...     plc.start()
+            ...     plc.read("count")
+            41
+        """
+        cadence_ns = _positive(cadence, "retain cadence")
+        if restart not in ("warm", "cold", "origin"):
+            raise ConfigError(f"restart must be warm, cold or origin, got {restart!r}")
+        self._retain = (os.fspath(directory), f"{name}.retain", cadence_ns, restart, signature)
+
+    def retain_status(self) -> dict[str, Any] | None:
+        """What retain did at start (``report``: restored, reset with why, dropped,
+        warnings about damaged files) and does (``saves``, ``last_seq``, ``error``);
+        None before :meth:`start`."""
+        st = self._native.retain_status()
+        return None if st is None else dict(st)
 
     def set_plant(self, plant: Any) -> None:
         """Sets the plant model of the simulation driver: an object with
@@ -333,6 +397,15 @@ class Engine:
             raise ConfigError("the engine has no task: add a program or a task first")
         # Bind declared programs before the scan thread can call them.
         try:
+            if self._retain is not None:
+                directory, stem, cadence_ns, restart, signature = self._retain
+                self._native.set_retain(
+                    directory,
+                    stem,
+                    cadence_ns=cadence_ns,
+                    level=restart,
+                    signature=signature or self._identity.hexdigest(),
+                )
             self._variables = list(self._native.layout_preview())
             self._var_index = {v["name"]: v["index"] for v in self._variables}
             for obj, names in self._bind:
@@ -551,6 +624,7 @@ class Engine:
             "drivers": {
                 name: json.loads(text) for name, text in self._native.driver_status().items()
             },
+            "retain": self.retain_status(),
         }
 
     # -- tracing ----------------------------------------------------------------------
@@ -618,6 +692,17 @@ def _check_reference_scan(obj: Any) -> None:
             f"it declares {', '.join(extra)} (in the class form the variables are "
             "attributes: self.level, not io.level)"
         )
+
+
+def _source_identity(obj: Any) -> bytes:
+    """The source text of a Python program (its module's file), for the identity that
+    tells retain whether the program changed; its name when it has no readable source."""
+    module = sys.modules.get(getattr(obj, "__module__", "") or "")
+    path = getattr(module, "__file__", None)
+    try:
+        return Path(path).read_bytes() if path else repr(obj).encode()
+    except OSError:
+        return repr(obj).encode()
 
 
 def _reference_runner(obj: Any) -> Callable[[Any], None]:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 from softplc import io as sio
@@ -95,6 +97,24 @@ def _register_extensions(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-control", action="store_true", help="no control channel (no socket at all)"
     )
+    p.add_argument(
+        "--retain-dir",
+        metavar="DIR",
+        help="where retained variables are kept (default: $XDG_STATE_HOME/softplc or "
+        "~/.local/state/softplc), in <name>.retain.0 and .1",
+    )
+    p.add_argument(
+        "--retain-cadence", default="1s", help="how often retained values are stored (1s)"
+    )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument(
+        "--cold", action="store_true", help="cold restart: retain variables start afresh"
+    )
+    level.add_argument(
+        "--origin",
+        action="store_true",
+        help="origin reset: retain and persistent variables start afresh (files cleared)",
+    )
     p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
     trace_cli.add_run_options(p)
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
@@ -143,6 +163,36 @@ def _build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
             modbus_read_only=_split(args.modbus_read_only),
         ),
     )
+
+
+def _state_dir() -> Path:
+    """Where runtimes keep state between runs (retained variables)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "softplc"
+
+
+def _report_retain(engine: Engine) -> None:
+    """One line per thing a user should know about the retained values at start."""
+    st = engine.retain_status()
+    if not st or not st["enabled"]:
+        return
+    r = st["report"]
+    for w in r["warnings"]:
+        print(f"softplc: retain: {w}", file=sys.stderr)
+    if r["restored"]:
+        print(
+            f"softplc: retain: {len(r['restored'])} values restored ({r['level']} start, "
+            f"slot {r['loaded_seq']})",
+            file=sys.stderr,
+        )
+    if r["loaded_seq"]:
+        for name, why in r["reset"]:
+            print(f"softplc: retain: {name} starts from its initial value: {why}", file=sys.stderr)
+    for name in r["dropped"]:
+        print(
+            f"softplc: retain: {name} is in the retain file but no longer declared: dropped",
+            file=sys.stderr,
+        )
 
 
 def _split(values: list[str]) -> list[str]:
@@ -292,11 +342,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 program=str(pf.path.resolve()),
                 tcp=args.control_tcp,
             )
+        engine.set_retain(
+            args.retain_dir or _state_dir(),
+            name=control.name
+            if control is not None
+            else control_paths.name_from(args.name or pf.path.stem),
+            cadence=args.retain_cadence,
+            restart="origin" if args.origin else ("cold" if args.cold else "warm"),
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RealtimeWarning)
             engine.start()
         for w in caught:
             print(f"softplc: warning: {w.message}", file=sys.stderr)
+        _report_retain(engine)
         t0 = time.monotonic()
         live = sys.stdout.isatty() and not args.json
         ended_in_run = False

@@ -11,6 +11,7 @@ use std::fmt;
 use crate::access::WriteRule;
 pub use crate::address::MAX_AREA_BYTES;
 use crate::address::{Address, Area, Size};
+use crate::retain::RetainKind;
 use crate::types::{IecType, Value};
 
 /// Most variables one process image holds (array elements count one each).
@@ -90,6 +91,8 @@ pub struct VarInfo {
     pub unit: String,
     /// What external writers may do (range, read-only); see [`crate::access`].
     pub rule: WriteRule,
+    /// Kept across restarts (see [`crate::retain`]); memory variables only.
+    pub retain: Option<RetainKind>,
 }
 
 /// A variable to declare.
@@ -112,6 +115,8 @@ pub struct VarDecl {
     /// What external writers may do (range, read-only); checked against the type and
     /// the initial value when declared.
     pub rule: WriteRule,
+    /// Kept across restarts: `retain` or `persistent` (memory variables only).
+    pub retain: Option<RetainKind>,
 }
 
 impl VarDecl {
@@ -126,6 +131,7 @@ impl VarDecl {
             safe: None,
             unit: String::new(),
             rule: WriteRule::default(),
+            retain: None,
         }
     }
 }
@@ -415,6 +421,15 @@ impl LayoutBuilder {
         decl.rule
             .validated(decl.ty, initial)
             .map_err(|e| ConfigError::new(format!("variable {name:?}: {e}")))?;
+        if let Some(k) = decl.retain {
+            if decl.area != Area::Memory {
+                return Err(ConfigError::new(format!(
+                    "variable {name:?}: only memory variables can be {} (an input is read \
+                     afresh and an output takes its safe value at every start)",
+                    k.name()
+                )));
+            }
+        }
         let addr = match &decl.address {
             None => None,
             Some(text) => {
@@ -580,6 +595,7 @@ impl LayoutBuilder {
                     .rule
                     .validated(decl.ty, conv(decl.initial))
                     .unwrap_or_default(),
+                retain: decl.retain,
             });
         }
         let mut area_bytes = [0usize; 3];

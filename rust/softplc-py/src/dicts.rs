@@ -3,11 +3,45 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use softplc_core::retain::RetainStatus;
 use softplc_core::rt::RtStatus;
 use softplc_core::stats::{Percentiles, TaskFigures};
 use softplc_core::{Event, FaultInfo, IoEvent, Layout, TaskId, TaskInfo, Value};
 
 use crate::value::to_py;
+
+/// `_RetainStatus`: whether retain is on, its files, saves, the last error and what
+/// the start did with the loaded values.
+pub fn retain_status(py: Python<'_>, on: bool, st: &RetainStatus) -> PyResult<Py<PyAny>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let d = PyDict::new(py);
+    d.set_item("enabled", on)?;
+    let files: Vec<String> = st
+        .files
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    d.set_item("files", files)?;
+    d.set_item("saves", st.saves.load(Relaxed))?;
+    d.set_item("last_seq", st.last_seq.load(Relaxed))?;
+    d.set_item("last_save_unix_ns", st.last_save_unix_ns.load(Relaxed))?;
+    d.set_item(
+        "error",
+        st.error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    )?;
+    let r = st.report.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let rep = PyDict::new(py);
+    rep.set_item("level", r.level)?;
+    rep.set_item("loaded_seq", r.loaded_seq)?;
+    rep.set_item("restored", r.restored)?;
+    rep.set_item("reset", r.reset)?;
+    rep.set_item("dropped", r.dropped)?;
+    rep.set_item("warnings", r.warnings)?;
+    d.set_item("report", rep)?;
+    Ok(d.into_any().unbind())
+}
 
 /// `_Fault`: the fault with its kind's name and the task's name.
 pub fn fault(py: Python<'_>, f: &FaultInfo) -> PyResult<Py<PyAny>> {
@@ -124,6 +158,7 @@ pub fn variables(py: Python<'_>, l: &Layout) -> PyResult<Py<PyAny>> {
         d.set_item("min", bound(v.rule.min)?)?;
         d.set_item("max", bound(v.rule.max)?)?;
         d.set_item("writable", v.rule.writable)?;
+        d.set_item("retain", v.retain.map(|k| k.name()))?;
         out.append(d)?;
     }
     Ok(out.into_any().unbind())

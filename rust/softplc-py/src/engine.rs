@@ -15,6 +15,7 @@ use std::time::Duration;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use softplc_core::retain::{RestartLevel, RetainConfig, RetainKind};
 use softplc_core::rt::RtRequest;
 use softplc_core::{
     Area, ClockKind, Driver, Engine, EngineBuilder, Layout, LayoutBuilder, OverrunPolicy, PlcState,
@@ -40,6 +41,7 @@ struct Config {
     drivers: Vec<Box<dyn Driver>>,
     plant: Option<Py<PyAny>>,
     rt: RtRequest,
+    retain: Option<RetainConfig>,
 }
 
 enum Inner {
@@ -171,6 +173,7 @@ impl PyEngine {
                 tasks: Vec::new(),
                 drivers: Vec::new(),
                 plant: None,
+                retain: None,
                 rt: RtRequest {
                     priority,
                     lock_memory,
@@ -183,7 +186,7 @@ impl PyEngine {
     }
 
     /// Declares a variable; returns its index.
-    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit="", min=None, max=None, writable=true))]
+    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit="", min=None, max=None, writable=true, retain=None))]
     #[allow(clippy::too_many_arguments)]
     fn declare(
         &self,
@@ -198,6 +201,7 @@ impl PyEngine {
         min: Option<&Bound<'_, PyAny>>,
         max: Option<&Bound<'_, PyAny>>,
         writable: bool,
+        retain: Option<&str>,
     ) -> PyResult<u32> {
         let area = area_of(area)?;
         let ty = type_from_name(type_name)?;
@@ -222,9 +226,58 @@ impl PyEngine {
             min: conv(min, "min")?,
             max: conv(max, "max")?,
         };
+        decl.retain = match retain {
+            None => None,
+            Some("retain") => Some(RetainKind::Retain),
+            Some("persistent") => Some(RetainKind::Persistent),
+            Some(other) => {
+                return Err(ConfigError::new_err(format!(
+                    "variable {name:?}: unknown retain kind {other:?} (expected retain or \
+                     persistent)"
+                )))
+            }
+        };
         let mut g = self.lock(py)?;
         let c = Self::config(&mut g)?;
         c.layout.declare(decl).map(|id| id.0).or_raise()
+    }
+
+    /// Keeps retained variables in `<dir>/<stem>.0|1`, written every `cadence_ns`;
+    /// `level` is "warm", "cold" or "origin"; `signature` identifies the program.
+    #[pyo3(signature = (dir, stem, *, cadence_ns, level, signature))]
+    fn set_retain(
+        &self,
+        py: Python<'_>,
+        dir: std::path::PathBuf,
+        stem: &str,
+        cadence_ns: u64,
+        level: &str,
+        signature: &str,
+    ) -> PyResult<()> {
+        let level = match level {
+            "warm" => RestartLevel::Warm,
+            "cold" => RestartLevel::Cold,
+            "origin" => RestartLevel::Origin,
+            other => {
+                return Err(ConfigError::new_err(format!(
+                    "unknown restart level {other:?} (expected warm, cold or origin)"
+                )))
+            }
+        };
+        if cadence_ns == 0 {
+            return Err(ConfigError::new_err(
+                "retain: the cadence must be greater than 0",
+            ));
+        }
+        let mut g = self.lock(py)?;
+        Self::config(&mut g)?.retain = Some(RetainConfig {
+            dir,
+            stem: stem.to_string(),
+            cadence_ns,
+            level,
+            signature: signature.to_string(),
+        });
+        Ok(())
     }
 
     /// Number of variables declared so far.
@@ -367,6 +420,9 @@ impl PyEngine {
         let io = Py::new(py, ScanIo::new(layout_arc.clone()))?;
         let mut b = EngineBuilder::new(layout, self.clock);
         b.realtime(cfg.rt.clone());
+        if let Some(r) = cfg.retain {
+            b.retain(r).or_raise()?;
+        }
         let scan = Arc::new(PyScan::default());
         let has_python = cfg.plant.is_some()
             || cfg
@@ -643,6 +699,19 @@ impl PyEngine {
         let mut g = self.lock(py)?;
         Self::built(&mut g)?.reset_stats();
         Ok(())
+    }
+
+    /// Retain: whether it is on, the files, saves, the last error and the start's
+    /// report. None before start.
+    fn retain_status(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut g = self.lock(py)?;
+        let Inner::Built(e) = &mut *g else {
+            return Ok(None);
+        };
+        let on = e.retains();
+        let st = e.retain_status().clone();
+        drop(g);
+        dicts::retain_status(py, on, &st).map(Some)
     }
 
     /// Real-time set-up obtained: dict, or None (virtual time / not started).

@@ -10,6 +10,7 @@ use crate::driver::{Driver, PlcState};
 use crate::event::EventSink;
 use crate::image::{ConfigError, Image, Layout};
 use crate::program::{Interrupt, Program};
+use crate::retain::{self, RetainConfig, RetainSet};
 use crate::rt::RtRequest;
 use crate::stats::task_stats;
 use crate::task::{TaskConfig, TaskId, TaskInfo};
@@ -28,6 +29,7 @@ pub struct EngineBuilder {
     clock: ClockKind,
     rt: RtRequest,
     interrupt: Option<Arc<dyn Interrupt>>,
+    retain: Option<RetainConfig>,
 }
 
 impl EngineBuilder {
@@ -40,7 +42,26 @@ impl EngineBuilder {
             clock,
             rt: RtRequest::default(),
             interrupt: None,
+            retain: None,
         }
+    }
+
+    /// Keeps the retained and persistent variables in files (see [`crate::retain`]).
+    /// Without it, `retain=True` variables behave as plain memory variables.
+    pub fn retain(&mut self, cfg: RetainConfig) -> Result<&mut Self, ConfigError> {
+        if cfg.cadence_ns == 0 {
+            return Err(ConfigError::new(
+                "retain: the cadence must be greater than 0",
+            ));
+        }
+        if cfg.stem.is_empty() || cfg.stem.contains('/') {
+            return Err(ConfigError::new(format!(
+                "retain: invalid file name {:?}",
+                cfg.stem
+            )));
+        }
+        self.retain = Some(cfg);
+        Ok(self)
     }
 
     /// Registers what interrupts interpreted code stuck on the scan thread (the Python
@@ -170,6 +191,14 @@ impl EngineBuilder {
             .map(|v| (v.slot, v.safe))
             .collect();
         let n = layout.len();
+        let retain_set = Arc::new(RetainSet::new(&layout));
+        let (retain_capture, retain) = match self.retain {
+            Some(cfg) if !retain_set.is_empty() => {
+                let (capture, output) = retain::writer::channel(retain_set.clone());
+                (Some(capture), Some((cfg, retain_set, output)))
+            }
+            _ => (None, None),
+        };
         let monitors = self
             .drivers
             .iter()
@@ -194,6 +223,7 @@ impl EngineBuilder {
             events: events.clone(),
             shared: shared.clone(),
             layout: layout.clone(),
+            retain: retain_capture,
         };
         let limits = task_info
             .iter()
@@ -217,7 +247,10 @@ impl EngineBuilder {
             rt: self.rt,
             readers,
             tasks: task_info,
-            forced: Mutex::new(BTreeMap::new()),
+            forced: Arc::new(Mutex::new(BTreeMap::new())),
+            retain,
+            retain_writer: None,
+            retain_status: Arc::default(),
             events,
             started: false,
             closed: false,

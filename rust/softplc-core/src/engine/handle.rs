@@ -24,6 +24,10 @@ use super::fault::{panic_text, FaultInfo, FaultKind};
 use super::scan::Core;
 use super::shared::{Command, Shared};
 use super::supervisor::{Emergency, HardLimit, Supervisor};
+use crate::retain::{
+    self, Loaded, RestartLevel, RetainConfig, RetainSet, RetainStatus, RetainWriter, Store,
+};
+use triple_buffer::Output;
 
 /// How long `close` waits for the scan thread to finish its cycle before it forces the
 /// outputs safe and interrupts the code the scan is stuck in.
@@ -43,7 +47,7 @@ pub struct Engine {
     pub(super) rt: RtRequest,
     pub(super) readers: Vec<StatsReader>,
     pub(super) tasks: Vec<TaskInfo>,
-    pub(super) forced: Mutex<BTreeMap<VarId, Value>>,
+    pub(super) forced: Arc<Mutex<BTreeMap<VarId, Value>>>,
     pub(super) events: EventSink,
     pub(super) started: bool,
     pub(super) closed: bool,
@@ -56,6 +60,12 @@ pub struct Engine {
     /// Each task's watchdog as the watchdog thread applies it.
     pub(super) limits: Vec<Option<HardLimit>>,
     pub(super) interrupt: Option<Arc<dyn Interrupt>>,
+    /// Retain, until start: the configuration, the retained set and the writer's end
+    /// of the capture buffer.
+    pub(super) retain: Option<(RetainConfig, Arc<RetainSet>, Output<Vec<u8>>)>,
+    /// The retain writer (after start).
+    pub(super) retain_writer: Option<RetainWriter>,
+    pub(super) retain_status: Arc<RetainStatus>,
 }
 
 /// Errors of the engine handle (wrong state, start-up failures).
@@ -121,6 +131,11 @@ impl Engine {
             return Err(EngineError::State("the engine is already started".into()));
         }
         let mut core = self.core.take().expect("core present before start");
+        if let Err(e) = self.start_retain(&mut core) {
+            self.core = Some(core);
+            self.closed = true;
+            return Err(e);
+        }
         let cx = StartCtx {
             events: self.events.clone(),
             clock: core.engine_clock.clone(),
@@ -132,6 +147,9 @@ impl Engine {
                 }
                 self.core = Some(core);
                 self.closed = true;
+                if let Some(w) = self.retain_writer.as_mut() {
+                    w.stop();
+                }
                 return Err(EngineError::Io(e));
             }
         }
@@ -537,6 +555,70 @@ impl Engine {
         }
     }
 
+    /// Retain at start: loads the newest valid slot, applies it to the image by the
+    /// restart level and the program's signature, and starts the writer. Load time:
+    /// file I/O and allocation.
+    fn start_retain(&mut self, core: &mut Core) -> Result<(), EngineError> {
+        let Some((cfg, set, output)) = self.retain.take() else {
+            return Ok(());
+        };
+        let mut store = Store::new(&cfg.dir, &cfg.stem);
+        let loaded = if cfg.level == RestartLevel::Origin {
+            store.clear().map_err(|e| {
+                EngineError::Io(IoError {
+                    message: format!("retain: cannot clear {}: {e}", store.slot_path(0).display()),
+                })
+            })?;
+            Loaded::default()
+        } else {
+            store.load()
+        };
+        let snap = loaded.snapshot.as_ref();
+        let same = snap.is_some_and(|s| s.signature == cfg.signature);
+        let mut report = retain::restore(&set, &mut core.image, snap, cfg.level, same);
+        report.warnings = loaded.warnings.clone();
+        let values = snap.map(|s| s.entries.clone());
+        self.shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .image
+            .copy_from(&core.image);
+        let st = &self.retain_status;
+        st.last_seq
+            .store(report.loaded_seq, std::sync::atomic::Ordering::Relaxed);
+        *st.files.lock().unwrap_or_else(|p| p.into_inner()) =
+            vec![store.slot_path(0), store.slot_path(1)];
+        *st.report.lock().unwrap_or_else(|p| p.into_inner()) = report;
+        let writer = RetainWriter::spawn(
+            set,
+            output,
+            store,
+            &cfg,
+            self.forced.clone(),
+            st.clone(),
+            values,
+        )
+        .map_err(|e| {
+            EngineError::Io(IoError {
+                message: format!("retain: cannot start the writer thread: {e}"),
+            })
+        })?;
+        self.retain_writer = Some(writer);
+        Ok(())
+    }
+
+    /// What retain did and does: the start's report, saves, errors (a default status
+    /// when nothing is retained).
+    pub fn retain_status(&self) -> &Arc<RetainStatus> {
+        &self.retain_status
+    }
+
+    /// True when the engine keeps retained variables in files.
+    pub fn retains(&self) -> bool {
+        self.retain_writer.is_some()
+    }
+
     /// Stops the scan: outputs go to their safe values in a last cycle, the scan
     /// thread is joined and the drivers are stopped. Idempotent.
     ///
@@ -558,6 +640,10 @@ impl Engine {
                     if let Some(s) = self.supervisor.as_mut() {
                         s.stop();
                     }
+                    // The last values the scan captured are saved.
+                    if let Some(w) = self.retain_writer.as_mut() {
+                        w.stop();
+                    }
                     return;
                 }
             }
@@ -572,6 +658,14 @@ impl Engine {
             }
         }
         if let Some(core) = self.core.as_mut() {
+            // A clean stop saves the final values (retained variables are memory
+            // variables: the safe outputs of the last cycle do not touch them).
+            if let Some(r) = core.retain.as_mut() {
+                r.capture(&core.image);
+            }
+            if let Some(w) = self.retain_writer.as_mut() {
+                w.stop();
+            }
             for t in core.tasks.iter_mut() {
                 t.recorder.flush();
             }

@@ -19,6 +19,7 @@ use crate::event::{Event, EventKind, EventSink};
 use crate::image::{Image, Layout, Slot, VarId};
 use crate::observer::{CycleInfo, CycleObserver};
 use crate::program::{Program, ScanCtx};
+use crate::retain::writer::RetainCapture;
 use crate::stats::StatsRecorder;
 use crate::task::{TaskConfig, TaskId};
 use crate::timing::{Schedule, Watchdog};
@@ -79,6 +80,8 @@ pub struct Core {
     pub(super) quit_at: u64,
     pub(super) events: EventSink,
     pub(super) shared: Arc<Shared>,
+    /// Copies the retained variables at the end of each cycle (when configured).
+    pub(super) retain: Option<RetainCapture>,
 }
 
 impl Core {
@@ -444,6 +447,9 @@ impl Core {
         };
         for (_, o) in self.observers.iter_mut() {
             o.on_cycle(&self.image, &info);
+        }
+        if let Some(r) = &mut self.retain {
+            r.capture(&self.image);
         }
         if let Ok(mut snap) = self.shared.snapshot.try_lock() {
             snap.image.copy_from(&self.image);

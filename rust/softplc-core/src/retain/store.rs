@@ -13,9 +13,10 @@
 //! sequence number (u64), payload length (u32), CRC-32 (u32) of the version, sequence
 //! number, length and payload, then the payload. The sequence number is under the CRC:
 //! a flipped bit there must not make a stale slot look newest.
-//! The payload is MessagePack: `[version, [[name, type, kind, bits], ...]]` where `kind`
-//! is 1 for retain and 2 for persistent and `bits` the value's bit pattern
-//! ([`crate::Value::to_bits`]).
+//! The payload is MessagePack: `[version, signature, [[name, type, kind, bits], ...]]`
+//! where `signature` identifies the program that wrote it (a changed program resets
+//! retain variables; see [`crate::retain`]), `kind` is 1 for retain and 2 for
+//! persistent and `bits` the value's bit pattern ([`crate::Value::to_bits`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -83,6 +84,8 @@ pub struct Entry {
 pub struct Snapshot {
     /// Sequence number (grows with every write).
     pub seq: u64,
+    /// Identifies the program that wrote it.
+    pub signature: String,
     /// The variables.
     pub entries: Vec<Entry>,
 }
@@ -104,11 +107,12 @@ pub struct Store {
     next_seq: u64,
 }
 
-fn encode_payload(entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + entries.len() * 32);
+fn encode_payload(signature: &str, entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + entries.len() * 32);
     // Writing to a Vec cannot fail.
-    let _ = rmp::encode::write_array_len(&mut out, 2);
+    let _ = rmp::encode::write_array_len(&mut out, 3);
     let _ = rmp::encode::write_uint(&mut out, u64::from(VERSION));
+    let _ = rmp::encode::write_str(&mut out, signature);
     let _ = rmp::encode::write_array_len(&mut out, entries.len() as u32);
     for e in entries {
         let _ = rmp::encode::write_array_len(&mut out, 4);
@@ -120,16 +124,22 @@ fn encode_payload(entries: &[Entry]) -> Vec<u8> {
     out
 }
 
-fn decode_payload(mut p: &[u8]) -> Result<Vec<Entry>, String> {
+fn decode_payload(mut p: &[u8]) -> Result<(String, Vec<Entry>), String> {
     let bad = |what: &str| format!("payload: {what}");
     let n = rmp::decode::read_array_len(&mut p).map_err(|_| bad("not an array"))?;
-    if n != 2 {
+    if n != 3 {
         return Err(bad("wrong top-level length"));
     }
     let version: u64 = rmp::decode::read_int(&mut p).map_err(|_| bad("no version"))?;
     if version != u64::from(VERSION) {
         return Err(format!("payload version {version} is not supported"));
     }
+    let slen = rmp::decode::read_str_len(&mut p).map_err(|_| bad("no signature"))? as usize;
+    if slen > p.len() {
+        return Err(bad("signature longer than the payload"));
+    }
+    let signature = String::from_utf8(p[..slen].to_vec()).map_err(|_| bad("signature"))?;
+    p = &p[slen..];
     let count = rmp::decode::read_array_len(&mut p).map_err(|_| bad("no entry list"))? as usize;
     // Each entry takes at least 5 bytes: a count claiming more than the bytes left lies.
     if count > p.len() / 5 {
@@ -163,12 +173,12 @@ fn decode_payload(mut p: &[u8]) -> Result<Vec<Entry>, String> {
             bits,
         });
     }
-    Ok(entries)
+    Ok((signature, entries))
 }
 
 /// Encodes a whole slot file.
 pub fn encode_slot(s: &Snapshot) -> Vec<u8> {
-    let payload = encode_payload(&s.entries);
+    let payload = encode_payload(&s.signature, &s.entries);
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -216,9 +226,11 @@ pub fn decode_slot(bytes: &[u8]) -> Result<Snapshot, String> {
     if slot_crc(&bytes[8..24], payload) != crc {
         return Err("checksum mismatch (the slot is damaged)".to_string());
     }
+    let (signature, entries) = decode_payload(payload)?;
     Ok(Snapshot {
         seq,
-        entries: decode_payload(payload)?,
+        signature,
+        entries,
     })
 }
 
@@ -272,9 +284,13 @@ impl Store {
 
     /// Writes `entries` as the next snapshot, atomically (see the module docs). The
     /// slot replaced is the older one. Returns the sequence number written.
-    pub fn save(&mut self, entries: Vec<Entry>) -> io::Result<u64> {
+    pub fn save(&mut self, signature: &str, entries: Vec<Entry>) -> io::Result<u64> {
         let seq = self.next_seq;
-        let snap = Snapshot { seq, entries };
+        let snap = Snapshot {
+            seq,
+            signature: signature.to_string(),
+            entries,
+        };
         let bytes = encode_slot(&snap);
         fs::create_dir_all(&self.dir)?;
         let target = self.slot_path(seq);
@@ -356,16 +372,16 @@ mod tests {
         let d = dir();
         let mut s = Store::new(&d, "plc");
         assert_eq!(s.load(), Loaded::default());
-        assert_eq!(s.save(entries(1)).unwrap(), 1);
-        assert_eq!(s.save(entries(2)).unwrap(), 2);
-        assert_eq!(s.save(entries(3)).unwrap(), 3);
+        assert_eq!(s.save("prog", entries(1)).unwrap(), 1);
+        assert_eq!(s.save("prog", entries(2)).unwrap(), 2);
+        assert_eq!(s.save("prog", entries(3)).unwrap(), 3);
         let mut again = Store::new(&d, "plc");
         let l = again.load();
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         let snap = l.snapshot.unwrap();
         assert_eq!(snap.seq, 3);
         assert_eq!(snap.entries, entries(3));
-        assert_eq!(again.save(entries(4)).unwrap(), 4);
+        assert_eq!(again.save("prog", entries(4)).unwrap(), 4);
         fs::remove_dir_all(d).unwrap();
     }
 
@@ -373,8 +389,8 @@ mod tests {
     fn a_damaged_newest_slot_falls_back_to_the_other_and_says_so() {
         let d = dir();
         let mut s = Store::new(&d, "plc");
-        s.save(entries(1)).unwrap();
-        s.save(entries(2)).unwrap();
+        s.save("prog", entries(1)).unwrap();
+        s.save("prog", entries(2)).unwrap();
         // Flip one bit of the newest slot's payload.
         let p = s.slot_path(2);
         let mut b = fs::read(&p).unwrap();
@@ -396,6 +412,7 @@ mod tests {
     fn every_truncation_and_bit_flip_is_detected_never_a_panic() {
         let good = encode_slot(&Snapshot {
             seq: 9,
+            signature: "prog".into(),
             entries: entries(42),
         });
         for cut in 0..good.len() {
@@ -414,8 +431,8 @@ mod tests {
     fn both_slots_damaged_start_clean_with_warnings() {
         let d = dir();
         let mut s = Store::new(&d, "plc");
-        s.save(entries(1)).unwrap();
-        s.save(entries(2)).unwrap();
+        s.save("prog", entries(1)).unwrap();
+        s.save("prog", entries(2)).unwrap();
         fs::write(s.slot_path(0), b"garbage").unwrap();
         fs::write(s.slot_path(1), b"").unwrap();
         let l = Store::new(&d, "plc").load();
