@@ -6,8 +6,11 @@
   by one line is there for the next), with the virtual environment's ``bin`` on
   ``PATH``: ``softplc ...`` lines as subprocesses with a time bound; a ``softplc run``
   without ``--duration`` or ``--cycles`` runs until Ctrl-C, so it gets SIGINT after a
-  few seconds and must then stop cleanly. ``make ...`` lines are not run (they set up
-  the checkout this test runs in) but must name targets of the Makefile.
+  few seconds and must then stop cleanly. A ``softplc run ... &`` line starts a runtime
+  in the background, as a shell would: the next lines run once its control channel
+  answers, and it gets Ctrl-C at the end of the block. Runtimes and their state live in
+  the scratch directory. ``make ...`` lines are not run (they set up the checkout this
+  test runs in) but must name targets of the Makefile.
 * ``text`` blocks are not code. A block in any other language fails the test, so that
   no block escapes it.
 """
@@ -21,6 +24,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,8 +138,51 @@ def _free_port(argv: list[str]) -> list[str]:
     return out
 
 
+def _env(cwd: Path) -> dict[str, str]:
+    runtime = cwd / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_STATE_HOME": str(cwd / "state"),
+    }
+
+
+def _start_background(argv: list[str], cwd: Path, where: str) -> subprocess.Popen[str]:
+    """``softplc run ... &``: started, and waited for until its control channel answers."""
+    assert argv[:2] == ["softplc", "run"], f"{where}: only softplc run goes in the background"
+    env = _env(cwd)
+    proc = subprocess.Popen(
+        _free_port(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    name = argv[argv.index("--name") + 1] if "--name" in argv else None
+    assert name, f"{where}: a runtime in the background needs --name to be talked to"
+    deadline = time.monotonic() + COMMAND_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            _out, err = proc.communicate()
+            pytest.fail(f"{where}: ended at once ({proc.returncode}): {err}")
+        r = subprocess.run(
+            ["softplc", "status", name], cwd=cwd, env=env, capture_output=True, text=True,
+            timeout=COMMAND_TIMEOUT_S,
+        )  # fmt: skip
+        if r.returncode == 0:
+            return proc
+        assert time.monotonic() < deadline, f"{where}: its control channel never answered"
+        time.sleep(0.1)
+
+
+def _stop_background(procs: list[tuple[str, subprocess.Popen[str]]]) -> None:
+    for where, proc in procs:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=COMMAND_TIMEOUT_S)
+        assert proc.returncode == 0, f"{where}: {err}"
+
+
 def _run(argv: list[str], cwd: Path, where: str) -> None:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = _env(cwd)
     if _runs_until_interrupted(argv):
         proc = subprocess.Popen(
             _free_port(argv),
@@ -165,18 +212,24 @@ def test_sh_blocks_run(block, tmp_path):
     # The commands name files as seen from the project root.
     (tmp_path / "programs").symlink_to(ROOT / "programs")
     targets = _makefile_targets()
-    for line, argv in _commands(block):
-        where = f"README.md:{line}: {shlex.join(argv)}"
-        if argv[0] == "make":
-            assert set(argv[1:]) <= targets, f"{where}: no such Makefile target"
-        elif argv[:2] in ([".", ".venv/bin/activate"], ["source", ".venv/bin/activate"]):
-            # This test has the environment's bin on PATH already; the script exists.
-            assert (BIN / "activate").is_file(), where
-        elif argv[0] == "softplc":
-            assert (BIN / "softplc").is_file(), f"{where}: the venv has no softplc command"
-            _run(argv, tmp_path, where)
-        else:
-            pytest.fail(f"{where}: this test knows only softplc, make and activate lines")
+    background: list[tuple[str, subprocess.Popen[str]]] = []
+    try:
+        for line, argv in _commands(block):
+            where = f"README.md:{line}: {shlex.join(argv)}"
+            if argv[0] == "make":
+                assert set(argv[1:]) <= targets, f"{where}: no such Makefile target"
+            elif argv[:2] in ([".", ".venv/bin/activate"], ["source", ".venv/bin/activate"]):
+                # This test has the environment's bin on PATH already; the script exists.
+                assert (BIN / "activate").is_file(), where
+            elif argv[0] == "softplc" and argv[-1] == "&":
+                background.append((where, _start_background(argv[:-1], tmp_path, where)))
+            elif argv[0] == "softplc":
+                assert (BIN / "softplc").is_file(), f"{where}: the venv has no softplc command"
+                _run(argv, tmp_path, where)
+            else:
+                pytest.fail(f"{where}: this test knows only softplc, make and activate lines")
+    finally:
+        _stop_background(background)
 
 
 def test_make_help_prints_plain_text_into_a_pipe():
