@@ -125,6 +125,13 @@ class _TaskStats(TypedDict):
     programs: list[tuple[str, _ProgramKind]]
 
 @type_check_only
+class _SwapDone(TypedDict):
+    cycle: int
+    t_ns: int
+    retired: list[str]
+    kept_state: list[str]
+
+@type_check_only
 class _RetainReport(TypedDict):
     level: str
     loaded_seq: int
@@ -321,6 +328,16 @@ class Engine:
         signature: str,
     ) -> None: ...
     def retain_status(self) -> _RetainStatus | None: ...
+    def online_change(
+        self,
+        retire: Sequence[tuple[str, str]],
+        declare: Sequence[tuple[object, ...]],
+        tasks: Sequence[tuple[str, Sequence[tuple[str, str, object, str | None]]]],
+        *,
+        convert: Sequence[tuple[str, str]] = ...,
+        signature: str | None = ...,
+        timeout_ms: int = ...,
+    ) -> _SwapDone: ...
     def add_task(
         self,
         name: str,

@@ -177,6 +177,8 @@ class Engine:
         self._programs: list[tuple[str, str, str]] = []  # (name, task, mode)
         self._bind: list[tuple[Any, dict[str, str]]] = []
         self._var_index: dict[str, int] = {}
+        # Compiled form of each compiled program (an online change compares them).
+        self._ir: dict[str, bytes] = {}
         self._variables: list[_Variable] | None = None
         self._plant: Any = None
         self._closed = False
@@ -297,6 +299,7 @@ class Engine:
                 if run_mode == "compiled":
                     ir = compile_instance(program)
                     self._native.add_compiled_program(task, pname, ir)
+                    self._ir[pname] = ir
                     self._identity.update(pname.encode() + b"\0" + ir)
                 else:
                     _check_reference_scan(program)
@@ -575,6 +578,11 @@ class Engine:
     def age_ns(self, name: str) -> int:
         """Age of a variable's data at the last finished cycle (ns)."""
         return int(self._native.age_ns(name))
+
+    def _refresh_variables(self) -> None:
+        """Re-reads the variables after an online change grew the layout."""
+        self._variables = list(self._native.variables())
+        self._var_index = {v["name"]: v["index"] for v in self._variables}
 
     @property
     def variables(self) -> list[dict[str, Any]]:

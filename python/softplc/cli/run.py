@@ -30,6 +30,7 @@ from softplc.control import paths as control_paths
 from softplc.engine import Engine, RealtimeWarning
 from softplc.errors import ConfigError
 from softplc.loader import ProgramFile, load_program_file
+from softplc.online import OnlineLoader
 from softplc.stimulus import load_stimulus
 from softplc.timefmt import format_duration, parse_duration
 
@@ -362,6 +363,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             # From here on Ctrl-C is a clean stop with a summary, even during set-up.
             if control is not None:
+                control.online = OnlineLoader(
+                    engine, pf, mode="reference" if args.reference else "auto"
+                )
                 control.start()
             if stimulus is not None:
                 stimulus.bind(engine)

@@ -407,12 +407,14 @@ class _Connection:
             if not isinstance(path, str) and not msg.get("rollback"):
                 raise _Refused("request", "load needs a path (or rollback: true)")
             online = s.online
-            return await asyncio.get_running_loop().run_in_executor(
+            result = await asyncio.get_running_loop().run_in_executor(
                 None,
                 lambda: online(
                     path, dry_run=bool(msg.get("dry_run")), rollback=bool(msg.get("rollback"))
                 ),
             )
+            s.refresh_variables()
+            return result
         raise _Refused("request", f"unknown operation {op!r}")
 
     def subscribe(self, msg: dict[str, Any]) -> dict[str, Any]:

@@ -335,6 +335,46 @@ fn size_for(ty: IecType) -> Size {
     }
 }
 
+impl Layout {
+    /// This layout grown by `new` declarations, for an online change: every existing
+    /// variable keeps its id, its slot and its address, so drivers, observers and the
+    /// programs bound to this layout stay valid; `retire` renames existing variables
+    /// (to tombstone names: their slots stay allocated until the next restart, their
+    /// old names become free for a new declaration, e.g. with another type). New
+    /// variables get free places around the existing ones; an explicit address that
+    /// overlaps an existing variable is an error naming both.
+    pub fn extended(
+        &self,
+        retire: &[(VarId, String)],
+        new: Vec<VarDecl>,
+    ) -> Result<Layout, ConfigError> {
+        let mut b = LayoutBuilder::new();
+        for (i, v) in self.vars.iter().enumerate() {
+            let name = retire
+                .iter()
+                .find(|(id, _)| id.index() == i)
+                .map_or_else(|| v.name.clone(), |(_, n)| n.clone());
+            let mut d = VarDecl::new(&name, v.slot.area, v.slot.ty, None);
+            d.address = Some(v.address.to_string());
+            d.initial = Some(v.initial);
+            d.safe = Some(v.safe);
+            d.unit = v.unit.clone();
+            d.rule = v.rule;
+            d.retain = v.retain;
+            b.declare(d)?;
+        }
+        for d in new {
+            b.declare(d)?;
+        }
+        let mut out = b.build()?;
+        // Existing variables were declared with their addresses: keep how they got them.
+        for (v, old) in out.vars.iter_mut().zip(self.vars.iter()) {
+            v.explicit = old.explicit;
+        }
+        Ok(out)
+    }
+}
+
 impl LayoutBuilder {
     /// An empty builder.
     pub fn new() -> LayoutBuilder {
@@ -679,14 +719,40 @@ impl Image {
         bytes[off..off + n].copy_from_slice(&v.to_bits().to_le_bytes()[..n]);
     }
 
-    /// Copies everything from `other` without reallocating (same layout). Scan thread:
-    /// no allocation, locks or syscalls.
+    /// Copies everything from `other`. Without reallocating when both follow the same
+    /// layout (scan thread: no allocation, locks or syscalls then); an image of a grown
+    /// layout (after an online change) is resized once, which allocates.
     pub fn copy_from(&mut self, other: &Image) {
         for (a, b) in self.areas.iter_mut().zip(other.areas.iter()) {
+            if a.len() != b.len() {
+                a.resize(b.len(), 0);
+            }
             a.copy_from_slice(b);
+        }
+        if self.quality.len() != other.quality.len() {
+            self.quality.resize(other.quality.len(), Quality::Good);
+            self.stamp_ns.resize(other.stamp_ns.len(), 0);
         }
         self.quality.copy_from_slice(&other.quality);
         self.stamp_ns.copy_from_slice(&other.stamp_ns);
+    }
+
+    /// Grows the image to `layout`, an extension of the layout it follows ([`Layout::
+    /// extended`]): every existing byte, quality and stamp stays; the new variables take
+    /// their initial values. Allocates (the switch of an online change).
+    pub fn grow_to(&mut self, layout: &Layout, stamp_ns: u64) {
+        let old = self.quality.len();
+        for area in [Area::Input, Area::Output, Area::Memory] {
+            let a = &mut self.areas[area.index()];
+            if a.len() < layout.area_bytes(area) {
+                a.resize(layout.area_bytes(area), 0);
+            }
+        }
+        self.quality.resize(layout.len(), Quality::Good);
+        self.stamp_ns.resize(layout.len(), stamp_ns);
+        for v in &layout.vars()[old.min(layout.len())..] {
+            self.store(v.slot, v.initial);
+        }
     }
 }
 

@@ -84,6 +84,15 @@ pub trait Program: Send {
     fn execute(&mut self, cx: &mut ScanCtx<'_>) -> Result<(), ProgramFault>;
     /// Called once before the first scan after a (re)start, off the hot path.
     fn reset(&mut self) {}
+    /// The state this program carries from scan to scan (compiled programs: their
+    /// cells), for an online change to hand over to the program that replaces it.
+    fn state(&self) -> &[u64] {
+        &[]
+    }
+    /// Takes over state from the program it replaces, at the switch of an online
+    /// change: `map` pairs (old cell, new cell), computed off the scan thread. Scan
+    /// thread: must not allocate, lock or make syscalls.
+    fn adopt(&mut self, _old: &[u64], _map: &[(u32, u32)]) {}
 }
 
 /// Interrupts Python code running on the scan thread, from the watchdog thread.

@@ -17,9 +17,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use softplc_core::retain::{RestartLevel, RetainConfig, RetainKind};
 use softplc_core::rt::RtRequest;
+use softplc_core::engine::{NewProgram, Swap};
 use softplc_core::{
     Area, ClockKind, Driver, Engine, EngineBuilder, Layout, LayoutBuilder, OverrunPolicy, PlcState,
-    Program, SimDriver, TaskConfig, Value, VarDecl, VarId, WriteRule,
+    Program, SimDriver, TaskConfig, TaskId, Value, VarDecl, VarId, WriteRule,
 };
 
 use crate::dicts;
@@ -58,7 +59,36 @@ pub struct PyEngine {
     inner: Mutex<Inner>,
     clock: ClockKind,
     layout: Mutex<Option<Arc<Layout>>>,
+    /// After start: the programs as loaded, per task (name, compiled form if any), and
+    /// the Python call tracker; an online change builds on them.
+    loaded: Mutex<Option<Loaded>>,
 }
+
+/// What an online change needs to know about the programs running.
+struct Loaded {
+    programs: Vec<Vec<(String, Option<Vec<u8>>)>>,
+    scan: Arc<PyScan>,
+}
+
+/// One program of an online change, as Python hands it over: its name, `compiled`
+/// (payload: the IR bytes) or `python` (payload: the callable), and the name of the
+/// program it replaces, if any.
+type ChangeProgram = (String, String, Py<PyAny>, Option<String>);
+
+/// A new variable of an online change: the arguments of `declare`.
+type ChangeVar = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<Py<PyAny>>,
+    Option<Py<PyAny>>,
+    String,
+    Option<Py<PyAny>>,
+    Option<Py<PyAny>>,
+    bool,
+    Option<String>,
+);
 
 impl PyEngine {
     /// Takes the state lock without holding the GIL while waiting (see module docs); a
@@ -133,6 +163,60 @@ impl PyEngine {
     }
 }
 
+/// A declaration from the Python arguments of `declare` (values converted to the
+/// variable's type; errors name the variable).
+#[allow(clippy::too_many_arguments)]
+fn make_decl(
+    py: Python<'_>,
+    name: &str,
+    area: &str,
+    type_name: &str,
+    address: Option<&str>,
+    initial: Option<&Bound<'_, PyAny>>,
+    safe: Option<&Bound<'_, PyAny>>,
+    unit: &str,
+    min: Option<&Bound<'_, PyAny>>,
+    max: Option<&Bound<'_, PyAny>>,
+    writable: bool,
+    retain: Option<&str>,
+) -> PyResult<VarDecl> {
+        let area = area_of(area)?;
+        let ty = type_from_name(type_name)?;
+        let conv = |v: Option<&Bound<'_, PyAny>>, what: &str| -> PyResult<Option<Value>> {
+            v.map(|v| {
+                to_value(&format!("{what} value of {name:?}"), ty, v, Fit::Exact)
+                    .map_err(|e| ConfigError::new_err(e.value(py).to_string()))
+            })
+            .transpose()
+        };
+        let mut decl = VarDecl::new(name, area, ty, address);
+        decl.initial = conv(initial, "initial")?;
+        decl.safe = conv(safe, "safe")?;
+        if safe.is_some() && area != Area::Output {
+            return Err(ConfigError::new_err(format!(
+                "variable {name:?}: only outputs have a safe value"
+            )));
+        }
+        decl.unit = unit.to_string();
+        decl.rule = WriteRule {
+            writable,
+            min: conv(min, "min")?,
+            max: conv(max, "max")?,
+        };
+        decl.retain = match retain {
+            None => None,
+            Some("retain") => Some(RetainKind::Retain),
+            Some("persistent") => Some(RetainKind::Persistent),
+            Some(other) => {
+                return Err(ConfigError::new_err(format!(
+                    "variable {name:?}: unknown retain kind {other:?} (expected retain or \
+                     persistent)"
+                )))
+            }
+        };
+    Ok(decl)
+}
+
 fn area_of(s: &str) -> PyResult<Area> {
     Area::parse(s).ok_or_else(|| {
         ConfigError::new_err(format!(
@@ -182,6 +266,7 @@ impl PyEngine {
             }))),
             clock,
             layout: Mutex::new(None),
+            loaded: Mutex::new(None),
         })
     }
 
@@ -203,40 +288,9 @@ impl PyEngine {
         writable: bool,
         retain: Option<&str>,
     ) -> PyResult<u32> {
-        let area = area_of(area)?;
-        let ty = type_from_name(type_name)?;
-        let conv = |v: Option<&Bound<'_, PyAny>>, what: &str| -> PyResult<Option<Value>> {
-            v.map(|v| {
-                to_value(&format!("{what} value of {name:?}"), ty, v, Fit::Exact)
-                    .map_err(|e| ConfigError::new_err(e.value(py).to_string()))
-            })
-            .transpose()
-        };
-        let mut decl = VarDecl::new(name, area, ty, address);
-        decl.initial = conv(initial, "initial")?;
-        decl.safe = conv(safe, "safe")?;
-        if safe.is_some() && area != Area::Output {
-            return Err(ConfigError::new_err(format!(
-                "variable {name:?}: only outputs have a safe value"
-            )));
-        }
-        decl.unit = unit.to_string();
-        decl.rule = WriteRule {
-            writable,
-            min: conv(min, "min")?,
-            max: conv(max, "max")?,
-        };
-        decl.retain = match retain {
-            None => None,
-            Some("retain") => Some(RetainKind::Retain),
-            Some("persistent") => Some(RetainKind::Persistent),
-            Some(other) => {
-                return Err(ConfigError::new_err(format!(
-                    "variable {name:?}: unknown retain kind {other:?} (expected retain or \
-                     persistent)"
-                )))
-            }
-        };
+        let decl = make_decl(
+            py, name, area, type_name, address, initial, safe, unit, min, max, writable, retain,
+        )?;
         let mut g = self.lock(py)?;
         let c = Self::config(&mut g)?;
         c.layout.declare(decl).map(|id| id.0).or_raise()
@@ -278,6 +332,163 @@ impl PyEngine {
             signature: signature.to_string(),
         });
         Ok(())
+    }
+
+    /// Online change: retires variables (renamed to tombstones: a type change), declares
+    /// new ones, and switches each listed task to its new program list between two
+    /// cycles, waiting up to `timeout_ms` for the scan to take it. Programs and
+    /// variables are loaded and checked first: any error leaves everything as it was.
+    /// Returns {cycle, t_ns, retired, kept_state}.
+    #[pyo3(signature = (retire, declare, tasks, *, convert=Vec::new(), signature=None, timeout_ms=2000))]
+    #[allow(clippy::too_many_arguments)]
+    fn online_change(
+        &self,
+        py: Python<'_>,
+        retire: Vec<(String, String)>,
+        declare: Vec<ChangeVar>,
+        tasks: Vec<(String, Vec<ChangeProgram>)>,
+        convert: Vec<(String, String)>,
+        signature: Option<String>,
+        timeout_ms: u64,
+    ) -> PyResult<Py<PyAny>> {
+        let mut g = self.lock(py)?;
+        let e = Self::built(&mut g)?;
+        let layout = e.layout().clone();
+        let mut retired = Vec::new();
+        for (name, tomb) in &retire {
+            retired.push((layout.find(name).or_raise()?, tomb.clone()));
+        }
+        let mut decls = Vec::new();
+        for (name, area, ty, address, initial, safe, unit, min, max, writable, retain) in &declare {
+            let b = |o: &Option<Py<PyAny>>| o.as_ref().map(|x| x.bind(py).clone());
+            decls.push(make_decl(
+                py,
+                name,
+                area,
+                ty,
+                address.as_deref(),
+                b(initial).as_ref(),
+                b(safe).as_ref(),
+                unit,
+                b(min).as_ref(),
+                b(max).as_ref(),
+                *writable,
+                retain.as_deref(),
+            )?);
+        }
+        let new_layout = Arc::new(layout.extended(&retired, decls).or_raise()?);
+        let mut loaded_g = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let loaded = loaded_g
+            .as_mut()
+            .ok_or_else(|| StateError::new_err("the engine is not started"))?;
+        let io = Py::new(py, ScanIo::new(new_layout.clone()))?;
+        let mut swap_tasks = Vec::new();
+        let mut new_record = loaded.programs.clone();
+        let mut kept_state = Vec::new();
+        for (task_name, programs) in tasks {
+            let Some(ti) = e.tasks().iter().position(|t| t.name == task_name) else {
+                return Err(ConfigError::new_err(format!(
+                    "online change: unknown task {task_name:?} (tasks cannot be added online)"
+                )));
+            };
+            let tid = TaskId::new(ti).expect("an existing task");
+            let current = &loaded.programs[ti];
+            let mut list = Vec::new();
+            let mut rec = Vec::new();
+            for (name, kind, payload, replaces) in programs {
+                let old_index = match &replaces {
+                    None => None,
+                    Some(r) => Some(current.iter().position(|(n, _)| n == r).ok_or_else(|| {
+                        ConfigError::new_err(format!(
+                            "online change: program {r:?} is not in task {task_name:?}"
+                        ))
+                    })?),
+                };
+                let (program, ir): (Box<dyn Program>, Option<Vec<u8>>) = match kind.as_str() {
+                    "compiled" => {
+                        let ir: Vec<u8> = payload.extract(py)?;
+                        let p = crate::vm::load_compiled(&name, &ir, &new_layout)
+                            .map_err(errors::program)?;
+                        (p, Some(ir))
+                    }
+                    "python" => {
+                        if !payload.bind(py).is_callable() {
+                            return Err(ProgramError::new_err(format!(
+                                "program {name:?} is not callable"
+                            )));
+                        }
+                        let p = Box::new(PyProgram {
+                            name: name.clone(),
+                            callable: payload,
+                            io: io.clone_ref(py),
+                            scan: loaded.scan.clone(),
+                        });
+                        (p, None)
+                    }
+                    other => {
+                        return Err(ConfigError::new_err(format!(
+                            "online change: unknown program kind {other:?}"
+                        )))
+                    }
+                };
+                // Compiled state carries over when the compiled form is unchanged:
+                // the cells then mean the same. (A changed program starts its blocks
+                // afresh until the compiled form carries a symbol table of its cells.)
+                let map = match (old_index, &ir) {
+                    (Some(i), Some(new_ir)) if current[i].1.as_ref() == Some(new_ir) => {
+                        kept_state.push(name.clone());
+                        let n = softplc_vm::ir::Document::decode(new_ir)
+                            .map(|d| d.cells.len())
+                            .unwrap_or(0) as u32;
+                        (0..n).map(|c| (c, c)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                rec.push((name.clone(), ir));
+                list.push(NewProgram {
+                    program,
+                    replaces: old_index.map(|i| (i, map)),
+                });
+            }
+            new_record[ti] = rec;
+            swap_tasks.push((tid, list));
+        }
+        // (retired name as it was, new name): the value goes from the tombstone's slot
+        // to the new variable's, converted.
+        let mut conversions = Vec::new();
+        for (old, new) in &convert {
+            let from = retired
+                .iter()
+                .find(|(_, t)| t == old)
+                .map(|(id, _)| new_layout.var(*id).slot)
+                .ok_or_else(|| {
+                    ConfigError::new_err(format!("online change: {old:?} is not retired"))
+                })?;
+            let to = new_layout.var(new_layout.find(new).or_raise()?).slot;
+            conversions.push((from, to));
+        }
+        let swap = Swap {
+            layout: new_layout.clone(),
+            tasks: swap_tasks,
+            outputs: Vec::new(),
+            retain: None,
+            conversions,
+        };
+        let timeout = Duration::from_millis(timeout_ms);
+        let done = wait::blocking(py, || e.swap(swap, timeout))?.or_raise()?;
+        if let Some(sig) = signature {
+            e.set_retain_signature(&sig);
+        }
+        loaded.programs = new_record;
+        *self.layout.lock().unwrap_or_else(|p| p.into_inner()) = Some(new_layout);
+        let d = PyDict::new(py);
+        d.set_item("cycle", done.cycle)?;
+        d.set_item("t_ns", done.t_ns)?;
+        let names: Vec<String> = done.retired.iter().map(|p| p.name().to_string()).collect();
+        d.set_item("retired", names)?;
+        d.set_item("kept_state", kept_state)?;
+        drop(done);
+        Ok(d.into_any().unbind())
     }
 
     /// Number of variables declared so far.
@@ -446,27 +657,40 @@ impl PyEngine {
         for d in cfg.drivers {
             b.driver(d).or_raise()?;
         }
+        let mut record = Vec::new();
         for (tcfg, pending) in cfg.tasks {
             let mut programs: Vec<Box<dyn Program>> = Vec::new();
+            let mut rec = Vec::new();
             for p in pending {
                 programs.push(match p {
-                    Pending::Python(name, callable) => Box::new(PyProgram {
-                        name,
-                        callable,
-                        io: io.clone_ref(py),
-                        scan: scan.clone(),
-                    }),
+                    Pending::Python(name, callable) => {
+                        rec.push((name.clone(), None));
+                        Box::new(PyProgram {
+                            name,
+                            callable,
+                            io: io.clone_ref(py),
+                            scan: scan.clone(),
+                        })
+                    }
                     Pending::Compiled(name, ir) => {
-                        crate::vm::load_compiled(&name, &ir, b.layout()).map_err(errors::program)?
+                        let p = crate::vm::load_compiled(&name, &ir, b.layout())
+                            .map_err(errors::program)?;
+                        rec.push((name, Some(ir)));
+                        p
                     }
                 });
             }
+            record.push(rec);
             b.task(tcfg, programs).or_raise()?;
         }
         let mut engine = b.build().or_raise()?;
         // Real time: the scan thread may need the GIL for Python programs at once.
         wait::blocking(py, || engine.start(run))?.or_raise()?;
         *self.layout.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine.layout().clone());
+        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Loaded {
+            programs: record,
+            scan,
+        });
         *g = Inner::Built(Box::new(engine));
         Ok(())
     }

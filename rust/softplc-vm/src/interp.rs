@@ -171,6 +171,21 @@ impl Program for CompiledProgram {
     fn reset(&mut self) {
         self.cells.copy_from_slice(&self.init);
     }
+
+    fn state(&self) -> &[u64] {
+        &self.cells
+    }
+
+    /// Copies the mapped cells of the program this one replaces. Scan thread: no
+    /// allocation; pairs out of either program's range are skipped (the map was
+    /// computed for these two programs, but a stale one must not panic).
+    fn adopt(&mut self, old: &[u64], map: &[(u32, u32)]) {
+        for &(o, n) in map {
+            if let (Some(v), Some(c)) = (old.get(o as usize), self.cells.get_mut(n as usize)) {
+                *c = *v;
+            }
+        }
+    }
 }
 
 #[inline(always)]

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::address::Area;
 use crate::clock::{ClockKind, EngineClock};
 use crate::driver::{Driver, PlcState};
 use crate::event::EventSink;
@@ -184,12 +183,7 @@ impl EngineBuilder {
         }
         let mut order: Vec<TaskId> = task_info.iter().map(|t| t.id).collect();
         order.sort_by_key(|&t| (tasks[t.index()].cfg.priority, t));
-        let outputs = layout
-            .vars()
-            .iter()
-            .filter(|v| v.slot.area == Area::Output)
-            .map(|v| (v.slot, v.safe))
-            .collect();
+        let outputs = super::handle::outputs_of(&layout);
         let n = layout.len();
         let retain_set = Arc::new(RetainSet::new(&layout));
         let (retain_capture, retain) = match self.retain {
@@ -251,6 +245,7 @@ impl EngineBuilder {
             retain,
             retain_writer: None,
             retain_status: Arc::default(),
+            retain_cfg: None,
             events,
             started: false,
             closed: false,

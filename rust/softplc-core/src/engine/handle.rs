@@ -22,7 +22,7 @@ use crate::types::Value;
 
 use super::fault::{panic_text, FaultInfo, FaultKind};
 use super::scan::Core;
-use super::shared::{Command, Shared};
+use super::shared::{Command, Shared, Swap, SwapDone};
 use super::supervisor::{Emergency, HardLimit, Supervisor};
 use crate::retain::{
     self, Loaded, RestartLevel, RetainConfig, RetainSet, RetainStatus, RetainWriter, Store,
@@ -66,6 +66,18 @@ pub struct Engine {
     /// The retain writer (after start).
     pub(super) retain_writer: Option<RetainWriter>,
     pub(super) retain_status: Arc<RetainStatus>,
+    /// The retain configuration in force (kept for online changes).
+    pub(super) retain_cfg: Option<RetainConfig>,
+}
+
+/// Every output's slot and safe value.
+pub(super) fn outputs_of(layout: &Layout) -> Vec<(crate::image::Slot, Value)> {
+    layout
+        .vars()
+        .iter()
+        .filter(|v| v.slot.area == crate::address::Area::Output)
+        .map(|v| (v.slot, v.safe))
+        .collect()
 }
 
 /// Errors of the engine handle (wrong state, start-up failures).
@@ -162,17 +174,8 @@ impl Engine {
             shared: self.shared.clone(),
             safe: core.drivers.iter().filter_map(|d| d.safe_state()).collect(),
             interrupt: self.interrupt.clone(),
-            tasks: core
-                .tasks
-                .iter()
-                .map(|t| {
-                    (
-                        t.cfg.name.clone(),
-                        t.programs.iter().map(|p| p.name().to_string()).collect(),
-                    )
-                })
-                .collect(),
-            outputs: core.outputs.clone(),
+            tasks: Mutex::new(core.task_programs()),
+            outputs: Mutex::new(core.outputs.clone()),
             events: self.events.clone(),
         });
         self.emergency = Some(emergency.clone());
@@ -605,13 +608,164 @@ impl Engine {
             })
         })?;
         self.retain_writer = Some(writer);
+        self.retain_cfg = Some(cfg);
         Ok(())
+    }
+
+    /// An online change: switches programs between two cycles (see [`Swap`]). Real
+    /// time: the scan applies it at the start of its next cycle and this waits for that,
+    /// up to `timeout`; virtual time: applied at once (between `run_cycles` calls).
+    /// `swap.layout` must extend the current layout ([`Layout::extended`]); a changed
+    /// set of retained variables switches the retain writer too (the old one saves its
+    /// last values first). Off the scan thread; allocates.
+    pub fn swap(
+        &mut self,
+        mut swap: Swap,
+        timeout: std::time::Duration,
+    ) -> Result<SwapDone, EngineError> {
+        if !self.started || self.closed {
+            return Err(EngineError::State("the engine is not running".into()));
+        }
+        let old = &self.layout;
+        let extends = swap.layout.len() >= old.len()
+            && old
+                .vars()
+                .iter()
+                .zip(swap.layout.vars())
+                .all(|(a, b)| a.slot == b.slot);
+        if !extends {
+            return Err(EngineError::State(
+                "an online change must keep every variable where it is".into(),
+            ));
+        }
+        let layout = swap.layout.clone();
+        swap.outputs = outputs_of(&layout);
+        // The retain writer follows the retained set.
+        let mut new_writer = None;
+        if let Some(cfg) = &self.retain_cfg {
+            let set = Arc::new(RetainSet::new(&layout));
+            let same = self.retain_writer.is_some()
+                && RetainSet::new(old).vars() == set.vars();
+            if !same && !set.is_empty() {
+                let (capture, output) = retain::writer::channel(set.clone());
+                swap.retain = Some(Some(capture));
+                new_writer = Some((cfg.clone(), set, output));
+            } else if !same {
+                swap.retain = Some(None);
+            }
+        }
+        let names: Vec<(TaskId, Vec<String>)> = swap
+            .tasks
+            .iter()
+            .map(|(t, ps)| (*t, ps.iter().map(|p| p.program.name().to_string()).collect()))
+            .collect();
+        let kinds: Vec<(TaskId, Vec<(String, crate::program::ProgramKind)>)> = swap
+            .tasks
+            .iter()
+            .map(|(t, ps)| {
+                (
+                    *t,
+                    ps.iter()
+                        .map(|p| (p.program.name().to_string(), p.program.kind()))
+                        .collect(),
+                )
+            })
+            .collect();
+        let outputs = swap.outputs.clone();
+        let done = match self.core.as_mut() {
+            Some(core) => {
+                let now = core.tasks[TaskId::FIRST.index()].schedule.next_due();
+                core.swap(swap, now);
+                self.shared
+                    .swapped
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+            }
+            None => {
+                self.send(Command::Swap(Box::new(swap)));
+                let deadline = std::time::Instant::now() + timeout;
+                loop {
+                    if let Some(d) = self
+                        .shared
+                        .swapped
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take()
+                    {
+                        break Some(d);
+                    }
+                    if std::time::Instant::now() > deadline || self.thread_died() {
+                        break None;
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            }
+        };
+        let Some(done) = done else {
+            // The command stays queued; a scan that wakes again applies it then.
+            return Err(EngineError::State(format!(
+                "the scan did not take the change within {} ms (stuck in a cycle?)",
+                timeout.as_millis()
+            )));
+        };
+        self.layout = layout;
+        for (t, ps) in kinds {
+            self.tasks[t.index()].programs = ps;
+        }
+        if let Some(em) = &self.emergency {
+            *em.outputs.lock().unwrap_or_else(|p| p.into_inner()) = outputs;
+            let mut tasks = em.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            for (t, ps) in names {
+                if let Some(entry) = tasks.get_mut(t.index()) {
+                    entry.1 = ps;
+                }
+            }
+        }
+        if let Some((cfg, set, output)) = new_writer {
+            if let Some(mut w) = self.retain_writer.take() {
+                w.stop();
+            }
+            let store = Store::new(&cfg.dir, &cfg.stem);
+            let mut store = store;
+            // Continue the sequence after the slots written so far.
+            let _ = store.load();
+            let writer = RetainWriter::spawn(
+                set,
+                output,
+                store,
+                &cfg,
+                self.forced.clone(),
+                self.retain_status.clone(),
+                None,
+            )
+            .map_err(|e| {
+                EngineError::Io(IoError {
+                    message: format!("retain: cannot start the writer thread: {e}"),
+                })
+            })?;
+            self.retain_writer = Some(writer);
+        }
+        Ok(done)
     }
 
     /// What retain did and does: the start's report, saves, errors (a default status
     /// when nothing is retained).
     pub fn retain_status(&self) -> &Arc<RetainStatus> {
         &self.retain_status
+    }
+
+    /// Replaces the program signature written with retained values (after an online
+    /// change: a restart of the changed program then counts as the same program).
+    pub fn set_retain_signature(&mut self, signature: &str) {
+        if let Some(cfg) = self.retain_cfg.as_mut() {
+            cfg.signature = signature.to_string();
+        }
+        *self
+            .retain_status
+            .signature
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = signature.to_string();
     }
 
     /// True when the engine keeps retained variables in files.
@@ -717,7 +871,8 @@ impl Engine {
                     for sf in &em.safe {
                         sf.force_safe();
                     }
-                    em.shared.publish_safe_outputs(&em.outputs);
+                    let outputs = em.outputs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    em.shared.publish_safe_outputs(&outputs);
                     w.abort.store(true, Ordering::Release);
                     em.interrupt_python();
                 }

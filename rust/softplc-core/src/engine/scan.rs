@@ -26,7 +26,7 @@ use crate::timing::{Schedule, Watchdog};
 use crate::types::Value;
 
 use super::fault::{panic_text, FaultInfo, FaultKind};
-use super::shared::{state_code, Command, Shared};
+use super::shared::{state_code, Command, Shared, Swap, SwapDone};
 use super::watch::TRIPPED;
 
 /// One task as the scan runs it.
@@ -186,6 +186,7 @@ impl Core {
                 }
                 Command::AddObserver(id, obs) => self.observers.push((id, obs)),
                 Command::StopAtCycle(n) => self.quit_at = n,
+                Command::Swap(s) => self.swap(*s, now),
                 Command::RemoveObserver(id) => {
                     if let Some(i) = self.observers.iter().position(|(x, _)| *x == id) {
                         let o = self.observers.swap_remove(i);
@@ -200,6 +201,69 @@ impl Core {
                 g.append(&mut self.retired);
             }
         }
+    }
+
+    /// Switches programs for an online change, between two cycles: the image grows to
+    /// the new layout (existing values stay, new variables take their initial values),
+    /// replaced programs hand over their state, forces stay on the variables that still
+    /// exist (every existing variable keeps its id). Scan thread: allocates (the image,
+    /// the force table and the program lists grow), once, at the switch.
+    pub(super) fn swap(&mut self, s: Swap, now: u64) {
+        self.image.grow_to(&s.layout, now);
+        for (from, to) in &s.conversions {
+            if let Ok(v) = self.image.load(*from).convert(to.ty) {
+                self.image.store(*to, v);
+            }
+        }
+        self.forces.resize(s.layout.len(), None);
+        self.layout = s.layout;
+        self.outputs = s.outputs;
+        let mut retired = Vec::new();
+        for (task, programs) in s.tasks {
+            let t = &mut self.tasks[task.index()];
+            let old = std::mem::take(&mut t.programs);
+            let mut new = Vec::with_capacity(programs.len());
+            for np in programs {
+                let mut p = np.program;
+                if let Some((i, map)) = &np.replaces {
+                    if let Some(o) = old.get(*i) {
+                        p.adopt(o.state(), map);
+                    }
+                }
+                new.push(p);
+            }
+            t.programs = new;
+            retired.extend(old);
+        }
+        if let Some(r) = s.retain {
+            self.retain = r;
+        }
+        let done = SwapDone {
+            cycle: self.first_task_cycles(),
+            t_ns: now,
+            retired,
+        };
+        // The handle waits for this; it takes the lock only briefly.
+        *self.shared.swapped.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
+        self.events.try_push(Event::new(
+            now,
+            EventKind::Info,
+            None,
+            "online change: programs switched".to_string(),
+        ));
+    }
+
+    /// Task names and each task's program names, in order (for the watchdog).
+    pub(super) fn task_programs(&self) -> Vec<(String, Vec<String>)> {
+        self.tasks
+            .iter()
+            .map(|t| {
+                (
+                    t.cfg.name.clone(),
+                    t.programs.iter().map(|p| p.name().to_string()).collect(),
+                )
+            })
+            .collect()
     }
 
     /// Stores every forced value. No allocation, locks or syscalls.

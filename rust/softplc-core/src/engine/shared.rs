@@ -7,10 +7,13 @@
 //! safe outputs when the scan thread cannot.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::driver::PlcState;
-use crate::image::{Image, Slot, VarId};
+use crate::image::{Image, Layout, Slot, VarId};
+use crate::program::Program;
+use crate::retain::writer::RetainCapture;
+use crate::task::TaskId;
 use crate::observer::CycleObserver;
 use crate::rt::RtStatus;
 use crate::types::Value;
@@ -40,6 +43,44 @@ pub enum Command {
     RemoveObserver(u64),
     /// Real time: end the scan once the first task has run this many cycles in all.
     StopAtCycle(u64),
+    /// Online change: switch programs (and the layout they need) between two cycles.
+    Swap(Box<Swap>),
+}
+
+/// An online change, prepared off the scan thread (programs loaded and verified,
+/// layout grown, cell maps computed) so that the switch itself only moves pointers and
+/// grows the image.
+pub struct Swap {
+    /// The layout after the change (an extension of the current one).
+    pub layout: Arc<Layout>,
+    /// Per task: its program list after the change; a program that replaces one names
+    /// the old one's index in the current list and the (old cell, new cell) map.
+    pub tasks: Vec<(TaskId, Vec<NewProgram>)>,
+    /// Every output's slot and safe value after the change.
+    pub outputs: Vec<(Slot, Value)>,
+    /// The retain capture after the change, when the retained set changed.
+    pub retain: Option<Option<RetainCapture>>,
+    /// Values carried from a retired variable to its successor, converted to the new
+    /// type at the switch (a retained variable whose type widened).
+    pub conversions: Vec<(Slot, Slot)>,
+}
+
+/// A program after an online change, and what it takes over.
+pub struct NewProgram {
+    /// The program.
+    pub program: Box<dyn Program>,
+    /// The program it replaces (its index in the task's current list) and the cell map.
+    pub replaces: Option<(usize, Vec<(u32, u32)>)>,
+}
+
+/// What the scan reports about a switch it made.
+pub struct SwapDone {
+    /// The first task's cycle count at the switch.
+    pub cycle: u64,
+    /// Engine-clock time of the cycle that switched.
+    pub t_ns: u64,
+    /// The programs that were replaced or removed (dropped off the scan thread).
+    pub retired: Vec<Box<dyn Program>>,
 }
 
 /// The image as the scan last published it.
@@ -64,6 +105,8 @@ pub(crate) struct Shared {
     pub watch: Watch,
     /// `close` gave up on a scan thread that never returned.
     pub abandoned: AtomicBool,
+    /// The last online change the scan made, until the handle takes it.
+    pub swapped: Mutex<Option<SwapDone>>,
 }
 
 impl Shared {
@@ -84,6 +127,7 @@ impl Shared {
             graveyard: Mutex::new(Vec::new()),
             watch: Watch::default(),
             abandoned: AtomicBool::new(false),
+            swapped: Mutex::new(None),
         }
     }
 

@@ -54,10 +54,11 @@ pub(crate) struct Emergency {
     pub shared: Arc<Shared>,
     pub safe: Vec<Arc<dyn SafeState>>,
     pub interrupt: Option<Arc<dyn Interrupt>>,
-    /// Task names, and each task's program names in order (by task index).
-    pub tasks: Vec<(String, Vec<String>)>,
-    /// Every output's slot and safe value.
-    pub outputs: Vec<(Slot, Value)>,
+    /// Task names, and each task's program names in order (by task index); replaced by
+    /// an online change.
+    pub tasks: Mutex<Vec<(String, Vec<String>)>>,
+    /// Every output's slot and safe value; replaced by an online change.
+    pub outputs: Mutex<Vec<(Slot, Value)>>,
     pub events: EventSink,
 }
 
@@ -69,13 +70,15 @@ impl Emergency {
         let w = &self.shared.watch;
         let task = w.task();
         let pi = w.program.load(Ordering::Relaxed);
-        let (task_name, source) = match self.tasks.get(task.index()) {
+        let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let (task_name, source) = match tasks.get(task.index()) {
             Some((t, progs)) => (
                 t.clone(),
                 progs.get(pi as usize).cloned().unwrap_or_default(),
             ),
             None => (String::new(), String::new()),
         };
+        drop(tasks);
         let already = self.shared.state_now() == PlcState::Fault;
         if !already {
             let info = FaultInfo {
@@ -98,7 +101,8 @@ impl Emergency {
         for s in &self.safe {
             s.force_safe();
         }
-        self.shared.publish_safe_outputs(&self.outputs);
+        let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.shared.publish_safe_outputs(&outputs);
         w.abort.store(true, Ordering::Release);
         self.interrupt_python();
     }

@@ -53,6 +53,9 @@ pub struct RetainStatus {
     pub report: Mutex<RetainReport>,
     /// The slot files, `<dir>/<stem>.0|1`.
     pub files: Mutex<Vec<PathBuf>>,
+    /// The signature written into the slots: the program's; an online change replaces
+    /// it, so that a restart of the changed program counts as the same program.
+    pub signature: Mutex<String>,
 }
 
 /// The scan thread's end of retain: copies the retained bytes of the image once a
@@ -90,7 +93,6 @@ struct Job {
     set: Arc<RetainSet>,
     output: Output<Vec<u8>>,
     store: Store,
-    signature: String,
     cadence: Duration,
     forced: Arc<Mutex<BTreeMap<VarId, Value>>>,
     status: Arc<RetainStatus>,
@@ -117,7 +119,13 @@ impl Job {
         if self.saved.as_ref() == Some(&entries) {
             return;
         }
-        match self.store.save(&self.signature, entries.clone()) {
+        let signature = self
+            .status
+            .signature
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match self.store.save(&signature, entries.clone()) {
             Ok(seq) => {
                 let st = &self.status;
                 st.saves.fetch_add(1, Ordering::Relaxed);
@@ -157,11 +165,11 @@ impl RetainWriter {
         loaded: Option<Vec<Entry>>,
     ) -> std::io::Result<RetainWriter> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        *status.signature.lock().unwrap_or_else(|p| p.into_inner()) = cfg.signature.clone();
         let mut job = Job {
             set,
             output,
             store,
-            signature: cfg.signature.clone(),
             cadence: Duration::from_nanos(cfg.cadence_ns.max(1)),
             forced,
             status: status.clone(),
