@@ -160,7 +160,9 @@ class OnlineLoader:
         self, path: str | None, *, dry_run: bool = False, rollback: bool = False
     ) -> dict[str, Any]:
         """The control channel's ``load`` operation."""
-        plan = self.rollback(dry_run=dry_run) if rollback else self.load(path or "", dry_run=dry_run)
+        plan = (
+            self.rollback(dry_run=dry_run) if rollback else self.load(path or "", dry_run=dry_run)
+        )
         return plan.as_dict()
 
     def load(self, path: str | Path, *, dry_run: bool = False) -> Plan:
