@@ -328,6 +328,12 @@ class Engine:
         signature: str,
     ) -> None: ...
     def retain_status(self) -> _RetainStatus | None: ...
+    def hold_quality(
+        self,
+        name: str,
+        quality: Literal["good", "bad", "stale"] | None,
+        age_ns: int | None = ...,
+    ) -> None: ...
     def online_change(
         self,
         retire: Sequence[tuple[str, str]],

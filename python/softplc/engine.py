@@ -571,6 +571,37 @@ class Engine:
         """The forced variables and their values."""
         return dict(self._native.forced())
 
+    def hold_quality(
+        self,
+        name: str,
+        quality: Literal["good", "bad", "stale"] | None,
+        *,
+        age: Duration | None = None,
+    ) -> None:
+        """Holds an input's quality (and, with ``age``, the age of its data, growing
+        from now) from the next cycle on, whatever drivers report, until released with
+        ``quality=None``: fault injection for test benches. Programs see it through
+        ``QUALITY()``/``AGE()`` exactly as from a failing device.
+
+        Example:
+            >>> from softplc import Engine, REAL
+            >>> with Engine(clock="virtual") as plc:
+            ...     plc.declare("level", "input", REAL)
+            ...     plc.add_task("main", period="10ms")
+            ...     plc.start()
+            ...     _ = plc.run_cycles(500)             # 5 s of virtual time
+            ...     plc.hold_quality("level", "stale", age="2s")
+            ...     _ = plc.run_cycles(1)
+            ...     plc.quality("level"), plc.age_ns("level")
+            ('stale', 2000000000)
+
+        In virtual time the clock starts at 0: an age reaches back at most to there.
+        """
+        age_ns = None if age is None else parse_duration(age, what="age")
+        if age_ns is not None and age_ns < 0:
+            raise ConfigError(f"age must not be negative (got {age!r})")
+        self._native.hold_quality(name, quality, age_ns)
+
     def quality(self, name: str) -> str:
         """Data quality of an input: ``good``, ``bad`` or ``stale``."""
         return str(self._native.quality(name))

@@ -15,12 +15,12 @@ use std::time::Duration;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use softplc_core::engine::{NewProgram, QualityHold, Swap};
 use softplc_core::retain::{RestartLevel, RetainConfig, RetainKind};
 use softplc_core::rt::RtRequest;
-use softplc_core::engine::{NewProgram, Swap};
 use softplc_core::{
     Area, ClockKind, Driver, Engine, EngineBuilder, Layout, LayoutBuilder, OverrunPolicy, PlcState,
-    Program, SimDriver, TaskConfig, TaskId, Value, VarDecl, VarId, WriteRule,
+    Program, Quality, SimDriver, TaskConfig, TaskId, Value, VarDecl, VarId, WriteRule,
 };
 
 use crate::dicts;
@@ -180,40 +180,40 @@ fn make_decl(
     writable: bool,
     retain: Option<&str>,
 ) -> PyResult<VarDecl> {
-        let area = area_of(area)?;
-        let ty = type_from_name(type_name)?;
-        let conv = |v: Option<&Bound<'_, PyAny>>, what: &str| -> PyResult<Option<Value>> {
-            v.map(|v| {
-                to_value(&format!("{what} value of {name:?}"), ty, v, Fit::Exact)
-                    .map_err(|e| ConfigError::new_err(e.value(py).to_string()))
-            })
-            .transpose()
-        };
-        let mut decl = VarDecl::new(name, area, ty, address);
-        decl.initial = conv(initial, "initial")?;
-        decl.safe = conv(safe, "safe")?;
-        if safe.is_some() && area != Area::Output {
+    let area = area_of(area)?;
+    let ty = type_from_name(type_name)?;
+    let conv = |v: Option<&Bound<'_, PyAny>>, what: &str| -> PyResult<Option<Value>> {
+        v.map(|v| {
+            to_value(&format!("{what} value of {name:?}"), ty, v, Fit::Exact)
+                .map_err(|e| ConfigError::new_err(e.value(py).to_string()))
+        })
+        .transpose()
+    };
+    let mut decl = VarDecl::new(name, area, ty, address);
+    decl.initial = conv(initial, "initial")?;
+    decl.safe = conv(safe, "safe")?;
+    if safe.is_some() && area != Area::Output {
+        return Err(ConfigError::new_err(format!(
+            "variable {name:?}: only outputs have a safe value"
+        )));
+    }
+    decl.unit = unit.to_string();
+    decl.rule = WriteRule {
+        writable,
+        min: conv(min, "min")?,
+        max: conv(max, "max")?,
+    };
+    decl.retain = match retain {
+        None => None,
+        Some("retain") => Some(RetainKind::Retain),
+        Some("persistent") => Some(RetainKind::Persistent),
+        Some(other) => {
             return Err(ConfigError::new_err(format!(
-                "variable {name:?}: only outputs have a safe value"
-            )));
-        }
-        decl.unit = unit.to_string();
-        decl.rule = WriteRule {
-            writable,
-            min: conv(min, "min")?,
-            max: conv(max, "max")?,
-        };
-        decl.retain = match retain {
-            None => None,
-            Some("retain") => Some(RetainKind::Retain),
-            Some("persistent") => Some(RetainKind::Persistent),
-            Some(other) => {
-                return Err(ConfigError::new_err(format!(
-                    "variable {name:?}: unknown retain kind {other:?} (expected retain or \
+                "variable {name:?}: unknown retain kind {other:?} (expected retain or \
                      persistent)"
-                )))
-            }
-        };
+            )))
+        }
+    };
     Ok(decl)
 }
 
@@ -999,6 +999,38 @@ impl PyEngine {
         d.set_item("now_ns", now)?;
         d.set_item("cycles", cycles)?;
         Ok(d)
+    }
+
+    /// Holds a variable's quality ("good", "bad", "stale"; None releases it) and,
+    /// with `age_ns`, the age of its data, from the next cycle on (fault injection).
+    #[pyo3(signature = (name, quality, age_ns=None))]
+    fn hold_quality(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        quality: Option<&str>,
+        age_ns: Option<u64>,
+    ) -> PyResult<()> {
+        let (_, id) = self.var(name)?;
+        let hold = match quality {
+            None => None,
+            Some(q) => {
+                let quality = match q {
+                    "good" => Quality::Good,
+                    "bad" => Quality::Bad,
+                    "stale" => Quality::Stale,
+                    other => {
+                        return Err(ConfigError::new_err(format!(
+                            "unknown quality {other:?} (expected good, bad or stale)"
+                        )))
+                    }
+                };
+                Some(QualityHold { quality, age_ns })
+            }
+        };
+        let mut g = self.lock(py)?;
+        Self::built(&mut g)?.hold_quality(id, hold);
+        Ok(())
     }
 
     /// Input quality of a variable ("good", "bad", "stale") in the latest snapshot.

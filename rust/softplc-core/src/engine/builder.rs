@@ -218,6 +218,7 @@ impl EngineBuilder {
             shared: shared.clone(),
             layout: layout.clone(),
             retain: retain_capture,
+            quality_holds: Vec::with_capacity(16),
         };
         let limits = task_info
             .iter()

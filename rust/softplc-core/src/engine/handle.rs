@@ -22,7 +22,7 @@ use crate::types::Value;
 
 use super::fault::{panic_text, FaultInfo, FaultKind};
 use super::scan::Core;
-use super::shared::{Command, Shared, Swap, SwapDone};
+use super::shared::{Command, QualityHold, Shared, Swap, SwapDone};
 use super::supervisor::{Emergency, HardLimit, Supervisor};
 use crate::retain::{
     self, Loaded, RestartLevel, RetainConfig, RetainSet, RetainStatus, RetainWriter, Store,
@@ -404,6 +404,13 @@ impl Engine {
         Ok(())
     }
 
+    /// Holds a variable's quality (and the age of its data) from the next cycle on,
+    /// over what drivers report, until released with `None` (fault injection in test
+    /// benches: programs see it through `QUALITY`/`AGE` exactly as from a driver).
+    pub fn hold_quality(&self, id: VarId, hold: Option<QualityHold>) {
+        self.send(Command::Quality(id, hold));
+    }
+
     /// Requests RUN (from STOP).
     pub fn run(&self) {
         self.send(Command::Run);
@@ -644,8 +651,7 @@ impl Engine {
         let mut new_writer = None;
         if let Some(cfg) = &self.retain_cfg {
             let set = Arc::new(RetainSet::new(&layout));
-            let same = self.retain_writer.is_some()
-                && RetainSet::new(old).vars() == set.vars();
+            let same = self.retain_writer.is_some() && RetainSet::new(old).vars() == set.vars();
             if !same && !set.is_empty() {
                 let (capture, output) = retain::writer::channel(set.clone());
                 swap.retain = Some(Some(capture));
@@ -657,7 +663,12 @@ impl Engine {
         let names: Vec<(TaskId, Vec<String>)> = swap
             .tasks
             .iter()
-            .map(|(t, ps)| (*t, ps.iter().map(|p| p.program.name().to_string()).collect()))
+            .map(|(t, ps)| {
+                (
+                    *t,
+                    ps.iter().map(|p| p.program.name().to_string()).collect(),
+                )
+            })
             .collect();
         let kinds: Vec<(TaskId, Vec<(String, crate::program::ProgramKind)>)> = swap
             .tasks

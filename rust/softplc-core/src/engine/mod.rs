@@ -28,7 +28,7 @@ mod watch;
 pub use builder::EngineBuilder;
 pub use fault::{FaultInfo, FaultKind};
 pub use handle::{Engine, EngineError, CLOSE_ABANDON_NS, CLOSE_GRACE_NS};
-pub use shared::{Command, NewProgram, Swap, SwapDone};
+pub use shared::{Command, NewProgram, QualityHold, Swap, SwapDone};
 pub use supervisor::REINTERRUPT_NS;
 
 // Where these lived before the task module; kept so existing paths still resolve.

@@ -82,6 +82,8 @@ pub struct Core {
     pub(super) shared: Arc<Shared>,
     /// Copies the retained variables at the end of each cycle (when configured).
     pub(super) retain: Option<RetainCapture>,
+    /// Held qualities: variable, quality, stamp (see `Command::Quality`).
+    pub(super) quality_holds: Vec<(VarId, crate::image::Quality, Option<u64>)>,
 }
 
 impl Core {
@@ -163,6 +165,14 @@ impl Core {
                     }
                 }
                 Command::Write(id, v) => self.writes.push((id, v)),
+                Command::Quality(id, hold) => {
+                    self.quality_holds.retain(|(x, _, _)| *x != id);
+                    if let Some(h) = hold {
+                        // The stamp that makes the held age true now, then growing.
+                        let stamp = h.age_ns.map(|a| now.saturating_sub(a));
+                        self.quality_holds.push((id, h.quality, stamp));
+                    }
+                }
                 Command::Run => {
                     if self.state == PlcState::Stop {
                         for t in &mut self.tasks {
@@ -244,7 +254,11 @@ impl Core {
             retired,
         };
         // The handle waits for this; it takes the lock only briefly.
-        *self.shared.swapped.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
+        *self
+            .shared
+            .swapped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(done);
         self.events.try_push(Event::new(
             now,
             EventKind::Info,
@@ -264,6 +278,17 @@ impl Core {
                 )
             })
             .collect()
+    }
+
+    /// Held qualities (and stamps) over what the drivers reported. No allocation, locks
+    /// or syscalls.
+    fn apply_quality_holds(&mut self) {
+        for &(id, q, stamp) in &self.quality_holds {
+            self.image.quality[id.index()] = q;
+            if let Some(s) = stamp {
+                self.image.stamp_ns[id.index()] = s;
+            }
+        }
     }
 
     /// Stores every forced value. No allocation, locks or syscalls.
@@ -301,6 +326,7 @@ impl Core {
         self.shared.watch.open(task, cycle, at.t0);
         self.read_inputs(task, now, dt);
         self.apply_writes(now);
+        self.apply_quality_holds();
         let fault = self.execute(task, now);
         self.after_execute(fault, now);
         // Outputs: safe values in STOP and FAULT, in this same cycle.

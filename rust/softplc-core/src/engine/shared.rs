@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::driver::PlcState;
 use crate::image::{Image, Layout, Slot, VarId};
+use crate::observer::CycleObserver;
 use crate::program::Program;
 use crate::retain::writer::RetainCapture;
-use crate::task::TaskId;
-use crate::observer::CycleObserver;
 use crate::rt::RtStatus;
+use crate::task::TaskId;
 use crate::types::Value;
 
 use super::fault::FaultInfo;
@@ -45,6 +45,19 @@ pub enum Command {
     StopAtCycle(u64),
     /// Online change: switch programs (and the layout they need) between two cycles.
     Swap(Box<Swap>),
+    /// Holds a variable's quality (and the age of its data) from now on, whatever the
+    /// drivers report, until released with `None`: fault injection in test benches.
+    Quality(VarId, Option<QualityHold>),
+}
+
+/// A quality held on a variable (see [`Command::Quality`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QualityHold {
+    /// The quality programs see.
+    pub quality: crate::image::Quality,
+    /// The age of the data programs see (`AGE`), growing from the moment it is held;
+    /// None keeps the stamps the drivers write.
+    pub age_ns: Option<u64>,
 }
 
 /// An online change, prepared off the scan thread (programs loaded and verified,

@@ -101,7 +101,11 @@ impl Emergency {
         for s in &self.safe {
             s.force_safe();
         }
-        let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let outputs = self
+            .outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         self.shared.publish_safe_outputs(&outputs);
         w.abort.store(true, Ordering::Release);
         self.interrupt_python();
