@@ -23,6 +23,7 @@ from softplc import (
     function_block,
     ms,
     program,
+    s,
 )
 from softplc.compiler import CompileError, compile_instance
 from softplc.differential import run_both, run_mode
@@ -214,3 +215,33 @@ def test_reference_mode_refuses_what_the_compiler_refuses(cls):
 def test_quality_outside_a_program_scan_is_refused():
     with pytest.raises(TypeError, match="input variable of the program"):
         QUALITY(1.0)
+
+
+@pytest.mark.parametrize("mode", ["compiled", "reference"])
+def test_a_held_quality_and_age_reach_the_program_until_released(mode):
+    from softplc import AGE, BAD, GOOD, QUALITY, REAL, Input, Output, program
+
+    @program
+    class Watch:
+        level = Input(REAL)
+        bad = Output(BOOL)
+        old = Output(BOOL)
+
+        def scan(self):
+            self.bad = QUALITY(self.level) == BAD
+            self.old = QUALITY(self.level) == GOOD and AGE(self.level) > s(1)
+
+    with Engine(clock="virtual", cycle="10ms") as e:
+        e.add_program(Watch(), mode=mode)
+        e.start()
+        e.run_cycles(300)
+        e.hold_quality("watch.level", "bad")
+        e.run_cycles(1)
+        assert (e.read("watch.bad"), e.read("watch.old")) == (True, False)
+        e.hold_quality("watch.level", "good", age="1.5s")
+        e.run_cycles(1)
+        assert (e.read("watch.bad"), e.read("watch.old")) == (False, True)
+        e.hold_quality("watch.level", None)
+        e.write("watch.level", 1.0)  # a fresh value: good and young again
+        e.run_cycles(1)
+        assert (e.read("watch.bad"), e.read("watch.old")) == (False, False)
