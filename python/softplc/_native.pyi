@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 __version__: str
 
 __all__ = [
+    "Checkpoint",
     "ConfigError",
     "Engine",
     "InvalidValue",
@@ -291,6 +292,13 @@ class ScanIO:
     def dt_ns(self) -> int: ...
 
 @final
+@final
+class Checkpoint:
+    """A checkpoint of a virtual-time engine (opaque)."""
+
+    @property
+    def cycle(self) -> int: ...
+
 class Engine:
     """The native engine: configure, then ``start``."""
 
@@ -328,6 +336,8 @@ class Engine:
         signature: str,
     ) -> None: ...
     def retain_status(self) -> _RetainStatus | None: ...
+    def checkpoint(self) -> Checkpoint: ...
+    def restore(self, cp: Checkpoint) -> None: ...
     def hold_quality(
         self,
         name: str,

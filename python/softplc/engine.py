@@ -20,6 +20,7 @@ Example (virtual time, deterministic and faster than real time):
 from __future__ import annotations
 
 import atexit
+import copy
 import hashlib
 import json
 import os
@@ -43,7 +44,7 @@ from softplc.types import NUMPY_DTYPES, IecType
 if TYPE_CHECKING:
     from softplc._native import _Variable
 
-__all__ = ["Engine", "RealtimeWarning", "Snapshot", "Task"]
+__all__ = ["Checkpoint", "Engine", "RealtimeWarning", "Snapshot", "Task"]
 
 Duration = str | int | timedelta
 Mode = Literal["auto", "compiled", "reference"]
@@ -76,6 +77,21 @@ def _positive(value: Duration, what: str) -> int:
     if v <= 0:
         raise ConfigError(f"{what} must be greater than 0 (got {value!r})")
     return v
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The state of a virtual-time engine between two cycles (see
+    :meth:`Engine.checkpoint`): the native part, and what Python programs and the plant
+    hold."""
+
+    native: Any
+    python: list[tuple[str, dict[str, Any]]]
+
+    @property
+    def cycle(self) -> int:
+        """The first task's cycle count when it was taken."""
+        return int(self.native.cycle)
 
 
 class Snapshot:
@@ -571,6 +587,62 @@ class Engine:
         """The forced variables and their values."""
         return dict(self._native.forced())
 
+    def checkpoint(self) -> Checkpoint:
+        """Virtual time, between cycles: the engine's complete state (image, program
+        and function-block state with running timers, task timing, forces, held
+        qualities, Python programs' blocks and the plant model), to :meth:`restore`
+        into this engine or one built the same way, which then continues bit for bit
+        like this one from here.
+
+        Example:
+            >>> from softplc import Engine, DINT
+            >>> def count(io):
+            ...     io.n = io.n + 1
+            >>> def make():
+            ...     e = Engine(clock="virtual", cycle="10ms")
+            ...     e.declare("n", "memory", DINT)
+            ...     e.add_program(count)
+            ...     e.start()
+            ...     return e
+            >>> a = make(); _ = a.run_cycles(5); cp = a.checkpoint()
+            >>> _ = a.run_cycles(5); a.read("n")
+            10
+            >>> b = make(); b.restore(cp); _ = b.run_cycles(5); b.read("n")
+            10
+            >>> a.close(); b.close()
+        """
+        native = self._native.checkpoint()
+        python = copy.deepcopy([(name, _state_of(obj)) for name, obj in self._python_objects()])
+        return Checkpoint(native, python)
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Puts back a :meth:`checkpoint` (of this engine or one built the same way)."""
+        if not isinstance(checkpoint, Checkpoint):
+            raise ConfigError(f"{checkpoint!r} is not a softplc checkpoint")
+        mine = self._python_objects()
+        if [k for k, _ in mine] != [k for k, _ in checkpoint.python]:
+            raise ConfigError(
+                "the checkpoint was taken on an engine with other Python programs or plant"
+            )
+        self._native.restore(checkpoint.native)
+        # A copy each time: one checkpoint can be restored again and again.
+        for (_, obj), (_, saved) in zip(mine, copy.deepcopy(checkpoint.python), strict=True):
+            obj.__dict__.update(saved)
+
+    def _python_objects(self) -> list[tuple[str, Any]]:
+        """The Python objects that hold machine state: reference-mode programs (their
+        blocks and other attributes; their variables live in the image) and the plant
+        model."""
+        out = []
+        reference = {n for n, _, m in self._programs if m != "compiled"}
+        for obj, _ in self._bind:
+            name = authoring.instance_name(obj)
+            if name in reference:
+                out.append((name, obj))
+        if self._plant is not None and hasattr(self._plant, "__dict__"):
+            out.append(("<plant>", self._plant))
+        return out
+
     def hold_quality(
         self,
         name: str,
@@ -731,6 +803,12 @@ def _check_reference_scan(obj: Any) -> None:
             f"it declares {', '.join(extra)} (in the class form the variables are "
             "attributes: self.level, not io.level)"
         )
+
+
+def _state_of(obj: Any) -> dict[str, Any]:
+    """An object's own attributes, without softplc's bookkeeping (bound indices, the
+    scan's I/O object)."""
+    return {k: v for k, v in obj.__dict__.items() if not k.startswith("_softplc_")}
 
 
 def _source_identity(obj: Any) -> bytes:

@@ -64,6 +64,26 @@ pub struct PyEngine {
     loaded: Mutex<Option<Loaded>>,
 }
 
+/// A checkpoint of a virtual-time engine (opaque to Python: restore it into an engine
+/// built the same way).
+#[pyclass(module = "softplc._native", name = "Checkpoint", frozen)]
+pub struct PyCheckpoint {
+    inner: Arc<softplc_core::engine::Checkpoint>,
+}
+
+#[pymethods]
+impl PyCheckpoint {
+    /// The first task's cycle count when it was taken.
+    #[getter]
+    fn cycle(&self) -> u64 {
+        self.inner.tasks.first().map_or(0, |t| t.1)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Checkpoint at cycle {}>", self.cycle())
+    }
+}
+
 /// What an online change needs to know about the programs running.
 struct Loaded {
     programs: Vec<Vec<(String, Option<Vec<u8>>)>>,
@@ -1033,6 +1053,21 @@ impl PyEngine {
         Ok(())
     }
 
+    /// Virtual time, between cycles: the engine's state as an opaque checkpoint.
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<PyCheckpoint> {
+        let mut g = self.lock(py)?;
+        let cp = Self::built(&mut g)?.checkpoint().or_raise()?;
+        Ok(PyCheckpoint {
+            inner: Arc::new(cp),
+        })
+    }
+
+    /// Virtual time: restores a checkpoint taken on an engine built the same way.
+    fn restore(&self, py: Python<'_>, cp: &PyCheckpoint) -> PyResult<()> {
+        let mut g = self.lock(py)?;
+        Self::built(&mut g)?.restore(&cp.inner).or_raise()
+    }
+
     /// Input quality of a variable ("good", "bad", "stale") in the latest snapshot.
     fn quality(&self, py: Python<'_>, name: &str) -> PyResult<&'static str> {
         let (_, id) = self.var(name)?;
@@ -1137,6 +1172,7 @@ impl Drop for PyEngine {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
+    m.add_class::<PyCheckpoint>()?;
     m.add_class::<ScanIo>()?;
     Ok(())
 }

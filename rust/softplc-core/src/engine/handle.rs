@@ -20,6 +20,7 @@ use crate::stats::{StatsReader, TaskFigures};
 use crate::task::{TaskId, TaskInfo};
 use crate::types::Value;
 
+use super::checkpoint::Checkpoint;
 use super::fault::{panic_text, FaultInfo, FaultKind};
 use super::scan::Core;
 use super::shared::{Command, QualityHold, Shared, Swap, SwapDone};
@@ -401,6 +402,44 @@ impl Engine {
             .with_numbers(id.0 as i64, 0),
         );
         self.send(Command::Write(id, v));
+        Ok(())
+    }
+
+    /// Virtual time, between two `run_cycles` calls: the engine's state (see
+    /// [`Checkpoint`]). Allocates.
+    pub fn checkpoint(&mut self) -> Result<Checkpoint, EngineError> {
+        let started = self.is_started();
+        match self.core.as_mut() {
+            Some(core) if self.clock == ClockKind::Virtual && started => {
+                // Requests still queued belong to the state: the next cycle would apply
+                // them first thing; apply them now so the checkpoint holds them.
+                let now = core.tasks[TaskId::FIRST.index()].schedule.next_due();
+                core.process_commands(now);
+                Ok(core.checkpoint())
+            }
+            _ => Err(EngineError::State(
+                "checkpoints are taken of a started virtual-time engine, between cycles".into(),
+            )),
+        }
+    }
+
+    /// Virtual time: puts back a checkpoint taken on an engine built the same way; the
+    /// engine then continues bit for bit as the one it was taken on did. Allocates.
+    pub fn restore(&mut self, cp: &Checkpoint) -> Result<(), EngineError> {
+        let started = self.is_started();
+        let Some(core) = self
+            .core
+            .as_mut()
+            .filter(|_| started && self.clock == ClockKind::Virtual)
+        else {
+            return Err(EngineError::State(
+                "checkpoints are restored into a started virtual-time engine".into(),
+            ));
+        };
+        core.restore(cp).map_err(EngineError::State)?;
+        let mut forced = self.forced.lock().unwrap_or_else(|p| p.into_inner());
+        forced.clear();
+        forced.extend(cp.forces.iter().copied());
         Ok(())
     }
 

@@ -18,6 +18,7 @@
 //! `fault` ([`FaultInfo`]).
 
 mod builder;
+mod checkpoint;
 mod fault;
 mod handle;
 mod scan;
@@ -26,6 +27,7 @@ mod supervisor;
 mod watch;
 
 pub use builder::EngineBuilder;
+pub use checkpoint::Checkpoint;
 pub use fault::{FaultInfo, FaultKind};
 pub use handle::{Engine, EngineError, CLOSE_ABANDON_NS, CLOSE_GRACE_NS};
 pub use shared::{Command, NewProgram, QualityHold, Swap, SwapDone};
