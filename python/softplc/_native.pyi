@@ -292,13 +292,13 @@ class ScanIO:
     def dt_ns(self) -> int: ...
 
 @final
-@final
 class Checkpoint:
     """A checkpoint of a virtual-time engine (opaque)."""
 
     @property
     def cycle(self) -> int: ...
 
+@final
 class Engine:
     """The native engine: configure, then ``start``."""
 
