@@ -31,6 +31,7 @@ from softplc.engine import Engine, RealtimeWarning
 from softplc.errors import ConfigError
 from softplc.loader import ProgramFile, load_program_file
 from softplc.online import OnlineLoader
+from softplc.replay import replay
 from softplc.stimulus import load_stimulus
 from softplc.timefmt import format_duration, parse_duration
 
@@ -117,6 +118,20 @@ def _register_extensions(p: argparse.ArgumentParser) -> None:
         help="origin reset: retain and persistent variables start afresh (files cleared)",
     )
     p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
+    p.add_argument(
+        "--replay",
+        metavar="TRACE",
+        help="replay a recorded run's inputs in virtual time (every cycle of the capture)",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="with --replay: compare the outputs with the recorded ones; exit 1 at the "
+        "first divergence",
+    )
+    p.add_argument(
+        "--tol", type=float, default=0.0, help="with --compare: tolerance for REAL outputs"
+    )
     trace_cli.add_run_options(p)
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
     p.add_argument("--modbus-server", metavar="HOST:PORT", help="serve the image over Modbus TCP")
@@ -308,6 +323,10 @@ def _print_summary(engine: Engine, pf: ProgramFile, elapsed_s: float, state: str
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Runs ``softplc run``."""
+    if args.replay:
+        return _run_replay(args)
+    if args.compare:
+        raise ConfigError("--compare needs --replay TRACE")
     if args.cycles is not None and args.cycles < 0:
         raise ConfigError(f"--cycles must not be negative (got {args.cycles})")
     duration = None
@@ -399,6 +418,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"softplc: FAULT: {f['summary'].splitlines()[0]}", file=sys.stderr)
         return EXIT_FAULT
     return 0
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    """``--replay``: the capture's inputs, cycle by cycle, in virtual time."""
+    for opt in ("io", "modbus_server", "stimulus", "cycles", "duration"):
+        if getattr(args, opt, None):
+            flag = "--" + opt.replace("_", "-")
+            raise ConfigError(f"{flag} does not go with --replay (the capture sets the run)")
+    result = replay(
+        args.program,
+        args.replay,
+        mode="reference" if args.reference else "auto",
+        compare=args.compare,
+        tol=args.tol,
+        trace=args.trace,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "capture": result.capture,
+                    "cycles": result.cycles,
+                    "same": result.same,
+                    "divergences": [d.__dict__ for d in result.divergences],
+                }
+            )
+        )
+    elif args.compare:
+        print(result.text)
+    else:
+        print(f"softplc: replayed {result.cycles} cycles of {result.capture}")
+    return 1 if args.compare and not result.same else 0
 
 
 def _run_real(engine: Engine, args: argparse.Namespace, duration: int | None, live: bool) -> bool:
