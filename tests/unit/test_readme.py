@@ -125,7 +125,7 @@ def _makefile_targets() -> set[str]:
 
 
 def _runs_until_interrupted(argv: list[str]) -> bool:
-    return argv[:2] == ["softplc", "run"] and not {"--duration", "--cycles"} & set(argv)
+    return argv[:2] == ["softplc", "run"] and not {"--duration", "--cycles", "--replay"} & set(argv)
 
 
 def _free_port(argv: list[str]) -> list[str]:
