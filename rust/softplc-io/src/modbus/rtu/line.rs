@@ -12,6 +12,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,6 +60,19 @@ fn open_error(cfg: &SerialPortConfig, e: &io::Error) -> String {
 impl SerialLine {
     /// Opens the port. Must run inside the line's tokio runtime.
     pub fn open(cfg: &SerialPortConfig) -> Result<SerialLine, String> {
+        // serialport's errors keep the message but not the errno: tell the common
+        // cases apart first, in words that say what to do.
+        if let Err(e) = std::fs::metadata(&cfg.path) {
+            return Err(open_error(cfg, &e));
+        }
+        if let Err(e) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(&cfg.path)
+        {
+            return Err(open_error(cfg, &e));
+        }
         let stream = tokio_serial::new(&cfg.path, cfg.baud)
             .parity(match cfg.parity {
                 Parity::None => tokio_serial::Parity::None,
@@ -76,7 +90,14 @@ impl SerialLine {
                 StopBits::One
             })
             .open_native_async()
-            .map_err(|e| open_error(cfg, &io::Error::from(e)))?;
+            .map_err(|e| {
+                if e.description.contains("lock") {
+                    // serialport's own exclusive lock: another program has the port.
+                    open_error(cfg, &io::Error::from_raw_os_error(libc::EBUSY))
+                } else {
+                    open_error(cfg, &io::Error::from(e))
+                }
+            })?;
         // SAFETY: flock on a descriptor the stream owns and keeps open; a failure is
         // reported, nothing else changes.
         let locked = unsafe { libc::flock(stream.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };

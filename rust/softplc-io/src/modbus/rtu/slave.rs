@@ -113,8 +113,10 @@ enum Found {
 }
 
 /// Looks for a frame at the start of `buf`: read as a request, then as an answer
-/// (other slaves' traffic); the first reading whose CRC matches wins.
-fn find_frame(buf: &[u8]) -> Found {
+/// (other slaves' traffic); the first reading whose CRC matches wins. A function code
+/// of unknown length is waited on (until a gap) only in a frame to `unit` or a
+/// broadcast, and only while it could still be one frame: anything else is noise.
+fn find_frame(buf: &[u8], unit: u8) -> Found {
     let mut need_more = false;
     for len in [frame::request_len(buf), frame::response_len(buf)] {
         match len {
@@ -130,8 +132,13 @@ fn find_frame(buf: &[u8]) -> Found {
     }
     if need_more {
         Found::NeedMore
-    } else if buf.len() >= 2 && frame::request_len(buf) == Len::Unknown {
-        // An unknown function: only a silent interval can end it (see `at_gap`).
+    } else if buf.len() >= 2
+        && buf.len() <= MAX_FRAME
+        && (buf[0] == unit || buf[0] == 0)
+        && frame::request_len(buf) == Len::Unknown
+    {
+        // An unknown function to us: only a silent interval can end it (see `at_gap`),
+        // and it gets exception 01.
         Found::NeedMore
     } else {
         Found::Noise
@@ -211,7 +218,7 @@ impl Slave {
         loop {
             // Every frame already buffered.
             loop {
-                match find_frame(&line.rx) {
+                match find_frame(&line.rx, self.service.unit_id) {
                     Found::Frame(n) => {
                         let f: Vec<u8> = line.rx.drain(..n).collect();
                         if let Err(e) = self.frame(line, &f).await {
@@ -304,15 +311,15 @@ mod tests {
     #[test]
     fn a_whole_request_is_found_and_a_partial_one_waits() {
         let f = req(1, 3, &[0, 10]);
-        assert_eq!(find_frame(&f), Found::Frame(8));
-        assert_eq!(find_frame(&f[..5]), Found::NeedMore);
+        assert_eq!(find_frame(&f, 1), Found::Frame(8));
+        assert_eq!(find_frame(&f[..5], 1), Found::NeedMore);
     }
 
     #[test]
     fn a_corrupt_crc_is_noise_from_its_first_byte() {
         let mut f = req(1, 3, &[0, 10]);
         f[7] ^= 0xFF;
-        assert_eq!(find_frame(&f), Found::Noise);
+        assert_eq!(find_frame(&f, 1), Found::Noise);
     }
 
     #[test]
@@ -320,7 +327,7 @@ mod tests {
         // Unit 2 answering three registers: 2 3 6 .. CRC (11 bytes; a request would be 8).
         let mut f = vec![2, 3, 6, 0, 1, 0, 2, 0, 3];
         frame::push_crc(&mut f);
-        assert_eq!(find_frame(&f), Found::Frame(11));
+        assert_eq!(find_frame(&f, 1), Found::Frame(11));
     }
 
     #[test]
@@ -332,7 +339,7 @@ mod tests {
         buf.extend_from_slice(&good);
         let mut found = None;
         while !buf.is_empty() {
-            match find_frame(&buf) {
+            match find_frame(&buf, 1) {
                 Found::Frame(n) => {
                     found = Some(buf[..n].to_vec());
                     break;
