@@ -219,6 +219,7 @@ def io_modbus_server(
     idle_timeout_ms: int = ...,
     allow: Sequence[str] = ...,
     read_only: Sequence[str] = ...,
+    strict_map: bool = ...,
 ) -> tuple[NativeDriver, IoMonitor]: ...
 def io_check_config(
     path: str,

@@ -60,7 +60,7 @@ fn io_load_config(path: &str) -> PyResult<Vec<(NativeDriver, IoMonitor)>> {
 
 /// A Modbus TCP server with the OpenPLC-compatible default map.
 #[pyfunction]
-#[pyo3(signature = (listen, *, unit_id=1, max_connections=16, idle_timeout_ms=60_000, allow=Vec::new(), read_only=Vec::new()))]
+#[pyo3(signature = (listen, *, unit_id=1, max_connections=16, idle_timeout_ms=60_000, allow=Vec::new(), read_only=Vec::new(), strict_map=false))]
 fn io_modbus_server(
     listen: &str,
     unit_id: u8,
@@ -68,9 +68,11 @@ fn io_modbus_server(
     idle_timeout_ms: u64,
     allow: Vec<String>,
     read_only: Vec<String>,
+    strict_map: bool,
 ) -> PyResult<(NativeDriver, IoMonitor)> {
     let addr = softplc_io::config::parse_listen(listen).map_err(errors::ConfigError::new_err)?;
     let mut cfg = softplc_io::ServerConfig::with_default_map(addr, unit_id);
+    cfg.strict_map = strict_map;
     cfg.max_connections = max_connections;
     cfg.idle_timeout =
         (idle_timeout_ms > 0).then(|| std::time::Duration::from_millis(idle_timeout_ms));
