@@ -1,4 +1,5 @@
-"""Fieldbus I/O: Modbus TCP client and server drivers, configured from a TOML file.
+"""Fieldbus I/O: Modbus TCP and RTU client and server drivers, configured from a TOML
+file, and Python serial devices (:func:`serial_device`).
 
 The drivers run their network I/O on their own threads; the scan only exchanges
 buffers with them, so a device that vanishes or answers slowly shows up as input
@@ -32,6 +33,9 @@ from softplc.timefmt import parse_duration
 
 __all__ = [
     "Driver",
+    "SerialDeviceDriver",
+    "list_ports",
+    "serial_device",
     "attach",
     "attach_from_args",
     "build_drivers",
@@ -39,6 +43,25 @@ __all__ = [
     "load_config",
     "modbus_server",
 ]
+
+# Python serial devices (a module of their own; re-exported here).
+from softplc.io.serial_device import SerialDeviceDriver, serial_device  # noqa: E402
+
+
+def list_ports() -> list[dict[str, str]]:
+    """The serial ports of this machine (pyserial's ``list_ports``): device path,
+    description and hardware id, as ``softplc io ports`` shows them.
+
+    Example:
+        >>> all(set(p) == {"device", "description", "hwid"} for p in list_ports())
+        True
+    """
+    from serial.tools import list_ports as lp
+
+    return [
+        {"device": p.device, "description": p.description, "hwid": p.hwid}
+        for p in sorted(lp.comports(), key=lambda p: p.device)
+    ]
 
 
 class Driver:

@@ -37,6 +37,13 @@ impl IoMonitor {
     }
 }
 
+impl IoMonitor {
+    /// A monitor named `name`.
+    pub fn new(name: String, inner: Arc<dyn DriverMonitor>) -> IoMonitor {
+        IoMonitor { name, inner }
+    }
+}
+
 fn wrap(d: Box<dyn Driver>) -> PyResult<(NativeDriver, IoMonitor)> {
     let name = d.name().to_string();
     let monitor = d.monitor().ok_or_else(|| {
