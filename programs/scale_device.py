@@ -140,14 +140,14 @@ class SimulatedScale:
                 conn.settimeout(0.05)
                 f = conn.makefile("rwb", buffering=0)
 
-                def readline() -> bytes | None:
+                def readline(f: Any = f) -> bytes | None:
                     try:
                         # b"" here is the end of the stream: the host hung up.
                         return f.readline() or None
                     except (TimeoutError, OSError):
                         return b""
 
-                def write(b: bytes) -> None:
+                def write(b: bytes, f: Any = f) -> None:
                     f.write(b)
 
                 self._serve_stream(readline, write, conn.close)

@@ -118,7 +118,10 @@ class Relay:
         self._thread.start()
 
     def _run(self) -> None:
-        ends = {self._m.fileno(): (self._m, self._s, "to_slave"), self._s.fileno(): (self._s, self._m, "to_master")}
+        ends = {
+            self._m.fileno(): (self._m, self._s, "to_slave"),
+            self._s.fileno(): (self._s, self._m, "to_master"),
+        }
         while not self._stop.is_set():
             ready, _, _ = select.select(list(ends), [], [], 0.05)
             for fd in ready:

@@ -222,6 +222,7 @@ def io_modbus_server(
     read_only: Sequence[str] = ...,
     strict_map: bool = ...,
 ) -> tuple[NativeDriver, IoMonitor]: ...
+
 @final
 class PyDeviceLink:
     """The Python thread's side of a Python device driver (``softplc.io.serial_device``)."""

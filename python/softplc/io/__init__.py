@@ -34,18 +34,18 @@ from softplc.timefmt import parse_duration
 __all__ = [
     "Driver",
     "SerialDeviceDriver",
-    "list_ports",
-    "serial_device",
     "attach",
     "attach_from_args",
     "build_drivers",
     "check_config",
+    "list_ports",
     "load_config",
     "modbus_server",
+    "serial_device",
 ]
 
 # Python serial devices (a module of their own; re-exported here).
-from softplc.io.serial_device import SerialDeviceDriver, serial_device  # noqa: E402
+from softplc.io.serial_device import SerialDeviceDriver, serial_device
 
 
 def list_ports() -> list[dict[str, str]]:

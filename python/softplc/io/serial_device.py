@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -95,7 +96,7 @@ class _Worker(threading.Thread):
                     self._poll()
                     next_poll = max(next_poll + o.poll_s, time.monotonic())
                 time.sleep(min(max(next_poll - time.monotonic(), 0.0), o.write_check_s))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a user's driver may raise anything: report it
             if not self.cancelled.is_set():
                 self.error = traceback.format_exc()
         finally:
@@ -128,15 +129,12 @@ class _Worker(threading.Thread):
     def _close(self) -> None:
         o = self.owner
         if self.port is not None:
-            try:
+            # The port closes anyway; an error here is not the poll's to report.
+            with contextlib.suppress(Exception):
                 if hasattr(o.device, "close"):
                     o.device.close()
-            except Exception:  # the port closes anyway; the error is not the poll's
-                pass
-            try:
+            with contextlib.suppress(OSError, serial.SerialException):
                 self.port.close()
-            except Exception:
-                pass
         o.link.port_state(o.port, False)
 
 
@@ -191,7 +189,9 @@ class SerialDeviceDriver:
         if isinstance(values, Mapping):
             unknown = [k for k in values if k not in self.inputs]
             if unknown:
-                raise KeyError(f"poll returned {unknown[0]!r}, which is not one of the inputs {self.inputs}")
+                raise KeyError(
+                    f"poll returned {unknown[0]!r}, which is not one of the inputs {self.inputs}"
+                )
             return [values.get(n) for n in self.inputs]
         if isinstance(values, str | bytes) or not isinstance(values, Sequence):
             raise TypeError(
@@ -240,10 +240,8 @@ class SerialDeviceDriver:
                 # port, which ends most blocking reads.
                 worker.cancelled.set()
                 if worker.port is not None:
-                    try:
+                    with contextlib.suppress(OSError, serial.SerialException):
                         worker.port.close()
-                    except Exception:
-                        pass
                 return (
                     f"the driver did not return within {hang_after:.3g} s "
                     f"(twice its {self.timeout_s:.3g} s deadline); thread abandoned and restarted"

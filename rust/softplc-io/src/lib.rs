@@ -73,7 +73,7 @@ fn rtu_server_drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
     cfg.rtu_servers
         .iter()
         .map(|s| {
-            Box::new(modbus::RtuServer::new(
+            Box::new(modbus::rtu::rtu_server(
                 &rtu_server_driver_name(&s.port.name),
                 s,
             )) as Box<dyn Driver>

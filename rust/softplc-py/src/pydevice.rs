@@ -50,6 +50,12 @@ const WAITING: u8 = 0;
 const GOOD: u8 = 1;
 const BAD: u8 = 2;
 
+/// Input slots, and output slots with their safe values.
+type BoundSlots = (Vec<(VarId, Slot)>, Vec<(VarId, Slot, Value)>);
+
+/// Output values by variable name, as handed to Python.
+type Outputs = Vec<(String, Py<PyAny>)>;
+
 /// What both sides share.
 struct Shared {
     name: String,
@@ -57,7 +63,7 @@ struct Shared {
     outputs: Vec<String>,
     stale_ns: u64,
     /// Input and output slots with their variables, set at bind.
-    bound: OnceLock<(Vec<(VarId, Slot)>, Vec<(VarId, Slot, Value)>)>,
+    bound: OnceLock<BoundSlots>,
     /// Python-side ends of the buffers (set at bind).
     in_tx: Mutex<Option<triple_buffer::Input<InSample>>>,
     out_rx: Mutex<Option<triple_buffer::Output<OutSample>>>,
@@ -141,7 +147,10 @@ impl Driver for PyDeviceDriver {
 
     fn bind(&mut self, layout: &Layout) -> Result<(), ConfigError> {
         let what = |n: &str, e: ConfigError| {
-            ConfigError::new(format!("python device {:?}: {n}: {}", self.shared.name, e.message))
+            ConfigError::new(format!(
+                "python device {:?}: {n}: {}",
+                self.shared.name, e.message
+            ))
         };
         let mut ins = Vec::new();
         for n in &self.shared.inputs {
@@ -173,7 +182,11 @@ impl Driver for PyDeviceDriver {
         self.last = vec![None; outs.len()];
         *self.shared.in_tx.lock().unwrap_or_else(|p| p.into_inner()) = Some(in_tx);
         *self.shared.out_rx.lock().unwrap_or_else(|p| p.into_inner()) = Some(out_rx);
-        *self.shared.last_values.lock().unwrap_or_else(|p| p.into_inner()) = vec![None; ins.len()];
+        *self
+            .shared
+            .last_values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = vec![None; ins.len()];
         self.input = Some(in_rx);
         self.output = Some(out_tx);
         // Bound once: a driver object serves one engine.
@@ -198,9 +211,11 @@ impl Driver for PyDeviceDriver {
 
     /// Scan thread: copies only; no allocation, locks, syscalls or GIL.
     fn read_inputs(&mut self, cx: &mut IoCtx<'_>) -> IoStatus {
-        let (Some(input), Some((ins, _)), Some(clock)) =
-            (self.input.as_mut(), self.shared.bound.get(), self.clock.as_ref())
-        else {
+        let (Some(input), Some((ins, _)), Some(clock)) = (
+            self.input.as_mut(),
+            self.shared.bound.get(),
+            self.clock.as_ref(),
+        ) else {
             return IoStatus::Ok;
         };
         let s = input.read();
@@ -296,7 +311,9 @@ impl PyDeviceLink {
     /// a value) as good data acquired now.
     fn publish(&self, values: Vec<Bound<'_, PyAny>>) -> PyResult<()> {
         let Some((ins, _)) = self.shared.bound.get() else {
-            return Err(errors::IoError::new_err("the driver is not bound to an engine yet"));
+            return Err(errors::IoError::new_err(
+                "the driver is not bound to an engine yet",
+            ));
         };
         if values.len() != ins.len() {
             return Err(errors::ConfigError::new_err(format!(
@@ -314,7 +331,11 @@ impl PyDeviceLink {
                 Some(to_value(name, slot.ty, obj, Fit::Exact)?)
             });
         }
-        let mut last = self.shared.last_values.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self
+            .shared
+            .last_values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for (l, c) in last.iter_mut().zip(&converted) {
             if c.is_some() {
                 *l = *c;
@@ -326,7 +347,10 @@ impl PyDeviceLink {
         if self.shared.health.swap(GOOD, Ordering::Relaxed) == BAD {
             self.shared.event(
                 IoEventKind::DeviceGood,
-                format!("python device {:?} answers again; inputs good", self.shared.name),
+                format!(
+                    "python device {:?} answers again; inputs good",
+                    self.shared.name
+                ),
             );
         }
         Ok(())
@@ -337,15 +361,27 @@ impl PyDeviceLink {
     fn fail(&self, error: String, bad: bool) {
         self.shared.polls_failed.fetch_add(1, Ordering::Relaxed);
         let first_line = error.lines().last().unwrap_or("").to_string();
-        *self.shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = error;
         if bad {
-            let last = self.shared.last_values.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let last = self
+                .shared
+                .last_values
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             let seq = self.shared.good_seq.load(Ordering::Relaxed);
             self.send(&last, seq, true);
             if self.shared.health.swap(BAD, Ordering::Relaxed) != BAD {
                 self.shared.event(
                     IoEventKind::DeviceBad,
-                    format!("python device {:?}: {first_line}; inputs bad", self.shared.name),
+                    format!(
+                        "python device {:?}: {first_line}; inputs bad",
+                        self.shared.name
+                    ),
                 );
             }
         }
@@ -370,7 +406,7 @@ impl PyDeviceLink {
 
     /// The scan's outputs as `{name: value}` when they changed since the last call
     /// (or the watchdog forces safe values), else None.
-    fn take_outputs(&self, py: Python<'_>) -> PyResult<Option<Vec<(String, Py<PyAny>)>>> {
+    fn take_outputs(&self, py: Python<'_>) -> PyResult<Option<Outputs>> {
         let Some((_, outs)) = self.shared.bound.get() else {
             return Ok(None);
         };

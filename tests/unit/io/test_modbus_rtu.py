@@ -111,8 +111,10 @@ def test_a_broadcast_write_reaches_every_slave_without_waiting_for_an_answer(pty
         e, drivers = make_engine([("b.sp", "output", INT, "%QW0")], toml)
         e.write("b.sp", 1234)
         assert wait_until(
-            lambda: dev.get("holding_register", 7, unit=1) == [1234]
-            and dev.get("holding_register", 7, unit=2) == [1234]
+            lambda: (
+                dev.get("holding_register", 7, unit=1) == [1234]
+                and dev.get("holding_register", 7, unit=2) == [1234]
+            )
         )
         assert wait_until(lambda: drivers[0].status()["devices"]["all"]["writes_ok"] >= 1)
         st = drivers[0].status()
@@ -128,7 +130,11 @@ def test_a_silent_slave_goes_bad_while_its_neighbour_stays_good(pty, make_engine
     dev = RtuDevice(pty.b, unit_ids=(1,)).start()
     try:
         dev.set("holding_register", 0, [5], unit=1)
-        toml = port_toml(pty.a) + rtu_device("u1", 1, read_hr("v1")) + rtu_device("u9", 9, read_hr("v9"))
+        toml = (
+            port_toml(pty.a)
+            + rtu_device("u1", 1, read_hr("v1"))
+            + rtu_device("u9", 9, read_hr("v9"))
+        )
         e, drivers = make_engine(
             [("s.v1", "input", INT, "%IW0"), ("s.v9", "input", INT, "%IW1")], toml
         )
@@ -161,8 +167,9 @@ def test_an_unplugged_port_turns_inputs_bad_and_is_reopened_when_it_returns(pty,
         assert e.status()["tasks"][0]["cycles"] - cycles >= 15
         st = drivers[0].status()
         assert not st["connections"][0]["connected"]
-        assert "no such port" in st["devices"]["u1"]["last_error"] or "serial port failed" in (
-            st["devices"]["u1"]["last_error"]
+        assert (
+            "no such port" in st["devices"]["u1"]["last_error"]
+            or "serial port failed" in (st["devices"]["u1"]["last_error"])
         )
         pty.plug()
         dev = RtuDevice(pty.b, unit_ids=(1,)).start()
@@ -200,7 +207,11 @@ def test_answers_split_with_gaps_still_arrive_whole(relayed, make_engine):
     body = '[[device.read]]\nvars = ["a", "b", "c"]\ntable = "holding_register"\naddress = 0\n'
     toml = port_toml(master.a) + rtu_device("u1", 1, body, timeout_ms=300)
     e, drivers = make_engine(
-        [("r.a", "input", INT, "%IW0"), ("r.b", "input", INT, "%IW1"), ("r.c", "input", INT, "%IW2")],
+        [
+            ("r.a", "input", INT, "%IW0"),
+            ("r.b", "input", INT, "%IW1"),
+            ("r.c", "input", INT, "%IW2"),
+        ],
         toml,
     )
     assert wait_until(lambda: (e.read("r.a"), e.read("r.b"), e.read("r.c")) == (7, 8, 9))
@@ -222,7 +233,9 @@ def test_crc_errors_and_answers_from_the_wrong_unit_are_counted_and_survived(rel
     # A slave answering for another unit: the answer is rejected, not taken.
     relay.to_master = lambda f: [rtu_frame(5, f[1:-2])]
     assert wait_until(lambda: drivers[0].status()["connections"][0]["serial"]["wrong_unit"] >= 2)
-    assert "unit 5 answered a request to unit 1" in drivers[0].status()["devices"]["u1"]["last_error"]
+    assert (
+        "unit 5 answered a request to unit 1" in drivers[0].status()["devices"]["u1"]["last_error"]
+    )
     relay.to_master = lambda f: [f]
     dev.set("holding_register", 0, [4], unit=1)
     assert wait_until(lambda: e.read("w.v") == 4 and e.quality("w.v") == "good", timeout=5)
@@ -243,7 +256,9 @@ def test_an_answer_cut_in_half_is_a_cut_frame_not_a_value(relayed, make_engine):
     assert "cut short" in st["devices"]["u1"]["last_error"]
 
 
-def test_a_port_that_does_not_exist_or_is_busy_shows_in_status_and_events(tmp_path, pty, make_engine):
+def test_a_port_that_does_not_exist_or_is_busy_shows_in_status_and_events(
+    tmp_path, pty, make_engine
+):
     toml = port_toml(str(tmp_path / "nothing")) + rtu_device("u1", 1, read_hr("v"))
     e, drivers = make_engine([("n.v", "input", INT, "%IW0")], toml)
     assert wait_until(lambda: e.quality("n.v") == "bad")
@@ -268,7 +283,9 @@ def test_a_port_that_does_not_exist_or_is_busy_shows_in_status_and_events(tmp_pa
         (port_toml("/dev/x", parity="mark"), "key `parity`", "unknown parity"),
         (port_toml("/dev/x", data_bits=9), "key `data_bits`", "7..=8"),
         (
-            port_toml("/dev/x") + rtu_device("a", 3, read_hr("x")) + rtu_device("b", 3, read_hr("y")),
+            port_toml("/dev/x")
+            + rtu_device("a", 3, read_hr("x"))
+            + rtu_device("b", 3, read_hr("y")),
             "key `unit_id`",
             "unit 3 on port",
         ),
@@ -367,7 +384,9 @@ def test_the_rtu_slave_ignores_other_slaves_answers_on_a_shared_line(pty, make_e
     e.wait(cycles=3)
     with serial.Serial(pty.b, 115200, timeout=0.2) as s:
         # Unit 2 answering three registers, then a request to us, back to back.
-        s.write(rtu_frame(2, bytes([3, 6, 0, 1, 0, 2, 0, 3])) + rtu_frame(1, bytes([3, 0, 5, 0, 1])))
+        s.write(
+            rtu_frame(2, bytes([3, 6, 0, 1, 0, 2, 0, 3])) + rtu_frame(1, bytes([3, 0, 5, 0, 1]))
+        )
         assert s.read(7) == rtu_frame(1, bytes([3, 2, 0, 5]))
     assert drivers[-1].status()["serial"]["other_units"] == 1
 

@@ -19,7 +19,7 @@ from serial_peers import PtyPair, socat_available
 from softplc import BOOL, INT, REAL, ConfigError, Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "programs"))
-from scale_device import Scale, SimulatedScale  # noqa: E402
+from scale_device import Scale, SimulatedScale
 
 
 @pytest.fixture
@@ -228,7 +228,7 @@ def test_bad_arguments_and_unknown_variables_are_configuration_errors(engines):
     engines.append(e)
     e.add_task("main", period="5ms")
     e.add_driver(d)
-    with pytest.raises(ConfigError, match="no.such"):
+    with pytest.raises(ConfigError, match=r"no\.such"):
         e.start()
 
 

@@ -4,7 +4,7 @@
 //!
 //! Modbus RTU (`rtu/`) adds the serial line: the client's devices may hang on a
 //! `[[port]]` instead of a TCP endpoint (same poller, another transport), and
-//! [`rtu::RtuServer`] answers as a slave with the TCP server's tables and rules.
+//! [`rtu::rtu_server`] answers as a slave with the TCP server's tables and rules.
 //!
 //! Files: `table` (the four tables), `encoding` (registers and bits), `frame` (MBAP),
 //! `bind` (mappings to image slots), `plan` (batching into requests), `client/`,
@@ -21,6 +21,5 @@ pub mod table;
 
 pub use client::ModbusClient;
 pub use encoding::{Codec, RegType, WordOrder};
-pub use rtu::RtuServer;
 pub use server::ModbusServer;
 pub use table::Table;

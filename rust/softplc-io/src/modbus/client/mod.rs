@@ -37,6 +37,9 @@ use poller::{ConnSpec, IoDevice};
 use status::{ClientShared, DeviceEntry};
 pub use status::{ConnStats, DeviceStats, Health};
 
+/// An I/O thread to start: its name and the connections it serves.
+type ThreadPlan = (String, Vec<(ConnSpec, Vec<IoDevice>)>);
+
 struct BoundDevice {
     cfg: DeviceConfig,
     health: Option<(VarId, Slot)>,
@@ -401,7 +404,7 @@ impl Driver for ModbusClient {
         // TCP connections share one thread; each serial line gets its own.
         let (tcp, serial): (Vec<_>, Vec<_>) =
             specs.into_iter().partition(|(s, _)| s.serial.is_none());
-        let mut threads: Vec<(String, Vec<(ConnSpec, Vec<IoDevice>)>)> = Vec::new();
+        let mut threads: Vec<ThreadPlan> = Vec::new();
         if !tcp.is_empty() {
             threads.push((format!("softplc-{}", self.name), tcp));
         }

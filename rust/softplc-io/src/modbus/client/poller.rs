@@ -70,7 +70,7 @@ pub(crate) struct ConnSpec {
 /// An open connection: a TCP stream, or a serial line this task is master of.
 enum Conn {
     Tcp(Context),
-    Rtu(RtuMaster),
+    Rtu(Box<RtuMaster>),
 }
 
 /// Why a request failed.
@@ -230,7 +230,10 @@ impl Link {
     async fn connect(&mut self) -> Result<(), String> {
         if let Some((port, line_stats)) = &self.spec.serial {
             let line = SerialLine::open(port)?;
-            self.ctx = Some(Conn::Rtu(RtuMaster::new(line, line_stats.clone())));
+            self.ctx = Some(Conn::Rtu(Box::new(RtuMaster::new(
+                line,
+                line_stats.clone(),
+            ))));
             self.opened(format!(
                 "modbus: opened serial port {} ({}, {} baud)",
                 port.name, port.path, port.baud

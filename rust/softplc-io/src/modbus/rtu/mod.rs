@@ -13,4 +13,4 @@ pub mod slave;
 
 pub use line::SerialLine;
 pub use master::{LineStats, RtuFail, RtuMaster};
-pub use slave::RtuServer;
+pub use slave::rtu_server;

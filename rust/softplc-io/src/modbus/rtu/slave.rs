@@ -2,7 +2,7 @@
 //! serial line as one unit id.
 //!
 //! The driver is [`crate::ModbusServer`] with a serial [`crate::ServerConfig::serial`]
-//! (see [`RtuServer::new`]); this module is its line loop. tokio-modbus's RTU server is
+//! (see [`rtu_server`]); this module is its line loop. tokio-modbus's RTU server is
 //! not used: its decoder gives up for good after a burst of about 20 corrupt frames
 //! (upstream issue #374) and it cannot tell other units' traffic from noise. Framing
 //! here never gives up:
@@ -47,14 +47,10 @@ pub const MIN_GAP: Duration = Duration::from_millis(5);
 const REOPEN_MIN: Duration = Duration::from_millis(100);
 const REOPEN_MAX: Duration = Duration::from_secs(5);
 
-/// The RTU server driver: [`ModbusServer`] on a serial line.
-pub struct RtuServer;
-
-impl RtuServer {
-    /// The driver for one `[[rtu_server]]`, named `name`.
-    pub fn new(name: &str, cfg: &RtuServerConfig) -> ModbusServer {
-        ModbusServer::new(name, cfg.server_config())
-    }
+/// The RTU server driver for one `[[rtu_server]]`, named `name`: [`ModbusServer`] on
+/// a serial line.
+pub fn rtu_server(name: &str, cfg: &RtuServerConfig) -> ModbusServer {
+    ModbusServer::new(name, cfg.server_config())
 }
 
 /// What the slave saw on its line. Written by its I/O thread.
