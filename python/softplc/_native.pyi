@@ -35,6 +35,7 @@ __all__ = [
     "IoMonitor",
     "NativeDriver",
     "ProgramError",
+    "PyDeviceLink",
     "RuntimeFaulted",
     "ScanIO",
     "SoftPlcError",
