@@ -114,7 +114,11 @@ def latency(e: Engine, seconds: float) -> dict[str, float]:
     e.reset_stats()
     e.wait(duration=f"{int(seconds * 1000)}ms")
     lat = e.stats()[0]["latency"]
-    return {"p50_us": lat["p50_ns"] / 1e3, "p99_us": lat["p99_ns"] / 1e3, "max_us": lat["max_ns"] / 1e3}
+    return {
+        "p50_us": lat["p50_ns"] / 1e3,
+        "p99_us": lat["p99_ns"] / 1e3,
+        "max_us": lat["max_ns"] / 1e3,
+    }
 
 
 def test_rtu_poll_cycle_against_wire_time_and_scan_latency(tmp_path):
@@ -134,7 +138,7 @@ def test_rtu_poll_cycle_against_wire_time_and_scan_latency(tmp_path):
         toml += (
             f'[[device]]\nname = "s{s}"\nserial = "bus"\nunit_id = {s}\npoll_ms = 1\n'
             "timeout_ms = 100\n[[device.read]]\n"
-            f'vars = [{", ".join(f"{chr(34)}r.s{s}_{i}{chr(34)}" for i in range(REGS))}]\n'
+            f"vars = [{', '.join(f'{chr(34)}r.s{s}_{i}{chr(34)}' for i in range(REGS))}]\n"
             'table = "holding_register"\naddress = 0\n'
         )
     path = tmp_path / "rtu.toml"
