@@ -127,6 +127,8 @@ class _Worker(threading.Thread):
         o.failures = 0
 
     def _close(self) -> None:
+        # A cancelled worker's port is the supervisor's to report (a new worker may
+        # have opened it again by now).
         o = self.owner
         if self.port is not None:
             # The port closes anyway; an error here is not the poll's to report.
@@ -135,7 +137,8 @@ class _Worker(threading.Thread):
                     o.device.close()
             with contextlib.suppress(OSError, serial.SerialException):
                 self.port.close()
-        o.link.port_state(o.port, False)
+        if not self.cancelled.is_set():
+            o.link.port_state(o.port, False)
 
 
 class SerialDeviceDriver:
@@ -233,6 +236,7 @@ class SerialDeviceDriver:
             if self._closed.is_set() or self.link.state() == "stopped":
                 worker.cancelled.set()
                 worker.join(self.timeout_s)
+                self.link.port_state(self.port, False)
                 return None
             since = worker.busy_since
             if since is not None and time.monotonic() - since > hang_after:
@@ -242,6 +246,7 @@ class SerialDeviceDriver:
                 if worker.port is not None:
                     with contextlib.suppress(OSError, serial.SerialException):
                         worker.port.close()
+                self.link.port_state(self.port, False)
                 return (
                     f"the driver did not return within {hang_after:.3g} s "
                     f"(twice its {self.timeout_s:.3g} s deadline); thread abandoned and restarted"

@@ -360,7 +360,8 @@ impl PyDeviceLink {
     /// with `bad` turns the inputs BAD (keeping their last values) with an event.
     fn fail(&self, error: String, bad: bool) {
         self.shared.polls_failed.fetch_add(1, Ordering::Relaxed);
-        let first_line = error.lines().last().unwrap_or("").to_string();
+        // A traceback's last line says what was raised.
+        let summary = error.lines().last().unwrap_or("").to_string();
         *self
             .shared
             .last_error
@@ -379,7 +380,7 @@ impl PyDeviceLink {
                 self.shared.event(
                     IoEventKind::DeviceBad,
                     format!(
-                        "python device {:?}: {first_line}; inputs bad",
+                        "python device {:?}: {summary}; inputs bad",
                         self.shared.name
                     ),
                 );

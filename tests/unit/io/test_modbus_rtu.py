@@ -422,3 +422,20 @@ def test_the_rtu_slave_reopens_its_port_after_an_unplug(pty, make_engine):
     st = drivers[-1].status()["serial"]
     assert st["opens"] >= 2
     assert any("port line failed" in t for t in io_texts(e))
+
+
+def test_softplc_as_master_polls_softplc_as_slave_across_a_pty(pty, make_engine):
+    slave, _ = make_engine(SLAVE_VARS, slave_toml(pty.a, unit=3))
+    slave.write("sl.temp", 250)
+    body = (
+        '[[device.read]]\nvar = "temp"\ntable = "input_register"\naddress = 2\n'
+        '[[device.write]]\nvar = "lamp"\ntable = "coil"\naddress = 1\n'
+    )
+    toml = port_toml(pty.b) + rtu_device("plc", 3, body)
+    master, drivers = make_engine(
+        [("mm.temp", "input", INT, "%IW0"), ("mm.lamp", "output", BOOL, "%QX0.0")], toml
+    )
+    assert wait_until(lambda: master.read("mm.temp") == 250 and master.quality("mm.temp") == "good")
+    master.write("mm.lamp", True)
+    assert wait_until(lambda: slave.read("sl.lamp") is True)
+    assert drivers[0].status()["connections"][0]["serial"]["crc_errors"] == 0

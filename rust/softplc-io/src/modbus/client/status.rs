@@ -205,6 +205,7 @@ impl DriverMonitor for ClientShared {
                         "crc_errors": ld(&l.crc_errors),
                         "cut_frames": ld(&l.cut_frames),
                         "wrong_unit": ld(&l.wrong_unit),
+                        "wrong_function": ld(&l.wrong_function),
                         "stray_bytes": ld(&l.stray_bytes),
                         "broadcasts": ld(&l.broadcasts),
                     });

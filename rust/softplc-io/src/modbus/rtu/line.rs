@@ -12,7 +12,6 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,16 +61,16 @@ impl SerialLine {
     pub fn open(cfg: &SerialPortConfig) -> Result<SerialLine, String> {
         // serialport's errors keep the message but not the errno: tell the common
         // cases apart first, in words that say what to do.
+        // (No trial open: opening a tty and closing it toggles DTR, which resets
+        // some devices.)
         if let Err(e) = std::fs::metadata(&cfg.path) {
             return Err(open_error(cfg, &e));
         }
-        if let Err(e) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(&cfg.path)
-        {
-            return Err(open_error(cfg, &e));
+        let c_path = std::ffi::CString::new(cfg.path.as_bytes())
+            .map_err(|_| format!("cannot open {}: NUL in the path", cfg.path))?;
+        // SAFETY: access() reads a NUL-terminated path and changes nothing.
+        if unsafe { libc::access(c_path.as_ptr(), libc::R_OK | libc::W_OK) } != 0 {
+            return Err(open_error(cfg, &io::Error::last_os_error()));
         }
         let stream = tokio_serial::new(&cfg.path, cfg.baud)
             .parity(match cfg.parity {

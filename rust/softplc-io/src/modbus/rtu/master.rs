@@ -30,6 +30,8 @@ pub struct LineStats {
     pub cut_frames: AtomicU64,
     /// Answers from another unit than the one asked.
     pub wrong_unit: AtomicU64,
+    /// Answers with a function code that does not fit the request.
+    pub wrong_function: AtomicU64,
     /// Bytes that arrived unasked (late answers, noise) and were dropped.
     pub stray_bytes: AtomicU64,
     /// Broadcasts sent.
@@ -115,7 +117,7 @@ impl RtuMaster {
                 Len::Unknown => {
                     let got = self.line.rx[1];
                     let _ = self.line.wait_silence(deadline).await;
-                    self.stats.crc_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats.wrong_function.fetch_add(1, Ordering::Relaxed);
                     return Err(RtuFail::Garbage(format!(
                         "function code {got:#04x} in an answer to {fc:#04x}"
                     )));
@@ -148,6 +150,7 @@ impl RtuMaster {
             return Err(RtuFail::WrongUnit(answer[0]));
         }
         if answer[1] & 0x7F != fc {
+            self.stats.wrong_function.fetch_add(1, Ordering::Relaxed);
             return Err(RtuFail::Garbage(format!(
                 "function code {:#04x} in an answer to {fc:#04x}",
                 answer[1]

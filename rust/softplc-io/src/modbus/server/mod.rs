@@ -99,7 +99,7 @@ impl DriverMonitor for ServerShared {
             },
             "running": s.running.load(Ordering::Relaxed),
             "listen": listen,
-            "configured_listen": self.config_listen.to_string(),
+            "configured_listen": if self.serial.is_some() { None } else { Some(self.config_listen.to_string()) },
             "unit_id": self.unit_id,
             "default_map": self.default_map,
             "connections": ld(&s.connections),
