@@ -197,3 +197,61 @@ impl SerialLine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn port(path: &str) -> SerialPortConfig {
+        SerialPortConfig {
+            name: "p".into(),
+            path: path.into(),
+            baud: 9600,
+            parity: Parity::Even,
+            data_bits: 8,
+            stop_bits: 1,
+            turnaround: Duration::from_millis(20),
+            loc: crate::config::Loc {
+                file: Arc::from("t.toml"),
+                line: 1,
+                col: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn open_errors_say_what_to_do() {
+        let p = port("/dev/ttyUSB9");
+        let e = |code| open_error(&p, &io::Error::from_raw_os_error(code));
+        assert!(e(libc::ENOENT).contains("no such port"));
+        assert!(
+            e(libc::EACCES).contains("permission denied") && e(libc::EACCES).contains("dialout")
+        );
+        assert!(e(libc::EBUSY).contains("busy"));
+    }
+
+    #[test]
+    fn a_port_that_does_not_exist_fails_to_open_with_its_path() {
+        let e = SerialLine::open(&port("/nonexistent/ttyX")).unwrap_err();
+        assert_eq!(
+            e,
+            "cannot open /nonexistent/ttyX: no such port (unplugged?)"
+        );
+    }
+
+    #[test]
+    fn the_silent_interval_is_three_and_a_half_characters_up_to_19200_baud() {
+        let mut p = port("x");
+        // 11 bits a character (start, 8 data, even parity, stop) at 9600 baud.
+        assert_eq!(p.t35(), Duration::from_nanos(3_500_000_000 * 11 / 9600));
+        p.baud = 19_200;
+        assert_eq!(p.t35(), Duration::from_nanos(3_500_000_000 * 11 / 19_200));
+        p.baud = 115_200;
+        assert_eq!(p.t35(), Duration::from_micros(1750));
+        assert_eq!(
+            p.wire_time(8),
+            Duration::from_nanos(8 * 11 * 1_000_000_000 / 115_200)
+        );
+    }
+}
