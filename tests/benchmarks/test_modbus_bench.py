@@ -79,9 +79,16 @@ def canned_responder(tmp: Path) -> Path:
     return exe
 
 
-def canned_rps(exe: Path) -> tuple[float, float]:
-    """Requests per second the canned responder serves, and its CPU per request (us)."""
-    p = subprocess.Popen([str(exe), str(SECONDS + 5)], stdout=subprocess.PIPE, text=True)
+def canned_rps(exe: Path, *, like_softplc: bool) -> tuple[float, float]:
+    """Requests per second the canned responder serves, and its CPU per request (us).
+    ``like_softplc``: placed as softplc's I/O threads are (nice 5, off the last CPU;
+    see rust/softplc-io/src/runtime.rs), which on a small machine changes how the
+    responder and the load client share the CPUs, and so the throughput."""
+    cmd = [str(exe), str(SECONDS + 5)]
+    cpus = os.cpu_count() or 1
+    if like_softplc and cpus > 1:
+        cmd = ["taskset", "-c", f"0-{cpus - 2}", "nice", "-n", "5", *cmd]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout is not None
         port = int(p.stdout.readline().split("=")[1])
@@ -141,9 +148,9 @@ def test_server_throughput_and_scan_latency_under_load(tmp_path):
     loader()
     canned = canned_responder(tmp_path)
     results: dict[str, Any] = {"connections": CONNECTIONS, "registers": REGS, "seconds": SECONDS}
-    # The canned responder before and after softplc's runs: the machine is shared, so
-    # its mean over the run is the fairer reference.
-    canned_runs = [canned_rps(canned)]
+    # The canned responder before and after softplc's runs (the machine is shared), free
+    # and placed like softplc's I/O thread: the best of these is the machine's limit.
+    canned_runs = [canned_rps(canned, like_softplc=m) for m in (False, True)]
     with Device(size=200) as dev:
         assert dev.thread_id is not None
         cpu0 = thread_cpu_s(dev.thread_id)
@@ -173,9 +180,12 @@ def test_server_throughput_and_scan_latency_under_load(tmp_path):
             results[f"overruns_{label}"] = e.stats()[0]["overruns"]
         finally:
             e.close()
-    canned_runs.append(canned_rps(canned))
-    results["canned_rps"] = sum(r for r, _ in canned_runs) / len(canned_runs)
-    results["canned_rps_runs"] = [r for r, _ in canned_runs]
+    canned_runs += [canned_rps(canned, like_softplc=m) for m in (False, True)]
+    free = [canned_runs[0][0], canned_runs[2][0]]
+    placed = [canned_runs[1][0], canned_runs[3][0]]
+    results["canned_rps_free"] = sum(free) / 2
+    results["canned_rps_like_softplc"] = sum(placed) / 2
+    results["canned_rps"] = max(results["canned_rps_free"], results["canned_rps_like_softplc"])
     results["canned_cpu_us_per_request"] = sum(c for _, c in canned_runs) / len(canned_runs)
     results["softplc_over_canned_normal"] = results["softplc_rps_normal"] / results["canned_rps"]
     results["speedup_normal"] = results["softplc_rps_normal"] / results["pymodbus_rps"]
