@@ -105,6 +105,8 @@ def canned_rps(exe: Path, *, like_softplc: bool) -> tuple[float, float]:
     finally:
         p.kill()
         p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
 
 
 def start_load(port: int, cpu: int | None = None) -> subprocess.Popen[str]:
