@@ -59,6 +59,11 @@ class PtyPair:
             time.sleep(0.01)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """socat's process id while plugged."""
+        return None if self._proc is None else self._proc.pid
+
     def unplug(self) -> None:
         """Kills socat: both ends fail and the paths vanish."""
         if self._proc is not None:
