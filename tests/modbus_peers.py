@@ -7,6 +7,10 @@ two small classes instead; an upgrade edits this file only.
 * :class:`Device`: a pymodbus TCP server (a simulated field device) on 127.0.0.1, on its
   own thread and event loop; it can be stopped and started again on the same port.
 * :class:`Client`: a pymodbus synchronous TCP client.
+* :class:`RtuDevice` / :class:`RtuClient`: the same on a serial line (Modbus RTU), for
+  pseudo-terminals made by ``tests/serial_peers.py``. pymodbus 3.8.6 stays silent for
+  unit ids it does not serve only with ``ignore_missing_slaves=True``, and carries out
+  broadcasts (unit 0) only with ``broadcast_enable=True``; both are set here.
 
 Tables are named as in softplc's I/O files: ``coil``, ``discrete_input``,
 ``input_register``, ``holding_register``. Addresses are 0-based protocol addresses.
@@ -20,13 +24,14 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import pymodbus
-from pymodbus.client import ModbusTcpClient
+from pymodbus import FramerType
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.datastore import (
     ModbusSequentialDataBlock,
     ModbusServerContext,
     ModbusSlaveContext,
 )
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 PINNED = "3.8.6"
 if pymodbus.__version__ != PINNED:  # pragma: no cover - a reminder, not a failure mode
@@ -145,6 +150,49 @@ class Device:
         self._slaves[unit].setValues(_fc(table), address, list(values))
 
 
+class RtuDevice(Device):
+    """Simulated Modbus RTU slaves (one per unit id) served by pymodbus on a serial
+    port (a pseudo-terminal path)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        unit_ids: Sequence[int] = (1,),
+        baud: int = 115200,
+        parity: str = "N",
+        size: int = 4096,
+    ) -> None:
+        super().__init__(unit_ids=unit_ids, size=size)
+        self.path = path
+        self.baud = baud
+        self.parity = parity
+        self._serial: ModbusSerialServer | None = None
+
+    async def _start(self) -> None:
+        server = ModbusSerialServer(
+            self._context,
+            framer=FramerType.RTU,
+            port=self.path,
+            baudrate=self.baud,
+            parity=self.parity,
+            ignore_missing_slaves=True,
+            broadcast_enable=True,
+        )
+        await server.serve_forever(background=True)
+        self._serial = server
+
+    async def _stop(self) -> None:
+        server, self._serial = self._serial, None
+        if server is not None:
+            await server.shutdown()
+
+    def stop(self) -> None:
+        """Stops serving and closes the port."""
+        if self._loop is not None and self._serial is not None:
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+
+
 class ModbusExceptionReply(Exception):
     """The server answered with a Modbus exception."""
 
@@ -155,6 +203,8 @@ class ModbusExceptionReply(Exception):
 
 class Client:
     """A pymodbus synchronous TCP client."""
+
+    _c: ModbusTcpClient | ModbusSerialClient
 
     def __init__(self, host: str, port: int, *, timeout: float = 2.0) -> None:
         self._c = ModbusTcpClient(host, port=port, timeout=timeout, retries=0)
@@ -204,3 +254,16 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RtuClient(Client):
+    """A pymodbus synchronous Modbus RTU master on a serial port."""
+
+    def __init__(
+        self, path: str, *, baud: int = 115200, parity: str = "N", timeout: float = 1.0
+    ) -> None:
+        self._c = ModbusSerialClient(
+            path, framer=FramerType.RTU, baudrate=baud, parity=parity, timeout=timeout, retries=0
+        )
+        if not self._c.connect():
+            raise ConnectionError(f"cannot open {path}")

@@ -36,6 +36,7 @@ __all__ = [
     "IoMonitor",
     "NativeDriver",
     "ProgramError",
+    "PyDeviceLink",
     "RuntimeFaulted",
     "ScanIO",
     "SoftPlcError",
@@ -49,6 +50,7 @@ __all__ = [
     "io_check_config",
     "io_load_config",
     "io_modbus_server",
+    "io_python_device",
     "trace_dtypes",
     "trace_record",
     "trace_start",
@@ -247,7 +249,25 @@ def io_modbus_server(
     idle_timeout_ms: int = ...,
     allow: Sequence[str] = ...,
     read_only: Sequence[str] = ...,
+    strict_map: bool = ...,
 ) -> tuple[NativeDriver, IoMonitor]: ...
+
+@final
+class PyDeviceLink:
+    """The Python thread's side of a Python device driver (``softplc.io.serial_device``)."""
+
+    @property
+    def name(self) -> str: ...
+    def state(self) -> str: ...
+    def publish(self, values: Sequence[object]) -> None: ...
+    def fail(self, error: str, bad: bool) -> None: ...
+    def restarted(self) -> None: ...
+    def port_state(self, port: str, open: bool) -> None: ...
+    def take_outputs(self) -> list[tuple[str, _Value]] | None: ...
+
+def io_python_device(
+    name: str, inputs: Sequence[str], outputs: Sequence[str], *, stale_ms: int
+) -> tuple[NativeDriver, PyDeviceLink, IoMonitor]: ...
 def io_check_config(
     path: str,
     variables: Sequence[tuple[str, str, str, str | None]] | None = ...,

@@ -1,7 +1,8 @@
 """``softplc io check FILE.toml [--program PROGRAM.py]``: validate an I/O configuration.
+``softplc io ports``: list the serial ports of this machine.
 
-Prints a short description of the devices and the server (or one JSON object with
-``--json``). Errors print ``softplc: error: FILE:LINE:COL: ...`` and exit 2.
+``check`` prints a short description of the devices and the server (or one JSON object
+with ``--json``). Errors print ``softplc: error: FILE:LINE:COL: ...`` and exit 2.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from softplc import io as sio
 
-__all__ = ["cmd_io_check", "register"]
+__all__ = ["cmd_io_check", "cmd_io_ports", "register"]
 
 
 def register(sub: Any) -> None:
@@ -37,6 +38,26 @@ def register(sub: Any) -> None:
     )
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_io_check)
+    ports = io_sub.add_parser(
+        "ports",
+        help="list the serial ports of this machine",
+        description="List the serial ports of this machine (device, description, hardware id).",
+    )
+    ports.add_argument("--json", action="store_true", help="print one JSON list")
+    ports.set_defaults(func=cmd_io_ports)
+
+
+def cmd_io_ports(args: argparse.Namespace) -> int:
+    """Runs ``softplc io ports``."""
+    found = sio.list_ports()
+    if args.json:
+        print(json.dumps(found))
+        return 0
+    if not found:
+        print("no serial ports found")
+    for p in found:
+        print(f"{p['device']}\t{p['description']}\t{p['hwid']}")
+    return 0
 
 
 def cmd_io_check(args: argparse.Namespace) -> int:
@@ -63,4 +84,13 @@ def cmd_io_check(args: argparse.Namespace) -> int:
         m = "default map" if s["default_map"] else "explicit map"
         extra = "" if s["map_entries"] is None else f", {s['map_entries']} variables"
         print(f"  server: {s['listen']} unit {s['unit_id']}, {m}{extra}")
+    for p in report.get("ports", []):
+        devs = ", ".join(p["devices"]) or "no devices"
+        print(
+            f"  port {p['name']}: {p['path']} {p['baud']} baud {p['data_bits']}"
+            f"{p['parity'][0].upper()}{p['stop_bits']}, t3.5 {p['t35_us']} us ({devs})"
+        )
+    for r in report.get("rtu_servers", []):
+        m = "default map" if r["default_map"] else "explicit map"
+        print(f"  rtu server: port {r['port']} unit {r['unit_id']}, {m}")
     return 0

@@ -1,4 +1,5 @@
-"""Fieldbus I/O: Modbus TCP client and server drivers, configured from a TOML file.
+"""Fieldbus I/O: Modbus TCP and RTU client and server drivers, configured from a TOML
+file, and Python serial devices (:func:`serial_device`).
 
 The drivers run their network I/O on their own threads; the scan only exchanges
 buffers with them, so a device that vanishes or answers slowly shows up as input
@@ -32,13 +33,35 @@ from softplc.timefmt import parse_duration
 
 __all__ = [
     "Driver",
+    "SerialDeviceDriver",
     "attach",
     "attach_from_args",
     "build_drivers",
     "check_config",
+    "list_ports",
     "load_config",
     "modbus_server",
+    "serial_device",
 ]
+
+# Python serial devices (a module of their own; re-exported here).
+from softplc.io.serial_device import SerialDeviceDriver, serial_device
+
+
+def list_ports() -> list[dict[str, str]]:
+    """The serial ports of this machine (pyserial's ``list_ports``): device path,
+    description and hardware id, as ``softplc io ports`` shows them.
+
+    Example:
+        >>> all(set(p) == {"device", "description", "hwid"} for p in list_ports())
+        True
+    """
+    from serial.tools import list_ports as lp
+
+    return [
+        {"device": p.device, "description": p.description, "hwid": p.hwid}
+        for p in sorted(lp.comports(), key=lambda p: p.device)
+    ]
 
 
 class Driver:
@@ -142,11 +165,17 @@ def modbus_server(
     idle_timeout: str | int = "60s",
     allow: Sequence[str] = (),
     read_only: Sequence[str] = (),
+    strict_map: bool = False,
 ) -> Driver:
     """A Modbus TCP server with the OpenPLC-compatible default map: ``%IX`` -> discrete
     inputs, ``%QX`` -> coils (bit = byte * 8 + bit), ``%IW`` -> input registers,
     ``%QW0..1023`` -> holding registers 0..1023, ``%MW`` -> holding registers from 1024,
     ``%MD`` from 2048 and ``%ML`` from 4096.
+
+    Like OpenPLC's, the tables are full-size: 8192 coils, 8192 discrete inputs, 1024
+    input registers and 8192 holding registers (more if a variable's address lies
+    beyond). Addresses no variable is bound to read 0 and accept writes; exception 02
+    answers only reads and writes past the tables.
 
     Args:
         listen: ``HOST:PORT`` (an IP address or ``localhost``) or a bare port, which
@@ -163,6 +192,8 @@ def modbus_server(
             writes to them are answered with exception 01, as in the TOML ``[server]``
             table. Variables can also refuse writes one by one (``writable=False``,
             ``min``/``max``: exception 02 or 03).
+        strict_map: serve only the addresses bound to variables (exception 02 for any
+            other), as softplc did before the full-size tables.
 
     Example:
         >>> modbus_server("5020", read_only=["coil"]).name
@@ -188,6 +219,7 @@ def modbus_server(
         idle_timeout_ms=(idle_ns + 999_999) // 1_000_000,
         allow=list(allow),
         read_only=list(read_only),
+        strict_map=bool(strict_map),
     )
     return Driver(d, m)
 

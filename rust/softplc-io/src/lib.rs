@@ -1,11 +1,12 @@
 //! softplc-io: fieldbus drivers of the softplc runtime.
 //!
-//! Modbus TCP, both ways, on tokio-modbus ([`modbus`]):
+//! Modbus TCP and RTU, both ways ([`modbus`]):
 //! - [`ModbusClient`] polls devices listed in an I/O configuration file (see
 //!   [`config`] for the format), batching contiguous ranges into as few requests as
 //!   the protocol allows, and writes the program's outputs back.
 //! - [`ModbusServer`] exposes process-image variables to Modbus clients, with an
-//!   explicit map or the OpenPLC-compatible default map.
+//!   explicit map or the OpenPLC-compatible default map; on a serial line it is the
+//!   Modbus RTU slave ([`modbus::rtu`]). Client devices may hang on serial lines too.
 //!
 //! Both implement [`softplc_core::Driver`]. All network I/O happens on one I/O thread
 //! per driver (a single-threaded tokio runtime, the only async code of the project);
@@ -34,7 +35,9 @@ use softplc_core::{ConfigError, Driver, Layout};
 
 use modbus::{bind, plan};
 
-pub use config::{load, parse, DeviceConfig, IoConfig, ServerConfig};
+pub use config::{
+    load, parse, DeviceConfig, IoConfig, RtuServerConfig, SerialPortConfig, ServerConfig,
+};
 pub use modbus::{Codec, ModbusClient, ModbusServer, RegType, Table, WordOrder};
 pub use net::IpNet;
 
@@ -56,7 +59,26 @@ pub fn drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
     if let Some(s) = &cfg.server {
         out.push(Box::new(ModbusServer::new(SERVER_DRIVER, s.clone())));
     }
+    out.extend(rtu_server_drivers(cfg));
     out
+}
+
+/// Name of the RTU server driver on the port named `port`.
+pub fn rtu_server_driver_name(port: &str) -> String {
+    format!("modbus-rtu-server-{port}")
+}
+
+/// One RTU server driver per `[[rtu_server]]`.
+fn rtu_server_drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
+    cfg.rtu_servers
+        .iter()
+        .map(|s| {
+            Box::new(modbus::rtu::rtu_server(
+                &rtu_server_driver_name(&s.port.name),
+                s,
+            )) as Box<dyn Driver>
+        })
+        .collect()
 }
 
 /// Loads a file and builds its drivers.
@@ -89,6 +111,11 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
             ));
         }
         if let Some(s) = &cfg.server {
+            if !s.map.is_empty() {
+                bind::bind_points(l, &s.map, bind::Usage::Server)?;
+            }
+        }
+        for s in &cfg.rtu_servers {
             if !s.map.is_empty() {
                 bind::bind_points(l, &s.map, bind::Usage::Server)?;
             }
@@ -128,13 +155,50 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
             "map_entries": entries,
             "allow": s.allow.iter().map(|n| format!("{}/{}", n.addr, n.prefix)).collect::<Vec<_>>(),
             "read_only": Table::ALL.iter().filter(|t| s.read_only[t.index()]).map(|t| t.name()).collect::<Vec<_>>(),
+            "strict_map": s.strict_map,
         })
     });
+    let (ports, rtu_servers) = serial_json(cfg);
     Ok(json!({
         "file": &*cfg.file,
         "bound": layout.is_some(),
         "devices": devices,
         "server": server,
+        "ports": ports,
+        "rtu_servers": rtu_servers,
     })
     .to_string())
+}
+
+/// The serial part of [`check`]'s description: ports and RTU servers.
+fn serial_json(cfg: &IoConfig) -> (serde_json::Value, serde_json::Value) {
+    let ports: Vec<_> = cfg
+        .ports
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "path": p.path,
+                "baud": p.baud,
+                "parity": p.parity.name(),
+                "data_bits": p.data_bits,
+                "stop_bits": p.stop_bits,
+                "t35_us": p.t35().as_micros() as u64,
+                "devices": cfg.devices.iter().filter(|d| d.serial.as_ref().is_some_and(|s| s.name == p.name)).map(|d| d.name.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let servers: Vec<_> = cfg
+        .rtu_servers
+        .iter()
+        .map(|s| {
+            json!({
+                "port": s.port.name,
+                "unit_id": s.unit_id,
+                "default_map": s.map.is_empty(),
+                "strict_map": s.strict_map,
+            })
+        })
+        .collect();
+    (json!(ports), json!(servers))
 }

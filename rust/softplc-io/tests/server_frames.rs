@@ -103,7 +103,8 @@ fn malformed_requests_get_the_right_exception_and_the_connection_survives() {
             exchange(&mut s, 1, &[0x83, 0, 0, 0, 1]).unwrap(),
             vec![0x83, 0x01]
         );
-        // Quantity 0 and 126: illegal data value; past the table: illegal data address.
+        // Quantity 0 and 126: illegal data value; past the table (8192 holding
+        // registers, OpenPLC's size): illegal data address.
         assert_eq!(
             exchange(&mut s, 1, &[0x03, 0, 0, 0, 0]).unwrap(),
             vec![0x83, 0x03]
@@ -113,8 +114,17 @@ fn malformed_requests_get_the_right_exception_and_the_connection_survives() {
             vec![0x83, 0x03]
         );
         assert_eq!(
-            exchange(&mut s, 1, &[0x03, 0x04, 0x01, 0, 1]).unwrap(),
+            exchange(&mut s, 1, &[0x03, 0x20, 0x00, 0, 1]).unwrap(),
             vec![0x83, 0x02]
+        );
+        assert_eq!(
+            exchange(&mut s, 1, &[0x03, 0x1F, 0xFF, 0, 2]).unwrap(),
+            vec![0x83, 0x02]
+        );
+        // An unbound register inside the table reads 0.
+        assert_eq!(
+            exchange(&mut s, 1, &[0x03, 0x04, 0x01, 0, 1]).unwrap(),
+            vec![0x03, 2, 0, 0]
         );
         // A truncated request and a coil value that is neither 0 nor 0xFF00.
         assert_eq!(
@@ -162,7 +172,7 @@ fn malformed_requests_get_the_right_exception_and_the_connection_survives() {
     let st = r.status(0);
     assert_eq!(st["exceptions"]["illegal_function"], 3, "{st}");
     assert_eq!(st["exceptions"]["illegal_data_value"], 8, "{st}");
-    assert_eq!(st["exceptions"]["illegal_data_address"], 1, "{st}");
+    assert_eq!(st["exceptions"]["illegal_data_address"], 2, "{st}");
     assert_eq!(st["exceptions"]["gateway_target"], 3, "{st}");
     assert_eq!(st["wrong_unit"], 3, "{st}");
 }

@@ -37,6 +37,13 @@ impl IoMonitor {
     }
 }
 
+impl IoMonitor {
+    /// A monitor named `name`.
+    pub fn new(name: String, inner: Arc<dyn DriverMonitor>) -> IoMonitor {
+        IoMonitor { name, inner }
+    }
+}
+
 fn wrap(d: Box<dyn Driver>) -> PyResult<(NativeDriver, IoMonitor)> {
     let name = d.name().to_string();
     let monitor = d.monitor().ok_or_else(|| {
@@ -60,7 +67,7 @@ fn io_load_config(path: &str) -> PyResult<Vec<(NativeDriver, IoMonitor)>> {
 
 /// A Modbus TCP server with the OpenPLC-compatible default map.
 #[pyfunction]
-#[pyo3(signature = (listen, *, unit_id=1, max_connections=16, idle_timeout_ms=60_000, allow=Vec::new(), read_only=Vec::new()))]
+#[pyo3(signature = (listen, *, unit_id=1, max_connections=16, idle_timeout_ms=60_000, allow=Vec::new(), read_only=Vec::new(), strict_map=false))]
 fn io_modbus_server(
     listen: &str,
     unit_id: u8,
@@ -68,9 +75,11 @@ fn io_modbus_server(
     idle_timeout_ms: u64,
     allow: Vec<String>,
     read_only: Vec<String>,
+    strict_map: bool,
 ) -> PyResult<(NativeDriver, IoMonitor)> {
     let addr = softplc_io::config::parse_listen(listen).map_err(errors::ConfigError::new_err)?;
     let mut cfg = softplc_io::ServerConfig::with_default_map(addr, unit_id);
+    cfg.strict_map = strict_map;
     cfg.max_connections = max_connections;
     cfg.idle_timeout =
         (idle_timeout_ms > 0).then(|| std::time::Duration::from_millis(idle_timeout_ms));

@@ -154,8 +154,11 @@ def test_mbpoll_reads_and_writes_every_table(make_engine):
     assert wait_until(
         lambda: (e.read("s.lamp"), e.read("s.setpoint"), e.read("s.speed")) == (True, -42, 7)
     )
-    # Past the mapped registers: mbpoll reports the exception and fails.
+    # Unbound registers of the full-size tables read 0 (as OpenPLC's); past the tables,
+    # mbpoll reports the exception and fails.
     r = mbpoll(*base, "-t", "4", "-r", "3000", "-c", "2", "127.0.0.1")
+    assert r.returncode == 0 and mbpoll_values(r.stdout) == {3000: "0", 3001: "0"}
+    r = mbpoll(*base, "-t", "4", "-r", "8191", "-c", "2", "127.0.0.1")
     assert r.returncode != 0
     assert "Illegal data address" in r.stdout + r.stderr
 

@@ -30,13 +30,17 @@
 //! ```
 //!
 //! Files: `model` (the checked configuration), `parse` (TOML to model, with the
-//! checks), `source` (places in the text for messages).
+//! checks), `serial` (`[[port]]`, devices on a serial line, `[[rtu_server]]`), `source` (places in the text for messages).
 
 mod model;
 mod parse;
+mod serial;
 mod source;
 
-pub use model::{DeviceConfig, IoConfig, OnFail, PointConfig, ServerConfig, WriteMode};
+pub use model::{
+    DeviceConfig, IoConfig, OnFail, Parity, PointConfig, RtuServerConfig, SerialPortConfig,
+    ServerConfig, WriteMode,
+};
 pub use parse::{load, parse, parse_listen};
 pub use source::Loc;
 

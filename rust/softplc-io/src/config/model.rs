@@ -61,6 +61,9 @@ pub struct PointConfig {
 pub struct DeviceConfig {
     /// Unique name.
     pub name: String,
+    /// On a serial line (Modbus RTU): the `[[port]]` it hangs on; `host` and `port` are
+    /// then unused. None: a Modbus TCP device.
+    pub serial: Option<SerialPortConfig>,
     /// Host name or IP address.
     pub host: String,
     /// TCP port.
@@ -104,8 +107,12 @@ pub struct DeviceConfig {
 }
 
 impl DeviceConfig {
-    /// `host:port`, the key devices share a connection by.
+    /// `host:port` (`serial:NAME` on a serial line), the key devices share a
+    /// connection by.
     pub fn endpoint(&self) -> String {
+        if let Some(p) = &self.serial {
+            return format!("serial:{}", p.name);
+        }
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -130,8 +137,14 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// A connection that sends no complete request for this long is closed (None: never).
     pub idle_timeout: Option<Duration>,
+    /// Serve only the mapped addresses (exception 02 elsewhere) instead of the full
+    /// OpenPLC-size tables.
+    pub strict_map: bool,
     /// Explicit map; empty: the OpenPLC-compatible default map.
     pub map: Vec<PointConfig>,
+    /// Answer as an RTU slave on this serial line instead of listening on TCP
+    /// (`listen`, `allow`, `max_connections` and `idle_timeout` then do not apply).
+    pub serial: Option<SerialPortConfig>,
     /// Where the server is declared.
     pub loc: Loc,
 }
@@ -146,12 +159,121 @@ impl ServerConfig {
             read_only: [false; 4],
             max_connections: 16,
             idle_timeout: Some(Duration::from_secs(60)),
+            strict_map: false,
             map: Vec::new(),
+            serial: None,
             loc: Loc {
                 file: Arc::from("<command line>"),
                 line: 0,
                 col: 0,
             },
+        }
+    }
+}
+
+// --- Serial lines (Modbus RTU) -------------------------------------------------------
+
+/// Parity of a serial line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parity {
+    /// No parity bit.
+    None,
+    /// Even parity.
+    Even,
+    /// Odd parity.
+    Odd,
+}
+
+impl Parity {
+    /// Lower-case name, as the file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Parity::None => "none",
+            Parity::Even => "even",
+            Parity::Odd => "odd",
+        }
+    }
+}
+
+/// A serial port (`[[port]]`) shared by the RTU devices and servers that name it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SerialPortConfig {
+    /// Name devices refer to it by.
+    pub name: String,
+    /// Device path (`/dev/ttyUSB0`).
+    pub path: String,
+    /// Bits per second.
+    pub baud: u32,
+    /// Parity.
+    pub parity: Parity,
+    /// Data bits (7 or 8).
+    pub data_bits: u8,
+    /// Stop bits (1 or 2).
+    pub stop_bits: u8,
+    /// Time the master waits after a broadcast before the next request, for the
+    /// slaves to process it (the specification's turnaround delay).
+    pub turnaround: Duration,
+    /// Where the port is declared.
+    pub loc: Loc,
+}
+
+impl SerialPortConfig {
+    /// Bits on the line per character: start, data, parity, stop.
+    pub fn char_bits(&self) -> u32 {
+        1 + self.data_bits as u32 + (self.parity != Parity::None) as u32 + self.stop_bits as u32
+    }
+
+    /// The silent interval that ends a frame: 3.5 character times, fixed at 1.75 ms
+    /// above 19,200 baud (Modbus over serial line, 2.5.1.1).
+    pub fn t35(&self) -> Duration {
+        if self.baud > 19_200 {
+            Duration::from_micros(1750)
+        } else {
+            Duration::from_nanos(3_500_000_000u64 * self.char_bits() as u64 / self.baud as u64)
+        }
+    }
+
+    /// Time `n` bytes take on the wire.
+    pub fn wire_time(&self, n: usize) -> Duration {
+        Duration::from_nanos(
+            1_000_000_000u64 * (n as u64) * self.char_bits() as u64 / self.baud as u64,
+        )
+    }
+}
+
+/// The runtime answering as a Modbus RTU slave on a serial port (`[[rtu_server]]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RtuServerConfig {
+    /// The port it answers on.
+    pub port: SerialPortConfig,
+    /// Its unit id (1..=247); other units' requests get no answer, broadcasts (0) are
+    /// applied without one.
+    pub unit_id: u8,
+    /// Tables masters may not write, by [`Table::index`].
+    pub read_only: [bool; 4],
+    /// Serve only the mapped addresses (exception 02 elsewhere) instead of the full
+    /// OpenPLC-size tables.
+    pub strict_map: bool,
+    /// Explicit map; empty: the OpenPLC-compatible default map.
+    pub map: Vec<PointConfig>,
+    /// Where it is declared.
+    pub loc: Loc,
+}
+
+impl RtuServerConfig {
+    /// The server configuration the driver runs (the TCP server's, on a serial line).
+    pub fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            unit_id: self.unit_id,
+            allow: Vec::new(),
+            read_only: self.read_only,
+            max_connections: 1,
+            idle_timeout: None,
+            strict_map: self.strict_map,
+            map: self.map.clone(),
+            serial: Some(self.port.clone()),
+            loc: self.loc.clone(),
         }
     }
 }
@@ -165,4 +287,8 @@ pub struct IoConfig {
     pub devices: Vec<DeviceConfig>,
     /// The server, if configured.
     pub server: Option<ServerConfig>,
+    /// Serial ports (`[[port]]`).
+    pub ports: Vec<SerialPortConfig>,
+    /// RTU slaves (`[[rtu_server]]`).
+    pub rtu_servers: Vec<RtuServerConfig>,
 }

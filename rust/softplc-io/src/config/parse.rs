@@ -14,7 +14,10 @@ use toml::Spanned;
 use crate::modbus::{RegType, Table, WordOrder};
 use crate::net::IpNet;
 
-use super::model::{DeviceConfig, IoConfig, OnFail, PointConfig, ServerConfig, WriteMode};
+use super::model::{
+    DeviceConfig, IoConfig, OnFail, PointConfig, SerialPortConfig, ServerConfig, WriteMode,
+};
+use super::serial::{self, RawPort, RawRtuServer};
 use super::source::{Loc, Source};
 
 // ---------------------------------------------------------------------------------
@@ -28,13 +31,20 @@ struct RawFile {
     #[serde(default)]
     device: Vec<Spanned<RawDevice>>,
     server: Option<Spanned<RawServer>>,
+    // Serial lines: see `super::serial`.
+    #[serde(default)]
+    port: Vec<Spanned<RawPort>>,
+    #[serde(default)]
+    rtu_server: Vec<Spanned<RawRtuServer>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
     name: Spanned<String>,
-    host: Spanned<String>,
+    host: Option<Spanned<String>>,
+    /// A `[[port]]` name: the device is on a serial line (see `super::serial`).
+    serial: Option<Spanned<String>>,
     port: Option<Spanned<i64>>,
     unit_id: Option<Spanned<i64>>,
     poll_ms: Option<Spanned<i64>>,
@@ -58,7 +68,7 @@ struct RawDevice {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPoint {
+pub(super) struct RawPoint {
     var: Option<Spanned<String>>,
     vars: Option<Spanned<Vec<String>>>,
     table: Spanned<String>,
@@ -81,6 +91,7 @@ struct RawServer {
     read_only: Option<Spanned<Vec<String>>>,
     max_connections: Option<Spanned<i64>>,
     idle_timeout_ms: Option<Spanned<i64>>,
+    strict_map: Option<bool>,
     #[serde(default)]
     map: Vec<Spanned<RawPoint>>,
 }
@@ -110,11 +121,12 @@ pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
             _ => ConfigError::new(format!("{loc}: {msg}")),
         }
     })?;
+    let ports = serial::ports(&src, raw.port)?;
     let mut devices = Vec::new();
     let mut names: HashMap<String, Loc> = HashMap::new();
     for (i, d) in raw.device.into_iter().enumerate() {
         let loc = src.loc(&d.span());
-        let dev = device(&src, i, loc, d.into_inner())?;
+        let dev = device(&src, i, loc, d.into_inner(), &ports)?;
         if let Some(first) = names.get(&dev.name) {
             return Err(dev.loc.error(
                 &format!("device #{}", i + 1),
@@ -149,6 +161,8 @@ pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
             endpoints.insert(d.endpoint(), d);
         }
     }
+    serial::check_serial_devices(&devices)?;
+    let rtu_servers = serial::rtu_servers(&src, raw.rtu_server, &ports, &devices)?;
     let server = match raw.server {
         None => None,
         Some(s) => {
@@ -160,10 +174,12 @@ pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
         file: src.file.clone(),
         devices,
         server,
+        ports,
+        rtu_servers,
     })
 }
 
-fn int_in(
+pub(super) fn int_in(
     src: &Source<'_>,
     what: &str,
     key: &str,
@@ -188,7 +204,7 @@ fn int_in(
     }
 }
 
-fn ms(x: i64) -> Duration {
+pub(super) fn ms(x: i64) -> Duration {
     Duration::from_millis(x as u64)
 }
 
@@ -243,7 +259,13 @@ fn host_problem(host: &str) -> Option<String> {
     None
 }
 
-fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceConfig, ConfigError> {
+fn device(
+    src: &Source<'_>,
+    i: usize,
+    loc: Loc,
+    d: RawDevice,
+    ports: &[SerialPortConfig],
+) -> Result<DeviceConfig, ConfigError> {
     let name = d.name.get_ref().trim().to_string();
     if name.is_empty() {
         return Err(src.loc(&d.name.span()).error(
@@ -253,17 +275,30 @@ fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceCo
         ));
     }
     let what = format!("device {name:?}");
-    let host = d.host.get_ref().trim().to_string();
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(src.loc(&d.host.span()).error(
-            &what,
-            "host",
-            format!("invalid host {:?}", d.host.get_ref()),
-        ));
-    }
-    if let Some(why) = host_problem(&host) {
-        return Err(src.loc(&d.host.span()).error(&what, "host", why));
-    }
+    let (host, serial) = match (&d.host, &d.serial) {
+        (Some(h), None) => (tcp_host(src, &what, h)?, None),
+        (None, Some(s)) => {
+            if let Some(p) = &d.port {
+                return Err(src.loc(&p.span()).error(
+                    &what,
+                    "port",
+                    "a serial device has no TCP port: its line settings are in its [[port]]",
+                ));
+            }
+            (
+                String::new(),
+                Some(serial::device_port(src, &what, s, ports)?),
+            )
+        }
+        (Some(_), Some(s)) => {
+            return Err(src.loc(&s.span()).error(
+                &what,
+                "serial",
+                "give either `host` (Modbus TCP) or `serial` (Modbus RTU), not both",
+            ))
+        }
+        (None, None) => return Err(serial::no_endpoint(&loc, &what)),
+    };
     let port = int_in(src, &what, "port", &d.port, 1..=65535, 502)? as u16;
     // On Modbus TCP, 0 is not a broadcast: it addresses the device itself, as 255 does.
     let unit_id = int_in(src, &what, "unit_id", &d.unit_id, 0..=255, 1)? as u8;
@@ -386,6 +421,7 @@ fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceCo
     }
     Ok(DeviceConfig {
         name,
+        serial,
         host,
         port,
         unit_id,
@@ -406,6 +442,32 @@ fn device(src: &Source<'_>, i: usize, loc: Loc, d: RawDevice) -> Result<DeviceCo
         writes,
         loc,
     })
+}
+
+/// A device's `host`, checked.
+fn tcp_host(src: &Source<'_>, what: &str, h: &Spanned<String>) -> Result<String, ConfigError> {
+    let host = h.get_ref().trim().to_string();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(src.loc(&h.span()).error(
+            what,
+            "host",
+            format!("invalid host {:?}", h.get_ref()),
+        ));
+    }
+    if let Some(why) = host_problem(&host) {
+        return Err(src.loc(&h.span()).error(what, "host", why));
+    }
+    Ok(host)
+}
+
+/// A server map entry (TCP or RTU server).
+pub(super) fn point_for_server(
+    src: &Source<'_>,
+    what: &str,
+    p: Spanned<RawPoint>,
+    order: WordOrder,
+) -> Result<PointConfig, ConfigError> {
+    point(src, what, p, order, PointUse::Server)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -666,7 +728,9 @@ fn server(src: &Source<'_>, loc: Loc, s: RawServer) -> Result<ServerConfig, Conf
         read_only,
         max_connections,
         idle_timeout: (idle > 0).then(|| ms(idle)),
+        strict_map: s.strict_map.unwrap_or(false),
         map,
+        serial: None,
         loc,
     })
 }

@@ -2,17 +2,20 @@
 //! ([`ModbusServer`]), and what both share: the data tables, how values sit in
 //! registers, MBAP framing, binding mappings to the image and planning requests.
 //!
-//! A serial (RTU) transport would sit beside `client/transport.rs` and reuse the rest.
+//! Modbus RTU (`rtu/`) adds the serial line: the client's devices may hang on a
+//! `[[port]]` instead of a TCP endpoint (same poller, another transport), and
+//! [`rtu::rtu_server`] answers as a slave with the TCP server's tables and rules.
 //!
 //! Files: `table` (the four tables), `encoding` (registers and bits), `frame` (MBAP),
 //! `bind` (mappings to image slots), `plan` (batching into requests), `client/`,
-//! `server/`.
+//! `server/`, `rtu/`.
 
 pub mod bind;
 pub mod client;
 pub mod encoding;
 pub mod frame;
 pub mod plan;
+pub mod rtu;
 pub mod server;
 pub mod table;
 

@@ -68,7 +68,8 @@ pub(crate) struct SafeLatch {
     pub active: AtomicBool,
     /// Wakes the pollers at once instead of at their next write check.
     pub wake: tokio::sync::Notify,
-    pub(super) stop: Mutex<Option<StopHandle>>,
+    /// One handle per I/O thread (TCP connections share one; each serial line has its own).
+    pub(super) stop: Mutex<Vec<StopHandle>>,
 }
 
 impl SafeState for SafeLatch {
@@ -80,7 +81,7 @@ impl SafeState for SafeLatch {
     }
 
     fn shutdown(&self) {
-        if let Some(s) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        for s in self.stop.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             s.stop();
         }
     }

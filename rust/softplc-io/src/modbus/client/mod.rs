@@ -1,6 +1,9 @@
-//! The Modbus TCP client driver: polls devices and writes their outputs.
+//! The Modbus client driver: polls devices and writes their outputs, over TCP or on
+//! serial lines (Modbus RTU, see [`crate::modbus::rtu`]).
 //!
-//! Device I/O runs on the driver's own I/O thread (see `poller`). Each device
+//! Device I/O runs on the driver's own I/O threads (see `poller`): one for all TCP
+//! connections, and one for each serial line, because sending on a serial line ends in
+//! a blocking drain that must not hold up any other line or connection. Each device
 //! exchanges data with the scan through two triple buffers (see `exchange`): the poller
 //! publishes the newest registers and the device's health, the scan publishes the
 //! newest output registers. `read_inputs` and `write_outputs` only copy and convert: no
@@ -33,6 +36,9 @@ use exchange::{InSample, OutSample, SafeLatch, SafePatch};
 use poller::{ConnSpec, IoDevice};
 use status::{ClientShared, DeviceEntry};
 pub use status::{ConnStats, DeviceStats, Health};
+
+/// An I/O thread to start: its name and the connections it serves.
+type ThreadPlan = (String, Vec<(ConnSpec, Vec<IoDevice>)>);
 
 struct BoundDevice {
     cfg: DeviceConfig,
@@ -176,13 +182,13 @@ impl ScanDevice {
     }
 }
 
-/// The Modbus TCP client driver for every `[[device]]` of a configuration.
+/// The Modbus client driver for every `[[device]]` of a configuration (TCP and RTU).
 pub struct ModbusClient {
     name: String,
     devices: Vec<DeviceConfig>,
     bound: Vec<BoundDevice>,
     scan: Vec<ScanDevice>,
-    io: Option<IoThread>,
+    io: Vec<IoThread>,
     shared: Arc<ClientShared>,
     latch: Arc<SafeLatch>,
 }
@@ -201,7 +207,7 @@ impl ModbusClient {
             devices,
             bound: Vec::new(),
             scan: Vec::new(),
-            io: None,
+            io: Vec::new(),
             shared,
             latch: Arc::default(),
         }
@@ -275,8 +281,13 @@ impl Driver for ModbusClient {
         *self.shared.conns.lock().unwrap_or_else(|p| p.into_inner()) = eps
             .iter()
             .map(|e| {
+                let serial = self
+                    .devices
+                    .iter()
+                    .any(|d| d.serial.is_some() && d.endpoint() == *e);
                 Arc::new(ConnStats {
                     endpoint: e.clone(),
+                    line: serial.then(Arc::default),
                     ..ConnStats::default()
                 })
             })
@@ -382,27 +393,57 @@ impl Driver for ModbusClient {
                         .max()
                         .unwrap_or_default(),
                     stats: conn_stats[c].clone(),
+                    serial: first
+                        .serial
+                        .clone()
+                        .map(|p| (p, conn_stats[c].line.clone().unwrap_or_default())),
                 },
                 group,
             ));
         }
-        let (events, clock) = (cx.events.clone(), cx.clock.clone());
-        let thread_name = format!("softplc-{}", self.name);
-        let io = IoThread::spawn(&thread_name, move |shutdown| async move {
-            let mut tasks = Vec::new();
-            for (spec, group) in specs {
-                let fut = poller::run(spec, group, events.clone(), clock.clone(), shutdown.clone());
-                tasks.push(tokio::spawn(fut));
+        // TCP connections share one thread; each serial line gets its own.
+        let (tcp, serial): (Vec<_>, Vec<_>) =
+            specs.into_iter().partition(|(s, _)| s.serial.is_none());
+        let mut threads: Vec<ThreadPlan> = Vec::new();
+        if !tcp.is_empty() {
+            threads.push((format!("softplc-{}", self.name), tcp));
+        }
+        for (spec, group) in serial {
+            let port = spec
+                .serial
+                .as_ref()
+                .map(|(p, _)| p.name.clone())
+                .unwrap_or_default();
+            threads.push((format!("softplc-rtu-{port}"), vec![(spec, group)]));
+        }
+        let mut ios = Vec::new();
+        for (thread_name, specs) in threads {
+            let (events, clock) = (cx.events.clone(), cx.clock.clone());
+            let io = IoThread::spawn(&thread_name, move |shutdown| async move {
+                let mut tasks = Vec::new();
+                for (spec, group) in specs {
+                    let fut =
+                        poller::run(spec, group, events.clone(), clock.clone(), shutdown.clone());
+                    tasks.push(tokio::spawn(fut));
+                }
+                stopped(shutdown).await;
+                for t in tasks {
+                    let _ = t.await;
+                }
+            });
+            match io {
+                Ok(io) => ios.push(io),
+                Err(e) => {
+                    ios.iter_mut().for_each(IoThread::stop);
+                    return Err(e);
+                }
             }
-            stopped(shutdown).await;
-            for t in tasks {
-                let _ = t.await;
-            }
-        })?;
+        }
         self.latch.active.store(false, Ordering::Release);
-        *self.latch.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.stop_handle());
+        *self.latch.stop.lock().unwrap_or_else(|p| p.into_inner()) =
+            ios.iter().map(IoThread::stop_handle).collect();
         self.scan = scan;
-        self.io = Some(io);
+        self.io = ios;
         self.shared.running.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -435,7 +476,7 @@ impl Driver for ModbusClient {
     }
 
     fn stop(&mut self) {
-        if let Some(mut io) = self.io.take() {
+        for mut io in self.io.drain(..) {
             io.stop();
         }
         self.scan.clear();

@@ -43,8 +43,9 @@ use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, Slave, SlaveContext};
 use tokio_modbus::{ExceptionResponse, ProtocolError};
 
-use crate::config::{DeviceConfig, WriteMode};
+use crate::config::{DeviceConfig, SerialPortConfig, WriteMode};
 use crate::modbus::plan::{Plan, PlannedRequest};
+use crate::modbus::rtu::{LineStats, RtuFail, RtuMaster, SerialLine};
 use crate::modbus::Table;
 use crate::ratelimit::{RateLimiter, EVENTS_PER_WINDOW, WINDOW};
 use crate::runtime::{stopped, Shutdown};
@@ -62,6 +63,14 @@ pub(crate) struct ConnSpec {
     pub reconnect_max: Duration,
     pub connect_timeout: Duration,
     pub stats: Arc<ConnStats>,
+    /// A serial line (Modbus RTU) instead of `host:port`, with its counters.
+    pub serial: Option<(SerialPortConfig, Arc<LineStats>)>,
+}
+
+/// An open connection: a TCP stream, or a serial line this task is master of.
+enum Conn {
+    Tcp(Context),
+    Rtu(Box<RtuMaster>),
 }
 
 /// Why a request failed.
@@ -152,7 +161,7 @@ fn summary(kind: IoEventKind, n: u64, endpoint: &str) -> String {
 /// A connection and its reconnection schedule.
 struct Link {
     spec: ConnSpec,
-    ctx: Option<Context>,
+    ctx: Option<Conn>,
     /// The connection answered a request since it was opened: it works.
     proven: bool,
     limiter: RateLimiter,
@@ -219,6 +228,18 @@ impl Link {
     /// Opens the connection. Only [`connect_if_due`] calls this, so that every
     /// connection makes the outputs be written again.
     async fn connect(&mut self) -> Result<(), String> {
+        if let Some((port, line_stats)) = &self.spec.serial {
+            let line = SerialLine::open(port)?;
+            self.ctx = Some(Conn::Rtu(Box::new(RtuMaster::new(
+                line,
+                line_stats.clone(),
+            ))));
+            self.opened(format!(
+                "modbus: opened serial port {} ({}, {} baud)",
+                port.name, port.path, port.baud
+            ));
+            return Ok(());
+        }
         let t = self.spec.connect_timeout;
         let host = self.spec.host.clone();
         let addrs: Vec<_> =
@@ -234,16 +255,9 @@ impl Link {
                     // Requests are small and latency matters more than packet count.
                     let _ = stream.set_nodelay(true);
                     let transport = ClientTransport::new(stream, self.spec.stats.transport.clone());
-                    self.ctx = Some(tokio_modbus::client::tcp::attach(transport));
-                    self.rx_seen = self.frames_received();
-                    self.quiet_timeouts = 0;
-                    self.spec.stats.connected.store(true, Ordering::Relaxed);
-                    self.spec.stats.connects.fetch_add(1, Ordering::Relaxed);
-                    // The back-off is reset once the connection answers (`answered`).
-                    self.proven = false;
-                    self.down_reported = false;
+                    self.ctx = Some(Conn::Tcp(tokio_modbus::client::tcp::attach(transport)));
                     let text = format!("modbus: connected to {}", self.endpoint());
-                    self.link_event(IoEventKind::Connected, text);
+                    self.opened(text);
                     return Ok(());
                 }
                 Ok(Err(e)) => last = e.to_string(),
@@ -251,6 +265,18 @@ impl Link {
             }
         }
         Err(last)
+    }
+
+    /// Bookkeeping of a connection just opened (`ctx` set).
+    fn opened(&mut self, text: String) {
+        self.rx_seen = self.frames_received();
+        self.quiet_timeouts = 0;
+        self.spec.stats.connected.store(true, Ordering::Relaxed);
+        self.spec.stats.connects.fetch_add(1, Ordering::Relaxed);
+        // The back-off is reset once the connection answers (`answered`).
+        self.proven = false;
+        self.down_reported = false;
+        self.link_event(IoEventKind::Connected, text);
     }
 
     fn connect_failed(&mut self, why: String) {
@@ -319,8 +345,10 @@ impl Link {
         req: Request<'_>,
         limit: Duration,
     ) -> Result<Response, Fail> {
-        let Some(ctx) = self.ctx.as_mut() else {
-            return Err(Fail::NotConnected(self.last_down.clone()));
+        let ctx = match self.ctx.as_mut() {
+            None => return Err(Fail::NotConnected(self.last_down.clone())),
+            Some(Conn::Rtu(_)) => return self.rtu_call(unit, req, limit).await,
+            Some(Conn::Tcp(ctx)) => ctx,
         };
         ctx.set_slave(Slave(unit));
         let r = match timeout(limit, ctx.call(req)).await {
@@ -345,6 +373,43 @@ impl Link {
         match &r {
             Err(Fail::Timeout) => self.timed_out(),
             Err(f) if f.breaks_connection() => self.lost(f.describe()),
+            Ok(_) | Err(Fail::Exception(_)) => self.answered(),
+            _ => {}
+        }
+        r
+    }
+}
+
+impl Link {
+    /// One request on a serial line. A serial line is not "dropped" for timeouts,
+    /// CRC errors or wrong answers (those concern one slave or one frame, and the line
+    /// re-synchronises on the next silent interval); only a failing port is closed, to
+    /// be reopened with back-off (an unplugged USB adapter).
+    async fn rtu_call(
+        &mut self,
+        unit: u8,
+        req: Request<'_>,
+        limit: Duration,
+    ) -> Result<Response, Fail> {
+        let Some(Conn::Rtu(m)) = self.ctx.as_mut() else {
+            return Err(Fail::NotConnected(self.last_down.clone()));
+        };
+        let r = match m.call(unit, &req, limit).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(code)) => Err(Fail::Exception(code)),
+            Err(RtuFail::Timeout { partial: 0 }) => Err(Fail::Timeout),
+            Err(RtuFail::Timeout { partial }) => Err(Fail::Mismatch(format!(
+                "answer cut short: {partial} bytes of a frame, then silence"
+            ))),
+            Err(RtuFail::Io(e)) => Err(Fail::Transport(format!("serial port failed: {e}"))),
+            Err(RtuFail::Crc) => Err(Fail::Mismatch("CRC error in the answer".to_string())),
+            Err(RtuFail::WrongUnit(u)) => Err(Fail::Mismatch(format!(
+                "unit {u} answered a request to unit {unit}"
+            ))),
+            Err(RtuFail::Garbage(e)) => Err(Fail::Mismatch(e)),
+        };
+        match &r {
+            Err(Fail::Transport(why)) => self.lost(why.clone()),
             Ok(_) | Err(Fail::Exception(_)) => self.answered(),
             _ => {}
         }
@@ -865,7 +930,7 @@ pub(crate) async fn run(
             let _ = timeout(dev.cfg.timeout, write_outputs(&mut link, dev, true)).await;
         }
     }
-    if let Some(mut ctx) = link.ctx.take() {
+    if let Some(Conn::Tcp(mut ctx)) = link.ctx.take() {
         let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
     }
     for (k, n) in link.limiter.end_window() {

@@ -9,6 +9,7 @@ use serde_json::{json, Value as Json};
 use softplc_core::DriverMonitor;
 
 use super::transport::TransportStats;
+use crate::modbus::rtu::LineStats;
 
 /// Device health as the monitor shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +142,8 @@ pub struct ConnStats {
     pub disconnects: AtomicU64,
     /// Frames received and late answers dropped (see [`super::transport`]).
     pub transport: Arc<TransportStats>,
+    /// On a serial line: what the RTU master saw on it.
+    pub line: Option<Arc<LineStats>>,
 }
 
 pub(super) struct DeviceEntry {
@@ -186,14 +189,28 @@ impl DriverMonitor for ClientShared {
         let cs: Vec<Json> = conns
             .iter()
             .map(|c| {
-                json!({
+                let mut j = json!({
                     "endpoint": c.endpoint,
                     "connected": c.connected.load(Ordering::Relaxed),
                     "connects": c.connects.load(Ordering::Relaxed),
                     "connect_failures": c.connect_failures.load(Ordering::Relaxed),
                     "disconnects": c.disconnects.load(Ordering::Relaxed),
                     "late_answers": c.transport.late.load(Ordering::Relaxed),
-                })
+                });
+                if let Some(l) = &c.line {
+                    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+                    j["serial"] = json!({
+                        "frames_sent": ld(&l.frames_sent),
+                        "frames_received": ld(&l.frames_received),
+                        "crc_errors": ld(&l.crc_errors),
+                        "cut_frames": ld(&l.cut_frames),
+                        "wrong_unit": ld(&l.wrong_unit),
+                        "wrong_function": ld(&l.wrong_function),
+                        "stray_bytes": ld(&l.stray_bytes),
+                        "broadcasts": ld(&l.broadcasts),
+                    });
+                }
+                j
             })
             .collect();
         json!({

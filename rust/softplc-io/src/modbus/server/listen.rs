@@ -132,11 +132,12 @@ impl Acceptor {
             rules: self.rules.clone(),
             log: self.log.clone(),
             stats: stats.clone(),
-            slot: ConnSlot {
+            origin: Arc::from(peer.to_string()),
+            slot: Some(ConnSlot {
                 stats: stats.clone(),
                 conns: self.conns.clone(),
                 handle: handle.clone(),
-            },
+            }),
         };
         let guard = FrameGuard::new(stream, StatsHandle(stats.clone()), self.unit_id, self.idle)
             .with_handle(handle);

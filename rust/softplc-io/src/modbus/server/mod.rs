@@ -21,7 +21,7 @@ pub mod guard;
 mod listen;
 pub mod log;
 pub mod rules;
-mod service;
+pub(crate) mod service;
 pub mod stats;
 pub mod tables;
 
@@ -36,8 +36,9 @@ use softplc_core::{
 };
 use tokio::net::TcpListener;
 
-use crate::config::ServerConfig;
+use crate::config::{SerialPortConfig, ServerConfig};
 use crate::modbus::bind::{bind_points, default_server_points, BoundPoint, Usage};
+use crate::modbus::rtu::slave::{Slave, SlaveStats};
 use crate::modbus::Table;
 use crate::runtime::{IoThread, StopHandle};
 
@@ -45,8 +46,14 @@ use listen::{serve, Acceptor};
 pub use listen::{BUSY_REPLY_WAIT, EVICT_MIN_IDLE, MAX_BUSY_REPLIES};
 use log::ServerLog;
 use rules::WriteRules;
+use service::ConnService;
 use stats::ServerStats;
 use tables::{Tables, WriteGuard};
+
+/// Items per table of the default map unless `strict_map`: OpenPLC v3's fixed tables
+/// (coils, discrete inputs, input registers, holding registers), so that a SCADA
+/// block read that OpenPLC serves is served here too.
+pub const OPENPLC_TABLE_SIZES: [usize; 4] = [8192, 8192, 1024, 8192];
 
 /// Variable, table, address, item count, writable: for the monitor.
 type MapEntry = (String, Table, u16, usize, bool);
@@ -59,6 +66,10 @@ struct ServerShared {
     mapped: std::sync::Mutex<Vec<MapEntry>>,
     unmapped: std::sync::Mutex<Vec<String>>,
     default_map: bool,
+    /// Table sizes served, by [`Table::index`].
+    sizes: std::sync::Mutex<[usize; 4]>,
+    /// On a serial line: the port and what the slave saw on it.
+    serial: Option<(SerialPortConfig, Arc<SlaveStats>)>,
 }
 
 impl DriverMonitor for ServerShared {
@@ -76,12 +87,19 @@ impl DriverMonitor for ServerShared {
             .map(|(n, t, a, len, w)| json!({"var": n, "table": t.name(), "address": a, "count": len, "writable": w}))
             .collect();
         let ex = |c: usize| ld(&s.exceptions[c]);
-        json!({
+        let sizes = *self.sizes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut j = json!({
             "driver": self.name,
-            "kind": "modbus-server",
+            "kind": if self.serial.is_some() { "modbus-rtu-server" } else { "modbus-server" },
+            "tables": {
+                "coils": sizes[0],
+                "discrete_inputs": sizes[1],
+                "input_registers": sizes[2],
+                "holding_registers": sizes[3],
+            },
             "running": s.running.load(Ordering::Relaxed),
             "listen": listen,
-            "configured_listen": self.config_listen.to_string(),
+            "configured_listen": if self.serial.is_some() { None } else { Some(self.config_listen.to_string()) },
             "unit_id": self.unit_id,
             "default_map": self.default_map,
             "connections": ld(&s.connections),
@@ -107,8 +125,11 @@ impl DriverMonitor for ServerShared {
             "publish_skipped": ld(&s.publish_skipped),
             "map": map,
             "unmapped": *self.unmapped.lock().unwrap_or_else(|p| p.into_inner()),
-        })
-        .to_string()
+        });
+        if let Some((port, stats)) = &self.serial {
+            j["serial"] = stats.json(port);
+        }
+        j.to_string()
     }
 }
 
@@ -171,6 +192,8 @@ impl ModbusServer {
             mapped: Default::default(),
             unmapped: Default::default(),
             default_map: cfg.map.is_empty(),
+            sizes: Default::default(),
+            serial: cfg.serial.clone().map(|p| (p, Arc::default())),
         });
         let mut writable = [false; 4];
         for t in Table::ALL {
@@ -230,6 +253,14 @@ impl Driver for ModbusServer {
             let i = p.table.index();
             sizes[i] = sizes[i].max(p.end());
         }
+        if self.cfg.map.is_empty() && !self.cfg.strict_map {
+            // The default map serves OpenPLC's full-size tables: addresses no variable
+            // is bound to read 0 and take writes (scratch), as OpenPLC's do.
+            for (s, full) in sizes.iter_mut().zip(OPENPLC_TABLE_SIZES) {
+                *s = (*s).max(full);
+            }
+        }
+        *self.shared.sizes.lock().unwrap_or_else(|p| p.into_inner()) = sizes;
         *self.shared.mapped.lock().unwrap_or_else(|p| p.into_inner()) = points
             .iter()
             .map(|p| {
@@ -280,6 +311,9 @@ impl Driver for ModbusServer {
                 message: format!("driver {:?}: start before bind", self.name),
             });
         };
+        if let Some((port, stats)) = self.shared.serial.clone() {
+            return self.start_serial(cx, tables, port, stats);
+        }
         let std_listener = std::net::TcpListener::bind(self.cfg.listen).map_err(|e| IoError {
             message: format!("modbus server: cannot listen on {}: {e}", self.cfg.listen),
         })?;
@@ -403,6 +437,42 @@ impl Driver for ModbusServer {
 
     fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
         Some(self.safe.clone())
+    }
+}
+
+impl ModbusServer {
+    /// Starts the RTU slave's line thread (its own: sending ends in a blocking drain).
+    fn start_serial(
+        &mut self,
+        cx: &StartCtx,
+        tables: Arc<Tables>,
+        port: SerialPortConfig,
+        stats: Arc<SlaveStats>,
+    ) -> Result<(), IoError> {
+        let log = Arc::new(ServerLog::new(cx.events.clone(), cx.clock.clone()));
+        let service = ConnService {
+            tables,
+            unit_id: self.cfg.unit_id,
+            writable: self.writable,
+            rules: self.rules.clone(),
+            log: log.clone(),
+            stats: self.shared.stats.clone(),
+            slot: None,
+            origin: Arc::from(format!("serial port {}", port.name)),
+        };
+        let slave = Slave {
+            service,
+            port: port.clone(),
+            stats,
+            log,
+        };
+        let io = IoThread::spawn(&format!("softplc-rtu-{}", port.name), move |shutdown| {
+            slave.run(shutdown)
+        })?;
+        self.shared.stats.running.store(true, Ordering::Relaxed);
+        *self.safe.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.stop_handle());
+        self.io = Some(io);
+        Ok(())
     }
 }
 

@@ -52,11 +52,16 @@ pub struct ConnService {
     pub log: Arc<ServerLog>,
     /// Counters.
     pub stats: Arc<ServerStats>,
-    /// Keeps the connection counted.
-    pub slot: ConnSlot,
+    /// Keeps a TCP connection counted while the service lives (None on a serial
+    /// line); held for its `Drop`.
+    #[allow(dead_code)]
+    pub slot: Option<ConnSlot>,
+    /// Who sends the requests, for messages (`127.0.0.1:40000`, `serial port line1`).
+    pub origin: Arc<str>,
 }
 
-type Answer = Result<Response, ExceptionCode>;
+/// A response or the exception that answers a request.
+pub type Answer = Result<Response, ExceptionCode>;
 
 impl ConnService {
     fn check(&self, table: Table, addr: u16, n: usize, max: usize) -> Result<(), ExceptionCode> {
@@ -100,7 +105,7 @@ impl ConnService {
             WriteRefused::ReadOnly => ExceptionCode::IllegalDataAddress,
             _ => ExceptionCode::IllegalDataValue,
         };
-        let peer = self.slot.handle.peer;
+        let peer = &self.origin;
         self.log.note(IoEventKind::ClientWriteRefused, || {
             format!("modbus server: {r} (from {peer})")
         });
@@ -147,7 +152,8 @@ impl ConnService {
         Ok(())
     }
 
-    fn dispatch(&self, req: Request<'static>) -> Answer {
+    /// Serves one request to this server's unit (the caller checked the unit).
+    pub fn dispatch(&self, req: Request<'static>) -> Answer {
         use Request as Q;
         use Response as R;
         let h = Table::HoldingRegister;
