@@ -20,7 +20,9 @@
 //! (`runtime`), rate-limited events (`ratelimit`) and IP allowlists (`net`).
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod config;
+pub mod convert;
 pub mod modbus;
 pub mod net;
 pub mod ratelimit;

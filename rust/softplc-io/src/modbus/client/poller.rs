@@ -12,9 +12,10 @@
 //!   the next attempt follows the connection's reconnect back-off. The back-off is reset
 //!   only by a connection that has *worked* (answered one request), never by a connect
 //!   alone: a device that accepts connections and then garbles or closes is retried at
-//!   `reconnect_min`, doubling up to `reconnect_max`, like one that refuses them.
+//!   `reconnect_min`, doubling up to `reconnect_max`, like one that refuses them (the
+//!   schedule is [`crate::client::link::Reconnect`], shared with the XGT client).
 //! - Connection and device events are rate-limited per kind and second
-//!   ([`crate::ratelimit`]), the excess summed up once a second.
+//!   ([`crate::client::link::LinkLog`]), the excess summed up once a second.
 //! - A retry of a failed poll is the device's next turn, after the other devices that
 //!   are due, so a silent unit delays the others by at most one of its timeouts between
 //!   two of their polls. A device whose polls fail is polled less often (it waits at
@@ -36,21 +37,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use softplc_core::clock::monotonic_ns;
-use softplc_core::{EngineClock, Event, EventSink, IoEvent, IoEventKind};
+use softplc_core::{EngineClock, EventSink, IoEvent, IoEventKind};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, Slave, SlaveContext};
 use tokio_modbus::{ExceptionResponse, ProtocolError};
 
+use crate::client::link::{LinkLog, Reconnect};
+use crate::client::quality::SampleState;
+use crate::client::safe::SafeLatch;
+use crate::client::status::{ConnStats, DeviceStats, Health};
 use crate::config::{DeviceConfig, WriteMode};
 use crate::modbus::plan::{Plan, PlannedRequest};
 use crate::modbus::Table;
-use crate::ratelimit::{RateLimiter, EVENTS_PER_WINDOW, WINDOW};
 use crate::runtime::{stopped, Shutdown};
 
-use super::exchange::{InSample, OutSample, SafeLatch, SafePatch};
-use super::status::{ConnStats, DeviceStats, Health};
+use super::exchange::{InSample, OutSample, SafePatch};
 use super::transport::ClientTransport;
 
 /// What one connection task needs to know about its connection.
@@ -115,93 +118,28 @@ fn exception_text(c: ExceptionCode) -> String {
     format!("exception {:#04x} ({c:?})", u8::from(c))
 }
 
-/// The kinds of client events, each rate-limited on its own (see
-/// [`crate::ratelimit`]); the limiter counts them by their place in this list.
-const LIMITED: [IoEventKind; 7] = [
-    IoEventKind::Connected,
-    IoEventKind::ConnectFailed,
-    IoEventKind::Disconnected,
-    IoEventKind::DeviceBad,
-    IoEventKind::DeviceGood,
-    IoEventKind::OutputsRewritten,
-    IoEventKind::WriteRejected,
-];
-
-fn limiter_slot(kind: IoEventKind) -> usize {
-    LIMITED
-        .iter()
-        .position(|k| *k == kind)
-        .expect("every client event kind is rate-limited")
-}
-
-/// The summary of `n` events of `kind` left out in a window.
-fn summary(kind: IoEventKind, n: u64, endpoint: &str) -> String {
-    let what = match kind {
-        IoEventKind::Connected => "connections",
-        IoEventKind::ConnectFailed => "failed connection attempts",
-        IoEventKind::Disconnected => "dropped connections",
-        IoEventKind::DeviceBad => "devices gone bad",
-        IoEventKind::DeviceGood => "devices answering again",
-        IoEventKind::OutputsRewritten => "output re-writes after connecting",
-        IoEventKind::WriteRejected => "rejected writes",
-        _ => "events",
-    };
-    format!("modbus: {n} more {what} on {endpoint} in the last second")
-}
-
 /// A connection and its reconnection schedule.
 struct Link {
     spec: ConnSpec,
     ctx: Option<Context>,
-    /// The connection answered a request since it was opened: it works.
-    proven: bool,
-    limiter: RateLimiter,
-    backoff: Duration,
-    next_attempt: Instant,
-    down_reported: bool,
-    last_down: String,
-    events: EventSink,
-    clock: EngineClock,
-    /// Frames received on the connection as of the last timeout.
-    rx_seen: u64,
-    /// Timeouts in a row with nothing received in between.
-    quiet_timeouts: u32,
+    sched: Reconnect,
+    log: LinkLog,
 }
 
 impl Link {
     /// This link's number, as events name it.
     fn link(&self) -> u32 {
-        self.spec.index as u32
+        self.log.link
     }
 
     /// An event about this link.
     fn link_event(&mut self, kind: IoEventKind, text: String) {
-        self.event(IoEvent::on_link(kind, self.link()), text);
+        self.log.link_event(kind, text);
     }
 
     /// An event, unless this window's share of its kind is used up.
     fn event(&mut self, ev: IoEvent, text: String) {
-        let now = std::time::Instant::now();
-        self.report_suppressed(now);
-        if self.limiter.admit(limiter_slot(ev.kind), now) {
-            self.push(ev, text);
-        }
-    }
-
-    fn push(&self, ev: IoEvent, text: String) {
-        self.events.push(Event::io(self.clock.now(), ev, text));
-    }
-
-    /// Once a window is over, one summary event per kind whose events were cut short.
-    fn report_suppressed(&mut self, now: std::time::Instant) {
-        for (k, n) in self.limiter.roll(now) {
-            self.push_summary(LIMITED[k], n);
-        }
-    }
-
-    fn push_summary(&self, kind: IoEventKind, n: u64) {
-        let text = summary(kind, n, &self.spec.stats.endpoint);
-        self.push(IoEvent::on_link(kind, self.link()).summing(n), text);
+        self.log.event(ev, text);
     }
 
     fn endpoint(&self) -> &str {
@@ -235,13 +173,9 @@ impl Link {
                     let _ = stream.set_nodelay(true);
                     let transport = ClientTransport::new(stream, self.spec.stats.transport.clone());
                     self.ctx = Some(tokio_modbus::client::tcp::attach(transport));
-                    self.rx_seen = self.frames_received();
-                    self.quiet_timeouts = 0;
+                    self.sched.connected(self.frames_received());
                     self.spec.stats.connected.store(true, Ordering::Relaxed);
                     self.spec.stats.connects.fetch_add(1, Ordering::Relaxed);
-                    // The back-off is reset once the connection answers (`answered`).
-                    self.proven = false;
-                    self.down_reported = false;
                     let text = format!("modbus: connected to {}", self.endpoint());
                     self.link_event(IoEventKind::Connected, text);
                     return Ok(());
@@ -258,14 +192,10 @@ impl Link {
             .stats
             .connect_failures
             .fetch_add(1, Ordering::Relaxed);
-        self.next_attempt = Instant::now() + self.backoff;
-        self.backoff = (self.backoff * 2).min(self.spec.reconnect_max);
-        if !self.down_reported {
-            self.down_reported = true;
-            let text = format!("modbus: cannot connect to {}: {why}", self.endpoint());
+        let text = format!("modbus: cannot connect to {}: {why}", self.endpoint());
+        if self.sched.connect_failed(why) {
             self.link_event(IoEventKind::ConnectFailed, text);
         }
-        self.last_down = why;
     }
 
     fn lost(&mut self, why: String) {
@@ -274,40 +204,21 @@ impl Link {
             self.spec.stats.disconnects.fetch_add(1, Ordering::Relaxed);
             let text = format!("modbus: connection to {} dropped: {why}", self.endpoint());
             self.link_event(IoEventKind::Disconnected, text);
-            if self.proven {
-                // A connection that worked: reconnect at once (a device restart, a
-                // gateway that closes idle links); if that one fails, back off.
-                self.next_attempt = Instant::now();
-            } else {
-                // It never answered: a device that accepts and then garbles or closes.
-                // Back off exactly as for a refused connection.
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(self.spec.reconnect_max);
-            }
-            self.last_down = why;
+            self.sched.lost(why);
         }
     }
 
     /// The connection answered a request (even with an exception): it works, and the
     /// reconnection back-off starts again from `reconnect_min`.
     fn answered(&mut self) {
-        if !self.proven {
-            self.proven = true;
-            self.backoff = self.spec.reconnect_min;
-        }
+        self.sched.answered();
     }
 
     /// A request timed out. One unit behind a gateway may be silent while the others
     /// answer; the connection is dropped only when a second timeout follows with nothing
     /// at all received in between (late answers count: they prove the link alive).
     fn timed_out(&mut self) {
-        let rx = self.frames_received();
-        if rx != self.rx_seen {
-            self.rx_seen = rx;
-            self.quiet_timeouts = 0;
-        }
-        self.quiet_timeouts += 1;
-        if self.quiet_timeouts >= 2 {
+        if self.sched.timed_out(self.frames_received()) {
             self.lost("two requests in a row timed out with nothing received".to_string());
         }
     }
@@ -320,7 +231,7 @@ impl Link {
         limit: Duration,
     ) -> Result<Response, Fail> {
         let Some(ctx) = self.ctx.as_mut() else {
-            return Err(Fail::NotConnected(self.last_down.clone()));
+            return Err(Fail::NotConnected(self.sched.last_down.clone()));
         };
         ctx.set_slave(Slave(unit));
         let r = match timeout(limit, ctx.call(req)).await {
@@ -542,9 +453,11 @@ impl IoDevice {
         let buf = self.input.input_buffer_mut();
         buf.words.copy_from_slice(&self.good_words);
         buf.bits.copy_from_slice(&self.good_bits);
-        buf.acquired_mono = self.acquired_mono;
-        buf.good_seq = self.good_seq;
-        buf.bad = self.bad;
+        buf.state = SampleState {
+            acquired_mono: self.acquired_mono,
+            good_seq: self.good_seq,
+            bad: self.bad,
+        };
         self.input.publish();
     }
 
@@ -649,7 +562,7 @@ impl IoDevice {
 /// One attempt of one request.
 async fn request(link: &mut Link, dev: &IoDevice, req: Request<'_>) -> Result<Response, Fail> {
     if !link.is_connected() {
-        return Err(Fail::NotConnected(link.last_down.clone()));
+        return Err(Fail::NotConnected(link.sched.last_down.clone()));
     }
     dev.stats.requests.fetch_add(1, Ordering::Relaxed);
     let r = link.call(dev.cfg.unit_id, req, dev.cfg.timeout).await;
@@ -814,7 +727,7 @@ async fn poll_once(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> {
 /// Connects when the connection is down and its back-off has passed. Every connection
 /// makes every device's outputs be written again.
 async fn connect_if_due(link: &mut Link, devices: &mut [IoDevice]) {
-    if link.is_connected() || Instant::now() < link.next_attempt {
+    if link.is_connected() || !link.sched.due(Instant::now()) {
         return;
     }
     match link.connect().await {
@@ -836,19 +749,18 @@ pub(crate) async fn run(
     clock: EngineClock,
     shutdown: Shutdown,
 ) {
-    let mut link = Link {
-        backoff: spec.reconnect_min,
-        spec,
-        ctx: None,
-        proven: false,
-        limiter: RateLimiter::new(LIMITED.len(), EVENTS_PER_WINDOW, WINDOW),
-        next_attempt: Instant::now(),
-        down_reported: false,
-        last_down: "never connected".to_string(),
+    let log = LinkLog::new(
+        "modbus",
+        spec.stats.endpoint.clone(),
+        spec.index as u32,
         events,
         clock,
-        rx_seen: 0,
-        quiet_timeouts: 0,
+    );
+    let mut link = Link {
+        sched: Reconnect::new(spec.reconnect_min, spec.reconnect_max),
+        spec,
+        ctx: None,
+        log,
     };
     {
         let stop = stopped(shutdown);
@@ -868,9 +780,7 @@ pub(crate) async fn run(
     if let Some(mut ctx) = link.ctx.take() {
         let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
     }
-    for (k, n) in link.limiter.end_window() {
-        link.push_summary(LIMITED[k], n);
-    }
+    link.log.finish();
     link.spec.stats.connected.store(false, Ordering::Relaxed);
 }
 
@@ -881,7 +791,7 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
         .map(|d| d.cfg.write_check)
         .min();
     loop {
-        link.report_suppressed(std::time::Instant::now());
+        link.log.report_suppressed(std::time::Instant::now());
         for i in 0..devices.len() {
             connect_if_due(link, devices).await;
             let dev = &mut devices[i];
@@ -926,7 +836,7 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
             .min()
             .unwrap_or(now + Duration::from_secs(1));
         if !link.is_connected() {
-            wake = wake.min(link.next_attempt);
+            wake = wake.min(link.sched.next_attempt);
         } else if let Some(wc) = write_check {
             wake = wake.min(now + wc);
         }
