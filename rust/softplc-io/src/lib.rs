@@ -27,6 +27,7 @@ pub mod modbus;
 pub mod net;
 pub mod ratelimit;
 pub mod runtime;
+pub mod server;
 pub mod xgt;
 
 use std::path::Path;
