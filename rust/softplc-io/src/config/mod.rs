@@ -1,4 +1,5 @@
-//! The I/O configuration file (TOML): Modbus devices to poll and the Modbus server.
+//! The I/O configuration file (TOML): devices to poll (Modbus, or LS Electric XGT with
+//! `protocol = "xgt"`) and the servers (`[server]`, Modbus; `[server.xgt]`, XGT).
 //!
 //! Parsing checks everything that can be checked without the program (syntax, keys,
 //! ranges, tables, orders); binding against a [`softplc_core::Layout`] (see
@@ -30,15 +31,20 @@
 //! ```
 //!
 //! Files: `model` (the checked configuration), `parse` (TOML to model, with the
-//! checks), `source` (places in the text for messages).
+//! checks), `source` (places in the text for messages), `xgt` and `xgt_model` (the XGT
+//! parts: `[[device]]` with `protocol = "xgt"` and `[server.xgt]`; see
+//! [`crate::xgt`]).
 
 mod model;
 mod parse;
 mod source;
+mod xgt;
+mod xgt_model;
 
 pub use model::{DeviceConfig, IoConfig, OnFail, PointConfig, ServerConfig, WriteMode};
 pub use parse::{load, parse, parse_listen};
 pub use source::Loc;
+pub use xgt_model::{XgtDeviceConfig, XgtPointConfig, XgtServerConfig, XGT_PORT};
 
 // Where these lived before; they are not configuration, but old paths still resolve.
 pub use crate::modbus::Table;

@@ -9,6 +9,7 @@ use crate::modbus::{RegType, Table, WordOrder};
 use crate::net::IpNet;
 
 use super::source::Loc;
+use super::xgt_model::{XgtDeviceConfig, XgtServerConfig};
 
 /// What happens to a failed device's inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,4 +166,8 @@ pub struct IoConfig {
     pub devices: Vec<DeviceConfig>,
     /// The server, if configured.
     pub server: Option<ServerConfig>,
+    /// XGT PLCs polled as a client (`[[device]]` with `protocol = "xgt"`).
+    pub xgt_devices: Vec<XgtDeviceConfig>,
+    /// The XGT server (`[server.xgt]`), if configured.
+    pub xgt_server: Option<XgtServerConfig>,
 }

@@ -22,6 +22,7 @@ pub mod device;
 pub mod error;
 pub mod header;
 pub mod plan;
+pub mod value;
 
 pub use codec::{DataType, Name, Request, RequestFrame, Response, ResponseFrame, WriteItem};
 pub use cpu::Cpu;
