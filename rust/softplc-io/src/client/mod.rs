@@ -9,11 +9,13 @@
 //!   health variable;
 //! - [`safe`]: the watchdog's override that makes pollers write safe outputs while the
 //!   scan thread is stuck;
-//! - [`link`]: a connection's rate-limited events and its reconnection schedule.
+//! - [`link`]: a connection's rate-limited events and its reconnection schedule;
+//! - [`writes`]: when a write request is due, and its back-off after a failure.
 
 pub(crate) mod link;
 pub(crate) mod quality;
 pub(crate) mod safe;
 pub mod status;
+pub(crate) mod writes;
 
 pub use status::{ConnStats, DeviceStats, Health, TransportStats};

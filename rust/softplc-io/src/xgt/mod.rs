@@ -16,6 +16,7 @@
 //! Written from the protocol facts in docs/xgt.md (LS's FEnet manuals, cross-checked
 //! against independent implementations), not from any implementation's code.
 
+pub mod bind;
 pub mod codec;
 pub mod cpu;
 pub mod device;

@@ -48,6 +48,7 @@ use crate::client::link::{LinkLog, Reconnect};
 use crate::client::quality::SampleState;
 use crate::client::safe::SafeLatch;
 use crate::client::status::{ConnStats, DeviceStats, Health};
+use crate::client::writes::WriteState;
 use crate::config::{DeviceConfig, WriteMode};
 use crate::modbus::plan::{Plan, PlannedRequest};
 use crate::modbus::Table;
@@ -263,21 +264,6 @@ impl Link {
     }
 }
 
-/// What the poller knows about one write request.
-#[derive(Clone, Copy, Debug)]
-struct WriteState {
-    /// The device holds the values in `written_*`.
-    valid: bool,
-    /// Written (or rejected) since the last connection: for the re-write event.
-    since_connect: bool,
-    /// Not to be tried again before this, after a failure.
-    hold_until: Option<Instant>,
-    /// The next hold.
-    backoff: Duration,
-    /// The device rejected the last attempt with this exception.
-    rejected: Option<ExceptionCode>,
-}
-
 /// Poller-side state of one device.
 pub(crate) struct IoDevice {
     pub index: usize,
@@ -306,7 +292,7 @@ pub(crate) struct IoDevice {
     /// The values last sent to the device (successfully or not), by write request.
     written_words: Vec<u16>,
     written_bits: Vec<bool>,
-    writes: Vec<WriteState>,
+    writes: Vec<WriteState<ExceptionCode>>,
     /// All outputs must be written again (after a (re)connection); for the event.
     rewrite_pending: bool,
     next_poll: Instant,
@@ -325,13 +311,7 @@ impl IoDevice {
         output: triple_buffer::Output<OutSample>,
         stats: Arc<DeviceStats>,
     ) -> IoDevice {
-        let w = WriteState {
-            valid: false,
-            since_connect: false,
-            hold_until: None,
-            backoff: cfg.poll,
-            rejected: None,
-        };
+        let w = WriteState::new(cfg.poll);
         IoDevice {
             index,
             good_words: vec![0; read_plan.words],
@@ -411,17 +391,8 @@ impl IoDevice {
     }
 
     fn write_due(&self, i: usize, now: Instant, ignore_holds: bool) -> bool {
-        let w = &self.writes[i];
         let changed = self.differs(&self.write_plan.requests[i]);
-        if w.valid && !changed {
-            return false;
-        }
-        match w.hold_until {
-            // A device that rejected a value may accept the next one: try a changed value
-            // at once. After a timeout, wait (the device is not answering).
-            Some(h) if now < h && !ignore_holds => w.rejected.is_some() && changed,
-            _ => true,
-        }
+        self.writes[i].due(now, changed, ignore_holds)
     }
 
     fn differs(&self, r: &PlannedRequest) -> bool {
@@ -438,12 +409,7 @@ impl IoDevice {
     fn connected(&mut self, now: Instant) {
         let poll = self.cfg.poll;
         for w in &mut self.writes {
-            w.valid = false;
-            w.since_connect = false;
-            if w.rejected.is_none() {
-                w.hold_until = None;
-                w.backoff = poll;
-            }
+            w.reconnected(poll);
         }
         self.rewrite_pending = self.has_writes();
         self.next_poll = self.next_poll.min(now);
@@ -654,25 +620,18 @@ async fn write_outputs(
         let w = &mut dev.writes[i];
         match result {
             Ok(_) => {
-                w.valid = true;
-                w.since_connect = true;
-                w.hold_until = None;
-                w.backoff = poll;
-                w.rejected = None;
+                w.succeeded(poll);
                 dev.stats.writes_ok.fetch_add(1, Ordering::Relaxed);
                 written += 1;
             }
             Err(f) => {
-                w.valid = false;
-                w.hold_until = Some(Instant::now() + w.backoff);
-                w.backoff = (w.backoff * 2).min(cap);
+                w.failed(cap);
                 dev.stats.writes_failed.fetch_add(1, Ordering::Relaxed);
                 let Fail::Exception(code) = f else {
                     return Err(f);
                 };
-                w.since_connect = true;
                 dev.stats.writes_rejected.fetch_add(1, Ordering::Relaxed);
-                if w.rejected.replace(code) != Some(code) {
+                if w.rejected_with(code) {
                     let text = format!(
                         "modbus: device {:?}: write of {} {} ({} items) rejected: {}; retrying with back-off",
                         dev.cfg.name,
