@@ -1,5 +1,9 @@
 //! softplc-io: fieldbus drivers of the softplc runtime.
 //!
+//! LS Electric's XGT dedicated protocol (FEnet, TCP 2004), both ways ([`xgt`]):
+//! [`XgtClient`] polls XGT PLCs named in an I/O configuration file by their native
+//! device names (`D100`, `%MW100`), and [`XgtServer`] answers as an XGT PLC.
+//!
 //! Modbus TCP, both ways, on tokio-modbus ([`modbus`]):
 //! - [`ModbusClient`] polls devices listed in an I/O configuration file (see
 //!   [`config`] for the format), batching contiguous ranges into as few requests as
@@ -15,9 +19,12 @@
 //! which the engine hands them at start.
 //!
 //! Layout: one module per protocol (`modbus/`, with `client/` and `server/`; `xgt/`,
-//! LS Electric's XGT dedicated protocol), and what
-//! protocols share beside them: the configuration file (`config/`), the I/O thread
-//! (`runtime`), rate-limited events (`ratelimit`) and IP allowlists (`net`).
+//! LS Electric's XGT dedicated protocol, with `client/` and `server/`), and what
+//! protocols share beside them: the configuration file (`config/`), what client drivers
+//! share (`client/`: counters, quality, the safe-output latch, reconnection), what
+//! server drivers share (`server/`: connections, events, the sequence lock), number
+//! conversions (`convert`), the I/O thread (`runtime`), rate-limited events
+//! (`ratelimit`) and IP allowlists (`net`).
 #![deny(missing_docs)]
 
 pub mod client;
@@ -38,13 +45,20 @@ use softplc_core::{ConfigError, Driver, Layout};
 use modbus::{bind, plan};
 
 pub use config::{load, parse, DeviceConfig, IoConfig, ServerConfig};
+pub use config::{XgtDeviceConfig, XgtServerConfig};
 pub use modbus::{Codec, ModbusClient, ModbusServer, RegType, Table, WordOrder};
 pub use net::IpNet;
+pub use xgt::client::XgtClient;
+pub use xgt::server::XgtServer;
 
 /// Name of the client driver built from a configuration.
 pub const CLIENT_DRIVER: &str = "modbus";
 /// Name of the server driver.
 pub const SERVER_DRIVER: &str = "modbus-server";
+/// Name of the XGT client driver built from a configuration.
+pub const XGT_CLIENT_DRIVER: &str = "xgt";
+/// Name of the XGT server driver.
+pub const XGT_SERVER_DRIVER: &str = "xgt-server";
 
 /// The drivers a configuration asks for: the client (if it lists devices) and the
 /// server (if it has a `[server]` table).
@@ -58,6 +72,23 @@ pub fn drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
     }
     if let Some(s) = &cfg.server {
         out.push(Box::new(ModbusServer::new(SERVER_DRIVER, s.clone())));
+    }
+    out.extend(xgt_drivers(cfg));
+    out
+}
+
+/// The XGT drivers a configuration asks for: the client (if it lists XGT devices) and
+/// the server (if it has `[server.xgt]`).
+pub fn xgt_drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
+    let mut out: Vec<Box<dyn Driver>> = Vec::new();
+    if !cfg.xgt_devices.is_empty() {
+        out.push(Box::new(XgtClient::new(
+            XGT_CLIENT_DRIVER,
+            cfg.xgt_devices.clone(),
+        )));
+    }
+    if let Some(s) = &cfg.xgt_server {
+        out.push(Box::new(XgtServer::new(XGT_SERVER_DRIVER, s.clone())));
     }
     out
 }
@@ -133,11 +164,63 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
             "read_only": Table::ALL.iter().filter(|t| s.read_only[t.index()]).map(|t| t.name()).collect::<Vec<_>>(),
         })
     });
+    let (xgt_devices, xgt_server) = xgt_check(cfg, layout)?;
     Ok(json!({
         "file": &*cfg.file,
         "bound": layout.is_some(),
         "devices": devices,
         "server": server,
+        "xgt_devices": xgt_devices,
+        "xgt_server": xgt_server,
     })
     .to_string())
+}
+
+/// The XGT part of [`check`]: PLCs (with their requests per poll once bound) and the
+/// XGT server (with its served variables once bound).
+fn xgt_check(
+    cfg: &IoConfig,
+    layout: Option<&Layout>,
+) -> Result<(serde_json::Value, serde_json::Value), ConfigError> {
+    let mut devices = Vec::new();
+    for d in &cfg.xgt_devices {
+        let mut j = json!({
+            "name": d.name,
+            "endpoint": d.endpoint(),
+            "cpu": d.cpu.name(),
+            "hex_bit": d.naming.uses_hex_bit(),
+            "poll_ms": d.poll.as_millis() as u64,
+            "timeout_ms": d.timeout.as_millis() as u64,
+            "retries": d.retries,
+            "fail_after": d.fail_after,
+            "pipeline": d.pipeline,
+            "reads": d.reads.iter().map(|p| p.vars.len()).sum::<usize>(),
+            "writes": d.writes.iter().map(|p| p.vars.len()).sum::<usize>(),
+        });
+        if let Some(l) = layout {
+            let (r, w) = xgt::client::plan_counts(l, d)?;
+            j["read_requests_per_poll"] = json!(r);
+            j["write_requests"] = json!(w);
+        }
+        devices.push(j);
+    }
+    let server = match &cfg.xgt_server {
+        None => serde_json::Value::Null,
+        Some(s) => {
+            let entries = match layout {
+                Some(l) => Some(xgt::server::served_points(l, s)?.0.len()),
+                None => None,
+            };
+            json!({
+                "listen": s.listen.to_string(),
+                "cpu": s.cpu.name(),
+                "default_map": s.map.is_empty(),
+                "map_entries": entries,
+                "allow": s.allow.iter().map(|n| format!("{}/{}", n.addr, n.prefix)).collect::<Vec<_>>(),
+                "read_only": s.read_only.iter().map(|d| d.letter().to_string()).collect::<Vec<_>>(),
+                "max_connections": s.max_connections,
+            })
+        }
+    };
+    Ok((json!(devices), server))
 }

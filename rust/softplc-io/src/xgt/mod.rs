@@ -17,12 +17,14 @@
 //! against independent implementations), not from any implementation's code.
 
 pub mod bind;
+pub mod client;
 pub mod codec;
 pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod header;
 pub mod plan;
+pub mod server;
 pub mod value;
 
 pub use codec::{DataType, Name, Request, RequestFrame, Response, ResponseFrame, WriteItem};
