@@ -6,9 +6,9 @@
 //! request in flight (the answer to a request that timed out, or a PLC that echoes
 //! another ID) is counted and dropped, never taken for another request's answer. What
 //! ends an exchange:
-//! - a stream that cannot be delimited (no company ID, an impossible length), the end
-//!   of the stream or a socket error: the connection is unusable ([`Fail::Garbage`],
-//!   [`Fail::Transport`]);
+//! - a stream that cannot be delimited (no company ID, an impossible length), an
+//!   answer that cannot be decoded, the end of the stream or a socket error: the
+//!   connection is unusable ([`Fail::Garbage`], [`Fail::Transport`]);
 //! - a request without an answer in time ([`Fail::Timeout`]); if part of a frame was
 //!   received and then nothing, the frame is truncated and the stream has lost its
 //!   framing ([`Fail::Truncated`]).
@@ -49,7 +49,7 @@ pub(crate) enum Fail {
     Transport(String),
     /// The stream could not be delimited: it has lost its framing.
     Garbage(String),
-    /// A delimited answer that cannot be decoded or does not fit its request.
+    /// A well-formed answer that does not fit its request (kind, type, count).
     Mismatch(String),
     /// The PLC answered with a NAK.
     Nak {
@@ -238,7 +238,9 @@ impl Conn {
                     answers[f.index] = Some(r.response);
                     done += 1;
                 }
-                Err(e) => return Err(self.abort(flight, Fail::Mismatch(e.to_string()))),
+                // Delimited but not decodable: the stream cannot be trusted any more
+                // (a truncated answer completed by the next one's bytes looks so).
+                Err(e) => return Err(self.abort(flight, Fail::Garbage(e.to_string()))),
             }
         }
         Ok(answers.into_iter().flatten().collect())
