@@ -48,6 +48,7 @@ __all__ = [
     "io_check_config",
     "io_load_config",
     "io_modbus_server",
+    "io_xgt_server",
     "trace_dtypes",
     "trace_record",
     "trace_start",
@@ -193,7 +194,7 @@ class WatchdogInterrupt(BaseException): ...
 class TraceError(SoftPlcError): ...
 
 # ---------------------------------------------------------------------------------------
-# Drivers (driver.rs, modbus.rs)
+# Drivers (driver.rs, modbus.rs, xgt.rs)
 
 @final
 class NativeDriver:
@@ -215,6 +216,15 @@ def io_modbus_server(
     listen: str,
     *,
     unit_id: int = ...,
+    max_connections: int = ...,
+    idle_timeout_ms: int = ...,
+    allow: Sequence[str] = ...,
+    read_only: Sequence[str] = ...,
+) -> tuple[NativeDriver, IoMonitor]: ...
+def io_xgt_server(
+    listen: str,
+    *,
+    cpu: str = ...,
     max_connections: int = ...,
     idle_timeout_ms: int = ...,
     allow: Sequence[str] = ...,

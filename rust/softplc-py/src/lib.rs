@@ -5,7 +5,7 @@
 //! core errors as the exception tree (`errors`, the one place they are mapped), and
 //! every wait without the GIL with Ctrl-C as KeyboardInterrupt (`wait`). The classes:
 //! the engine (`engine`), the I/O object of Python programs (`scanio`), Python code on
-//! the scan thread (`pycode`), drivers (`driver`, `modbus`), compiled programs (`vm`)
+//! the scan thread (`pycode`), drivers (`driver`, `modbus`, `xgt`), compiled programs (`vm`)
 //! and traces (`trace`).
 
 use pyo3::prelude::*;
@@ -21,6 +21,7 @@ mod trace;
 mod value;
 mod vm;
 mod wait;
+mod xgt;
 
 /// The native module.
 #[pymodule]
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     vm::register(m)?;
     engine::register(m)?;
     modbus::register(m)?;
+    xgt::register(m)?;
     trace::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
