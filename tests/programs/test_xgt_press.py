@@ -51,7 +51,13 @@ class Plc:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "softplc.cli", "run"]
+        # Ctrl-C (SIGINT) must reach `softplc run` even when the test runner started us
+        # with SIGINT ignored (see tests/unit/io/test_io_cli.py).
+        boot = (
+            "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from softplc.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
+        cmd = [sys.executable, "-c", boot, "run"]
         cmd += [str(ROOT / "programs" / "xgt_press_plc.py"), "--io", str(self.io)]
         cmd += ["--cycle", "10ms", "--priority", "0", "--no-control"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -114,6 +120,8 @@ def test_the_cell_runs_the_press_through_its_xgk_names(cell):
 
 def test_a_press_fault_disables_the_press_until_the_next_start(cell):
     e, plc = cell
+    # A start while the press's inputs are not known yet would be latched as a trip.
+    assert wait_until(lambda: e.read("xgt_press.comms_ok"))
     e.force("xgt_press.start", True)
     assert wait_until(lambda: e.read("xgt_press.running"))
     with plc.peer() as p:
@@ -132,6 +140,7 @@ def test_a_press_fault_disables_the_press_until_the_next_start(cell):
 
 def test_a_silent_press_plc_turns_the_inputs_bad_and_a_restart_brings_them_back(cell):
     e, plc = cell
+    assert wait_until(lambda: e.read("xgt_press.comms_ok"))
     e.force("xgt_press.start", True)
     assert wait_until(lambda: e.read("xgt_press.running"))
     plc.stop()
