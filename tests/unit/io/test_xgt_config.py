@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import softplc.io as sio
 from softplc import ConfigError
 

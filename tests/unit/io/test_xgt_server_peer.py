@@ -8,11 +8,10 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from conftest import wait_until
-from xgt_peers import Client, XgtNakReply
-
 import softplc.io as sio
+from conftest import wait_until
 from softplc import BOOL, DINT, INT, LREAL, REAL, UDINT, UINT, ULINT, USINT, Engine
+from xgt_peers import Client, XgtNakReply
 
 VARIABLES = [
     ("p.b0", "memory", BOOL, "%MX0.0"),
@@ -106,7 +105,7 @@ def test_the_peer_writes_every_type_into_the_image(served):
 
 
 def test_what_is_not_served_is_answered_with_a_nak(served):
-    e, srv, cpu = served
+    _, srv, cpu = served
     with client(srv) as c:
         with pytest.raises(XgtNakReply):
             c.read(["%MW100"])  # past the memory area

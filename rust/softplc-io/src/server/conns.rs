@@ -91,6 +91,11 @@ impl Connections {
         self.list().len()
     }
 
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.list().is_empty()
+    }
+
     /// Adds a connection from `peer`, active now.
     pub fn register(&self, peer: SocketAddr) -> Arc<ConnHandle> {
         let h = Arc::new(ConnHandle {

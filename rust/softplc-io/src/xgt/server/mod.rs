@@ -248,12 +248,12 @@ impl XgtServer {
     }
 }
 
+/// Served variables and the bytes served per device.
+pub type Served = (Vec<ServedPoint>, Vec<(Device, usize)>);
+
 /// The served points of a configuration bound to `layout`, and the bytes served per
 /// device; errors name the map entry's file, line and key.
-pub fn served_points(
-    layout: &Layout,
-    cfg: &XgtServerConfig,
-) -> Result<(Vec<ServedPoint>, Vec<(Device, usize)>), ConfigError> {
+pub fn served_points(layout: &Layout, cfg: &XgtServerConfig) -> Result<Served, ConfigError> {
     let points = if cfg.map.is_empty() {
         default_server_points(layout, cfg.cpu)
     } else {
