@@ -182,8 +182,23 @@ async fn serve_conn(
             return End::Error;
         }
         if broken {
-            let _ = stream.shutdown().await;
+            linger(&mut stream, &mut buf).await;
             return End::Malformed;
+        }
+    }
+}
+
+/// Closes a connection whose stream broke, so that its NAK arrives: closing a socket
+/// with unread bytes resets it, and a reset can overtake the NAK. So: no more writes,
+/// then read and drop what the client still sends, for a bounded time and amount.
+async fn linger(stream: &mut TcpStream, buf: &mut [u8]) {
+    let _ = stream.shutdown().await;
+    let until = Instant::now() + Duration::from_millis(200);
+    let mut left: usize = 64 * 1024;
+    while left > 0 {
+        match tokio::time::timeout_at(until, stream.read(buf)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
         }
     }
 }
