@@ -19,6 +19,7 @@ use softplc_io::XgtClient;
 
 #[derive(Clone, Copy)]
 enum Mode {
+    CloseAtOnce,
     NakEverything,
     OtherInvoke,
     Truncated,
@@ -96,6 +97,10 @@ fn plc(mode: Mode, stop: Arc<AtomicBool>) -> u16 {
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             if let Ok((s, _)) = l.accept() {
+                if matches!(mode, Mode::CloseAtOnce) {
+                    drop(s);
+                    continue;
+                }
                 s.set_nonblocking(false).unwrap();
                 let stop = stop.clone();
                 std::thread::spawn(move || serve(s, mode, &stop));
@@ -209,4 +214,19 @@ fn a_plc_answering_garbage_is_dropped() {
             || d["last_error"].as_str().unwrap().contains("not connected"),
         "{d}"
     );
+}
+
+#[test]
+fn a_plc_that_accepts_and_closes_is_retried_with_back_off() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = plc(Mode::CloseAtOnce, stop.clone());
+    let mut r = client(port, "");
+    cycle_for(&mut r, Duration::from_millis(700));
+    stop.store(true, Ordering::Relaxed);
+    let st = r.status(0);
+    assert_eq!(r.quality("hmi.level"), Quality::Bad, "{st}");
+    // From 10 ms doubling: at most 0, 10, 30, 70, 150, 310, 630 ms (a connection that
+    // never answered does not reset the back-off), not one per poll or faster.
+    let connects = st["connections"][0]["connects"].as_u64().unwrap();
+    assert!((2..=8).contains(&connects), "{st}");
 }
