@@ -16,11 +16,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import wait_until
-from xgt_peers import Client, XgtNakReply
-
 import softplc.io as sio
+from conftest import wait_until
 from softplc import BOOL, Engine
+from xgt_peers import Client, XgtNakReply
 
 PROGRAM = """
 from softplc import program, Output, Memory, BOOL
