@@ -51,6 +51,7 @@ __all__ = [
     "io_load_config",
     "io_modbus_server",
     "io_python_device",
+    "io_xgt_server",
     "trace_dtypes",
     "trace_record",
     "trace_start",
@@ -223,7 +224,7 @@ class WatchdogInterrupt(BaseException): ...
 class TraceError(SoftPlcError): ...
 
 # ---------------------------------------------------------------------------------------
-# Drivers (driver.rs, modbus.rs)
+# Drivers (driver.rs, modbus.rs, xgt.rs)
 
 @final
 class NativeDriver:
@@ -268,6 +269,15 @@ class PyDeviceLink:
 def io_python_device(
     name: str, inputs: Sequence[str], outputs: Sequence[str], *, stale_ms: int
 ) -> tuple[NativeDriver, PyDeviceLink, IoMonitor]: ...
+def io_xgt_server(
+    listen: str,
+    *,
+    cpu: str = ...,
+    max_connections: int = ...,
+    idle_timeout_ms: int = ...,
+    allow: Sequence[str] = ...,
+    read_only: Sequence[str] = ...,
+) -> tuple[NativeDriver, IoMonitor]: ...
 def io_check_config(
     path: str,
     variables: Sequence[tuple[str, str, str, str | None]] | None = ...,

@@ -1,8 +1,9 @@
 """``softplc io check FILE.toml [--program PROGRAM.py]``: validate an I/O configuration.
 ``softplc io ports``: list the serial ports of this machine.
 
-``check`` prints a short description of the devices and the server (or one JSON object
-with ``--json``). Errors print ``softplc: error: FILE:LINE:COL: ...`` and exit 2.
+``check`` prints a short description of the devices, the serial ports and the servers,
+Modbus (TCP and RTU) and XGT (or one JSON object with ``--json``). Errors print
+``softplc: error: FILE:LINE:COL: ...`` and exit 2.
 """
 
 from __future__ import annotations
@@ -93,4 +94,25 @@ def cmd_io_check(args: argparse.Namespace) -> int:
     for r in report.get("rtu_servers", []):
         m = "default map" if r["default_map"] else "explicit map"
         print(f"  rtu server: port {r['port']} unit {r['unit_id']}, {m}")
+    _print_xgt(report)
     return 0
+
+
+def _print_xgt(report: dict[str, Any]) -> None:
+    """The XGT PLCs and the XGT server of a report."""
+    for d in report.get("xgt_devices", []):
+        line = (
+            f"  xgt device {d['name']}: {d['endpoint']} {d['cpu']}, poll {d['poll_ms']} ms, "
+            f"{d['reads']} inputs, {d['writes']} outputs"
+        )
+        if "read_requests_per_poll" in d:
+            line += (
+                f", {d['read_requests_per_poll']} read requests per poll, "
+                f"{d['write_requests']} write requests"
+            )
+        print(line)
+    s = report.get("xgt_server")
+    if s is not None:
+        m = "default map" if s["default_map"] else "explicit map"
+        extra = "" if s["map_entries"] is None else f", {s['map_entries']} variables"
+        print(f"  xgt server: {s['listen']} as {s['cpu']}, {m}{extra}")

@@ -150,6 +150,23 @@ def _register_extensions(p: argparse.ArgumentParser) -> None:
         help="a client address or network allowed to connect (10.0.0.0/8); repeatable; "
         "default: every client",
     )
+    _register_xgt_options(p)
+
+
+def _register_xgt_options(p: argparse.ArgumentParser) -> None:
+    """The XGT server's options (LS Electric's dedicated protocol)."""
+    p.add_argument(
+        "--xgt-server",
+        metavar="HOST:PORT",
+        help="answer as an LS Electric XGT PLC (FEnet) on HOST:PORT, default map",
+    )
+    p.add_argument(
+        "--xgt-cpu",
+        metavar="CPU",
+        default="XGI",
+        help="the CPU type the XGT server answers as: XGK, XGI, XGR, XGB-MK or XGB-IEC "
+        "(default XGI)",
+    )
 
 
 # -- engine set-up --------------------------------------------------------------------
@@ -177,6 +194,8 @@ def _build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
             modbus_server=args.modbus_server,
             modbus_allow=_split(args.modbus_allow),
             modbus_read_only=_split(args.modbus_read_only),
+            xgt_server=args.xgt_server,
+            xgt_cpu=args.xgt_cpu,
         ),
     )
 

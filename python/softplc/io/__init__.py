@@ -1,5 +1,5 @@
-"""Fieldbus I/O: Modbus TCP and RTU client and server drivers, configured from a TOML
-file, and Python serial devices (:func:`serial_device`).
+"""Fieldbus I/O: Modbus TCP and RTU and LS Electric XGT (FEnet) client and server
+drivers, configured from a TOML file, and Python serial devices (:func:`serial_device`).
 
 The drivers run their network I/O on their own threads; the scan only exchanges
 buffers with them, so a device that vanishes or answers slowly shows up as input
@@ -14,6 +14,8 @@ Example:
     >>> server = sio.modbus_server("127.0.0.1:0")
     >>> server.name
     'modbus-server'
+    >>> sio.xgt_server("127.0.0.1:0", cpu="XGK").name
+    'xgt-server'
 
 The file format is described in ``docs/io.md``.
 """
@@ -42,6 +44,7 @@ __all__ = [
     "load_config",
     "modbus_server",
     "serial_device",
+    "xgt_server",
 ]
 
 # Python serial devices (a module of their own; re-exported here).
@@ -80,7 +83,8 @@ class Driver:
 
     @property
     def name(self) -> str:
-        """The driver's name in the engine (``modbus`` or ``modbus-server``)."""
+        """The driver's name in the engine (``modbus``, ``modbus-server``, ``xgt`` or
+        ``xgt-server``)."""
         return str(self._monitor.name)
 
     def status(self) -> dict[str, Any]:
@@ -89,6 +93,9 @@ class Driver:
         garbled answers, rejected writes, round-trip times, and per connection connects,
         disconnects and late answers dropped; for the server, the address it listens on,
         connections (open, accepted, refused, evicted), requests and exceptions by kind.
+        The XGT drivers report the same, with NAKs in place of exceptions: the client's
+        ``naks`` and ``last_error`` (LS's error code and meaning, and the request it
+        refused), the server's ``naks`` by code.
 
         Example:
             >>> client = load_config("programs/pump_station.toml")[0]
@@ -144,7 +151,9 @@ def _path(path: str | Path) -> str:
 
 def load_config(path: str | Path) -> list[Driver]:
     """Reads an I/O configuration file and builds its drivers: the Modbus client (if the
-    file lists ``[[device]]`` tables) and the server (if it has ``[server]``).
+    file lists Modbus ``[[device]]`` tables), the Modbus server (``[server]``), the XGT
+    client (``[[device]]`` tables with ``protocol = "xgt"``) and the XGT server
+    (``[server.xgt]``).
 
     Errors name the file, line and key. Variable names are resolved when the engine
     starts.
@@ -152,6 +161,8 @@ def load_config(path: str | Path) -> list[Driver]:
     Example:
         >>> [d.name for d in load_config("programs/pump_station.toml")]
         ['modbus']
+        >>> [d.name for d in load_config("programs/xgt_press.toml")]
+        ['xgt']
     """
     pairs = _native.io_load_config(_path(path))
     return [Driver(d, m) for d, m in pairs]
@@ -227,6 +238,81 @@ def modbus_server(
 # The keyword arguments named ``modbus_server`` (the option's name) shadow the function.
 _new_modbus_server = modbus_server
 
+XGT_CPUS = ("XGK", "XGI", "XGR", "XGB-MK", "XGB-IEC")
+"""The CPU types an XGT server can answer as (``cpu=``)."""
+
+
+def xgt_server(
+    listen: str = "127.0.0.1:2004",
+    *,
+    cpu: str = "XGI",
+    max_connections: int = 16,
+    idle_timeout: str | int = "60s",
+    allow: Sequence[str] = (),
+    read_only: Sequence[str] = (),
+) -> Driver:
+    """An XGT server (LS Electric's dedicated protocol, FEnet): softplc answers as an
+    XGT PLC of type ``cpu``, with the default map. On an IEC CPU (``XGI``, ``XGR``,
+    ``XGB-IEC``) the devices I, Q and M are the image's areas, byte for byte: an XGT
+    client's ``%MW10`` is the program's ``%MW10``. On an XGK-type CPU (``XGK``,
+    ``XGB-MK``) P holds the inputs, M the memory and D the outputs (``docs/io.md``).
+
+    Args:
+        listen: ``HOST:PORT`` (an IP address or ``localhost``) or a bare port, which
+            listens on 127.0.0.1. Port 0 picks a free port (see :attr:`Driver.address`).
+        cpu: the CPU type answered as: its header code, how names are read, and the
+            continuous limit (512 bytes on XGB CPUs, else 1,400).
+        max_connections: when this many are open, a new client takes the place of the
+            connection idle longest if that one has sent nothing for a second, and is
+            refused otherwise.
+        idle_timeout: close a connection that sends no complete request for this long
+            (``"60s"``, nanoseconds, or 0 for never).
+        allow: client addresses or networks allowed to connect (all when empty).
+        read_only: devices clients may not write (``"I"``): writes to them get NAK
+            0x0003. Variables can also refuse writes one by one (``writable=False``:
+            0x0003; ``min``/``max``: 0x0010).
+
+    Example:
+        >>> xgt_server("2004", read_only=["I"]).name
+        'xgt-server'
+        >>> try:
+        ...     xgt_server("2004", cpu="XGB")
+        ... except ConfigError as e:
+        ...     print(str(e).split(" (")[1])
+        XGB is two families: XGB-MK for XBM/XBC CPUs, XGB-IEC for XEC CPUs)
+    """
+    if not isinstance(listen, str):
+        raise ConfigError(f"listen must be a string like '127.0.0.1:2004', got {listen!r}")
+    if not isinstance(cpu, str) or cpu.upper() not in XGT_CPUS:
+        hint = (
+            " (XGB is two families: XGB-MK for XBM/XBC CPUs, XGB-IEC for XEC CPUs)"
+            if isinstance(cpu, str) and cpu.upper() == "XGB"
+            else ""
+        )
+        raise ConfigError(f"cpu must be one of {', '.join(XGT_CPUS)}, got {cpu!r}{hint}")
+    if not isinstance(max_connections, int) or not 1 <= max_connections <= 1024:
+        raise ConfigError(f"max_connections must be 1..1024, got {max_connections!r}")
+    idle_ns = parse_duration(idle_timeout, what="idle_timeout")
+    if idle_ns < 0:
+        raise ConfigError(f"idle_timeout must not be negative, got {idle_timeout!r}")
+    if isinstance(allow, str):
+        allow = [allow]
+    if isinstance(read_only, str):
+        read_only = [read_only]
+    d, m = _native.io_xgt_server(
+        listen,
+        cpu=cpu,
+        max_connections=max_connections,
+        idle_timeout_ms=(idle_ns + 999_999) // 1_000_000,
+        allow=list(allow),
+        read_only=list(read_only),
+    )
+    return Driver(d, m)
+
+
+# The keyword arguments named ``xgt_server`` (the option's name) shadow the function.
+_new_xgt_server = xgt_server
+
 
 def _program_variables(program: str | Path) -> list[tuple[str, str, str, str | None]]:
     # Built as `softplc run` would, without running it: the engine's layout preview
@@ -251,12 +337,17 @@ def check_config(
     With ``program`` (a program file) or ``variables`` (``(name, area, type, address)``
     rows), the mappings are also bound: variable names, types, overlaps and the number
     of requests per poll are checked. Raises :class:`softplc.ConfigError` naming the
-    file, line and key.
+    file, line and key. Modbus devices are under ``devices`` and ``server``, XGT PLCs
+    under ``xgt_devices`` and ``xgt_server``.
 
     Example:
         >>> r = check_config("programs/pump_station.toml", program="programs/pump_station.py")
         >>> r["devices"][0]["read_requests_per_poll"]
         2
+        >>> r = check_config("programs/xgt_press.toml", program="programs/xgt_press.py")
+        >>> d = r["xgt_devices"][0]
+        >>> d["cpu"], d["read_requests_per_poll"], d["write_requests"]
+        ('XGK', 2, 2)
     """
     if program is not None and variables is not None:
         raise ConfigError("give either program= or variables=, not both")
@@ -277,15 +368,21 @@ def build_drivers(
     modbus_server: str | None = None,
     modbus_allow: Sequence[str] = (),
     modbus_read_only: Sequence[str] = (),
+    xgt_server: str | None = None,
+    xgt_cpu: str = "XGI",
 ) -> list[Driver]:
-    """The drivers of an I/O file and/or a default-map Modbus server, not yet attached
-    to an engine: give them to :meth:`softplc.loader.ProgramFile.build_engine` (or
-    :meth:`softplc.Engine.add_driver` each). ``modbus_allow`` and ``modbus_read_only``
-    are the server's ``allow`` and ``read_only`` (see :func:`modbus_server`).
+    """The drivers of an I/O file and/or default-map Modbus and XGT servers, not yet
+    attached to an engine: give them to :meth:`softplc.loader.ProgramFile.build_engine`
+    (or :meth:`softplc.Engine.add_driver` each). ``modbus_allow`` and
+    ``modbus_read_only`` are the Modbus server's ``allow`` and ``read_only`` (see
+    :func:`modbus_server`); ``xgt_cpu`` is the XGT server's ``cpu`` (see
+    :func:`xgt_server`).
 
     Example:
         >>> [d.name for d in build_drivers(io="programs/pump_station.toml")]
         ['modbus']
+        >>> [d.name for d in build_drivers(xgt_server="127.0.0.1:0", xgt_cpu="XGK")]
+        ['xgt-server']
         >>> build_drivers()
         []
     """
@@ -303,17 +400,39 @@ def build_drivers(
         )
     elif modbus_allow or modbus_read_only:
         raise ConfigError("the Modbus server options need --modbus-server HOST:PORT")
+    drivers.extend(_xgt_server_drivers(drivers, io, xgt_server, xgt_cpu))
     return drivers
 
 
-def attach(
-    engine: Any, *, io: str | Path | None = None, modbus_server: str | None = None
+def _xgt_server_drivers(
+    drivers: list[Driver], io: str | Path | None, listen: str | None, cpu: str
 ) -> list[Driver]:
-    """Adds the drivers of an I/O file and/or a default-map Modbus server to an engine
-    (before :meth:`~softplc.Engine.start`); returns them for status queries.
+    """The default-map XGT server of ``--xgt-server``, if asked for."""
+    if listen is None:
+        if cpu != "XGI":
+            raise ConfigError("--xgt-cpu needs --xgt-server HOST:PORT")
+        return []
+    if any(d.name == "xgt-server" for d in drivers):
+        raise ConfigError(
+            f"{io}: the file configures a [server.xgt] already; drop --xgt-server or the "
+            "[server.xgt] table"
+        )
+    return [_new_xgt_server(listen, cpu=cpu)]
 
-    This is what ``softplc run PROGRAM.py --io FILE.toml --modbus-server HOST:PORT``
-    does.
+
+def attach(
+    engine: Any,
+    *,
+    io: str | Path | None = None,
+    modbus_server: str | None = None,
+    xgt_server: str | None = None,
+    xgt_cpu: str = "XGI",
+) -> list[Driver]:
+    """Adds the drivers of an I/O file and/or default-map Modbus and XGT servers to an
+    engine (before :meth:`~softplc.Engine.start`); returns them for status queries.
+
+    This is what ``softplc run PROGRAM.py --io FILE.toml --modbus-server HOST:PORT
+    --xgt-server HOST:PORT`` does.
 
     Example:
         >>> from softplc import INT, Engine
@@ -338,14 +457,17 @@ def attach(
         'good'
         >>> engine.close()
     """
-    drivers = build_drivers(io=io, modbus_server=modbus_server)
+    drivers = build_drivers(
+        io=io, modbus_server=modbus_server, xgt_server=xgt_server, xgt_cpu=xgt_cpu
+    )
     for d in drivers:
         engine.add_driver(d)
     return drivers
 
 
 def attach_from_args(engine: Any, args: argparse.Namespace) -> list[Driver]:
-    """:func:`attach` with the ``--io`` and ``--modbus-server`` options of ``softplc run``.
+    """:func:`attach` with the ``--io``, ``--modbus-server``, ``--xgt-server`` and
+    ``--xgt-cpu`` options of ``softplc run``.
 
     Example:
         >>> import argparse
@@ -367,4 +489,6 @@ def attach_from_args(engine: Any, args: argparse.Namespace) -> list[Driver]:
         engine,
         io=getattr(args, "io", None),
         modbus_server=getattr(args, "modbus_server", None),
+        xgt_server=getattr(args, "xgt_server", None),
+        xgt_cpu=getattr(args, "xgt_cpu", None) or "XGI",
     )

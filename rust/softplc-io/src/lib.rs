@@ -8,6 +8,10 @@
 //!   explicit map or the OpenPLC-compatible default map; on a serial line it is the
 //!   Modbus RTU slave ([`modbus::rtu`]). Client devices may hang on serial lines too.
 //!
+//! LS Electric's XGT dedicated protocol (FEnet, TCP 2004), both ways ([`xgt`]):
+//! [`XgtClient`] polls XGT PLCs named in an I/O configuration file by their native
+//! device names (`D100`, `%MW100`), and [`XgtServer`] answers as an XGT PLC.
+//!
 //! Both implement [`softplc_core::Driver`]. All network I/O happens on one I/O thread
 //! per driver (a single-threaded tokio runtime, the only async code of the project);
 //! the scan thread only exchanges lock-free buffers with it, so a device that vanishes,
@@ -16,16 +20,22 @@
 //! which the engine hands them at start.
 //!
 //! Layout: one module per protocol (`modbus/`, with `client/` and `server/`; `xgt/`,
-//! LS Electric's XGT dedicated protocol), and what
-//! protocols share beside them: the configuration file (`config/`), the I/O thread
-//! (`runtime`), rate-limited events (`ratelimit`) and IP allowlists (`net`).
+//! LS Electric's XGT dedicated protocol, with `client/` and `server/`), and what
+//! protocols share beside them: the configuration file (`config/`), what client drivers
+//! share (`client/`: counters, quality, the safe-output latch, reconnection), what
+//! server drivers share (`server/`: connections, events, the sequence lock), number
+//! conversions (`convert`), the I/O thread (`runtime`), rate-limited events
+//! (`ratelimit`) and IP allowlists (`net`).
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod config;
+pub mod convert;
 pub mod modbus;
 pub mod net;
 pub mod ratelimit;
 pub mod runtime;
+pub mod server;
 pub mod xgt;
 
 use std::path::Path;
@@ -38,13 +48,20 @@ use modbus::{bind, plan};
 pub use config::{
     load, parse, DeviceConfig, IoConfig, RtuServerConfig, SerialPortConfig, ServerConfig,
 };
+pub use config::{XgtDeviceConfig, XgtServerConfig};
 pub use modbus::{Codec, ModbusClient, ModbusServer, RegType, Table, WordOrder};
 pub use net::IpNet;
+pub use xgt::client::XgtClient;
+pub use xgt::server::XgtServer;
 
 /// Name of the client driver built from a configuration.
 pub const CLIENT_DRIVER: &str = "modbus";
 /// Name of the server driver.
 pub const SERVER_DRIVER: &str = "modbus-server";
+/// Name of the XGT client driver built from a configuration.
+pub const XGT_CLIENT_DRIVER: &str = "xgt";
+/// Name of the XGT server driver.
+pub const XGT_SERVER_DRIVER: &str = "xgt-server";
 
 /// The drivers a configuration asks for: the client (if it lists devices) and the
 /// server (if it has a `[server]` table).
@@ -60,6 +77,23 @@ pub fn drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
         out.push(Box::new(ModbusServer::new(SERVER_DRIVER, s.clone())));
     }
     out.extend(rtu_server_drivers(cfg));
+    out.extend(xgt_drivers(cfg));
+    out
+}
+
+/// The XGT drivers a configuration asks for: the client (if it lists XGT devices) and
+/// the server (if it has `[server.xgt]`).
+pub fn xgt_drivers(cfg: &IoConfig) -> Vec<Box<dyn Driver>> {
+    let mut out: Vec<Box<dyn Driver>> = Vec::new();
+    if !cfg.xgt_devices.is_empty() {
+        out.push(Box::new(XgtClient::new(
+            XGT_CLIENT_DRIVER,
+            cfg.xgt_devices.clone(),
+        )));
+    }
+    if let Some(s) = &cfg.xgt_server {
+        out.push(Box::new(XgtServer::new(XGT_SERVER_DRIVER, s.clone())));
+    }
     out
 }
 
@@ -159,6 +193,7 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
         })
     });
     let (ports, rtu_servers) = serial_json(cfg);
+    let (xgt_devices, xgt_server) = xgt_check(cfg, layout)?;
     Ok(json!({
         "file": &*cfg.file,
         "bound": layout.is_some(),
@@ -166,6 +201,8 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
         "server": server,
         "ports": ports,
         "rtu_servers": rtu_servers,
+        "xgt_devices": xgt_devices,
+        "xgt_server": xgt_server,
     })
     .to_string())
 }
@@ -201,4 +238,53 @@ fn serial_json(cfg: &IoConfig) -> (serde_json::Value, serde_json::Value) {
         })
         .collect();
     (json!(ports), json!(servers))
+}
+
+/// The XGT part of [`check`]: PLCs (with their requests per poll once bound) and the
+/// XGT server (with its served variables once bound).
+fn xgt_check(
+    cfg: &IoConfig,
+    layout: Option<&Layout>,
+) -> Result<(serde_json::Value, serde_json::Value), ConfigError> {
+    let mut devices = Vec::new();
+    for d in &cfg.xgt_devices {
+        let mut j = json!({
+            "name": d.name,
+            "endpoint": d.endpoint(),
+            "cpu": d.cpu.name(),
+            "hex_bit": d.naming.uses_hex_bit(),
+            "poll_ms": d.poll.as_millis() as u64,
+            "timeout_ms": d.timeout.as_millis() as u64,
+            "retries": d.retries,
+            "fail_after": d.fail_after,
+            "pipeline": d.pipeline,
+            "reads": d.reads.iter().map(|p| p.vars.len()).sum::<usize>(),
+            "writes": d.writes.iter().map(|p| p.vars.len()).sum::<usize>(),
+        });
+        if let Some(l) = layout {
+            let (r, w) = xgt::client::plan_counts(l, d)?;
+            j["read_requests_per_poll"] = json!(r);
+            j["write_requests"] = json!(w);
+        }
+        devices.push(j);
+    }
+    let server = match &cfg.xgt_server {
+        None => serde_json::Value::Null,
+        Some(s) => {
+            let entries = match layout {
+                Some(l) => Some(xgt::server::served_points(l, s)?.0.len()),
+                None => None,
+            };
+            json!({
+                "listen": s.listen.to_string(),
+                "cpu": s.cpu.name(),
+                "default_map": s.map.is_empty(),
+                "map_entries": entries,
+                "allow": s.allow.iter().map(|n| format!("{}/{}", n.addr, n.prefix)).collect::<Vec<_>>(),
+                "read_only": s.read_only.iter().map(|d| d.letter().to_string()).collect::<Vec<_>>(),
+                "max_connections": s.max_connections,
+            })
+        }
+    };
+    Ok((json!(devices), server))
 }

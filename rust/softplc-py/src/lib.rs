@@ -5,8 +5,8 @@
 //! core errors as the exception tree (`errors`, the one place they are mapped), and
 //! every wait without the GIL with Ctrl-C as KeyboardInterrupt (`wait`). The classes:
 //! the engine (`engine`), the I/O object of Python programs (`scanio`), Python code on
-//! the scan thread (`pycode`), drivers (`driver`, `modbus`, `pydevice` for Python device drivers), compiled programs (`vm`)
-//! and traces (`trace`).
+//! the scan thread (`pycode`), drivers (`driver`, `modbus`, `xgt`, and `pydevice` for
+//! Python device drivers), compiled programs (`vm`) and traces (`trace`).
 
 use pyo3::prelude::*;
 
@@ -22,6 +22,7 @@ mod trace;
 mod value;
 mod vm;
 mod wait;
+mod xgt;
 
 /// The native module.
 #[pymodule]
@@ -32,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine::register(m)?;
     modbus::register(m)?;
     pydevice::register(m)?;
+    xgt::register(m)?;
     trace::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

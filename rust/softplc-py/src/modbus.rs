@@ -44,7 +44,7 @@ impl IoMonitor {
     }
 }
 
-fn wrap(d: Box<dyn Driver>) -> PyResult<(NativeDriver, IoMonitor)> {
+pub(crate) fn wrap(d: Box<dyn Driver>) -> PyResult<(NativeDriver, IoMonitor)> {
     let name = d.name().to_string();
     let monitor = d.monitor().ok_or_else(|| {
         errors::IoError::new_err(format!("driver {name:?} offers no status monitor"))

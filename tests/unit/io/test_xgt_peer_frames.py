@@ -1,6 +1,6 @@
 """pyXGTClient (the independent XGT peer, tests/xgt_peers.py) against a tiny recording
 server of this test's own: the request frames it sends match the reference layout
-(docs/xgt.md, the protocol sheet's test vectors) byte for byte, and it understands the
+(docs/io.md, the protocol sheet's test vectors) byte for byte, and it understands the
 reference's answers. What softplc's XGT server must accept from a real third-party
 client starts here."""
 

@@ -1,4 +1,5 @@
-//! The I/O configuration file (TOML): Modbus devices to poll and the Modbus server.
+//! The I/O configuration file (TOML): devices to poll (Modbus, or LS Electric XGT with
+//! `protocol = "xgt"`) and the servers (`[server]`, Modbus; `[server.xgt]`, XGT).
 //!
 //! Parsing checks everything that can be checked without the program (syntax, keys,
 //! ranges, tables, orders); binding against a [`softplc_core::Layout`] (see
@@ -30,12 +31,16 @@
 //! ```
 //!
 //! Files: `model` (the checked configuration), `parse` (TOML to model, with the
-//! checks), `serial` (`[[port]]`, devices on a serial line, `[[rtu_server]]`), `source` (places in the text for messages).
+//! checks), `source` (places in the text for messages), `xgt` and `xgt_model` (the XGT
+//! parts: `[[device]]` with `protocol = "xgt"` and `[server.xgt]`; see
+//! [`crate::xgt`]).
 
 mod model;
 mod parse;
 mod serial;
 mod source;
+mod xgt;
+mod xgt_model;
 
 pub use model::{
     DeviceConfig, IoConfig, OnFail, Parity, PointConfig, RtuServerConfig, SerialPortConfig,
@@ -43,6 +48,7 @@ pub use model::{
 };
 pub use parse::{load, parse, parse_listen};
 pub use source::Loc;
+pub use xgt_model::{XgtDeviceConfig, XgtPointConfig, XgtServerConfig, XGT_PORT};
 
 // Where these lived before; they are not configuration, but old paths still resolve.
 pub use crate::modbus::Table;

@@ -9,6 +9,7 @@ use crate::modbus::{RegType, Table, WordOrder};
 use crate::net::IpNet;
 
 use super::source::Loc;
+use super::xgt_model::{XgtDeviceConfig, XgtServerConfig};
 
 /// What happens to a failed device's inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,4 +292,8 @@ pub struct IoConfig {
     pub ports: Vec<SerialPortConfig>,
     /// RTU slaves (`[[rtu_server]]`).
     pub rtu_servers: Vec<RtuServerConfig>,
+    /// XGT PLCs polled as a client (`[[device]]` with `protocol = "xgt"`).
+    pub xgt_devices: Vec<XgtDeviceConfig>,
+    /// The XGT server (`[server.xgt]`), if configured.
+    pub xgt_server: Option<XgtServerConfig>,
 }

@@ -1,6 +1,10 @@
 //! Parsing the configuration file: the raw TOML structure, then every check that can
 //! be made without the program (keys, ranges, tables, orders), each error naming file,
 //! line, column and key.
+//!
+//! The document is parsed once into spanned TOML values; the XGT parts
+//! (`[[device]]` tables with `protocol = "xgt"`, `[server.xgt]`) are taken out of it by
+//! [`super::xgt`] and the rest is the Modbus configuration read here.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use softplc_core::ConfigError;
+use toml::de::DeTable;
 use toml::Spanned;
 
 use crate::modbus::{RegType, Table, WordOrder};
@@ -19,6 +24,7 @@ use super::model::{
 };
 use super::serial::{self, RawPort, RawRtuServer};
 use super::source::{Loc, Source};
+use super::xgt;
 
 // ---------------------------------------------------------------------------------
 // Raw TOML structure. Optional keys are `Option<Spanned<_>>` so that a value's
@@ -107,29 +113,38 @@ pub fn load(path: &Path) -> Result<IoConfig, ConfigError> {
     parse(&path.display().to_string(), &text)
 }
 
+/// A TOML error (syntax, or a value of the wrong shape) as a configuration error
+/// naming file, line, column and key.
+pub(super) fn toml_error(src: &Source<'_>, e: &toml::de::Error) -> ConfigError {
+    let span = e.span().unwrap_or(0..0);
+    let loc = src.loc(&span);
+    let msg = e.message().trim().to_string();
+    match src.key_at(&span) {
+        Some(key) if !msg.contains(&format!("`{key}`")) => {
+            ConfigError::new(format!("{loc}: key `{key}`: {msg}"))
+        }
+        _ => ConfigError::new(format!("{loc}: {msg}")),
+    }
+}
+
 /// Parses and checks configuration text; `file` names it in messages.
 pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
     let src = Source::new(file, text);
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let loc = src.loc(&span);
-        let msg = e.message().trim().to_string();
-        match src.key_at(&span) {
-            Some(key) if !msg.contains(&format!("`{key}`")) => {
-                ConfigError::new(format!("{loc}: key `{key}`: {msg}"))
-            }
-            _ => ConfigError::new(format!("{loc}: {msg}")),
-        }
-    })?;
+    let mut root = DeTable::parse(text).map_err(|e| toml_error(&src, &e))?;
+    let xgt_parts = xgt::take(&src, root.get_mut())?;
+    let raw = RawFile::deserialize(toml::de::Deserializer::from(root))
+        .map_err(|e| toml_error(&src, &e))?;
     let ports = serial::ports(&src, raw.port)?;
     let mut devices = Vec::new();
+    // Device names are unique across protocols: events and status name devices by them.
     let mut names: HashMap<String, Loc> = HashMap::new();
+    let modbus_at = xgt_parts.modbus_positions();
     for (i, d) in raw.device.into_iter().enumerate() {
         let loc = src.loc(&d.span());
-        let dev = device(&src, i, loc, d.into_inner(), &ports)?;
+        let dev = device(&src, modbus_at[i], loc, d.into_inner(), &ports)?;
         if let Some(first) = names.get(&dev.name) {
             return Err(dev.loc.error(
-                &format!("device #{}", i + 1),
+                &format!("device #{}", modbus_at[i] + 1),
                 "name",
                 format!(
                     "duplicate device name {:?} (first declared at {first})",
@@ -140,6 +155,7 @@ pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
         names.insert(dev.name.clone(), dev.loc.clone());
         devices.push(dev);
     }
+    let (xgt_devices, xgt_server) = xgt_parts.finish(&mut names)?;
     // Devices behind one gateway share a connection, so they must agree on how it is
     // re-established.
     let mut endpoints: HashMap<String, &DeviceConfig> = HashMap::new();
@@ -176,6 +192,8 @@ pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
         server,
         ports,
         rtu_servers,
+        xgt_devices,
+        xgt_server,
     })
 }
 
@@ -230,7 +248,7 @@ fn order_of(
 }
 
 /// Why `host` is not a host name or an IP address (a port or brackets in it), if so.
-fn host_problem(host: &str) -> Option<String> {
+pub(super) fn host_problem(host: &str) -> Option<String> {
     if host.parse::<std::net::IpAddr>().is_ok() {
         return None;
     }
@@ -335,20 +353,7 @@ fn device(
     }
     let order = order_of(src, &what, &d.byte_order, WordOrder::Abcd)?;
     let fail_after = int_in(src, &what, "fail_after", &d.fail_after, 1..=1_000_000, 3)? as u32;
-    let on_fail = match &d.on_fail {
-        None => OnFail::Keep,
-        Some(s) => match s.get_ref().as_str() {
-            "keep" => OnFail::Keep,
-            "substitute" => OnFail::Substitute,
-            other => {
-                return Err(src.loc(&s.span()).error(
-                    &what,
-                    "on_fail",
-                    format!("unknown policy {other:?} (expected \"keep\" or \"substitute\")"),
-                ))
-            }
-        },
-    };
+    let on_fail = on_fail_of(src, &what, &d.on_fail)?;
     let stale_ms = int_in(
         src,
         &what,
@@ -358,22 +363,7 @@ fn device(
         2 * poll_ms + timeout_ms,
     )?;
     let max_gap = int_in(src, &what, "max_gap", &d.max_gap, 0..=124, 0)? as u16;
-    let write_mode = match &d.write_mode {
-        None => WriteMode::OnChange,
-        Some(s) => match s.get_ref().as_str() {
-            "on_change" => WriteMode::OnChange,
-            "every_poll" => WriteMode::EveryPoll,
-            other => {
-                return Err(src.loc(&s.span()).error(
-                    &what,
-                    "write_mode",
-                    format!(
-                        "unknown write mode {other:?} (expected \"on_change\" or \"every_poll\")"
-                    ),
-                ))
-            }
-        },
-    };
+    let write_mode = write_mode_of(src, &what, &d.write_mode)?;
     let write_check_ms = int_in(
         src,
         &what,
@@ -382,17 +372,7 @@ fn device(
         1..=60_000,
         5.min(poll_ms),
     )?;
-    let health_var = match &d.health_var {
-        None => None,
-        Some(v) if v.get_ref().trim().is_empty() => {
-            return Err(src.loc(&v.span()).error(
-                &what,
-                "health_var",
-                "the variable name must not be empty",
-            ))
-        }
-        Some(v) => Some((v.get_ref().trim().to_string(), src.loc(&v.span()))),
-    };
+    let health_var = health_var_of(src, &what, &d.health_var)?;
     let mut reads = Vec::new();
     for (j, p) in d.read.into_iter().enumerate() {
         let pwhat = format!("{what} read #{}", j + 1);
@@ -468,6 +448,63 @@ pub(super) fn point_for_server(
     order: WordOrder,
 ) -> Result<PointConfig, ConfigError> {
     point(src, what, p, order, PointUse::Server)
+}
+
+/// The `on_fail` policy of a device.
+pub(super) fn on_fail_of(
+    src: &Source<'_>,
+    what: &str,
+    v: &Option<Spanned<String>>,
+) -> Result<OnFail, ConfigError> {
+    match v {
+        None => Ok(OnFail::Keep),
+        Some(s) => match s.get_ref().as_str() {
+            "keep" => Ok(OnFail::Keep),
+            "substitute" => Ok(OnFail::Substitute),
+            other => Err(src.loc(&s.span()).error(
+                what,
+                "on_fail",
+                format!("unknown policy {other:?} (expected \"keep\" or \"substitute\")"),
+            )),
+        },
+    }
+}
+
+/// The `write_mode` of a device.
+pub(super) fn write_mode_of(
+    src: &Source<'_>,
+    what: &str,
+    v: &Option<Spanned<String>>,
+) -> Result<WriteMode, ConfigError> {
+    match v {
+        None => Ok(WriteMode::OnChange),
+        Some(s) => match s.get_ref().as_str() {
+            "on_change" => Ok(WriteMode::OnChange),
+            "every_poll" => Ok(WriteMode::EveryPoll),
+            other => Err(src.loc(&s.span()).error(
+                what,
+                "write_mode",
+                format!("unknown write mode {other:?} (expected \"on_change\" or \"every_poll\")"),
+            )),
+        },
+    }
+}
+
+/// The `health_var` of a device, with where it is named.
+pub(super) fn health_var_of(
+    src: &Source<'_>,
+    what: &str,
+    v: &Option<Spanned<String>>,
+) -> Result<Option<(String, Loc)>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.get_ref().trim().is_empty() => {
+            Err(src
+                .loc(&v.span())
+                .error(what, "health_var", "the variable name must not be empty"))
+        }
+        Some(v) => Ok(Some((v.get_ref().trim().to_string(), src.loc(&v.span())))),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -676,20 +713,7 @@ fn server(src: &Source<'_>, loc: Loc, s: RawServer) -> Result<ServerConfig, Conf
         }
     };
     let unit_id = int_in(src, what, "unit_id", &s.unit_id, 1..=255, 1)? as u8;
-    let mut allow = Vec::new();
-    if let Some(a) = &s.allow {
-        for text in a.get_ref() {
-            allow.push(IpNet::parse(text).ok_or_else(|| {
-                src.loc(&a.span()).error(
-                    what,
-                    "allow",
-                    format!(
-                        "{text:?} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)"
-                    ),
-                )
-            })?);
-        }
-    }
+    let allow = allow_of(src, what, &s.allow)?;
     let mut read_only = [false; 4];
     if let Some(r) = &s.read_only {
         for text in r.get_ref() {
@@ -733,6 +757,29 @@ fn server(src: &Source<'_>, loc: Loc, s: RawServer) -> Result<ServerConfig, Conf
         serial: None,
         loc,
     })
+}
+
+/// A server's client allowlist.
+pub(super) fn allow_of(
+    src: &Source<'_>,
+    what: &str,
+    v: &Option<Spanned<Vec<String>>>,
+) -> Result<Vec<IpNet>, ConfigError> {
+    let mut allow = Vec::new();
+    if let Some(a) = v {
+        for text in a.get_ref() {
+            allow.push(IpNet::parse(text).ok_or_else(|| {
+                src.loc(&a.span()).error(
+                    what,
+                    "allow",
+                    format!(
+                        "{text:?} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)"
+                    ),
+                )
+            })?);
+        }
+    }
+    Ok(allow)
 }
 
 /// Parses a listen address: `HOST:PORT` with an IP address or `localhost`, `[v6]:PORT`,

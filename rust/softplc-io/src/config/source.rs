@@ -61,6 +61,11 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// The text of `span`, if it is within the source.
+    pub fn text(&self, span: &Range<usize>) -> Option<&'a str> {
+        self.text.get(span.clone())
+    }
+
     /// The key assigned on the line of `span`, if the line reads `key = ...`.
     pub fn key_at(&self, span: &Range<usize>) -> Option<String> {
         let loc = self.loc(span);

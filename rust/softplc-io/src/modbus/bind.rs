@@ -152,10 +152,20 @@ pub fn bind_health(
     layout: &Layout,
     dev: &crate::config::DeviceConfig,
 ) -> Result<Option<(VarId, Slot)>, ConfigError> {
-    let Some((name, loc)) = &dev.health_var else {
+    bind_health_var(layout, &dev.name, &dev.health_var)
+}
+
+/// Binds the `health_var` of device `device` (any protocol): a BOOL input or memory
+/// variable.
+pub fn bind_health_var(
+    layout: &Layout,
+    device: &str,
+    health_var: &Option<(String, crate::config::Loc)>,
+) -> Result<Option<(VarId, Slot)>, ConfigError> {
+    let Some((name, loc)) = health_var else {
         return Ok(None);
     };
-    let what = format!("device {:?}", dev.name);
+    let what = format!("device {device:?}");
     let id = layout
         .find(name)
         .map_err(|e| loc.error(&what, "health_var", e.message))?;

@@ -13,6 +13,8 @@ use std::fmt;
 
 use softplc_core::{IecType, Value};
 
+use crate::convert::{num_to_value, saturate_f64, saturate_int, value_to_num, Num};
+
 /// Register and byte order for values spanning more than one register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum WordOrder {
@@ -147,97 +149,6 @@ impl RegType {
 impl fmt::Display for RegType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// A number on its way between a register and a variable.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Num {
-    Int(i128),
-    Float(f64),
-}
-
-impl Num {
-    fn as_f64(self) -> f64 {
-        match self {
-            Num::Int(i) => i as f64,
-            Num::Float(f) => f,
-        }
-    }
-}
-
-/// Range of an integer type as i128 (`TIME` is 64-bit signed nanoseconds).
-fn int_bounds(ty: IecType) -> (i128, i128) {
-    let bits = if ty == IecType::Time {
-        64
-    } else {
-        ty.size() as u32 * 8
-    };
-    if ty.is_unsigned_int() {
-        (0, (1i128 << bits) - 1)
-    } else {
-        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-    }
-}
-
-/// Rounds a float to an integer of `lo..=hi`, saturating; NaN becomes 0.
-/// Returns the integer and whether it had to be clamped.
-fn saturate_f64(f: f64, lo: i128, hi: i128) -> (i128, bool) {
-    if f.is_nan() {
-        return (0, true);
-    }
-    let r = f.round();
-    if r < lo as f64 {
-        (lo, true)
-    } else if r > hi as f64 {
-        (hi, true)
-    } else {
-        (r as i128, false)
-    }
-}
-
-fn saturate_int(i: i128, lo: i128, hi: i128) -> (i128, bool) {
-    if i < lo {
-        (lo, true)
-    } else if i > hi {
-        (hi, true)
-    } else {
-        (i, false)
-    }
-}
-
-/// Builds a value of `ty` from a number, saturating instead of failing. Returns the
-/// value and whether it was clamped.
-fn num_to_value(ty: IecType, n: Num) -> (Value, bool) {
-    match ty {
-        IecType::Bool => (Value::Bool(n.as_f64() != 0.0), false),
-        IecType::Real => (Value::Real(n.as_f64() as f32), false),
-        IecType::Lreal => (Value::Lreal(n.as_f64()), false),
-        _ => {
-            let (lo, hi) = int_bounds(ty);
-            let (i, clamped) = match n {
-                Num::Int(i) => saturate_int(i, lo, hi),
-                Num::Float(f) => saturate_f64(f, lo, hi),
-            };
-            let v = if ty == IecType::Time {
-                Value::Time(i as i64)
-            } else if ty.is_signed_int() {
-                Value::Int(ty, i as i64)
-            } else {
-                Value::UInt(ty, i as u64)
-            };
-            (v, clamped)
-        }
-    }
-}
-
-fn value_to_num(v: Value) -> Num {
-    match v {
-        Value::Bool(b) => Num::Int(b as i128),
-        Value::Int(_, i) | Value::Time(i) => Num::Int(i as i128),
-        Value::UInt(_, u) => Num::Int(u as i128),
-        Value::Real(f) => Num::Float(f as f64),
-        Value::Lreal(f) => Num::Float(f),
     }
 }
 

@@ -166,7 +166,7 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// The NAK code a server answers this error with. Which code a real PLC gives for
-    /// the errors LS's list does not name is not documented; see docs/xgt.md.
+    /// the errors LS's list does not name is not documented; see docs/io.md, "LS Electric XGT".
     pub fn nak_code(self) -> NakCode {
         match self {
             DecodeError::Company(_) => NakCode::COMPANY_ID,

@@ -1,5 +1,6 @@
-//! LS Electric XGT dedicated protocol over Ethernet (FEnet, TCP 2004): the pure part,
-//! shared by the client and the server. No I/O, no threads, no panics on any input.
+//! LS Electric XGT dedicated protocol over Ethernet (FEnet, TCP 2004): the client
+//! driver ([`client::XgtClient`]), the server driver ([`server::XgtServer`]), and the
+//! pure part they share (no I/O, no threads, no panics on any input):
 //!
 //! - [`header`]: the 20-byte application header and frame delimiting in a byte stream
 //!   ([`header::FrameDecoder`] says how many more bytes a frame needs and never trusts
@@ -12,16 +13,22 @@
 //!   they travel.
 //! - [`plan`]: a set of mappings turned into the fewest request frames.
 //! - [`cpu`]: CPU types, their header codes, naming conventions and limits.
+//! - [`value`]: PLC-side types and the conversion of values with scaling.
+//! - [`bind`]: configured mappings bound to the image, and the server's default map.
 //!
-//! Written from the protocol facts in docs/xgt.md (LS's FEnet manuals, cross-checked
+//! Written from the protocol facts in docs/io.md (LS's FEnet manuals, cross-checked
 //! against independent implementations), not from any implementation's code.
 
+pub mod bind;
+pub mod client;
 pub mod codec;
 pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod header;
 pub mod plan;
+pub mod server;
+pub mod value;
 
 pub use codec::{DataType, Name, Request, RequestFrame, Response, ResponseFrame, WriteItem};
 pub use cpu::Cpu;

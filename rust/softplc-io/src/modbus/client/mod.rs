@@ -23,19 +23,21 @@ use std::sync::{Arc, Mutex};
 
 use softplc_core::{
     Area, ConfigError, Driver, DriverMonitor, EngineClock, IoCtx, IoError, IoStatus, Layout,
-    Quality, SafeState, Slot, StartCtx, Value, VarId,
+    SafeState, Slot, StartCtx, VarId,
 };
 use triple_buffer::triple_buffer;
 
+use crate::client::quality::store_health;
+use crate::client::safe::SafeLatch;
 use crate::config::{DeviceConfig, OnFail};
 use crate::modbus::bind::{bind_health, bind_points, BoundPoint, Usage};
 use crate::modbus::plan::{plan, Plan};
 use crate::runtime::{stopped, IoThread};
 
-use exchange::{InSample, OutSample, SafeLatch, SafePatch};
+pub use crate::client::status::{ConnStats, DeviceStats, Health};
+use exchange::{InSample, OutSample, SafePatch};
 use poller::{ConnSpec, IoDevice};
 use status::{ClientShared, DeviceEntry};
-pub use status::{ConnStats, DeviceStats, Health};
 
 /// An I/O thread to start: its name and the connections it serves.
 type ThreadPlan = (String, Vec<(ConnSpec, Vec<IoDevice>)>);
@@ -59,12 +61,12 @@ fn safe_patch(layout: &Layout, writes: &[BoundPoint], plan: &Plan) -> SafePatch 
         }
         let v = layout.var(p.var).safe;
         if p.table.is_bits() {
-            patch.bits.push((off, p.codec.encode_bit(v)));
+            patch.bits.push(off, p.codec.encode_bit(v));
         } else {
             let mut w = [0u16; 4];
             let n = p.codec.words();
             p.codec.encode_words(v, &mut w[..n]);
-            patch.words.extend((0..n).map(|k| (off + k, w[k])));
+            (0..n).for_each(|k| patch.words.push(off + k, w[k]));
         }
     }
     patch
@@ -95,24 +97,13 @@ impl ScanDevice {
     /// Scan thread: copies and conversions only, no allocation, locks or syscalls.
     fn read(&mut self, cx: &mut IoCtx<'_>) -> bool {
         let s = self.input.read();
-        let stamp = if s.good_seq == 0 {
-            0
-        } else {
-            self.clock.engine_time(s.acquired_mono)
-        };
-        let quality = if s.bad {
-            Quality::Bad
-        } else if s.good_seq == 0 || cx.now_ns.saturating_sub(stamp) > self.stale_ns {
-            Quality::Stale
-        } else {
-            Quality::Good
-        };
+        let (quality, stamp) = s.state.judge(&self.clock, cx.now_ns, self.stale_ns);
         let mut clamps = 0u64;
         for (p, off) in &self.reads {
             let i = p.var.index();
-            if s.bad && self.on_fail == OnFail::Substitute {
+            if s.state.bad && self.on_fail == OnFail::Substitute {
                 cx.image.store(p.slot, p.substitute);
-            } else if s.good_seq > 0 {
+            } else if s.state.good_seq > 0 {
                 let (v, clamped) = if p.table.is_bits() {
                     (p.codec.decode_bit(s.bits[*off]), false)
                 } else {
@@ -124,19 +115,11 @@ impl ScanDevice {
             cx.image.quality[i] = quality;
             cx.image.stamp_ns[i] = stamp;
         }
-        if clamps > 0 && s.good_seq > 0 {
+        if clamps > 0 && s.state.good_seq > 0 {
             self.stats.clamps.fetch_add(clamps, Ordering::Relaxed);
         }
-        let good = if self.reads.is_empty() {
-            !s.bad && s.good_seq > 0
-        } else {
-            quality == Quality::Good
-        };
-        if let Some((id, slot)) = self.health {
-            cx.image.store(slot, Value::Bool(good));
-            cx.image.quality[id.index()] = Quality::Good;
-            cx.image.stamp_ns[id.index()] = cx.now_ns;
-        }
+        let good = s.state.good(!self.reads.is_empty(), quality);
+        store_health(cx.image, cx.now_ns, self.health, good);
         if !good {
             self.stats.degraded_cycles.fetch_add(1, Ordering::Relaxed);
         }
@@ -439,9 +422,8 @@ impl Driver for ModbusClient {
                 }
             }
         }
-        self.latch.active.store(false, Ordering::Release);
-        *self.latch.stop.lock().unwrap_or_else(|p| p.into_inner()) =
-            ios.iter().map(IoThread::stop_handle).collect();
+        self.latch
+            .arm(ios.iter().map(IoThread::stop_handle).collect());
         self.scan = scan;
         self.io = ios;
         self.shared.running.store(true, Ordering::Relaxed);
@@ -467,11 +449,8 @@ impl Driver for ModbusClient {
             d.write(cx);
         }
         // The scan is back and has published what it wants (safe values, in FAULT):
-        // the watchdog's override ends. Lowered after the publication, so a poller that
-        // sees it down reads that publication.
-        if self.latch.active.load(Ordering::Relaxed) {
-            self.latch.active.store(false, Ordering::Release);
-        }
+        // the watchdog's override ends.
+        self.latch.release();
         IoStatus::Ok
     }
 

@@ -12,9 +12,10 @@
 //!   the next attempt follows the connection's reconnect back-off. The back-off is reset
 //!   only by a connection that has *worked* (answered one request), never by a connect
 //!   alone: a device that accepts connections and then garbles or closes is retried at
-//!   `reconnect_min`, doubling up to `reconnect_max`, like one that refuses them.
+//!   `reconnect_min`, doubling up to `reconnect_max`, like one that refuses them (the
+//!   schedule is [`crate::client::link::Reconnect`], shared with the XGT client).
 //! - Connection and device events are rate-limited per kind and second
-//!   ([`crate::ratelimit`]), the excess summed up once a second.
+//!   ([`crate::client::link::LinkLog`]), the excess summed up once a second.
 //! - A retry of a failed poll is the device's next turn, after the other devices that
 //!   are due, so a silent unit delays the others by at most one of its timeouts between
 //!   two of their polls. A device whose polls fail is polled less often (it waits at
@@ -36,22 +37,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use softplc_core::clock::monotonic_ns;
-use softplc_core::{EngineClock, Event, EventSink, IoEvent, IoEventKind};
+use softplc_core::{EngineClock, EventSink, IoEvent, IoEventKind};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, Slave, SlaveContext};
 use tokio_modbus::{ExceptionResponse, ProtocolError};
 
+use crate::client::link::{LinkLog, Reconnect};
+use crate::client::quality::SampleState;
+use crate::client::safe::SafeLatch;
+use crate::client::status::{ConnStats, DeviceStats, Health};
+use crate::client::writes::WriteState;
 use crate::config::{DeviceConfig, SerialPortConfig, WriteMode};
 use crate::modbus::plan::{Plan, PlannedRequest};
 use crate::modbus::rtu::{LineStats, RtuFail, RtuMaster, SerialLine};
 use crate::modbus::Table;
-use crate::ratelimit::{RateLimiter, EVENTS_PER_WINDOW, WINDOW};
 use crate::runtime::{stopped, Shutdown};
 
-use super::exchange::{InSample, OutSample, SafeLatch, SafePatch};
-use super::status::{ConnStats, DeviceStats, Health};
+use super::exchange::{InSample, OutSample, SafePatch};
 use super::transport::ClientTransport;
 
 /// What one connection task needs to know about its connection.
@@ -124,93 +128,28 @@ fn exception_text(c: ExceptionCode) -> String {
     format!("exception {:#04x} ({c:?})", u8::from(c))
 }
 
-/// The kinds of client events, each rate-limited on its own (see
-/// [`crate::ratelimit`]); the limiter counts them by their place in this list.
-const LIMITED: [IoEventKind; 7] = [
-    IoEventKind::Connected,
-    IoEventKind::ConnectFailed,
-    IoEventKind::Disconnected,
-    IoEventKind::DeviceBad,
-    IoEventKind::DeviceGood,
-    IoEventKind::OutputsRewritten,
-    IoEventKind::WriteRejected,
-];
-
-fn limiter_slot(kind: IoEventKind) -> usize {
-    LIMITED
-        .iter()
-        .position(|k| *k == kind)
-        .expect("every client event kind is rate-limited")
-}
-
-/// The summary of `n` events of `kind` left out in a window.
-fn summary(kind: IoEventKind, n: u64, endpoint: &str) -> String {
-    let what = match kind {
-        IoEventKind::Connected => "connections",
-        IoEventKind::ConnectFailed => "failed connection attempts",
-        IoEventKind::Disconnected => "dropped connections",
-        IoEventKind::DeviceBad => "devices gone bad",
-        IoEventKind::DeviceGood => "devices answering again",
-        IoEventKind::OutputsRewritten => "output re-writes after connecting",
-        IoEventKind::WriteRejected => "rejected writes",
-        _ => "events",
-    };
-    format!("modbus: {n} more {what} on {endpoint} in the last second")
-}
-
 /// A connection and its reconnection schedule.
 struct Link {
     spec: ConnSpec,
     ctx: Option<Conn>,
-    /// The connection answered a request since it was opened: it works.
-    proven: bool,
-    limiter: RateLimiter,
-    backoff: Duration,
-    next_attempt: Instant,
-    down_reported: bool,
-    last_down: String,
-    events: EventSink,
-    clock: EngineClock,
-    /// Frames received on the connection as of the last timeout.
-    rx_seen: u64,
-    /// Timeouts in a row with nothing received in between.
-    quiet_timeouts: u32,
+    sched: Reconnect,
+    log: LinkLog,
 }
 
 impl Link {
     /// This link's number, as events name it.
     fn link(&self) -> u32 {
-        self.spec.index as u32
+        self.log.link
     }
 
     /// An event about this link.
     fn link_event(&mut self, kind: IoEventKind, text: String) {
-        self.event(IoEvent::on_link(kind, self.link()), text);
+        self.log.link_event(kind, text);
     }
 
     /// An event, unless this window's share of its kind is used up.
     fn event(&mut self, ev: IoEvent, text: String) {
-        let now = std::time::Instant::now();
-        self.report_suppressed(now);
-        if self.limiter.admit(limiter_slot(ev.kind), now) {
-            self.push(ev, text);
-        }
-    }
-
-    fn push(&self, ev: IoEvent, text: String) {
-        self.events.push(Event::io(self.clock.now(), ev, text));
-    }
-
-    /// Once a window is over, one summary event per kind whose events were cut short.
-    fn report_suppressed(&mut self, now: std::time::Instant) {
-        for (k, n) in self.limiter.roll(now) {
-            self.push_summary(LIMITED[k], n);
-        }
-    }
-
-    fn push_summary(&self, kind: IoEventKind, n: u64) {
-        let text = summary(kind, n, &self.spec.stats.endpoint);
-        self.push(IoEvent::on_link(kind, self.link()).summing(n), text);
+        self.log.event(ev, text);
     }
 
     fn endpoint(&self) -> &str {
@@ -269,13 +208,9 @@ impl Link {
 
     /// Bookkeeping of a connection just opened (`ctx` set).
     fn opened(&mut self, text: String) {
-        self.rx_seen = self.frames_received();
-        self.quiet_timeouts = 0;
+        self.sched.connected(self.frames_received());
         self.spec.stats.connected.store(true, Ordering::Relaxed);
         self.spec.stats.connects.fetch_add(1, Ordering::Relaxed);
-        // The back-off is reset once the connection answers (`answered`).
-        self.proven = false;
-        self.down_reported = false;
         self.link_event(IoEventKind::Connected, text);
     }
 
@@ -284,14 +219,10 @@ impl Link {
             .stats
             .connect_failures
             .fetch_add(1, Ordering::Relaxed);
-        self.next_attempt = Instant::now() + self.backoff;
-        self.backoff = (self.backoff * 2).min(self.spec.reconnect_max);
-        if !self.down_reported {
-            self.down_reported = true;
-            let text = format!("modbus: cannot connect to {}: {why}", self.endpoint());
+        let text = format!("modbus: cannot connect to {}: {why}", self.endpoint());
+        if self.sched.connect_failed(why) {
             self.link_event(IoEventKind::ConnectFailed, text);
         }
-        self.last_down = why;
     }
 
     fn lost(&mut self, why: String) {
@@ -300,40 +231,21 @@ impl Link {
             self.spec.stats.disconnects.fetch_add(1, Ordering::Relaxed);
             let text = format!("modbus: connection to {} dropped: {why}", self.endpoint());
             self.link_event(IoEventKind::Disconnected, text);
-            if self.proven {
-                // A connection that worked: reconnect at once (a device restart, a
-                // gateway that closes idle links); if that one fails, back off.
-                self.next_attempt = Instant::now();
-            } else {
-                // It never answered: a device that accepts and then garbles or closes.
-                // Back off exactly as for a refused connection.
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(self.spec.reconnect_max);
-            }
-            self.last_down = why;
+            self.sched.lost(why);
         }
     }
 
     /// The connection answered a request (even with an exception): it works, and the
     /// reconnection back-off starts again from `reconnect_min`.
     fn answered(&mut self) {
-        if !self.proven {
-            self.proven = true;
-            self.backoff = self.spec.reconnect_min;
-        }
+        self.sched.answered();
     }
 
     /// A request timed out. One unit behind a gateway may be silent while the others
     /// answer; the connection is dropped only when a second timeout follows with nothing
     /// at all received in between (late answers count: they prove the link alive).
     fn timed_out(&mut self) {
-        let rx = self.frames_received();
-        if rx != self.rx_seen {
-            self.rx_seen = rx;
-            self.quiet_timeouts = 0;
-        }
-        self.quiet_timeouts += 1;
-        if self.quiet_timeouts >= 2 {
+        if self.sched.timed_out(self.frames_received()) {
             self.lost("two requests in a row timed out with nothing received".to_string());
         }
     }
@@ -346,7 +258,7 @@ impl Link {
         limit: Duration,
     ) -> Result<Response, Fail> {
         let ctx = match self.ctx.as_mut() {
-            None => return Err(Fail::NotConnected(self.last_down.clone())),
+            None => return Err(Fail::NotConnected(self.sched.last_down.clone())),
             Some(Conn::Rtu(_)) => return self.rtu_call(unit, req, limit).await,
             Some(Conn::Tcp(ctx)) => ctx,
         };
@@ -378,9 +290,7 @@ impl Link {
         }
         r
     }
-}
 
-impl Link {
     /// One request on a serial line. A serial line is not "dropped" for timeouts,
     /// CRC errors or wrong answers (those concern one slave or one frame, and the line
     /// re-synchronises on the next silent interval); only a failing port is closed, to
@@ -392,7 +302,7 @@ impl Link {
         limit: Duration,
     ) -> Result<Response, Fail> {
         let Some(Conn::Rtu(m)) = self.ctx.as_mut() else {
-            return Err(Fail::NotConnected(self.last_down.clone()));
+            return Err(Fail::NotConnected(self.sched.last_down.clone()));
         };
         let r = match m.call(unit, &req, limit).await {
             Ok(Ok(resp)) => Ok(resp),
@@ -415,21 +325,6 @@ impl Link {
         }
         r
     }
-}
-
-/// What the poller knows about one write request.
-#[derive(Clone, Copy, Debug)]
-struct WriteState {
-    /// The device holds the values in `written_*`.
-    valid: bool,
-    /// Written (or rejected) since the last connection: for the re-write event.
-    since_connect: bool,
-    /// Not to be tried again before this, after a failure.
-    hold_until: Option<Instant>,
-    /// The next hold.
-    backoff: Duration,
-    /// The device rejected the last attempt with this exception.
-    rejected: Option<ExceptionCode>,
 }
 
 /// Poller-side state of one device.
@@ -460,7 +355,7 @@ pub(crate) struct IoDevice {
     /// The values last sent to the device (successfully or not), by write request.
     written_words: Vec<u16>,
     written_bits: Vec<bool>,
-    writes: Vec<WriteState>,
+    writes: Vec<WriteState<ExceptionCode>>,
     /// All outputs must be written again (after a (re)connection); for the event.
     rewrite_pending: bool,
     next_poll: Instant,
@@ -479,13 +374,7 @@ impl IoDevice {
         output: triple_buffer::Output<OutSample>,
         stats: Arc<DeviceStats>,
     ) -> IoDevice {
-        let w = WriteState {
-            valid: false,
-            since_connect: false,
-            hold_until: None,
-            backoff: cfg.poll,
-            rejected: None,
-        };
+        let w = WriteState::new(cfg.poll);
         IoDevice {
             index,
             good_words: vec![0; read_plan.words],
@@ -565,17 +454,8 @@ impl IoDevice {
     }
 
     fn write_due(&self, i: usize, now: Instant, ignore_holds: bool) -> bool {
-        let w = &self.writes[i];
         let changed = self.differs(&self.write_plan.requests[i]);
-        if w.valid && !changed {
-            return false;
-        }
-        match w.hold_until {
-            // A device that rejected a value may accept the next one: try a changed value
-            // at once. After a timeout, wait (the device is not answering).
-            Some(h) if now < h && !ignore_holds => w.rejected.is_some() && changed,
-            _ => true,
-        }
+        self.writes[i].due(now, changed, ignore_holds)
     }
 
     fn differs(&self, r: &PlannedRequest) -> bool {
@@ -592,12 +472,7 @@ impl IoDevice {
     fn connected(&mut self, now: Instant) {
         let poll = self.cfg.poll;
         for w in &mut self.writes {
-            w.valid = false;
-            w.since_connect = false;
-            if w.rejected.is_none() {
-                w.hold_until = None;
-                w.backoff = poll;
-            }
+            w.reconnected(poll);
         }
         self.rewrite_pending = self.has_writes();
         self.next_poll = self.next_poll.min(now);
@@ -607,9 +482,11 @@ impl IoDevice {
         let buf = self.input.input_buffer_mut();
         buf.words.copy_from_slice(&self.good_words);
         buf.bits.copy_from_slice(&self.good_bits);
-        buf.acquired_mono = self.acquired_mono;
-        buf.good_seq = self.good_seq;
-        buf.bad = self.bad;
+        buf.state = SampleState {
+            acquired_mono: self.acquired_mono,
+            good_seq: self.good_seq,
+            bad: self.bad,
+        };
         self.input.publish();
     }
 
@@ -714,7 +591,7 @@ impl IoDevice {
 /// One attempt of one request.
 async fn request(link: &mut Link, dev: &IoDevice, req: Request<'_>) -> Result<Response, Fail> {
     if !link.is_connected() {
-        return Err(Fail::NotConnected(link.last_down.clone()));
+        return Err(Fail::NotConnected(link.sched.last_down.clone()));
     }
     dev.stats.requests.fetch_add(1, Ordering::Relaxed);
     let r = link.call(dev.cfg.unit_id, req, dev.cfg.timeout).await;
@@ -806,25 +683,18 @@ async fn write_outputs(
         let w = &mut dev.writes[i];
         match result {
             Ok(_) => {
-                w.valid = true;
-                w.since_connect = true;
-                w.hold_until = None;
-                w.backoff = poll;
-                w.rejected = None;
+                w.succeeded(poll);
                 dev.stats.writes_ok.fetch_add(1, Ordering::Relaxed);
                 written += 1;
             }
             Err(f) => {
-                w.valid = false;
-                w.hold_until = Some(Instant::now() + w.backoff);
-                w.backoff = (w.backoff * 2).min(cap);
+                w.failed(cap);
                 dev.stats.writes_failed.fetch_add(1, Ordering::Relaxed);
                 let Fail::Exception(code) = f else {
                     return Err(f);
                 };
-                w.since_connect = true;
                 dev.stats.writes_rejected.fetch_add(1, Ordering::Relaxed);
-                if w.rejected.replace(code) != Some(code) {
+                if w.rejected_with(code) {
                     let text = format!(
                         "modbus: device {:?}: write of {} {} ({} items) rejected: {}; retrying with back-off",
                         dev.cfg.name,
@@ -879,7 +749,7 @@ async fn poll_once(link: &mut Link, dev: &mut IoDevice) -> Result<(), Fail> {
 /// Connects when the connection is down and its back-off has passed. Every connection
 /// makes every device's outputs be written again.
 async fn connect_if_due(link: &mut Link, devices: &mut [IoDevice]) {
-    if link.is_connected() || Instant::now() < link.next_attempt {
+    if link.is_connected() || !link.sched.due(Instant::now()) {
         return;
     }
     match link.connect().await {
@@ -901,19 +771,18 @@ pub(crate) async fn run(
     clock: EngineClock,
     shutdown: Shutdown,
 ) {
-    let mut link = Link {
-        backoff: spec.reconnect_min,
-        spec,
-        ctx: None,
-        proven: false,
-        limiter: RateLimiter::new(LIMITED.len(), EVENTS_PER_WINDOW, WINDOW),
-        next_attempt: Instant::now(),
-        down_reported: false,
-        last_down: "never connected".to_string(),
+    let log = LinkLog::new(
+        "modbus",
+        spec.stats.endpoint.clone(),
+        spec.index as u32,
         events,
         clock,
-        rx_seen: 0,
-        quiet_timeouts: 0,
+    );
+    let mut link = Link {
+        sched: Reconnect::new(spec.reconnect_min, spec.reconnect_max),
+        spec,
+        ctx: None,
+        log,
     };
     {
         let stop = stopped(shutdown);
@@ -933,9 +802,7 @@ pub(crate) async fn run(
     if let Some(Conn::Tcp(mut ctx)) = link.ctx.take() {
         let _ = timeout(Duration::from_millis(100), ctx.disconnect()).await;
     }
-    for (k, n) in link.limiter.end_window() {
-        link.push_summary(LIMITED[k], n);
-    }
+    link.log.finish();
     link.spec.stats.connected.store(false, Ordering::Relaxed);
 }
 
@@ -946,7 +813,7 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
         .map(|d| d.cfg.write_check)
         .min();
     loop {
-        link.report_suppressed(std::time::Instant::now());
+        link.log.report_suppressed(std::time::Instant::now());
         for i in 0..devices.len() {
             connect_if_due(link, devices).await;
             let dev = &mut devices[i];
@@ -991,7 +858,7 @@ async fn run_loop(link: &mut Link, devices: &mut [IoDevice]) {
             .min()
             .unwrap_or(now + Duration::from_secs(1));
         if !link.is_connected() {
-            wake = wake.min(link.next_attempt);
+            wake = wake.min(link.sched.next_attempt);
         } else if let Some(wc) = write_check {
             wake = wake.min(now + wc);
         }

@@ -19,22 +19,14 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+pub use crate::client::status::TransportStats;
 use crate::modbus::frame::{FrameBuf, FrameError, PREFIX};
-
-/// What the transport has seen on one connection. Written by the I/O thread.
-#[derive(Debug, Default)]
-pub struct TransportStats {
-    /// Whole frames received (answers handed on and late answers dropped).
-    pub frames: AtomicU64,
-    /// Answers to requests that had timed out already, dropped.
-    pub late: AtomicU64,
-}
 
 /// The socket wrapper; see the module docs.
 pub struct ClientTransport<T> {

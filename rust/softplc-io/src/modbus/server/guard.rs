@@ -31,7 +31,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::modbus::frame::{FrameBuf, FrameError, HEADER};
 
-use super::conns::ConnHandle;
+use crate::server::conns::ConnHandle;
 
 /// The error a connection ends with when its idle timeout expires: an orderly close,
 /// counted as `closed_idle`, which the server must not count as a connection error.

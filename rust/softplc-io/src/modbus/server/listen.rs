@@ -14,13 +14,13 @@ use tokio_modbus::server::tcp::Server;
 use crate::net::IpNet;
 use crate::runtime::{stopped, Shutdown};
 
-use super::conns::Connections;
 use super::guard::{FrameGuard, IdleClose};
-use super::log::ServerLog;
 use super::rules::WriteRules;
 use super::service::{ConnService, ConnSlot};
 use super::stats::{ServerStats, StatsHandle};
 use super::tables::Tables;
+use crate::server::conns::Connections;
+use crate::server::log::ServerLog;
 
 /// A connection idle at least this long may be closed to make room for a new client
 /// when `max_connections` are open. Long enough that a client polling every second or

@@ -13,13 +13,12 @@
 //!
 //! Files: this one (the driver and its scan side), `listen` (the accept loop), `guard`
 //! (request frames checked before the codec), `service` (one connection's requests),
-//! `conns` (open connections), `tables` (the shared Modbus tables), `rules` (variables'
-//! write rules), `log` (rate-limited events), `stats` (counters).
+//! `tables` (the shared Modbus tables), `rules` (variables' write rules), `stats`
+//! (counters). Open connections and the rate-limited event log are shared with the XGT
+//! server ([`crate::server`]).
 
-mod conns;
 pub mod guard;
 mod listen;
-pub mod log;
 pub mod rules;
 pub(crate) mod service;
 pub mod stats;
@@ -41,6 +40,7 @@ use crate::modbus::bind::{bind_points, default_server_points, BoundPoint, Usage}
 use crate::modbus::rtu::slave::{Slave, SlaveStats};
 use crate::modbus::Table;
 use crate::runtime::{IoThread, StopHandle};
+pub use crate::server::log;
 
 use listen::{serve, Acceptor};
 pub use listen::{BUSY_REPLY_WAIT, EVICT_MIN_IDLE, MAX_BUSY_REPLIES};
@@ -339,7 +339,11 @@ impl Driver for ModbusServer {
             unit_id: self.cfg.unit_id,
             writable: self.writable,
             rules: self.rules.clone(),
-            log: Arc::new(ServerLog::new(cx.events.clone(), cx.clock.clone())),
+            log: Arc::new(ServerLog::new(
+                "modbus server",
+                cx.events.clone(),
+                cx.clock.clone(),
+            )),
             busy_replies: Default::default(),
         };
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
@@ -449,7 +453,11 @@ impl ModbusServer {
         port: SerialPortConfig,
         stats: Arc<SlaveStats>,
     ) -> Result<(), IoError> {
-        let log = Arc::new(ServerLog::new(cx.events.clone(), cx.clock.clone()));
+        let log = Arc::new(ServerLog::new(
+            "modbus rtu server",
+            cx.events.clone(),
+            cx.clock.clone(),
+        ));
         let service = ConnService {
             tables,
             unit_id: self.cfg.unit_id,

@@ -12,12 +12,12 @@ use tokio_modbus::server::Service;
 
 use crate::modbus::Table;
 
-use super::conns::{ConnHandle, Connections};
 use super::guard::{serves, GATEWAY_TARGET};
-use super::log::ServerLog;
 use super::rules::{Refusal, WriteRules};
 use super::stats::ServerStats;
 use super::tables::Tables;
+use crate::server::conns::{ConnHandle, Connections};
+use crate::server::log::ServerLog;
 
 /// Counts an open connection and keeps it in the list while it lives.
 #[derive(Debug)]

@@ -1,20 +1,22 @@
 //! The server's Modbus tables, shared between the scan thread and client connections.
 //!
 //! Every item is an atomic, so nobody ever waits on a lock the scan holds for long.
-//! A sequence lock keeps multi-register values whole: the scan publishes under it with
-//! a *try*-lock (if a connection is writing at that instant, the scan skips publishing
-//! for one cycle and counts it; it never waits); connections take it by spinning, which
-//! lasts at most one publication, a few microseconds. Readers retry when a publication
-//! ran while they copied.
+//! A sequence lock ([`crate::server::seqlock`]) keeps multi-register values whole: the
+//! scan publishes under it with a *try*-lock (if a connection is writing at that
+//! instant, the scan skips publishing for one cycle and counts it; it never waits);
+//! connections take it by spinning, which lasts at most one publication, a few
+//! microseconds. Readers retry when a publication ran while they copied.
 //!
 //! Client writes set a pending flag on each item they touch. The scan applies flagged
 //! items to the image at its next `read_inputs` and clears the flags; until then its
 //! publication leaves flagged items alone, so a client reading back what it wrote sees
 //! its own value, never the older image value.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use crate::modbus::Table;
+use crate::server::seqlock::SeqLock;
+pub use crate::server::seqlock::WriteGuard;
 
 const PENDING_BIT: u8 = 0b10;
 const PENDING_REG: u32 = 1 << 16;
@@ -22,8 +24,7 @@ const PENDING_REG: u32 = 1 << 16;
 /// The four tables plus the sequence lock.
 #[derive(Debug)]
 pub struct Tables {
-    seq: AtomicU64,
-    dirty: AtomicBool,
+    lock: SeqLock,
     coils: Box<[AtomicU8]>,
     discrete: Box<[AtomicU8]>,
     input: Box<[AtomicU32]>,
@@ -38,25 +39,11 @@ fn regs(n: usize) -> Box<[AtomicU32]> {
     (0..n).map(|_| AtomicU32::new(0)).collect()
 }
 
-/// Proof of holding the write side of the sequence lock.
-#[derive(Debug)]
-pub struct WriteGuard<'a> {
-    t: &'a Tables,
-    start: u64,
-}
-
-impl Drop for WriteGuard<'_> {
-    fn drop(&mut self) {
-        self.t.seq.store(self.start + 2, Ordering::Release);
-    }
-}
-
 impl Tables {
     /// Tables of the given sizes (items per table, by [`Table::index`]).
     pub fn new(sizes: [usize; 4]) -> Tables {
         Tables {
-            seq: AtomicU64::new(0),
-            dirty: AtomicBool::new(false),
+            lock: SeqLock::default(),
             coils: bits(sizes[0]),
             discrete: bits(sizes[1]),
             input: regs(sizes[2]),
@@ -93,52 +80,17 @@ impl Tables {
     /// Scan thread: takes the write lock if it is free, never waits (one
     /// compare-exchange; no allocation or syscalls).
     pub fn try_lock(&self) -> Option<WriteGuard<'_>> {
-        let s = self.seq.load(Ordering::Relaxed);
-        if s & 1 == 1 {
-            return None;
-        }
-        self.seq
-            .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
-        fence(Ordering::Release);
-        Some(WriteGuard { t: self, start: s })
+        self.lock.try_lock()
     }
 
     /// Connections: takes the write lock, spinning while the scan publishes.
     pub fn lock(&self) -> WriteGuard<'_> {
-        let mut spins = 0u32;
-        loop {
-            if let Some(g) = self.try_lock() {
-                return g;
-            }
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        self.lock.lock()
     }
 
     /// Runs `f` until it saw a consistent snapshot (no publication in between).
     pub fn read<R>(&self, mut f: impl FnMut(&Tables) -> R) -> R {
-        let mut spins = 0u32;
-        loop {
-            let s1 = self.seq.load(Ordering::Acquire);
-            if s1 & 1 == 0 {
-                let r = f(self);
-                fence(Ordering::Acquire);
-                if self.seq.load(Ordering::Relaxed) == s1 {
-                    return r;
-                }
-            }
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        self.lock.read(|| f(self))
     }
 
     /// A bit's value. One atomic load: no allocation, locks or syscalls.
@@ -176,13 +128,13 @@ impl Tables {
     /// A client write (under the lock): stores the value and flags it pending.
     pub fn client_bit(&self, _g: &WriteGuard<'_>, table: Table, addr: usize, v: bool) {
         self.bit_table(table)[addr].store(v as u8 | PENDING_BIT, Ordering::Relaxed);
-        self.dirty.store(true, Ordering::Release);
+        self.lock.set_dirty();
     }
 
     /// A client write (under the lock): stores a register and flags it pending.
     pub fn client_reg(&self, _g: &WriteGuard<'_>, table: Table, addr: usize, v: u16) {
         self.reg_table(table)[addr].store(v as u32 | PENDING_REG, Ordering::Relaxed);
-        self.dirty.store(true, Ordering::Release);
+        self.lock.set_dirty();
     }
 
     /// Clears an item's pending flag (scan, under the lock, after applying it). One
@@ -198,13 +150,13 @@ impl Tables {
     /// Scan thread: true (and reset) when client writes may be waiting. One atomic
     /// swap: no allocation, locks or syscalls.
     pub fn take_dirty(&self) -> bool {
-        self.dirty.load(Ordering::Acquire) && self.dirty.swap(false, Ordering::AcqRel)
+        self.lock.take_dirty()
     }
 
     /// Marks writes as waiting again (when the scan could not take the lock). One
     /// atomic store: no allocation, locks or syscalls.
     pub fn set_dirty(&self) {
-        self.dirty.store(true, Ordering::Release);
+        self.lock.set_dirty();
     }
 }
 

@@ -1,5 +1,6 @@
-//! The Modbus server's event log: connection and write events, rate-limited per kind
-//! so that a flood of connections or refused writes cannot flood the engine's log.
+//! A server driver's event log, whatever its protocol: connection and write events,
+//! rate-limited per kind so that a flood of connections or refused writes cannot flood
+//! the engine's log.
 
 use softplc_core::{EngineClock, Event, EventSink, IoEvent, IoEventKind};
 
@@ -19,8 +20,9 @@ pub const LIMITED: [IoEventKind; 5] = [
     IoEventKind::ClientWriteRefused,
 ];
 
-/// The summary of `n` events of `kind` cut short in a window.
-pub fn summary(kind: IoEventKind, n: u64) -> String {
+/// The summary of `n` events of `kind` cut short in a window, by a `label` server
+/// (`modbus server`, `xgt server`).
+pub fn summary(label: &str, kind: IoEventKind, n: u64) -> String {
     let what = match kind {
         IoEventKind::ClientAccepted => "connections accepted",
         IoEventKind::ClientNotAllowed => "connections refused (not in the allowlist)",
@@ -29,21 +31,24 @@ pub fn summary(kind: IoEventKind, n: u64) -> String {
         IoEventKind::ClientWriteRefused => "writes refused (range or read-only)",
         _ => "events",
     };
-    format!("modbus server: {n} more {what} in the last second")
+    format!("{label}: {n} more {what} in the last second")
 }
 
 /// The server's event log: rate-limited per kind (see [`crate::ratelimit`]), shared
 /// by the accept loop and the connections.
 pub struct ServerLog {
+    label: &'static str,
     events: EventSink,
     clock: EngineClock,
     limiter: std::sync::Mutex<RateLimiter>,
 }
 
 impl ServerLog {
-    /// A log writing to `events`, stamped with the engine clock.
-    pub fn new(events: EventSink, clock: EngineClock) -> ServerLog {
+    /// The log of a `label` server (`modbus server`), writing to `events`, stamped with
+    /// the engine clock.
+    pub fn new(label: &'static str, events: EventSink, clock: EngineClock) -> ServerLog {
         ServerLog {
+            label,
             events,
             clock,
             limiter: std::sync::Mutex::new(RateLimiter::new(
@@ -85,7 +90,7 @@ impl ServerLog {
             .end_window();
         for (k, n) in counts {
             let kind = LIMITED[k];
-            self.push(IoEvent::new(kind).summing(n), summary(kind, n));
+            self.push(IoEvent::new(kind).summing(n), summary(self.label, kind, n));
         }
     }
 }
@@ -103,7 +108,7 @@ mod tests {
     #[test]
     fn connection_events_are_summed_up_per_kind() {
         assert_eq!(
-            summary(IoEventKind::ClientNotAllowed, 95),
+            summary("modbus server", IoEventKind::ClientNotAllowed, 95),
             "modbus server: 95 more connections refused (not in the allowlist) in the last second"
         );
     }
@@ -112,6 +117,7 @@ mod tests {
     fn a_summary_is_an_event_of_the_kind_it_sums_up() {
         let sink = EventSink::new();
         let log = ServerLog::new(
+            "xgt server",
             sink.clone(),
             EngineClock::new(softplc_core::ClockKind::Real),
         );

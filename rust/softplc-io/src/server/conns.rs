@@ -1,6 +1,6 @@
-//! The server's open connections, so that a new client can take the place of one
-//! that sits idle when `max_connections` are open. Written by each connection's task
-//! (activity) and by the accept loop (eviction).
+//! A server's open connections, whatever its protocol, so that a new client can take
+//! the place of one that sits idle when `max_connections` are open. Written by each
+//! connection's task (activity) and by the accept loop (eviction).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,6 +89,11 @@ impl Connections {
     /// Open connections (not counting evicted ones still closing).
     pub fn len(&self) -> usize {
         self.list().len()
+    }
+
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.list().is_empty()
     }
 
     /// Adds a connection from `peer`, active now.
