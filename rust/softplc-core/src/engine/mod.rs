@@ -15,11 +15,13 @@
 //!
 //! Files: `builder` (configuration to engine), `handle` ([`Engine`], the caller's
 //! side), `scan` (the cycle), `shared`, `watch`, `supervisor` (the watchdog thread),
-//! `fault` ([`FaultInfo`]).
+//! `fault` ([`FaultInfo`]), `link` ([`EngineLink`], the engine as drivers that serve it
+//! to clients see it).
 
 mod builder;
 mod fault;
 mod handle;
+mod link;
 mod scan;
 mod shared;
 mod supervisor;
@@ -28,6 +30,7 @@ mod watch;
 pub use builder::EngineBuilder;
 pub use fault::{FaultInfo, FaultKind};
 pub use handle::{Engine, EngineError, CLOSE_ABANDON_NS, CLOSE_GRACE_NS};
+pub use link::EngineLink;
 pub use shared::Command;
 pub use supervisor::REINTERRUPT_NS;
 
