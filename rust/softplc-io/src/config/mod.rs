@@ -1,4 +1,5 @@
-//! The I/O configuration file (TOML): Modbus devices to poll and the Modbus server.
+//! The I/O configuration file (TOML): Modbus devices to poll, the Modbus server and
+//! the OPC UA server (`[server.opcua]`, see `opcua`).
 //!
 //! Parsing checks everything that can be checked without the program (syntax, keys,
 //! ranges, tables, orders); binding against a [`softplc_core::Layout`] (see
@@ -30,13 +31,16 @@
 //! ```
 //!
 //! Files: `model` (the checked configuration), `parse` (TOML to model, with the
-//! checks), `source` (places in the text for messages).
+//! checks), `opcua` (the OPC UA server's table), `source` (places in the text for
+//! messages).
 
 mod model;
+mod opcua;
 mod parse;
 mod source;
 
 pub use model::{DeviceConfig, IoConfig, OnFail, PointConfig, ServerConfig, WriteMode};
+pub use opcua::{EndpointUrl, Host, OpcuaConfig, OpcuaUser, Role, DEFAULT_PORT, MIN_SAMPLING};
 pub use parse::{load, parse, parse_listen};
 pub use source::Loc;
 

@@ -165,4 +165,6 @@ pub struct IoConfig {
     pub devices: Vec<DeviceConfig>,
     /// The server, if configured.
     pub server: Option<ServerConfig>,
+    /// The OPC UA server (`[server.opcua]`), if configured.
+    pub opcua: Option<super::opcua::OpcuaConfig>,
 }
