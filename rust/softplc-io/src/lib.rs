@@ -130,11 +130,39 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
             "read_only": Table::ALL.iter().filter(|t| s.read_only[t.index()]).map(|t| t.name()).collect::<Vec<_>>(),
         })
     });
+    let opcua = match &cfg.opcua {
+        None => None,
+        Some(o) => Some(opcua_json(o, layout)?),
+    };
     Ok(json!({
         "file": &*cfg.file,
         "bound": layout.is_some(),
         "devices": devices,
         "server": server,
+        "opcua": opcua,
     })
     .to_string())
+}
+
+/// The `[server.opcua]` table as `check` describes it; with a layout, the exposed
+/// patterns are resolved (one that selects nothing is an error naming it).
+fn opcua_json(o: &config::OpcuaConfig, layout: Option<&Layout>) -> Result<serde_json::Value, ConfigError> {
+    let exposed = match layout {
+        None => None,
+        Some(l) => Some(
+            config::select(l, &o.expose)
+                .map_err(|e| o.loc.error("server.opcua", "expose", e.message))?
+                .len(),
+        ),
+    };
+    Ok(json!({
+        "endpoint": o.endpoint.to_string(),
+        "loopback": o.endpoint.is_loopback(),
+        "pki_dir": o.pki_dir.as_ref().map(|p| p.display().to_string()),
+        "anonymous": o.anonymous.map(|r| r.name()),
+        "users": o.users.iter().map(|u| json!({"name": u.name, "role": u.role.name()})).collect::<Vec<_>>(),
+        "expose": o.expose,
+        "exposed": exposed,
+        "sampling_ms": o.sampling.as_millis() as u64,
+    }))
 }

@@ -19,10 +19,10 @@
 //! range; an enumeration gets an Enumeration DataType with EnumStrings. Today array
 //! elements are flat variables named `name[i]`, and each is exposed as a scalar.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use softplc_core::trace::{glob_match, is_glob};
 use softplc_core::{Area, ConfigError, Layout, Slot, VarId, WriteRule};
+pub use softplc_io::config::select;
 
 /// One exposed variable.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,39 +122,6 @@ impl Plan {
         out.sort_by_key(|(p, _, _)| (p.matches('.').count(), *p));
         out
     }
-}
-
-/// The variables `patterns` select, in layout order, each once. A pattern is a name
-/// (or bare last name, or direct address) or a shell pattern (`*`, `?`).
-pub fn select(layout: &Layout, patterns: &[String]) -> Result<Vec<VarId>, ConfigError> {
-    if patterns.is_empty() {
-        return Ok((0..layout.len()).map(|i| VarId(i as u32)).collect());
-    }
-    let mut chosen = HashSet::new();
-    for p in patterns {
-        let mut hit = false;
-        if is_glob(p) {
-            for (i, v) in layout.vars().iter().enumerate() {
-                if glob_match(p, &v.name) {
-                    hit = true;
-                    chosen.insert(i);
-                }
-            }
-        } else if let Ok(id) = layout.lookup(p) {
-            hit = true;
-            chosen.insert(id.index());
-        }
-        if !hit {
-            let hint = match layout.lookup(p.trim_end_matches(['*', '?', '.'])) {
-                Err(softplc_core::LookupError::Unknown { hint, .. }) => hint,
-                _ => String::new(),
-            };
-            return Err(ConfigError::new(format!("{p:?} matches no variable{hint}")));
-        }
-    }
-    let mut ids: Vec<usize> = chosen.into_iter().collect();
-    ids.sort_unstable();
-    Ok(ids.into_iter().map(|i| VarId(i as u32)).collect())
 }
 
 #[cfg(test)]

@@ -40,7 +40,9 @@ mod parse;
 mod source;
 
 pub use model::{DeviceConfig, IoConfig, OnFail, PointConfig, ServerConfig, WriteMode};
-pub use opcua::{EndpointUrl, Host, OpcuaConfig, OpcuaUser, Role, DEFAULT_PORT, MIN_SAMPLING};
+pub use opcua::{
+    select, EndpointUrl, Host, OpcuaConfig, OpcuaUser, Role, DEFAULT_PORT, MIN_SAMPLING,
+};
 pub use parse::{load, parse, parse_listen};
 pub use source::Loc;
 
