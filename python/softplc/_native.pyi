@@ -48,6 +48,7 @@ __all__ = [
     "io_check_config",
     "io_load_config",
     "io_modbus_server",
+    "io_opcua_server",
     "trace_dtypes",
     "trace_record",
     "trace_start",
@@ -239,6 +240,17 @@ def io_modbus_server(
     idle_timeout_ms: int = ...,
     allow: Sequence[str] = ...,
     read_only: Sequence[str] = ...,
+) -> tuple[NativeDriver, IoMonitor]: ...
+def io_opcua_server(
+    endpoint: str,
+    *,
+    pki_dir: str | None = ...,
+    users: Sequence[tuple[str, str, str]] = ...,
+    anonymous: str | None = ...,
+    expose: Sequence[str] = ...,
+    sampling_ms: int = ...,
+    trust_client_certs: bool = ...,
+    max_sessions: int = ...,
 ) -> tuple[NativeDriver, IoMonitor]: ...
 def io_check_config(
     path: str,

@@ -1,4 +1,5 @@
-"""Fieldbus I/O: Modbus TCP client and server drivers, configured from a TOML file.
+"""Fieldbus I/O: Modbus TCP client and server drivers and the OPC UA server (see
+:mod:`softplc.io.opcua`), configured from a TOML file.
 
 The drivers run their network I/O on their own threads; the scan only exchanges
 buffers with them, so a device that vanishes or answers slowly shows up as input
@@ -30,14 +31,19 @@ from softplc.errors import ConfigError
 from softplc.loader import load_program_file
 from softplc.timefmt import parse_duration
 
+# Imported last: the OPC UA module builds this module's Driver.
+from softplc.io.opcua import OpcuaUser, is_loopback_endpoint, opcua_server  # noqa: E402
+
 __all__ = [
     "Driver",
+    "OpcuaUser",
     "attach",
     "attach_from_args",
     "build_drivers",
     "check_config",
     "load_config",
     "modbus_server",
+    "opcua_server",
 ]
 
 
@@ -245,11 +251,14 @@ def build_drivers(
     modbus_server: str | None = None,
     modbus_allow: Sequence[str] = (),
     modbus_read_only: Sequence[str] = (),
+    opcua: str | None = None,
 ) -> list[Driver]:
     """The drivers of an I/O file and/or a default-map Modbus server, not yet attached
     to an engine: give them to :meth:`softplc.loader.ProgramFile.build_engine` (or
     :meth:`softplc.Engine.add_driver` each). ``modbus_allow`` and ``modbus_read_only``
-    are the server's ``allow`` and ``read_only`` (see :func:`modbus_server`).
+    are the server's ``allow`` and ``read_only`` (see :func:`modbus_server`). ``opcua``
+    is a loopback endpoint URL for an OPC UA server with the defaults (see
+    :func:`opcua_server`; other addresses need a ``[server.opcua]`` table).
 
     Example:
         >>> [d.name for d in build_drivers(io="programs/pump_station.toml")]
@@ -271,11 +280,32 @@ def build_drivers(
         )
     elif modbus_allow or modbus_read_only:
         raise ConfigError("the Modbus server options need --modbus-server HOST:PORT")
+    if opcua is not None:
+        drivers.append(_opcua_from_url(opcua, io))
     return drivers
 
 
+def _opcua_from_url(url: str, io: str | Path | None) -> Driver:
+    """The ``--opcua URL`` server: loopback only (security needs a TOML table)."""
+    if not is_loopback_endpoint(url) and url.startswith("opc.tcp://"):
+        raise ConfigError(
+            f"--opcua {url}: only a loopback address is served without security; for any "
+            "other address use a [server.opcua] table in --io FILE.toml with pki_dir and "
+            "users (docs/opcua.md)"
+        )
+    if io is not None and any(d.name == "opcua" for d in load_config(io)):
+        raise ConfigError(
+            f"{io}: the file configures a [server.opcua] already; drop --opcua or the table"
+        )
+    return opcua_server(url)
+
+
 def attach(
-    engine: Any, *, io: str | Path | None = None, modbus_server: str | None = None
+    engine: Any,
+    *,
+    io: str | Path | None = None,
+    modbus_server: str | None = None,
+    opcua: str | None = None,
 ) -> list[Driver]:
     """Adds the drivers of an I/O file and/or a default-map Modbus server to an engine
     (before :meth:`~softplc.Engine.start`); returns them for status queries.
@@ -306,7 +336,7 @@ def attach(
         'good'
         >>> engine.close()
     """
-    drivers = build_drivers(io=io, modbus_server=modbus_server)
+    drivers = build_drivers(io=io, modbus_server=modbus_server, opcua=opcua)
     for d in drivers:
         engine.add_driver(d)
     return drivers
@@ -335,4 +365,5 @@ def attach_from_args(engine: Any, args: argparse.Namespace) -> list[Driver]:
         engine,
         io=getattr(args, "io", None),
         modbus_server=getattr(args, "modbus_server", None),
+        opcua=getattr(args, "opcua", None),
     )

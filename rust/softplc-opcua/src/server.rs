@@ -9,8 +9,12 @@
 //! as the API's and the control channel's do, and are applied at the start of the next
 //! cycle. Nothing a client does can make a cycle wait.
 
+use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use opcua::server::node_manager::memory::InMemoryNodeManagerBuilder;
 use opcua::server::{ServerBuilder, ServerUserToken};
@@ -125,6 +129,49 @@ fn application(hosts: &[String]) -> ApplicationDescription {
     }
 }
 
+/// The async-opcua server's configuration: identity, endpoints, users, limits, and the
+/// node manager built from `setup`.
+fn builder(
+    cfg: &OpcuaConfig,
+    host: &str,
+    port: u16,
+    setup: NodesSetup,
+    auth: Arc<PlcAuth>,
+) -> ServerBuilder {
+    let endpoint_url = format!("opc.tcp://{host}:{port}{}", cfg.endpoint.path);
+    let mut b = ServerBuilder::new()
+        .application_name("softplc")
+        .application_uri(APPLICATION_URI)
+        .product_uri("urn:softplc")
+        .host(host.trim_start_matches('[').trim_end_matches(']'))
+        .port(port)
+        .discovery_urls(vec![endpoint_url])
+        .hello_timeout(HELLO_TIMEOUT_S)
+        .max_sessions(cfg.max_sessions)
+        .diagnostics_enabled(false)
+        .trust_client_certs(cfg.trust_client_certs)
+        .create_sample_keypair(false)
+        .with_authenticator(auth)
+        .with_node_manager(InMemoryNodeManagerBuilder::new(
+            move |context, space: &mut opcua::server::address_space::AddressSpace| {
+                PlcNodes::build(setup, context, space)
+            },
+        ));
+    if let Some(dir) = &cfg.pki_dir {
+        b = b.pki_dir(dir.clone());
+    }
+    for u in &cfg.users {
+        b = b.add_user_token(
+            u.name.clone(),
+            ServerUserToken::user_pass(u.name.clone(), u.password.clone()),
+        );
+    }
+    for (id, e) in security::endpoints(cfg) {
+        b = b.add_endpoint(id, e);
+    }
+    b
+}
+
 impl Driver for OpcuaServer {
     fn name(&self) -> &str {
         &self.name
@@ -218,74 +265,76 @@ impl Driver for OpcuaServer {
             stats: self.stats.clone(),
             sampling_ms: self.cfg.sampling.as_secs_f64() * 1e3,
         };
-        let endpoint_url = format!("opc.tcp://{host}:{}{}", local.port(), self.cfg.endpoint.path);
-        let mut b = ServerBuilder::new()
-            .application_name("softplc")
-            .application_uri(APPLICATION_URI)
-            .product_uri("urn:softplc")
-            .host(host.trim_start_matches('[').trim_end_matches(']'))
-            .port(local.port())
-            .discovery_urls(vec![endpoint_url.clone()])
-            .hello_timeout(HELLO_TIMEOUT_S)
-            .max_sessions(self.cfg.max_sessions)
-            .diagnostics_enabled(false)
-            .trust_client_certs(self.cfg.trust_client_certs)
-            .create_sample_keypair(false)
-            .with_authenticator(auth)
-            .with_node_manager(InMemoryNodeManagerBuilder::new(
-                move |context, space: &mut opcua::server::address_space::AddressSpace| {
-                    PlcNodes::build(setup, context, space)
-                },
-            ));
-        if let Some(dir) = &self.cfg.pki_dir {
-            b = b.pki_dir(dir.clone());
-        }
-        for u in &self.cfg.users {
-            b = b.add_user_token(u.name.clone(), ServerUserToken::user_pass(u.name.clone(), u.password.clone()));
-        }
-        for (id, e) in security::endpoints(&self.cfg) {
-            b = b.add_endpoint(id, e);
-        }
-        let (server, handle) = b.build().map_err(|e| self.fail(e))?;
-        let nodes = handle
-            .node_managers()
-            .get_of_type::<PlcNodeManager>()
-            .ok_or_else(|| self.fail("the node manager is missing"))?;
-        let sampling = SamplingLoop {
-            sampler: self.sampler.take().expect("checked above"),
-            nodes,
-            subs: handle.subscriptions().clone(),
-            plan,
-            link: self.link.clone(),
-            epoch_ns: types::unix_now_ns() - cx.clock.now() as i64,
-            interval: self.cfg.sampling,
-            stats: self.stats.clone(),
-            safe: self.safe.clone(),
-        };
+        // async-opcua builds its server inside a tokio runtime: build it on the I/O
+        // thread and wait here for the outcome, so that a failure is still this
+        // call's error and leaves nothing running.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        let sampler = self.sampler.take().expect("checked above");
+        let link = self.link.clone();
+        let epoch_ns = types::unix_now_ns() - cx.clock.now() as i64;
+        let interval = self.cfg.sampling;
         let stats = self.stats.clone();
-        let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => l,
-                Err(_) => return,
-            };
-            let run = server.run_with(listener);
-            tokio::pin!(run);
-            tokio::select! {
-                _ = &mut run => {}
-                _ = sampling.run() => {}
-                _ = stopped(shutdown) => {
-                    handle.cancel();
-                    // Sessions are told to close; a client that does not answer is
-                    // cut off when the runtime ends.
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut run).await;
+        let safe = self.safe.clone();
+        let cfg = self.cfg.clone();
+        let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
+            let built = builder(&cfg, &host, local.port(), setup, auth).build().and_then(|(server, handle)| {
+                let nodes = handle
+                    .node_managers()
+                    .get_of_type::<PlcNodeManager>()
+                    .ok_or_else(|| "the node manager is missing".to_string())?;
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                Ok((server, handle, nodes, listener))
+            });
+            let (server, handle, nodes, listener) = match built {
+                Ok(b) => {
+                    let _ = tx.send(Ok(()));
+                    b
                 }
-            }
-            stats.running.store(false, std::sync::atomic::Ordering::Relaxed);
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return Box::pin(async {}) as Pin<Box<dyn Future<Output = ()>>>;
+                }
+            };
+            let sampling = SamplingLoop {
+                sampler,
+                subs: handle.subscriptions().clone(),
+                nodes,
+                plan,
+                link,
+                epoch_ns,
+                interval,
+                stats: stats.clone(),
+                safe,
+            };
+            Box::pin(async move {
+                let run = server.run_with(listener);
+                tokio::pin!(run);
+                tokio::select! {
+                    _ = &mut run => {}
+                    _ = sampling.run() => {}
+                    _ = stopped(shutdown) => {
+                        handle.cancel();
+                        // Sessions are told to close; a client that does not answer
+                        // is cut off when the runtime ends.
+                        let _ = tokio::time::timeout(Duration::from_secs(1), &mut run).await;
+                    }
+                }
+                stats.running.store(false, Ordering::Relaxed);
+            })
         })?;
+        let mut io = io;
+        let outcome = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| Err("the server thread did not start".to_string()));
+        if let Err(e) = outcome {
+            io.stop();
+            return Err(self.fail(e));
+        }
         *self.stats.listen.lock().unwrap_or_else(|p| p.into_inner()) = Some(local);
         self.stats
             .running
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+            .store(true, Ordering::Relaxed);
         *self.safe.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.stop_handle());
         self.io = Some(io);
         Ok(())
@@ -313,7 +362,7 @@ impl Driver for OpcuaServer {
         }
         self.stats
             .running
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+            .store(false, Ordering::Relaxed);
     }
 
     fn monitor(&self) -> Option<Arc<dyn DriverMonitor>> {
