@@ -32,7 +32,7 @@ from softplc.loader import load_program_file
 from softplc.timefmt import parse_duration
 
 # Imported last: the OPC UA module builds this module's Driver.
-from softplc.io.opcua import OpcuaUser, is_loopback_endpoint, opcua_server  # noqa: E402
+from softplc.io.opcua import OpcuaUser, opcua_server  # noqa: E402
 
 __all__ = [
     "Driver",
@@ -287,17 +287,20 @@ def build_drivers(
 
 def _opcua_from_url(url: str, io: str | Path | None) -> Driver:
     """The ``--opcua URL`` server: loopback only (security needs a TOML table)."""
-    if not is_loopback_endpoint(url) and url.startswith("opc.tcp://"):
-        raise ConfigError(
-            f"--opcua {url}: only a loopback address is served without security; for any "
-            "other address use a [server.opcua] table in --io FILE.toml with pki_dir and "
-            "users (docs/opcua.md)"
-        )
     if io is not None and any(d.name == "opcua" for d in load_config(io)):
         raise ConfigError(
             f"{io}: the file configures a [server.opcua] already; drop --opcua or the table"
         )
-    return opcua_server(url)
+    try:
+        return opcua_server(url)
+    except ConfigError as e:
+        if "not a loopback address" not in str(e):
+            raise
+        raise ConfigError(
+            f"--opcua {url}: only a loopback address is served without security; for any "
+            "other address use a [server.opcua] table in --io FILE.toml with pki_dir and "
+            "users (docs/opcua.md)"
+        ) from None
 
 
 def attach(

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from softplc.timefmt import parse_duration
 if TYPE_CHECKING:
     from softplc.io import Driver
 
-__all__ = ["ROLES", "OpcuaUser", "is_loopback_endpoint", "opcua_server"]
+__all__ = ["ROLES", "OpcuaUser", "opcua_server"]
 
 #: What a client may do, least privileged first: ``viewer`` browses, reads and
 #: subscribes; ``operator`` also writes variables; ``engineer`` also calls Start, Stop
@@ -53,27 +52,6 @@ class OpcuaUser:
 
     def __repr__(self) -> str:  # never show the password
         return f"OpcuaUser({self.name!r}, role={self.role!r})"
-
-
-def is_loopback_endpoint(endpoint: str) -> bool:
-    """True when ``endpoint`` (``opc.tcp://HOST:PORT``) names a loopback host.
-
-    Example:
-        >>> is_loopback_endpoint("opc.tcp://127.0.0.1:4840"), is_loopback_endpoint("opc.tcp://0.0.0.0:4840")
-        (True, False)
-    """
-    rest = endpoint.strip().removeprefix("opc.tcp://")
-    host = rest.split("/", 1)[0]
-    if host.startswith("["):
-        host = host[1:].split("]", 1)[0]
-    else:
-        host = host.rsplit(":", 1)[0] if ":" in host else host
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _user(u: OpcuaUser | tuple[str, str, str]) -> tuple[str, str, str]:
