@@ -10,6 +10,7 @@ file only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -24,7 +25,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 PINNED = "2.1.0"
 if asyncua.__version__ != PINNED:  # pragma: no cover - a reminder, not a failure mode
-    raise ImportError(f"tests/opcua_peers.py is written for asyncua {PINNED}, found {asyncua.__version__}")
+    raise ImportError(
+        f"tests/opcua_peers.py is written for asyncua {PINNED}, found {asyncua.__version__}"
+    )
 
 NAMESPACE = "urn:softplc:plc"
 CLIENT_URI = "urn:softplc:test-client"
@@ -42,7 +45,9 @@ class Refused(Exception):
 
 def _status_name(e: BaseException) -> str:
     if isinstance(e, ua.UaStatusCodeError):
-        return type(e).__name__ if type(e) is not ua.UaStatusCodeError else ua.StatusCode(e.code).name
+        return (
+            type(e).__name__ if type(e) is not ua.UaStatusCodeError else ua.StatusCode(e.code).name
+        )
     raise e
 
 
@@ -133,10 +138,9 @@ class Peer:
         """Closes the session and stops the loop (idempotent)."""
         if self._loop.is_closed():
             return
-        try:
+        # A server already gone (or a session never opened) leaves nothing to close.
+        with contextlib.suppress(ua.UaError, OSError, TimeoutError, ConnectionError):
             self._run(self.client.disconnect(), timeout=5)
-        except Exception:  # a server already gone: nothing to close
-            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()

@@ -20,14 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from softplc import _native
 from softplc.errors import ConfigError
+from softplc.io.driver import Driver
 from softplc.timefmt import parse_duration
-
-if TYPE_CHECKING:
-    from softplc.io import Driver
 
 __all__ = ["ROLES", "OpcuaUser", "opcua_server"]
 
@@ -102,12 +99,14 @@ def opcua_server(
         >>> s.status()["sampling_ms"], s.status()["running"]
         (50, False)
     """
-    from softplc.io import Driver
-
     if not isinstance(endpoint, str):
-        raise ConfigError(f"endpoint must be a string like 'opc.tcp://127.0.0.1:4840', got {endpoint!r}")
+        raise ConfigError(
+            f"endpoint must be a string like 'opc.tcp://127.0.0.1:4840', got {endpoint!r}"
+        )
     if anonymous is not None and anonymous not in ROLES:
-        raise ConfigError(f"anonymous: unknown role {anonymous!r} (expected one of {ROLES} or None)")
+        raise ConfigError(
+            f"anonymous: unknown role {anonymous!r} (expected one of {ROLES} or None)"
+        )
     if isinstance(expose, str):
         expose = [expose]
     if not all(isinstance(p, str) for p in expose):

@@ -146,7 +146,10 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
 
 /// The `[server.opcua]` table as `check` describes it; with a layout, the exposed
 /// patterns are resolved (one that selects nothing is an error naming it).
-fn opcua_json(o: &config::OpcuaConfig, layout: Option<&Layout>) -> Result<serde_json::Value, ConfigError> {
+fn opcua_json(
+    o: &config::OpcuaConfig,
+    layout: Option<&Layout>,
+) -> Result<serde_json::Value, ConfigError> {
     let exposed = match layout {
         None => None,
         Some(l) => Some(

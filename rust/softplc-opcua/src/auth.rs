@@ -25,7 +25,10 @@ pub struct PlcAuth {
 
 impl PlcAuth {
     /// Users `(name, password, role)` and the anonymous role (None: refused).
-    pub fn new(users: impl IntoIterator<Item = (String, String, Role)>, anonymous: Option<Role>) -> PlcAuth {
+    pub fn new(
+        users: impl IntoIterator<Item = (String, String, Role)>,
+        anonymous: Option<Role>,
+    ) -> PlcAuth {
         PlcAuth {
             users: users.into_iter().map(|(n, p, r)| (n, (p, r))).collect(),
             anonymous,
@@ -146,8 +149,14 @@ mod tests {
 
     #[test]
     fn roles_follow_the_token() {
-        let a = PlcAuth::new([("eng".into(), "pw".into(), Role::Engineer)], Some(Role::Viewer));
-        assert_eq!(a.role(&UserToken(ANONYMOUS_USER_TOKEN_ID.into())), Some(Role::Viewer));
+        let a = PlcAuth::new(
+            [("eng".into(), "pw".into(), Role::Engineer)],
+            Some(Role::Viewer),
+        );
+        assert_eq!(
+            a.role(&UserToken(ANONYMOUS_USER_TOKEN_ID.into())),
+            Some(Role::Viewer)
+        );
         assert_eq!(a.role(&UserToken("eng".into())), Some(Role::Engineer));
         assert_eq!(a.role(&UserToken("x".into())), None);
         let lvl = AccessLevel::CURRENT_READ | AccessLevel::CURRENT_WRITE;
@@ -158,7 +167,8 @@ mod tests {
             AccessLevel::CURRENT_READ.bits()
         );
         assert_eq!(
-            a.effective_user_access_level(&UserToken("eng".into()), lvl, &n).bits(),
+            a.effective_user_access_level(&UserToken("eng".into()), lvl, &n)
+                .bits(),
             lvl.bits()
         );
         assert!(a.is_user_executable(&UserToken("eng".into()), &n));

@@ -16,8 +16,8 @@ use opcua::server::node_manager::memory::{InMemoryNodeManager, InMemoryNodeManag
 use opcua::server::node_manager::{MethodCall, RequestContext, ServerContext, WriteNode};
 use opcua::sync::RwLock;
 use opcua::types::{
-    AttributeId, DataTypeId, DataValue, NodeId, ObjectId, ObjectTypeId,
-    QualifiedName, Range, StatusCode, VariableTypeId, Variant,
+    AttributeId, DataTypeId, DataValue, NodeId, ObjectId, ObjectTypeId, QualifiedName, Range,
+    StatusCode, VariableTypeId, Variant,
 };
 use softplc_core::types::{int_range, IecType};
 use softplc_core::{Area, EngineLink, PlcState, Value, WriteRefused};
@@ -333,7 +333,8 @@ fn leaf(path: &str) -> &str {
 
 /// True when a variable is an AnalogItem: a number with a unit or a declared range.
 fn is_analog(v: &ExposedVar) -> bool {
-    v.slot.ty != IecType::Bool && (!v.unit.is_empty() || v.rule.min.is_some() || v.rule.max.is_some())
+    v.slot.ty != IecType::Bool
+        && (!v.unit.is_empty() || v.rule.min.is_some() || v.rule.max.is_some())
 }
 
 /// The EURange of a variable: its declared bounds, the type's own where one is missing.
@@ -449,10 +450,26 @@ fn populate(space: &mut AddressSpace, ns: u16, setup: &NodesSetup, e: &EngineNod
                 };
                 b.insert(space);
                 if analog {
-                    property(space, ns, &id, &v.name, "EURange", DataTypeId::Range, eu_range(v).into());
+                    property(
+                        space,
+                        ns,
+                        &id,
+                        &v.name,
+                        "EURange",
+                        DataTypeId::Range,
+                        eu_range(v).into(),
+                    );
                     if !v.unit.is_empty() {
                         let eu = types::eu_information(&v.unit);
-                        property(space, ns, &id, &v.name, "EngineeringUnits", DataTypeId::EUInformation, eu.into());
+                        property(
+                            space,
+                            ns,
+                            &id,
+                            &v.name,
+                            "EngineeringUnits",
+                            DataTypeId::EUInformation,
+                            eu.into(),
+                        );
                     }
                 }
                 // No cycle has run yet: the value is the type's zero until the first
@@ -474,10 +491,42 @@ fn populate(space: &mut AddressSpace, ns: u16, setup: &NodesSetup, e: &EngineNod
         .organized_by(ObjectId::ObjectsFolder)
         .insert(space);
     let o = &e.object;
-    read_only_var(space, &e.state, "State", ns, o, DataTypeId::String, Variant::from("STOP"));
-    read_only_var(space, &e.fault, "Fault", ns, o, DataTypeId::String, Variant::from(""));
-    read_only_var(space, &e.cycles, "Cycles", ns, o, DataTypeId::UInt64, Variant::UInt64(0));
-    read_only_var(space, &e.overruns, "Overruns", ns, o, DataTypeId::UInt64, Variant::UInt64(0));
+    read_only_var(
+        space,
+        &e.state,
+        "State",
+        ns,
+        o,
+        DataTypeId::String,
+        Variant::from("STOP"),
+    );
+    read_only_var(
+        space,
+        &e.fault,
+        "Fault",
+        ns,
+        o,
+        DataTypeId::String,
+        Variant::from(""),
+    );
+    read_only_var(
+        space,
+        &e.cycles,
+        "Cycles",
+        ns,
+        o,
+        DataTypeId::UInt64,
+        Variant::UInt64(0),
+    );
+    read_only_var(
+        space,
+        &e.overruns,
+        "Overruns",
+        ns,
+        o,
+        DataTypeId::UInt64,
+        Variant::UInt64(0),
+    );
     if !e.tasks.is_empty() {
         let tasks = NodeId::new(ns, server_node("engine.tasks"));
         ObjectBuilder::new(&tasks, qn(ns, "Tasks"), "Tasks")
@@ -512,12 +561,32 @@ fn populate(space: &mut AddressSpace, ns: u16, setup: &NodesSetup, e: &EngineNod
                 .has_type_definition(ObjectTypeId::BaseObjectType)
                 .component_of(drivers.clone())
                 .insert(space);
-            read_only_var(space, status, "Status", ns, &d, DataTypeId::String, Variant::from("{}"));
-            read_only_var(space, running, "Running", ns, &d, DataTypeId::Boolean, Variant::Boolean(false));
+            read_only_var(
+                space,
+                status,
+                "Status",
+                ns,
+                &d,
+                DataTypeId::String,
+                Variant::from("{}"),
+            );
+            read_only_var(
+                space,
+                running,
+                "Running",
+                ns,
+                &d,
+                DataTypeId::Boolean,
+                Variant::Boolean(false),
+            );
         }
     }
     for (id, name, what) in [
-        (&e.start, "Start", "RUN from STOP (FAULT needs ClearFault first)"),
+        (
+            &e.start,
+            "Start",
+            "RUN from STOP (FAULT needs ClearFault first)",
+        ),
         (&e.stop, "Stop", "STOP: outputs take their safe values"),
         (&e.clear_fault, "ClearFault", "leave FAULT for STOP"),
     ] {
@@ -539,15 +608,19 @@ fn property(
     ty: DataTypeId,
     value: Variant,
 ) {
-    VariableBuilder::new(&NodeId::new(ns, format!("{var_name}#{name}")), QualifiedName::new(0, name), name)
-        .data_type(ty)
-        .value(value)
-        .value_rank(-1)
-        .access_level(AccessLevel::CURRENT_READ)
-        .user_access_level(AccessLevel::CURRENT_READ)
-        .has_type_definition(VariableTypeId::PropertyType)
-        .property_of(var.clone())
-        .insert(space);
+    VariableBuilder::new(
+        &NodeId::new(ns, format!("{var_name}#{name}")),
+        QualifiedName::new(0, name),
+        name,
+    )
+    .data_type(ty)
+    .value(value)
+    .value_rank(-1)
+    .access_level(AccessLevel::CURRENT_READ)
+    .user_access_level(AccessLevel::CURRENT_READ)
+    .has_type_definition(VariableTypeId::PropertyType)
+    .property_of(var.clone())
+    .insert(space);
 }
 
 /// The value of a plan variable from its bits, for the sampler.

@@ -29,7 +29,10 @@ impl ServerSafe {
 
     /// The exposed outputs' safe values.
     pub fn outputs(&self) -> Vec<(usize, u64)> {
-        self.outputs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// True while the watchdog's override holds.

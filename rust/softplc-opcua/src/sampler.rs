@@ -83,9 +83,10 @@ impl SamplingLoop {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
-            self.stats
-                .frames
-                .store(self.sampler.published.load(Ordering::Relaxed), Ordering::Relaxed);
+            self.stats.frames.store(
+                self.sampler.published.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
             let mut changes: Vec<(&NodeId, DataValue)> = Vec::new();
             let now = DateTime::now();
             let mut state = None;
@@ -165,9 +166,10 @@ impl SamplingLoop {
                 continue;
             }
             let n = changes.len() as u64;
-            let _ = self
-                .nodes
-                .set_values(&self.subs, changes.into_iter().map(|(id, dv)| (id, None, dv)));
+            let _ = self.nodes.set_values(
+                &self.subs,
+                changes.into_iter().map(|(id, dv)| (id, None, dv)),
+            );
             self.stats.values_pushed.fetch_add(n, Ordering::Relaxed);
         }
     }

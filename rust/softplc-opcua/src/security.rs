@@ -51,9 +51,14 @@ pub fn describe(endpoints: &[(String, ServerEndpoint)]) -> Vec<String> {
 
 /// Makes sure `dir` holds the server's certificate and key, creating them (and the
 /// directory) on first start. The error says what failed, naming the directory.
-pub fn prepare_pki(dir: &Path, app: ApplicationDescription, hosts: Vec<String>) -> Result<(), String> {
+pub fn prepare_pki(
+    dir: &Path,
+    app: ApplicationDescription,
+    hosts: Vec<String>,
+) -> Result<(), String> {
     let shown = dir.display();
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the certificate directory {shown}: {e}"))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the certificate directory {shown}: {e}"))?;
     // Creating the directory can succeed where writing in it does not (a read-only
     // mount): try a file before anything else.
     let probe = dir.join(".softplc-write-test");

@@ -218,8 +218,12 @@ impl Driver for OpcuaServer {
         let addr = self.resolve()?;
         let host = self.cfg.endpoint.host.to_string();
         if let Some(dir) = &self.cfg.pki_dir {
-            security::prepare_pki(dir, application(&[self.cfg.endpoint.to_string()]), vec![host.clone()])
-                .map_err(|e| self.fail(e))?;
+            security::prepare_pki(
+                dir,
+                application(&[self.cfg.endpoint.to_string()]),
+                vec![host.clone()],
+            )
+            .map_err(|e| self.fail(e))?;
         }
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| self.fail(format!("cannot listen on {addr}: {e}")))?;
@@ -277,15 +281,17 @@ impl Driver for OpcuaServer {
         let safe = self.safe.clone();
         let cfg = self.cfg.clone();
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
-            let built = builder(&cfg, &host, local.port(), setup, auth).build().and_then(|(server, handle)| {
-                let nodes = handle
-                    .node_managers()
-                    .get_of_type::<PlcNodeManager>()
-                    .ok_or_else(|| "the node manager is missing".to_string())?;
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-                Ok((server, handle, nodes, listener))
-            });
+            let built = builder(&cfg, &host, local.port(), setup, auth)
+                .build()
+                .and_then(|(server, handle)| {
+                    let nodes = handle
+                        .node_managers()
+                        .get_of_type::<PlcNodeManager>()
+                        .ok_or_else(|| "the node manager is missing".to_string())?;
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                    Ok((server, handle, nodes, listener))
+                });
             let (server, handle, nodes, listener) = match built {
                 Ok(b) => {
                     let _ = tx.send(Ok(()));
@@ -332,9 +338,7 @@ impl Driver for OpcuaServer {
             return Err(self.fail(e));
         }
         *self.stats.listen.lock().unwrap_or_else(|p| p.into_inner()) = Some(local);
-        self.stats
-            .running
-            .store(true, Ordering::Relaxed);
+        self.stats.running.store(true, Ordering::Relaxed);
         *self.safe.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.stop_handle());
         self.io = Some(io);
         Ok(())
@@ -360,9 +364,7 @@ impl Driver for OpcuaServer {
         if let Some(mut io) = self.io.take() {
             io.stop();
         }
-        self.stats
-            .running
-            .store(false, Ordering::Relaxed);
+        self.stats.running.store(false, Ordering::Relaxed);
     }
 
     fn monitor(&self) -> Option<Arc<dyn DriverMonitor>> {

@@ -142,12 +142,18 @@ mod tests {
         img.store(l.var(a).slot, Value::Int(IecType::Int, 8));
         p.offer(&img, 20, PlcState::Run);
         let f = s.take().unwrap();
-        assert_eq!((f.seq, f.now_ns, f.bits[0], f.quality[0]), (1, 10, 7, Quality::Stale));
+        assert_eq!(
+            (f.seq, f.now_ns, f.bits[0], f.quality[0]),
+            (1, 10, 7, Quality::Stale)
+        );
         assert!(s.take().is_none());
         s.request();
         p.offer(&img, 30, PlcState::Stop);
         assert!(s.ready());
         let f = s.take().unwrap();
-        assert_eq!((f.seq, f.now_ns, f.bits[0], f.state), (2, 30, 8, PlcState::Stop));
+        assert_eq!(
+            (f.seq, f.now_ns, f.bits[0], f.state),
+            (2, 30, 8, PlcState::Stop)
+        );
     }
 }

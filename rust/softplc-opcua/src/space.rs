@@ -68,7 +68,11 @@ impl Plan {
     /// The plan for the variables of `layout` that `patterns` select (every variable
     /// when empty), plus an object for each of `programs`. A pattern that selects
     /// nothing is an error naming it (with close names when there are some).
-    pub fn new(layout: &Layout, patterns: &[String], programs: &[String]) -> Result<Plan, ConfigError> {
+    pub fn new(
+        layout: &Layout,
+        patterns: &[String],
+        programs: &[String],
+    ) -> Result<Plan, ConfigError> {
         let ids = select(layout, patterns)?;
         let mut plan = Plan::default();
         for p in programs {
@@ -95,12 +99,15 @@ impl Plan {
                 } else {
                     NodeKind::Instance
                 };
-                plan.nodes.entry(path.clone()).or_insert((kind, parent.clone()));
+                plan.nodes
+                    .entry(path.clone())
+                    .or_insert((kind, parent.clone()));
                 parent = Some(path);
             }
             // A variable whose name is also the prefix of others keeps its variable
             // node; the others hang below it.
-            plan.nodes.insert(v.name.clone(), (NodeKind::Variable(index), parent));
+            plan.nodes
+                .insert(v.name.clone(), (NodeKind::Variable(index), parent));
         }
         Ok(plan)
     }
@@ -148,7 +155,14 @@ mod tests {
         let names: Vec<_> = o.iter().map(|(n, _, _)| *n).collect();
         assert_eq!(
             names,
-            ["idle", "speed", "tank", "tank.dry_run", "tank.level", "tank.dry_run.et"]
+            [
+                "idle",
+                "speed",
+                "tank",
+                "tank.dry_run",
+                "tank.level",
+                "tank.dry_run.et"
+            ]
         );
         assert_eq!(p.nodes["tank"], (NodeKind::Program, None));
         assert_eq!(

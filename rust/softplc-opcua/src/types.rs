@@ -198,7 +198,11 @@ mod tests {
                 let dt = var.scalar_type_id().expect("a scalar");
                 let want = data_type(ty);
                 // Duration is a Double on the wire.
-                let want = if want == DataTypeId::Duration { DataTypeId::Double } else { want };
+                let want = if want == DataTypeId::Duration {
+                    DataTypeId::Double
+                } else {
+                    want
+                };
                 assert_eq!(DataTypeId::try_from(dt as u32).unwrap(), want, "{ty}");
                 assert_eq!(from_variant(ty, &var), Ok(v), "{ty}");
             }

@@ -55,8 +55,9 @@ fn io_opcua_server(
     cfg.sampling = Duration::from_millis(sampling_ms);
     cfg.trust_client_certs = trust_client_certs;
     cfg.max_sessions = max_sessions;
-    cfg.check()
-        .map_err(|(key, msg)| errors::ConfigError::new_err(format!("opcua server: {key}: {msg}")))?;
+    cfg.check().map_err(|(key, msg)| {
+        errors::ConfigError::new_err(format!("opcua server: {key}: {msg}"))
+    })?;
     wrap(softplc_opcua::driver(cfg))
 }
 

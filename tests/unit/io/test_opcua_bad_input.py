@@ -70,7 +70,12 @@ def test_a_port_in_use_is_one_line_and_stops_what_had_started():
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:4840", "opc.tcp://127.0.0.1:99999", "opc.tcp://:4840", "opc.tcp://[::1:4840"],
+    [
+        "http://127.0.0.1:4840",
+        "opc.tcp://127.0.0.1:99999",
+        "opc.tcp://:4840",
+        "opc.tcp://[::1:4840",
+    ],
 )
 def test_an_endpoint_url_that_does_not_parse_is_one_line(url):
     line = one_line_error(run("--opcua", url, "--duration", "1s"))
@@ -114,8 +119,6 @@ def test_the_python_api_checks_its_arguments_before_anything_is_built():
     with pytest.raises(ConfigError, match="at least 10ms"):
         sio.opcua_server("opc.tcp://127.0.0.1:0", sampling="1ms")
     with pytest.raises(ConfigError, match="pki_dir"):
-        sio.opcua_server(
-            "opc.tcp://127.0.0.1:0", users=[sio.OpcuaUser("a", "b", "engineer")]
-        )
+        sio.opcua_server("opc.tcp://127.0.0.1:0", users=[sio.OpcuaUser("a", "b", "engineer")])
     with pytest.raises(ConfigError, match="loopback"):
         sio.opcua_server("opc.tcp://0.0.0.0:0", pki_dir="/tmp/x", users=[("a", "b", "viewer")])

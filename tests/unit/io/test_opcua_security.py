@@ -57,9 +57,7 @@ def test_users_log_in_over_basic256sha256_with_a_certificate_made_on_first_start
     engine, tmp_path: Path
 ):
     pki = tmp_path / "pki"
-    server = sio.opcua_server(
-        "opc.tcp://127.0.0.1:0", pki_dir=pki, users=USERS, anonymous="viewer"
-    )
+    server = sio.opcua_server("opc.tcp://127.0.0.1:0", pki_dir=pki, users=USERS, anonymous="viewer")
     e, url = engine(server)
     cert = pki / "own" / "cert.der"
     assert cert.stat().st_size > 0 and (pki / "private" / "private.pem").exists()
@@ -115,7 +113,7 @@ def test_any_other_address_serves_only_users_over_sign_and_encrypt(engine, tmp_p
         anonymous=None,
         trust_client_certs=True,
     )
-    e, url = engine(server)
+    _, url = engine(server)
     c = Peer(url)
     try:
         assert c.endpoints() == [(B256, "SignAndEncrypt", ["UserName"])]

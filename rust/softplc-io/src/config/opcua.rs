@@ -171,7 +171,9 @@ impl EndpointUrl {
             return Ok(Host::Ip(ip));
         }
         let label_ok = |l: &str| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
         if h.len() > 253 || !h.split('.').all(label_ok) || h.contains(':') {
             return Err(format!("{h:?} is not a host name or IP address"));
@@ -306,7 +308,10 @@ impl OpcuaConfig {
                 return Err(("name", format!("invalid user name {:?}", u.name)));
             }
             if u.password.is_empty() {
-                return Err(("password", format!("user {:?} has an empty password", u.name)));
+                return Err((
+                    "password",
+                    format!("user {:?} has an empty password", u.name),
+                ));
             }
             if !seen.insert(u.name.as_str()) {
                 return Err(("name", format!("duplicate user name {:?}", u.name)));
@@ -362,7 +367,6 @@ pub fn select(layout: &Layout, patterns: &[String]) -> Result<Vec<VarId>, Config
     Ok(ids.into_iter().map(|i| VarId(i as u32)).collect())
 }
 
-
 // ---------------------------------------------------------------------------------
 // Raw TOML.
 
@@ -408,7 +412,11 @@ pub(super) fn parse_opcua(
     if let Some(p) = &raw.pki_dir {
         let text = p.get_ref().trim();
         if text.is_empty() {
-            return Err(at(&p.span(), "pki_dir", "the directory name is empty".into()));
+            return Err(at(
+                &p.span(),
+                "pki_dir",
+                "the directory name is empty".into(),
+            ));
         }
         let base = Path::new(&*src.file).parent().unwrap_or(Path::new(""));
         cfg.pki_dir = Some(base.join(text));
@@ -419,7 +427,11 @@ pub(super) fn parse_opcua(
     if let Some(s) = &raw.sampling_ms {
         let ms = *s.get_ref();
         if !(10..=3_600_000).contains(&ms) {
-            return Err(at(&s.span(), "sampling_ms", format!("{ms} is out of range 10..=3600000")));
+            return Err(at(
+                &s.span(),
+                "sampling_ms",
+                format!("{ms} is out of range 10..=3600000"),
+            ));
         }
         cfg.sampling = Duration::from_millis(ms as u64);
     }
@@ -429,7 +441,11 @@ pub(super) fn parse_opcua(
     if let Some(m) = &raw.max_sessions {
         let n = *m.get_ref();
         if !(1..=1000).contains(&n) {
-            return Err(at(&m.span(), "max_sessions", format!("{n} is out of range 1..=1000")));
+            return Err(at(
+                &m.span(),
+                "max_sessions",
+                format!("{n} is out of range 1..=1000"),
+            ));
         }
         cfg.max_sessions = n as usize;
     }
@@ -453,13 +469,11 @@ pub(super) fn parse_opcua(
                     "give either `password` or `password_env`, not both",
                 ))
             }
-            (None, None) => {
-                return Err(uloc.error(
-                    &uwhat,
-                    "password",
-                    "missing: give `password` or `password_env` (the name of an environment variable)",
-                ))
-            }
+            (None, None) => return Err(uloc.error(
+                &uwhat,
+                "password",
+                "missing: give `password` or `password_env` (the name of an environment variable)",
+            )),
         };
         let role = match &u.role {
             None => Role::Viewer,
@@ -525,12 +539,19 @@ mod tests {
     #[test]
     fn endpoint_urls_parse_with_defaults_and_errors_say_what_is_expected() {
         let e = EndpointUrl::parse("opc.tcp://127.0.0.1:4841").unwrap();
-        assert_eq!((e.port, e.path.as_str(), e.is_loopback()), (4841, "/", true));
+        assert_eq!(
+            (e.port, e.path.as_str(), e.is_loopback()),
+            (4841, "/", true)
+        );
         let e = EndpointUrl::parse("opc.tcp://[::1]/plc").unwrap();
         assert_eq!((e.port, e.path.as_str()), (4840, "/plc"));
         assert_eq!(e.to_string(), "opc.tcp://[::1]:4840/plc");
-        assert!(EndpointUrl::parse("opc.tcp://localhost:1").unwrap().is_loopback());
-        assert!(!EndpointUrl::parse("opc.tcp://0.0.0.0:1").unwrap().is_loopback());
+        assert!(EndpointUrl::parse("opc.tcp://localhost:1")
+            .unwrap()
+            .is_loopback());
+        assert!(!EndpointUrl::parse("opc.tcp://0.0.0.0:1")
+            .unwrap()
+            .is_loopback());
         for bad in [
             "http://127.0.0.1:4840",
             "opc.tcp://:4840",
@@ -540,7 +561,10 @@ mod tests {
             "opc.tcp://bad host:1",
         ] {
             let e = EndpointUrl::parse(bad).unwrap_err();
-            assert!(e.contains("is not an endpoint URL") && e.contains("opc.tcp://HOST:PORT"), "{e}");
+            assert!(
+                e.contains("is not an endpoint URL") && e.contains("opc.tcp://HOST:PORT"),
+                "{e}"
+            );
         }
     }
 
@@ -565,7 +589,10 @@ mod tests {
     #[test]
     fn another_address_needs_users_and_a_certificate_directory() {
         let e = opcua("[server.opcua]\nendpoint = \"opc.tcp://0.0.0.0:4840\"\n").unwrap_err();
-        assert!(e.starts_with("dir/f.toml:1:1:") && e.contains("`user`"), "{e}");
+        assert!(
+            e.starts_with("dir/f.toml:1:1:") && e.contains("`user`"),
+            "{e}"
+        );
         let e = opcua(
             "[server.opcua]\nendpoint = \"opc.tcp://0.0.0.0:4840\"\n\
              [[server.opcua.user]]\nname = \"a\"\npassword = \"p\"\n",
@@ -577,7 +604,10 @@ mod tests {
              pki_dir = \"pki\"\n[[server.opcua.user]]\nname = \"a\"\npassword = \"p\"\n",
         )
         .unwrap_err();
-        assert!(e.starts_with("dir/f.toml:3:13:") && e.contains("loopback"), "{e}");
+        assert!(
+            e.starts_with("dir/f.toml:3:13:") && e.contains("loopback"),
+            "{e}"
+        );
         let c = opcua(
             "[server.opcua]\nendpoint = \"opc.tcp://0.0.0.0:4840\"\npki_dir = \"pki\"\n\
              [[server.opcua.user]]\nname = \"a\"\npassword = \"p\"\nrole = \"engineer\"\n",
@@ -592,16 +622,28 @@ mod tests {
     #[test]
     fn errors_name_file_line_column_and_key() {
         let e = opcua("[server.opcua]\nendpoint = \"tcp://x\"\n").unwrap_err();
-        assert!(e.starts_with("dir/f.toml:2:12:") && e.contains("`endpoint`"), "{e}");
+        assert!(
+            e.starts_with("dir/f.toml:2:12:") && e.contains("`endpoint`"),
+            "{e}"
+        );
         let e = opcua("[server.opcua]\nsampling_ms = 0\n").unwrap_err();
-        assert!(e.starts_with("dir/f.toml:2:15:") && e.contains("`sampling_ms`"), "{e}");
+        assert!(
+            e.starts_with("dir/f.toml:2:15:") && e.contains("`sampling_ms`"),
+            "{e}"
+        );
         let e = opcua("[server.opcua]\nsampling_ms = 5\n").unwrap_err();
         assert!(e.contains("10..=3600000"), "{e}");
         let e = opcua("[server.opcua]\nendpont = \"x\"\n").unwrap_err();
-        assert!(e.starts_with("dir/f.toml:2:") && e.contains("endpont"), "{e}");
+        assert!(
+            e.starts_with("dir/f.toml:2:") && e.contains("endpont"),
+            "{e}"
+        );
         let e = opcua("[server.opcua]\n[[server.opcua.user]]\nname = \"a\"\npassword = \"p\"\nrole = \"boss\"\n")
             .unwrap_err();
-        assert!(e.starts_with("dir/f.toml:5:8:") && e.contains("`role`"), "{e}");
+        assert!(
+            e.starts_with("dir/f.toml:5:8:") && e.contains("`role`"),
+            "{e}"
+        );
         let e = opcua("[server.opcua]\n[[server.opcua.user]]\nname = \"a\"\npassword_env = \"SOFTPLC_SURELY_UNSET_VAR\"\n")
             .unwrap_err();
         assert!(e.contains("`password_env`") && e.contains("not set"), "{e}");
