@@ -13,10 +13,18 @@ import time
 import softplc.io as sio
 from conftest import wait_until
 from opcua_peers import Peer, wait_for
-from softplc import DINT, Engine
+from softplc import DINT, Engine, Memory, program
 
 GARBAGE = 60
 HALF_OPEN = 60
+
+
+@program
+class Counter:
+    count = Memory(DINT)
+
+    def scan(self):
+        self.count += 1
 
 
 def garbage_messages() -> list[bytes]:
@@ -52,12 +60,8 @@ def closed_by_server(socks: list[socket.socket], within: float) -> int:
 
 def test_garbage_and_half_open_connections_do_not_stop_the_next_client():
     e = Engine(clock="real", cycle="10ms")
-    e.declare("f.count", "memory", DINT)
-
-    def count(io):
-        io["f.count"] = io["f.count"] + 1
-
-    e.add_program(count, name="f")
+    # Compiled: the scan never waits for the GIL the Python client holds.
+    e.add_program(Counter())
     server = sio.opcua_server("opc.tcp://127.0.0.1:0")
     e.add_driver(server)
     e.start()
@@ -75,11 +79,11 @@ def test_garbage_and_half_open_connections_do_not_stop_the_next_client():
         before = e.stats()[0]
         # The next client is served while the half-open connections are still held.
         with Peer(f"opc.tcp://127.0.0.1:{port}") as c:
-            changes = c.subscribe(["f.count"], period_ms=100)
+            changes = c.subscribe(["counter.count"], period_ms=100)
             assert wait_for(lambda: len(changes) >= 5)
-            assert c.read("f.count") > 0
-            c.write("f.count", 0, "Int32")
-            assert wait_until(lambda: e.read("f.count") < 50)
+            assert c.read("counter.count") > 0
+            c.write("counter.count", 0, "Int32")
+            assert wait_until(lambda: e.read("counter.count") < 50)
         after = e.stats()[0]
         assert e.state == "RUN"
         assert after["cycles"] > before["cycles"]
