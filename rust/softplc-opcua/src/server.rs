@@ -11,8 +11,9 @@
 
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,7 +56,14 @@ pub struct OpcuaServer {
     stats: Arc<ServerStats>,
     monitor: Arc<Monitor>,
     safe: Arc<ServerSafe>,
+    /// A private scratch directory standing in for `pki_dir` when none is configured
+    /// (async-opcua always opens a certificate store; without this it would create
+    /// `./pki` wherever the runtime runs). Removed at stop.
+    scratch: Option<PathBuf>,
 }
+
+/// Numbers the scratch directories of one process.
+static SCRATCH: AtomicU64 = AtomicU64::new(0);
 
 impl OpcuaServer {
     /// A server driver named `name` (its configuration checked by the caller with
@@ -85,6 +93,7 @@ impl OpcuaServer {
             stats,
             monitor,
             safe: Arc::default(),
+            scratch: None,
         }
     }
 
@@ -133,6 +142,7 @@ fn application(hosts: &[String]) -> ApplicationDescription {
 /// node manager built from `setup`.
 fn builder(
     cfg: &OpcuaConfig,
+    pki: &std::path::Path,
     host: &str,
     port: u16,
     setup: NodesSetup,
@@ -157,9 +167,7 @@ fn builder(
                 PlcNodes::build(setup, context, space)
             },
         ));
-    if let Some(dir) = &cfg.pki_dir {
-        b = b.pki_dir(dir.clone());
-    }
+    b = b.pki_dir(pki);
     for u in &cfg.users {
         b = b.add_user_token(
             u.name.clone(),
@@ -225,6 +233,20 @@ impl Driver for OpcuaServer {
             )
             .map_err(|e| self.fail(e))?;
         }
+        let pki = match &self.cfg.pki_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "softplc-opcua-{}-{}",
+                    std::process::id(),
+                    SCRATCH.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| self.fail(format!("cannot create {}: {e}", dir.display())))?;
+                self.scratch = Some(dir.clone());
+                dir
+            }
+        };
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| self.fail(format!("cannot listen on {addr}: {e}")))?;
         let local = listener.local_addr().map_err(|e| self.fail(e))?;
@@ -281,7 +303,7 @@ impl Driver for OpcuaServer {
         let safe = self.safe.clone();
         let cfg = self.cfg.clone();
         let io = IoThread::spawn(&format!("softplc-{}", self.name), move |shutdown| {
-            let built = builder(&cfg, &host, local.port(), setup, auth)
+            let built = builder(&cfg, &pki, &host, local.port(), setup, auth)
                 .build()
                 .and_then(|(server, handle)| {
                     let nodes = handle
@@ -363,6 +385,9 @@ impl Driver for OpcuaServer {
     fn stop(&mut self) {
         if let Some(mut io) = self.io.take() {
             io.stop();
+        }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
         self.stats.running.store(false, Ordering::Relaxed);
     }

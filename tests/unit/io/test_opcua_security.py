@@ -125,3 +125,14 @@ def test_any_other_address_serves_only_users_over_sign_and_encrypt(engine, tmp_p
     with Peer(url, user="eng", password="engineer-pw", security=client) as c:
         assert c.read("s.x") == 0
         assert c.read("@engine.State") == "RUN"
+
+
+def test_a_server_without_a_certificate_directory_writes_nothing_where_it_runs(
+    engine, tmp_path: Path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    e, url = engine(sio.opcua_server("opc.tcp://127.0.0.1:0"))
+    with Peer(url) as c:
+        assert c.read("s.x") == 0
+    e.close()
+    assert list(tmp_path.iterdir()) == []
