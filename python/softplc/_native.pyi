@@ -50,6 +50,7 @@ __all__ = [
     "io_check_config",
     "io_load_config",
     "io_modbus_server",
+    "io_opcua_server",
     "io_python_device",
     "io_xgt_server",
     "trace_dtypes",
@@ -277,6 +278,17 @@ def io_xgt_server(
     idle_timeout_ms: int = ...,
     allow: Sequence[str] = ...,
     read_only: Sequence[str] = ...,
+) -> tuple[NativeDriver, IoMonitor]: ...
+def io_opcua_server(
+    endpoint: str,
+    *,
+    pki_dir: str | None = ...,
+    users: Sequence[tuple[str, str, str]] = ...,
+    anonymous: str | None = ...,
+    expose: Sequence[str] = ...,
+    sampling_ms: int = ...,
+    trust_client_certs: bool = ...,
+    max_sessions: int = ...,
 ) -> tuple[NativeDriver, IoMonitor]: ...
 def io_check_config(
     path: str,

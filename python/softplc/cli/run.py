@@ -136,6 +136,12 @@ def _register_extensions(p: argparse.ArgumentParser) -> None:
     p.add_argument("--io", metavar="FILE.toml", help="fieldbus I/O configuration")
     p.add_argument("--modbus-server", metavar="HOST:PORT", help="serve the image over Modbus TCP")
     p.add_argument(
+        "--opcua",
+        metavar="URL",
+        help="serve the image over OPC UA (opc.tcp://127.0.0.1:4840; loopback, anonymous; "
+        "other addresses need a [server.opcua] table in --io)",
+    )
+    p.add_argument(
         "--modbus-read-only",
         metavar="TABLE",
         action="append",
@@ -196,6 +202,7 @@ def _build_engine(pf: ProgramFile, args: argparse.Namespace) -> Engine:
             modbus_read_only=_split(args.modbus_read_only),
             xgt_server=args.xgt_server,
             xgt_cpu=args.xgt_cpu,
+            opcua=args.opcua,
         ),
     )
 

@@ -1,5 +1,6 @@
 """Fieldbus I/O: Modbus TCP and RTU and LS Electric XGT (FEnet) client and server
-drivers, configured from a TOML file, and Python serial devices (:func:`serial_device`).
+drivers, the OPC UA server (see :mod:`softplc.io.opcua`), configured from a TOML file,
+and Python serial devices (:func:`serial_device`).
 
 The drivers run their network I/O on their own threads; the scan only exchanges
 buffers with them, so a device that vanishes or answers slowly shows up as input
@@ -30,11 +31,14 @@ from typing import Any
 
 from softplc import _native
 from softplc.errors import ConfigError
+from softplc.io.driver import Driver
+from softplc.io.opcua import OpcuaUser, opcua_server
 from softplc.loader import load_program_file
 from softplc.timefmt import parse_duration
 
 __all__ = [
     "Driver",
+    "OpcuaUser",
     "SerialDeviceDriver",
     "attach",
     "attach_from_args",
@@ -43,6 +47,7 @@ __all__ = [
     "list_ports",
     "load_config",
     "modbus_server",
+    "opcua_server",
     "serial_device",
     "xgt_server",
 ]
@@ -65,82 +70,6 @@ def list_ports() -> list[dict[str, str]]:
         {"device": p.device, "description": p.description, "hwid": p.hwid}
         for p in sorted(lp.comports(), key=lambda p: p.device)
     ]
-
-
-class Driver:
-    """An I/O driver: hand it to :meth:`softplc.Engine.add_driver` (once), and read its
-    health with :meth:`status` before, while and after the engine runs.
-
-    Example:
-        >>> d = modbus_server("127.0.0.1:0")
-        >>> d.status()["running"]
-        False
-    """
-
-    def __init__(self, native_driver: Any, monitor: Any) -> None:
-        self._native_driver = native_driver
-        self._monitor = monitor
-
-    @property
-    def name(self) -> str:
-        """The driver's name in the engine (``modbus``, ``modbus-server``, ``xgt`` or
-        ``xgt-server``)."""
-        return str(self._monitor.name)
-
-    def status(self) -> dict[str, Any]:
-        """Counters and states as plain data: for the client, per device health
-        (``waiting``/``good``/``failing``/``bad``), polls, retries, timeouts, exceptions,
-        garbled answers, rejected writes, round-trip times, and per connection connects,
-        disconnects and late answers dropped; for the server, the address it listens on,
-        connections (open, accepted, refused, evicted), requests and exceptions by kind.
-        The XGT drivers report the same, with NAKs in place of exceptions: the client's
-        ``naks`` and ``last_error`` (LS's error code and meaning, and the request it
-        refused), the server's ``naks`` by code.
-
-        Example:
-            >>> client = load_config("programs/pump_station.toml")[0]
-            >>> st = client.status()
-            >>> st["kind"], st["running"]
-            ('modbus-client', False)
-            >>> server = modbus_server("127.0.0.1:0")
-            >>> st = server.status()
-            >>> st["listen"], st["exceptions"]["illegal_function"]
-            (None, 0)
-
-            Devices appear once the engine has bound the driver (at start); a running
-            engine's client status reads like
-            ``{"devices": {"pumps": {"health": "good", "polls_ok": 1234, ...}}, ...}``.
-        """
-        result: dict[str, Any] = json.loads(self._monitor.status_json())
-        return result
-
-    @property
-    def address(self) -> tuple[str, int] | None:
-        """For a started server: the address it listens on (port 0 resolved), else
-        None.
-
-        Example:
-            >>> from softplc import INT, Engine
-            >>> engine = Engine(clock="real", cycle="10ms")
-            >>> engine.declare("demo.speed", "output", INT, "%QW0")
-            >>> engine.add_task("main", period="10ms")
-            >>> (server,) = attach(engine, modbus_server="127.0.0.1:0")
-            >>> print(server.address)  # not listening before the engine starts
-            None
-            >>> engine.start()
-            >>> host, port = server.address
-            >>> host, port > 0
-            ('127.0.0.1', True)
-            >>> engine.close()
-        """
-        listen = self.status().get("listen")
-        if not listen:
-            return None
-        host, _, port = str(listen).rpartition(":")
-        return host.strip("[]"), int(port)
-
-    def __repr__(self) -> str:
-        return f"<softplc.io.Driver {self.name!r}>"
 
 
 def _path(path: str | Path) -> str:
@@ -370,13 +299,16 @@ def build_drivers(
     modbus_read_only: Sequence[str] = (),
     xgt_server: str | None = None,
     xgt_cpu: str = "XGI",
+    opcua: str | None = None,
 ) -> list[Driver]:
-    """The drivers of an I/O file and/or default-map Modbus and XGT servers, not yet
-    attached to an engine: give them to :meth:`softplc.loader.ProgramFile.build_engine`
-    (or :meth:`softplc.Engine.add_driver` each). ``modbus_allow`` and
-    ``modbus_read_only`` are the Modbus server's ``allow`` and ``read_only`` (see
-    :func:`modbus_server`); ``xgt_cpu`` is the XGT server's ``cpu`` (see
-    :func:`xgt_server`).
+    """The drivers of an I/O file and/or default-map Modbus and XGT servers and a
+    loopback OPC UA server, not yet attached to an engine: give them to
+    :meth:`softplc.loader.ProgramFile.build_engine` (or :meth:`softplc.Engine.add_driver`
+    each). ``modbus_allow`` and ``modbus_read_only`` are the Modbus server's ``allow``
+    and ``read_only`` (see :func:`modbus_server`); ``xgt_cpu`` is the XGT server's
+    ``cpu`` (see :func:`xgt_server`). ``opcua`` is a loopback endpoint URL for an OPC UA
+    server with the defaults (see :func:`opcua_server`; other addresses need a
+    ``[server.opcua]`` table).
 
     Example:
         >>> [d.name for d in build_drivers(io="programs/pump_station.toml")]
@@ -401,7 +333,27 @@ def build_drivers(
     elif modbus_allow or modbus_read_only:
         raise ConfigError("the Modbus server options need --modbus-server HOST:PORT")
     drivers.extend(_xgt_server_drivers(drivers, io, xgt_server, xgt_cpu))
+    if opcua is not None:
+        drivers.append(_opcua_from_url(opcua, io))
     return drivers
+
+
+def _opcua_from_url(url: str, io: str | Path | None) -> Driver:
+    """The ``--opcua URL`` server: loopback only (security needs a TOML table)."""
+    if io is not None and any(d.name == "opcua" for d in load_config(io)):
+        raise ConfigError(
+            f"{io}: the file configures a [server.opcua] already; drop --opcua or the table"
+        )
+    try:
+        return opcua_server(url)
+    except ConfigError as e:
+        if "not a loopback address" not in str(e):
+            raise
+        raise ConfigError(
+            f"--opcua {url}: only a loopback address is served without security; for any "
+            "other address use a [server.opcua] table in --io FILE.toml with pki_dir and "
+            "users (docs/opcua.md)"
+        ) from None
 
 
 def _xgt_server_drivers(
@@ -427,12 +379,14 @@ def attach(
     modbus_server: str | None = None,
     xgt_server: str | None = None,
     xgt_cpu: str = "XGI",
+    opcua: str | None = None,
 ) -> list[Driver]:
-    """Adds the drivers of an I/O file and/or default-map Modbus and XGT servers to an
-    engine (before :meth:`~softplc.Engine.start`); returns them for status queries.
+    """Adds the drivers of an I/O file and/or default-map Modbus and XGT servers and a
+    loopback OPC UA server to an engine (before :meth:`~softplc.Engine.start`); returns
+    them for status queries.
 
     This is what ``softplc run PROGRAM.py --io FILE.toml --modbus-server HOST:PORT
-    --xgt-server HOST:PORT`` does.
+    --xgt-server HOST:PORT --opcua URL`` does.
 
     Example:
         >>> from softplc import INT, Engine
@@ -458,7 +412,7 @@ def attach(
         >>> engine.close()
     """
     drivers = build_drivers(
-        io=io, modbus_server=modbus_server, xgt_server=xgt_server, xgt_cpu=xgt_cpu
+        io=io, modbus_server=modbus_server, xgt_server=xgt_server, xgt_cpu=xgt_cpu, opcua=opcua
     )
     for d in drivers:
         engine.add_driver(d)
@@ -466,8 +420,8 @@ def attach(
 
 
 def attach_from_args(engine: Any, args: argparse.Namespace) -> list[Driver]:
-    """:func:`attach` with the ``--io``, ``--modbus-server``, ``--xgt-server`` and
-    ``--xgt-cpu`` options of ``softplc run``.
+    """:func:`attach` with the ``--io``, ``--modbus-server``, ``--xgt-server``,
+    ``--xgt-cpu`` and ``--opcua`` options of ``softplc run``.
 
     Example:
         >>> import argparse
@@ -491,4 +445,5 @@ def attach_from_args(engine: Any, args: argparse.Namespace) -> list[Driver]:
         modbus_server=getattr(args, "modbus_server", None),
         xgt_server=getattr(args, "xgt_server", None),
         xgt_cpu=getattr(args, "xgt_cpu", None) or "XGI",
+        opcua=getattr(args, "opcua", None),
     )

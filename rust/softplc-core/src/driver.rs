@@ -10,8 +10,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::clock::EngineClock;
+use crate::engine::EngineLink;
 use crate::event::EventSink;
-use crate::image::{ConfigError, Image, Layout};
+use crate::image::{ConfigError, Image, Layout, VarId};
 
 /// The engine's operating state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,4 +152,14 @@ pub trait Driver: Send {
     fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
         None
     }
+    /// The variables this driver sets from a device in `read_inputs` (inputs, or
+    /// memory a device feeds; asked once after `bind`). A server that lets clients write variables refuses writes
+    /// to these: the next poll would overwrite them. Load time: may allocate.
+    fn device_inputs(&self) -> Vec<VarId> {
+        Vec::new()
+    }
+    /// Receives the engine link once, before `start`: drivers that serve the engine's
+    /// state, statistics and commands to clients (an OPC UA server) keep a clone;
+    /// others ignore it. Off the scan thread.
+    fn engine_link(&mut self, _link: &EngineLink) {}
 }

@@ -25,7 +25,7 @@ pub use access::{WriteRefused, WriteRule};
 pub use address::{Address, Area};
 pub use clock::{ClockKind, EngineClock};
 pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState, SafeState, StartCtx};
-pub use engine::{Engine, EngineBuilder, EngineError, FaultInfo, FaultKind};
+pub use engine::{Engine, EngineBuilder, EngineError, EngineLink, FaultInfo, FaultKind};
 pub use event::{Event, EventKind, EventSink, IoEvent, IoEventKind};
 pub use image::{
     ConfigError, Image, Layout, LayoutBuilder, LookupError, Quality, Slot, VarDecl, VarId, VarInfo,

@@ -194,6 +194,10 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
     });
     let (ports, rtu_servers) = serial_json(cfg);
     let (xgt_devices, xgt_server) = xgt_check(cfg, layout)?;
+    let opcua = match &cfg.opcua {
+        None => None,
+        Some(o) => Some(opcua_json(o, layout)?),
+    };
     Ok(json!({
         "file": &*cfg.file,
         "bound": layout.is_some(),
@@ -203,6 +207,7 @@ pub fn check(cfg: &IoConfig, layout: Option<&Layout>) -> Result<String, ConfigEr
         "rtu_servers": rtu_servers,
         "xgt_devices": xgt_devices,
         "xgt_server": xgt_server,
+        "opcua": opcua,
     })
     .to_string())
 }
@@ -287,4 +292,30 @@ fn xgt_check(
         }
     };
     Ok((json!(devices), server))
+}
+
+/// The `[server.opcua]` table as `check` describes it; with a layout, the exposed
+/// patterns are resolved (one that selects nothing is an error naming it).
+fn opcua_json(
+    o: &config::OpcuaConfig,
+    layout: Option<&Layout>,
+) -> Result<serde_json::Value, ConfigError> {
+    let exposed = match layout {
+        None => None,
+        Some(l) => Some(
+            config::select(l, &o.expose)
+                .map_err(|e| o.loc.error("server.opcua", "expose", e.message))?
+                .len(),
+        ),
+    };
+    Ok(json!({
+        "endpoint": o.endpoint.to_string(),
+        "loopback": o.endpoint.is_loopback(),
+        "pki_dir": o.pki_dir.as_ref().map(|p| p.display().to_string()),
+        "anonymous": o.anonymous.map(|r| r.name()),
+        "users": o.users.iter().map(|u| json!({"name": u.name, "role": u.role.name()})).collect::<Vec<_>>(),
+        "expose": o.expose,
+        "exposed": exposed,
+        "sampling_ms": o.sampling.as_millis() as u64,
+    }))
 }

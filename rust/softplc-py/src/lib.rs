@@ -5,7 +5,7 @@
 //! core errors as the exception tree (`errors`, the one place they are mapped), and
 //! every wait without the GIL with Ctrl-C as KeyboardInterrupt (`wait`). The classes:
 //! the engine (`engine`), the I/O object of Python programs (`scanio`), Python code on
-//! the scan thread (`pycode`), drivers (`driver`, `modbus`, `xgt`, and `pydevice` for
+//! the scan thread (`pycode`), drivers (`driver`, `modbus`, `xgt`, `opcua`, and `pydevice` for
 //! Python device drivers), compiled programs (`vm`) and traces (`trace`).
 
 use pyo3::prelude::*;
@@ -15,6 +15,7 @@ mod driver;
 pub mod engine;
 mod errors;
 mod modbus;
+mod opcua;
 mod pycode;
 mod pydevice;
 mod scanio;
@@ -34,6 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     modbus::register(m)?;
     pydevice::register(m)?;
     xgt::register(m)?;
+    opcua::register(m)?;
     trace::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

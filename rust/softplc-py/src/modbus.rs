@@ -1,4 +1,5 @@
-//! Bindings of the Modbus TCP drivers (softplc-io). The public API is `softplc.io`.
+//! Bindings of the Modbus TCP drivers (softplc-io) and of I/O configuration files.
+//! The public API is `softplc.io`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,10 +59,16 @@ pub(crate) fn wrap(d: Box<dyn Driver>) -> PyResult<(NativeDriver, IoMonitor)> {
     ))
 }
 
-/// Loads an I/O configuration file and builds its drivers: `[(driver, monitor)]`.
+/// Loads an I/O configuration file and builds its drivers (Modbus client and server,
+/// OPC UA server): `[(driver, monitor)]`.
 #[pyfunction]
 fn io_load_config(path: &str) -> PyResult<Vec<(NativeDriver, IoMonitor)>> {
-    let drivers = softplc_io::load_drivers(Path::new(path)).or_raise()?;
+    let cfg = softplc_io::load(Path::new(path)).or_raise()?;
+    let mut drivers = softplc_io::drivers(&cfg);
+    // The OPC UA server (`[server.opcua]`) lives in its own crate.
+    if let Some(o) = &cfg.opcua {
+        drivers.push(softplc_opcua::driver(o.clone()));
+    }
     drivers.into_iter().map(wrap).collect()
 }
 

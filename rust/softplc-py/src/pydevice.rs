@@ -280,6 +280,14 @@ impl Driver for PyDeviceDriver {
     fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
         Some(self.shared.clone())
     }
+
+    fn device_inputs(&self) -> Vec<VarId> {
+        self.shared
+            .bound
+            .get()
+            .map(|(ins, _)| ins.iter().map(|(id, _)| *id).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// The Python thread's side of one Python device driver.

@@ -153,6 +153,10 @@ impl Engine {
             events: self.events.clone(),
             clock: core.engine_clock.clone(),
         };
+        let link = self.link_for(&core);
+        for d in core.drivers.iter_mut() {
+            d.engine_link(&link);
+        }
         for i in 0..core.drivers.len() {
             if let Err(e) = core.drivers[i].start(&cx) {
                 for d in core.drivers[..i].iter_mut() {

@@ -15,12 +15,14 @@
 //!
 //! Files: `builder` (configuration to engine), `handle` ([`Engine`], the caller's
 //! side), `scan` (the cycle), `shared`, `watch`, `supervisor` (the watchdog thread),
-//! `fault` ([`FaultInfo`]).
+//! `fault` ([`FaultInfo`]), `link` ([`EngineLink`], the engine as drivers that serve it
+//! to clients see it).
 
 mod builder;
 mod checkpoint;
 mod fault;
 mod handle;
+mod link;
 mod scan;
 mod shared;
 mod supervisor;
@@ -30,7 +32,9 @@ pub use builder::EngineBuilder;
 pub use checkpoint::Checkpoint;
 pub use fault::{FaultInfo, FaultKind};
 pub use handle::{Engine, EngineError, CLOSE_ABANDON_NS, CLOSE_GRACE_NS};
+pub use link::EngineLink;
 pub use shared::{Command, NewProgram, QualityHold, Swap, SwapDone};
+
 pub use supervisor::REINTERRUPT_NS;
 
 // Where these lived before the task module; kept so existing paths still resolve.

@@ -1,5 +1,7 @@
-//! The I/O configuration file (TOML): devices to poll (Modbus, or LS Electric XGT with
-//! `protocol = "xgt"`) and the servers (`[server]`, Modbus; `[server.xgt]`, XGT).
+//! The I/O configuration file (TOML): devices to poll (Modbus TCP or RTU, or LS
+//! Electric XGT with `protocol = "xgt"`), serial lines (`[[port]]`) and the servers
+//! (`[server]`, Modbus TCP; `[[rtu_server]]`, Modbus RTU; `[server.xgt]`, XGT;
+//! `[server.opcua]`, OPC UA).
 //!
 //! Parsing checks everything that can be checked without the program (syntax, keys,
 //! ranges, tables, orders); binding against a [`softplc_core::Layout`] (see
@@ -31,11 +33,13 @@
 //! ```
 //!
 //! Files: `model` (the checked configuration), `parse` (TOML to model, with the
-//! checks), `source` (places in the text for messages), `xgt` and `xgt_model` (the XGT
-//! parts: `[[device]]` with `protocol = "xgt"` and `[server.xgt]`; see
-//! [`crate::xgt`]).
+//! checks), `serial` (`[[port]]`, devices on a serial line, `[[rtu_server]]`), `opcua`
+//! (the OPC UA server's table), `source` (places in the text for messages), `xgt` and
+//! `xgt_model` (the XGT parts: `[[device]]` with `protocol = "xgt"` and `[server.xgt]`;
+//! see [`crate::xgt`]).
 
 mod model;
+mod opcua;
 mod parse;
 mod serial;
 mod source;
@@ -45,6 +49,9 @@ mod xgt_model;
 pub use model::{
     DeviceConfig, IoConfig, OnFail, Parity, PointConfig, RtuServerConfig, SerialPortConfig,
     ServerConfig, WriteMode,
+};
+pub use opcua::{
+    select, EndpointUrl, Host, OpcuaConfig, OpcuaUser, Role, DEFAULT_PORT, MIN_SAMPLING,
 };
 pub use parse::{load, parse, parse_listen};
 pub use source::Loc;

@@ -296,4 +296,6 @@ pub struct IoConfig {
     pub xgt_devices: Vec<XgtDeviceConfig>,
     /// The XGT server (`[server.xgt]`), if configured.
     pub xgt_server: Option<XgtServerConfig>,
+    /// The OPC UA server (`[server.opcua]`), if configured.
+    pub opcua: Option<super::opcua::OpcuaConfig>,
 }

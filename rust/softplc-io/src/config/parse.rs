@@ -22,6 +22,7 @@ use crate::net::IpNet;
 use super::model::{
     DeviceConfig, IoConfig, OnFail, PointConfig, SerialPortConfig, ServerConfig, WriteMode,
 };
+use super::opcua::{parse_opcua, RawOpcua};
 use super::serial::{self, RawPort, RawRtuServer};
 use super::source::{Loc, Source};
 use super::xgt;
@@ -100,6 +101,33 @@ struct RawServer {
     strict_map: Option<bool>,
     #[serde(default)]
     map: Vec<Spanned<RawPoint>>,
+    /// `[server.opcua]`: the OPC UA server (see [`super::opcua`]).
+    opcua: Option<Spanned<RawOpcua>>,
+}
+
+impl RawServer {
+    /// True when the table has a Modbus key of its own (a `[server]` table that only
+    /// holds `[server.opcua]` configures no Modbus server).
+    fn has_modbus_keys(&self) -> bool {
+        self.listen.is_some()
+            || self.unit_id.is_some()
+            || self.allow.is_some()
+            || self.read_only.is_some()
+            || self.max_connections.is_some()
+            || self.idle_timeout_ms.is_some()
+            || !self.map.is_empty()
+    }
+}
+
+/// True when the text has a `[name]` table header line (not an implicit parent table).
+fn has_header(text: &str, name: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim();
+        l.strip_prefix('[')
+            .and_then(|r| r.split('#').next())
+            .map(|r| r.trim_end().strip_suffix(']').map(str::trim) == Some(name))
+            .unwrap_or(false)
+    })
 }
 
 /// Reads and checks a configuration file.
@@ -179,11 +207,18 @@ pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
     }
     serial::check_serial_devices(&devices)?;
     let rtu_servers = serial::rtu_servers(&src, raw.rtu_server, &ports, &devices)?;
-    let server = match raw.server {
-        None => None,
+    let (server, opcua) = match raw.server {
+        None => (None, None),
         Some(s) => {
             let loc = src.loc(&s.span());
-            Some(server(&src, loc, s.into_inner())?)
+            let mut s = s.into_inner();
+            let opcua = s.opcua.take().map(|o| parse_opcua(&src, o)).transpose()?;
+            let modbus = if s.has_modbus_keys() || has_header(text, "server") {
+                Some(server(&src, loc, s)?)
+            } else {
+                None
+            };
+            (modbus, opcua)
         }
     };
     Ok(IoConfig {
@@ -194,6 +229,7 @@ pub fn parse(file: &str, text: &str) -> Result<IoConfig, ConfigError> {
         rtu_servers,
         xgt_devices,
         xgt_server,
+        opcua,
     })
 }
 

@@ -469,6 +469,14 @@ impl Driver for ModbusClient {
     fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
         Some(self.latch.clone())
     }
+
+    /// Every variable a device read feeds, and each device's health variable.
+    fn device_inputs(&self) -> Vec<VarId> {
+        self.bound
+            .iter()
+            .flat_map(|b| b.reads.iter().map(|p| p.var).chain(b.health.map(|h| h.0)))
+            .collect()
+    }
 }
 
 impl Drop for ModbusClient {

@@ -372,6 +372,18 @@ impl Driver for XgtClient {
     fn safe_state(&self) -> Option<Arc<dyn SafeState>> {
         Some(self.latch.clone())
     }
+
+    fn device_inputs(&self) -> Vec<VarId> {
+        self.bound
+            .iter()
+            .flat_map(|b| {
+                b.reads
+                    .iter()
+                    .map(|(p, _)| p.var)
+                    .chain(b.health.map(|h| h.0))
+            })
+            .collect()
+    }
 }
 
 impl Drop for XgtClient {
