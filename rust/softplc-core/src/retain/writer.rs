@@ -98,12 +98,19 @@ struct Job {
     status: Arc<RetainStatus>,
     last: HashMap<String, u64>,
     saved: Option<Vec<Entry>>,
+    /// The scan has published at least one capture. Before that the buffer holds
+    /// zeros, not the image: saving it would overwrite the snapshot just restored with
+    /// zeros (a writer whose first cadence comes before the first cycle ends).
+    captured: bool,
 }
 
 impl Job {
     /// Saves the newest copy if it changed. Writer thread: allocates, does file I/O.
     fn save_newest(&mut self) {
-        self.output.update();
+        self.captured |= self.output.update();
+        if !self.captured {
+            return;
+        }
         let buf = self.output.output_buffer();
         let forced: Vec<VarId> = self
             .forced
@@ -179,6 +186,7 @@ impl RetainWriter {
                 .map(|e| (e.name.clone(), e.bits))
                 .collect(),
             saved: loaded,
+            captured: false,
         };
         let s = stop.clone();
         let handle = std::thread::Builder::new()
@@ -229,5 +237,68 @@ impl RetainWriter {
 impl Drop for RetainWriter {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Area;
+    use crate::image::{LayoutBuilder, VarDecl};
+    use crate::retain::RetainKind;
+    use crate::types::IecType;
+
+    #[test]
+    fn a_writer_saves_nothing_before_the_first_capture() {
+        let mut b = LayoutBuilder::new();
+        let mut d = VarDecl::new("n", Area::Memory, IecType::Dint, None);
+        d.retain = Some(RetainKind::Retain);
+        let id = b.declare(d).unwrap();
+        let l = b.build().unwrap();
+        let set = Arc::new(RetainSet::new(&l));
+        let dir = std::env::temp_dir().join(format!("softplc-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // A snapshot saved by an earlier run holds 42.
+        let mut store = Store::new(&dir, "w");
+        let mut img = Image::new(&l);
+        img.store(l.var(id).slot, Value::Int(IecType::Dint, 42));
+        let mut buf = vec![0u8; set.bytes()];
+        set.capture(&img, &mut buf);
+        let loaded = set.entries(&buf, &|_| false, &|_| None);
+        store.save("sig", loaded.clone()).unwrap();
+        let mut store = Store::new(&dir, "w");
+        assert!(store.load().snapshot.is_some());
+        let cfg = RetainConfig {
+            dir: dir.clone(),
+            stem: "w".into(),
+            cadence_ns: 1_000_000,
+            level: RestartLevel::Warm,
+            signature: "sig".into(),
+        };
+        let (mut capture, output) = channel(set.clone());
+        let status = Arc::new(RetainStatus::default());
+        let forced = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut w = RetainWriter::spawn(
+            set,
+            output,
+            store,
+            &cfg,
+            forced,
+            status.clone(),
+            Some(loaded),
+        )
+        .unwrap();
+        // Many cadences pass before the scan's first cycle ends: the zeros of the empty
+        // buffer must not replace the restored 42.
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(status.saves.load(Ordering::Relaxed), 0);
+        let newest = |dir: &PathBuf| Store::new(dir, "w").load().snapshot.unwrap().entries[0].bits;
+        assert_eq!(newest(&dir), 42);
+        // Once the scan captures, the writer saves.
+        img.store(l.var(id).slot, Value::Int(IecType::Dint, 43));
+        capture.capture(&img);
+        w.stop();
+        assert_eq!(newest(&dir), 43);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
