@@ -218,6 +218,38 @@ def test_close_returns_in_bounded_time_on_a_stuck_program_without_a_watchdog(
     assert fault is not None and fault["message"].startswith("close:")
 
 
+def test_an_interrupted_program_leaves_later_python_code_unaffected(tmp_path: Path) -> None:
+    # Withdrawing an interrupt used to leave CPython's asynchronous-exception signal
+    # raised for good: afterwards a failing Hypothesis run never finished shrinking.
+    # In a subprocess, so that a regression cannot hang this test session.
+    path = program_file(tmp_path, "python")
+    script = textwrap.dedent(f"""
+        import time
+        from hypothesis import given, settings, strategies as st
+        from softplc import Engine
+        from softplc.loader import load_program_file
+        e = Engine(clock="real", cycle="1ms")
+        e.add_program(load_program_file({str(path)!r}).module.P(), mode="reference")
+        e.start()
+        e.write("p.stuck", True)
+        time.sleep(0.1)
+        e.close()
+        assert e.state == "FAULT", e.state
+
+        @settings(max_examples=200, database=None, deadline=None)
+        @given(st.lists(st.integers()))
+        def prop(xs):
+            assert sum(xs) < 100
+
+        try:
+            prop()
+        except AssertionError:
+            print("shrunk")
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "shrunk" in r.stdout, r.stderr
+
+
 def cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "softplc.cli", "run", *args, "--cycle", "1ms", "--priority", "0"],

@@ -37,8 +37,8 @@ pub(crate) struct PyScan {
 }
 
 impl PyScan {
-    /// Runs `f` (a call into Python) as the scan's current Python call. GIL held.
-    fn call<R>(&self, f: impl FnOnce() -> R) -> R {
+    /// Runs `f` (a call into Python) as the scan's current Python call.
+    fn call<R>(&self, py: Python<'_>, f: impl FnOnce() -> R) -> R {
         // SAFETY: called with the GIL held; returns the calling thread's identifier.
         let me = unsafe { pyo3::ffi::PyThread_get_thread_ident() } as u64;
         self.ident.store(me, Ordering::Relaxed);
@@ -46,12 +46,35 @@ impl PyScan {
         let r = f();
         self.in_call.store(false, Ordering::Relaxed);
         if self.pending.swap(false, Ordering::Relaxed) {
-            // SAFETY: GIL held; a null exception clears any pending asynchronous
-            // exception of that thread.
-            unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(me as _, std::ptr::null_mut()) };
+            drain_interrupt(py);
         }
         r
     }
+}
+
+/// Takes a watchdog interrupt that is still pending after the call it was meant for
+/// returned, so that it cannot hit an innocent later call.
+///
+/// Not `PyThreadState_SetAsyncExc(thread, NULL)`: in CPython 3.11 that raises the
+/// interpreter's "asynchronous exception" signal, and only the delivery of an exception
+/// lowers it again, so every later bytecode boundary takes the slow path for good (a
+/// Hypothesis shrink then never finishes). Running a statement that does nothing lets
+/// the interpreter deliver a pending exception the normal way (and lower the signal);
+/// nothing happens when none is pending.
+fn drain_interrupt(py: Python<'_>) {
+    let Err(e) = py.run(c"pass", None, None) else {
+        return;
+    };
+    if e.is_instance_of::<WatchdogInterrupt>(py) {
+        return;
+    }
+    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+        // A Ctrl-C that arrived meanwhile: have it raised again at the next check.
+        // SAFETY: GIL held; only records a simulated SIGINT.
+        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+        return;
+    }
+    e.write_unraisable(py, None);
 }
 
 /// Interrupts the Python code the scan thread is stuck in (see [`PyScan`]).
@@ -141,7 +164,7 @@ impl Program for PyProgram {
             let io = self.io.bind(py);
             io.get()
                 .enter(cx.image, cx.now_ns, cx.cycle, cx.period_ns, cx.period_ns);
-            let r = self.scan.call(|| self.callable.call1(py, (io,)));
+            let r = self.scan.call(py, || self.callable.call1(py, (io,)));
             io.get().leave();
             r.map(|_| ())
                 .map_err(|e| ProgramFault::new(format_exception(py, &e)))
@@ -171,7 +194,7 @@ impl Plant for PyPlant {
             io.get().enter(image, now_ns, 0, dt_ns, dt_ns);
             let r = self
                 .scan
-                .call(|| self.step.call1(py, (io, dt_ns as f64 / 1e9)));
+                .call(py, || self.step.call1(py, (io, dt_ns as f64 / 1e9)));
             io.get().leave();
             r.map(|_| ())
                 .map_err(|e| format!("plant model raised:\n{}", format_exception(py, &e)))
