@@ -325,7 +325,7 @@ class Stimulus:
         parses every cell. Raises :class:`ConfigError` naming file, row and column."""
         variables = {v["name"]: v for v in engine.variables}
         index = NameIndex(variables)
-        names = []
+        names: list[str] = []
         for k, c in enumerate(self.columns):
             where = f"{self.path}: row {self.header_line}, column {self._col(k)} ({c!r})"
             try:
@@ -342,8 +342,7 @@ class Stimulus:
                 )
             if full in names:
                 raise ConfigError(
-                    f"{where}: {full} has a column already (column "
-                    f"{self._col(names.index(full))})"
+                    f"{where}: {full} has a column already (column {self._col(names.index(full))})"
                 )
             names.append(full)
         values: list[dict[str, Any]] = []
@@ -382,9 +381,7 @@ class Stimulus:
         end = (times[-1] + period_ns) if times else 0
         return Schedule(events, end)
 
-    def player(
-        self, engine: Any, *, should_stop: Callable[[], bool] | None = None
-    ) -> Player:
+    def player(self, engine: Any, *, should_stop: Callable[[], bool] | None = None) -> Player:
         """A :class:`Player` of this stimulus on ``engine``, starting at its next cycle
         (binds first when needed). The dense form's rows follow the first task's
         period."""

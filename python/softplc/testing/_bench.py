@@ -136,7 +136,9 @@ class Bench:
         own_engine: bool = True,
     ) -> None:
         if engine.clock != "virtual":
-            raise ConfigError("a test bench runs in virtual time: build the engine with clock='virtual'")
+            raise ConfigError(
+                "a test bench runs in virtual time: build the engine with clock='virtual'"
+            )
         self._engine = engine
         self._own_engine = own_engine
         self._closed = False
@@ -301,7 +303,7 @@ class Bench:
         if name.startswith("%"):
             hits = [n for n, v in self._vars.items() if v["address"].upper() == name.upper()]
             if hits:
-                return hits[0]
+                return str(hits[0])
         try:
             return self._index.resolve(name)
         except NameLookupError as e:
@@ -322,7 +324,9 @@ class Bench:
         full = [self.resolve(n) for n in names] if names else list(self._vars)
         return {n: self._engine.read(n) for n in full}
 
-    def _pairs(self, values: Mapping[str, Any] | None, kw: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    def _pairs(
+        self, values: Mapping[str, Any] | None, kw: Mapping[str, Any]
+    ) -> list[tuple[str, Any]]:
         items = list((values or {}).items()) + list(kw.items())
         if not items:
             raise ConfigError("name at least one variable and its value")
@@ -406,6 +410,7 @@ class Bench:
 
     def _check_fault(self, during: str, expect: bool) -> dict[str, Any] | None:
         """The new fault, if any: acknowledged when expected, raised otherwise."""
+        __tracebackhide__ = True  # pytest shows the caller's line
         f = self._engine.fault
         if f is None or _fault_key(f) == self._acknowledged:
             return None
@@ -430,6 +435,7 @@ class Bench:
         raise err
 
     def _after_run(self, during: str, expect: bool) -> None:
+        __tracebackhide__ = True  # pytest shows the caller's line
         f = self._check_fault(during, expect)
         if expect and f is None:
             raise FaultNotRaised(
@@ -455,6 +461,7 @@ class Bench:
         ``timedelta``) of virtual time. Raises :class:`softplc.RuntimeFaulted` at a
         fault (which ends the run), unless ``expect_fault``, which then requires one
         (:class:`FaultNotRaised` otherwise)."""
+        __tracebackhide__ = True  # pytest shows the caller's line
         d = parse_duration(duration, what="run_for duration")
         if d < 0:
             raise ConfigError(f"run_for: the duration must not be negative (got {duration!r})")
@@ -464,6 +471,7 @@ class Bench:
 
     def run_cycles(self, n: int, *, expect_fault: bool = False) -> None:
         """Runs ``n`` cycles of the first task (faults as :meth:`run_for`)."""
+        __tracebackhide__ = True  # pytest shows the caller's line
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"run_cycles: n must be an integer >= 0 (got {n!r})")
         self._before_run()
@@ -476,9 +484,12 @@ class Bench:
 
     def step(self) -> None:
         """Runs one cycle of the first task."""
+        __tracebackhide__ = True  # pytest shows the caller's line
         self.run_cycles(1)
 
-    def _condition(self, condition: Condition) -> tuple[str, Callable[[], bool], Callable[[], list[str]]]:
+    def _condition(
+        self, condition: Condition
+    ) -> tuple[str, Callable[[], bool], Callable[[], list[str]]]:
         """(text, check, names involved) for a condition."""
         if isinstance(condition, str):
             expr = Expr.parse(condition)
@@ -519,6 +530,7 @@ class Bench:
         the condition reads. A fault raises :class:`softplc.RuntimeFaulted` unless
         ``expect_fault``, which instead ends the wait at the fault.
         """
+        __tracebackhide__ = True  # pytest shows the caller's line
         limit = parse_duration(timeout, what="run_until timeout")
         if limit < 0:
             raise ConfigError(f"run_until: the timeout must not be negative (got {timeout!r})")
@@ -563,6 +575,7 @@ class Bench:
             ...     b.read("request")
             True
         """
+        __tracebackhide__ = True  # pytest shows the caller's line
         full = self.resolve(name)
         before = self._engine.read(full)
         if self._vars[full]["type"] != "BOOL" and value is True:
@@ -587,6 +600,7 @@ class Bench:
         :mod:`softplc.stimulus`), a :class:`Timeline` from the Hypothesis strategies,
         or a :class:`softplc.stimulus.Schedule`. Runs until it ends (its last row has
         had its cycle), or for ``duration``. Faults as :meth:`run_for`."""
+        __tracebackhide__ = True  # pytest shows the caller's line
         if isinstance(stimulus, (str, Path)):
             stimulus = load_stimulus(stimulus)
         if isinstance(stimulus, Stimulus):
@@ -607,7 +621,9 @@ class Bench:
         for n in schedule.names:
             full = self.resolve(n)
             if self._vars[full]["area"] not in DRIVABLE_AREAS:
-                raise ConfigError(f"play({what}): {full} is an output; a stimulus drives inputs and memory")
+                raise ConfigError(
+                    f"play({what}): {full} is an output; a stimulus drives inputs and memory"
+                )
         self._before_run()
         from softplc.stimulus import Player
 
@@ -637,6 +653,7 @@ class Bench:
             ...     caught.fault["kind"], caught.fault["cycle"]
             ('program', 100)
         """
+        __tracebackhide__ = True  # pytest shows the caller's line
         caught = CaughtFault()
         self._expecting.append(caught)
         try:
@@ -654,6 +671,7 @@ class Bench:
     def check_no_fault(self) -> None:
         """Raises :class:`softplc.RuntimeFaulted` for a fault no run call reported (the
         test drove the engine directly). The pytest fixture calls it at the end."""
+        __tracebackhide__ = True  # pytest shows the caller's line
         self._check_fault("at the end of the test", expect=False)
 
     # -- the recording ------------------------------------------------------------------
@@ -752,7 +770,6 @@ def bench_from(
         raise ConfigError("give one program file, or program instances (not both)")
     if not sources:
         raise ConfigError("name a program file or give program instances")
-    if options.get("plant", None) is FILE_PLANT:
+    if options.get("plant") is FILE_PLANT:
         options["plant"] = None
     return Bench.from_programs(*sources, **options)
-

@@ -193,9 +193,7 @@ class _Evaluator:
     array form shifts by one row, the scalar form remembers the previous cycle.
     """
 
-    def __init__(
-        self, env: Mapping[str, Any], edge: Callable[[ast.Call, str, Any], Any]
-    ) -> None:
+    def __init__(self, env: Mapping[str, Any], edge: Callable[[ast.Call, str, Any], Any]) -> None:
         self.env = env
         self.edge = edge
 
@@ -207,11 +205,11 @@ class _Evaluator:
             return node.value
         if isinstance(node, ast.BoolOp):
             vals = [_truth(self(v)) for v in node.values]
-            fn = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-            out = vals[0]
+            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            acc = vals[0]
             for v in vals[1:]:
-                out = fn(out, v)
-            return out
+                acc = combine(acc, v)
+            return acc
         if isinstance(node, ast.UnaryOp):
             v = self(node.operand)
             if isinstance(node.op, ast.Not):
@@ -247,8 +245,8 @@ def _edge_now(fn: str, now: Any, prev: Any) -> Any:
 
 def evaluate_columns(expr: Expr, columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """Evaluates ``expr`` at every row of ``columns`` (equally long arrays, one per
-    name the expression reads, keyed as written in it); returns an array with one value per row (a bool
-    array for a condition).
+    name the expression reads, keyed as written in it); returns an array with one
+    value per row (a bool array for a condition).
 
     REAL columns are widened to float64 first, so that comparisons with constants
     happen in double precision, as they do on the scalar values ``engine.read``

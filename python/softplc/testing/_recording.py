@@ -119,7 +119,11 @@ class Recording:
         try:
             return self.index.resolve(name)
         except NameLookupError as e:
-            where = self.paths[0] if len(self.paths) == 1 else f"{self.paths[0]} (+{len(self.paths) - 1})"
+            where = (
+                self.paths[0]
+                if len(self.paths) == 1
+                else f"{self.paths[0]} (+{len(self.paths) - 1})"
+            )
             raise UnknownName(f"{e} in {where}") from None
 
     def type_of(self, name: str) -> str:
@@ -155,4 +159,6 @@ class Recording:
             t.close()
 
     def __repr__(self) -> str:
-        return f"<Recording {len(self.signals)} signals, {self.rows} rows, {len(self.traces)} file(s)>"
+        return (
+            f"<Recording {len(self.signals)} signals, {self.rows} rows, {len(self.traces)} file(s)>"
+        )

@@ -9,6 +9,7 @@ its own. This module imports nothing heavy: the plugin calls it for every test.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -68,6 +69,7 @@ class Scope:
     open: list[Any] = field(default_factory=list)
     closed: deque[list[str]] = field(default_factory=deque)
     failed: bool = False
+    kept_paths: list[str] | None = None
     _directory: Path | None = None
     _count: int = 0
 
@@ -114,21 +116,6 @@ class Scope:
             out.extend(paths)
         return [p for p in out if Path(p).exists()]
 
-    def keep(self, dest: Path | None) -> list[str]:
-        """Keeps the test's traces: moved into ``dest/<safe test id>/`` when ``dest`` is
-        given, else left where they are. Returns their paths."""
-        paths = self.trace_paths()
-        if dest is None or not paths:
-            return paths
-        target = dest / safe_name(self.test_id)
-        target.mkdir(parents=True, exist_ok=True)
-        out = []
-        for p in paths:
-            to = target / Path(p).name
-            shutil.move(p, to)
-            out.append(str(to))
-        return out
-
     def discard(self) -> None:
         """Deletes the scope's folder (a passing test)."""
         if self._directory is not None:
@@ -147,10 +134,11 @@ def session_root() -> Path:
     return _session_root
 
 
-def begin(test_id: str) -> Scope:
-    """Opens the scope of a test (closing any left open)."""
+def begin(test_id: str, root: Path | None = None) -> Scope:
+    """Opens the scope of a test (closing any left open); its traces go under ``root``
+    (default: a temporary folder of the session)."""
     global _current
-    _current = Scope(test_id)
+    _current = Scope(test_id, root)
     return _current
 
 
@@ -169,8 +157,6 @@ def end_session() -> None:
     """Removes the session folder when no kept trace is left in it."""
     global _session_root
     if _session_root is not None:
-        try:
+        with contextlib.suppress(OSError):
             _session_root.rmdir()  # only when empty
-        except OSError:
-            pass
         _session_root = None

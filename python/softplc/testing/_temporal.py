@@ -44,7 +44,7 @@ Example:
     >>> responds(p, "rose(start)", "pump", within="1ms")
     Traceback (most recent call last):
     ...
-    softplc.testing._errors.TemporalAssertionError: responds(rose(start), pump, within=1ms) failed at cycle 1 (t = 0.001 s): no response within 1ms
+    softplc...TemporalAssertionError: responds(...) failed at cycle 1 (t = 0.001 s): ...
          cycle  t [s]  start  pump
          0      0.000  0      0
       >  1      0.001  1      0
@@ -185,7 +185,9 @@ def _evaluate(s: _Subject, cond: Condition) -> _Evaluated:
         expr = Expr.parse(cond)
         full = {n: s.rec.resolve(n) for n in expr.names}
         cols = {n: s.rec.column(f) for n, f in full.items()}
-        return _Evaluated(expr.text, evaluate_columns(expr, cols), list(dict.fromkeys(full.values())))
+        return _Evaluated(
+            expr.text, evaluate_columns(expr, cols), list(dict.fromkeys(full.values()))
+        )
     if callable(cond):
         columns = Columns(s.rec)
         values = np.asarray(cond(columns))
@@ -235,6 +237,7 @@ def _table(s: _Subject, row: int, names: list[str]) -> str:
 
 
 def _fail(s: _Subject, assertion: str, row: int, names: list[str], why: str) -> NoReturn:
+    __tracebackhide__ = True  # pytest shows the caller's line
     traces = s.bench.keep_traces() if s.bench is not None else s.rec.paths
     t_ns = int(s.t_ns[row])
     t_rel = t_ns - int(s.t_ns[0])
@@ -256,12 +259,17 @@ def _first(mask: np.ndarray, lo: int) -> int:
     return lo + k if len(mask) and mask[k] else -1
 
 
+def _shown(value: Duration) -> str:
+    """A duration as the test wrote it (a string), else in compact form."""
+    return value if isinstance(value, str) else format_duration(parse_duration(value))
+
+
 def _window_args(after: Duration | None, before: Duration | None) -> str:
     out = ""
     if after is not None:
-        out += f", after={after if isinstance(after, str) else format_duration(parse_duration(after))}"
+        out += f", after={_shown(after)}"
     if before is not None:
-        out += f", before={before if isinstance(before, str) else format_duration(parse_duration(before))}"
+        out += f", before={_shown(before)}"
     return out
 
 
@@ -283,22 +291,36 @@ def always(
         >>> _ = st.record_arrays(p, {"level": ("REAL", [50, 52, 61, 55])}, timing=False)
         >>> always(p, "40 < level < 60", before="1ms")
     """
+    __tracebackhide__ = True  # pytest shows the caller's line
     s = _subject(run, after, before)
     ev = _evaluate(s, condition)
     bad = _first(~_truth(ev.values[s.lo : s.hi]), s.lo)
     if bad >= 0:
-        _fail(s, f"always({ev.text}{_window_args(after, before)})", bad, ev.names, "the condition is false")
+        _fail(
+            s,
+            f"always({ev.text}{_window_args(after, before)})",
+            bad,
+            ev.names,
+            "the condition is false",
+        )
 
 
 def never(
     run: Run, condition: Condition, *, after: Duration | None = None, before: Duration | None = None
 ) -> None:
     """Asserts that ``condition`` holds at no row."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     s = _subject(run, after, before)
     ev = _evaluate(s, condition)
     bad = _first(_truth(ev.values[s.lo : s.hi]), s.lo)
     if bad >= 0:
-        _fail(s, f"never({ev.text}{_window_args(after, before)})", bad, ev.names, "the condition is true")
+        _fail(
+            s,
+            f"never({ev.text}{_window_args(after, before)})",
+            bad,
+            ev.names,
+            "the condition is true",
+        )
 
 
 def eventually(
@@ -312,6 +334,7 @@ def eventually(
     """Asserts that ``condition`` holds at some row, within ``within`` of the first
     row considered; returns the time (ns from that row) of the first row where it
     holds."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     s = _subject(run, after, before)
     ev = _evaluate(s, condition)
     text = ev.text
@@ -327,9 +350,10 @@ def eventually(
         return int(t[hit]) - int(t[s.lo])
     last = hi - 1
     if within is not None and int(t[last]) - int(t[s.lo]) < w:
+        ends = format_duration(int(t[last]) - int(t[s.lo]))
         why = (
-            f"the condition never held, and the recording ends {format_duration(int(t[last]) - int(t[s.lo]))} "
-            f"after the start, before the deadline"
+            f"the condition never held, and the recording ends {ends} after the start, "
+            "before the deadline"
         )
     else:
         why = "the condition never held" + (" by the deadline" if within is not None else "")
@@ -349,6 +373,7 @@ def responds(
     (that row included), by a row where ``response`` holds. Use ``rose(x)`` as the
     trigger to react to edges only. A trigger whose deadline lies past the end of the
     recording is not judged."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     s = _subject(run, after, before)
     trig = _evaluate(s, trigger)
     resp = _evaluate(s, response)
@@ -386,6 +411,7 @@ def stable_for(
     """Asserts that after each change (to ``value``, when given) the signal or
     expression keeps its new value for at least ``duration``: no chattering. A change
     near the end of the recording is judged as far as the recording goes."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     s = _subject(run, after, before)
     ev = _evaluate(s, condition)
     d, dtext = _dur(duration, "duration")
@@ -403,13 +429,14 @@ def stable_for(
     k = _first(short, 0)
     if k >= 0:
         start = changes[k]
+        at = (int(t[start]) - int(s.t_ns[0])) / 1e9
         _fail(
             s,
             assertion,
             s.lo + int(changes[k + 1]),
             ev.names,
-            f"it changed to {_fmt(v[start], None)} at {(int(t[start]) - int(s.t_ns[0])) / 1e9:.3f} s "
-            f"and changed again after {format_duration(int(held[k]))} (< {dtext})",
+            f"it changed to {_fmt(v[start], None)} at {at:.3f} s and changed again after "
+            f"{format_duration(int(held[k]))} (< {dtext})",
         )
 
 
@@ -418,6 +445,7 @@ def mutually_exclusive(
 ) -> None:
     """Asserts that at most one of ``conditions`` holds at any row (interlocks: never
     two of star, delta and line; never red and green)."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     if len(conditions) < 2:
         raise ConfigError("mutually_exclusive needs at least two conditions")
     s = _subject(run, after, before)
@@ -465,8 +493,14 @@ class Edges:
 
 
 def _edges(
-    kind: str, run: Run, condition: Condition, count: int | None, after: Duration | None, before: Duration | None
+    kind: str,
+    run: Run,
+    condition: Condition,
+    count: int | None,
+    after: Duration | None,
+    before: Duration | None,
 ) -> Edges:
+    __tracebackhide__ = True  # pytest shows the caller's line
     s = _subject(run, after, before)
     ev = _evaluate(s, condition)
     v = _truth(ev.values[s.lo : s.hi])
@@ -496,6 +530,7 @@ def rose(
     before: Duration | None = None,
 ) -> Edges:
     """The rows where ``condition`` becomes true; with ``count``, asserts how many."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     return _edges("rose", run, condition, count, after, before)
 
 
@@ -508,4 +543,5 @@ def fell(
     before: Duration | None = None,
 ) -> Edges:
     """The rows where ``condition`` becomes false; with ``count``, asserts how many."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     return _edges("fell", run, condition, count, after, before)

@@ -147,9 +147,7 @@ class Timeline:
         """The value of signal ``name`` at ``t_ns``."""
         return self[name].value_at(t_ns)
 
-    def schedule(
-        self, period_ns: int, *, resolve: Callable[[str], str] | None = None
-    ) -> Schedule:
+    def schedule(self, period_ns: int, *, resolve: Callable[[str], str] | None = None) -> Schedule:
         """The writes that play the timeline on an engine whose first task has period
         ``period_ns`` (ramps move once per period); ``resolve`` maps signal names to
         the engine's full names."""
@@ -184,9 +182,11 @@ class Timeline:
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
-        return f"Timeline({format_duration(self.duration_ns)}; " + "; ".join(
-            map(repr, self.signals)
-        ) + ")"
+        return (
+            f"Timeline({format_duration(self.duration_ns)}; "
+            + "; ".join(map(repr, self.signals))
+            + ")"
+        )
 
 
 def _time_cell(t_ns: int) -> str:
