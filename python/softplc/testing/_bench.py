@@ -450,7 +450,7 @@ class Bench:
     def _run_ns(self, duration_ns: int) -> None:
         """Runs in slices, so that a fault ends the run soon after it happens."""
         end = self.time_ns + duration_ns
-        slice_ns = 1000 * self._period_ns
+        slice_ns = 100 * self._period_ns
         while self.time_ns < end:
             self._engine.run_for(min(end - self.time_ns, slice_ns))
             if self._faulted():
@@ -477,7 +477,7 @@ class Bench:
         self._before_run()
         left = n
         while left > 0 and not self._faulted():
-            k = min(left, 1000)
+            k = min(left, 100)
             self._engine.run_cycles(k)
             left -= k
         self._after_run(f"run_cycles({n})", expect_fault)

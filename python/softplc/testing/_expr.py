@@ -16,9 +16,11 @@ The language is a small, safe subset of Python expressions, parsed with :mod:`as
 * ``rose(x)``, ``fell(x)`` (x became true / false in this cycle), ``changed(x)`` (x
   differs from the previous cycle) and ``abs(x)``.
 
-An edge needs a previous cycle: on the first cycle evaluated (the first row of a
-trace, or the first check of ``run_until``) there is none, so ``rose``, ``fell`` and
-``changed`` are false there.
+An edge compares with the previous cycle. Before the first row of a recording the
+engine had just started, so the value before it counts as FALSE, as for R_TRIG at the
+first scan: ``rose(x)`` is ``x`` on the first row and ``fell(x)`` is false;
+``changed(x)`` is false there. ``run_until`` sees the edges between the cycles it
+runs: its first check, before any cycle, has no edge.
 
 Example:
     >>> import numpy as np
@@ -28,6 +30,8 @@ Example:
     >>> evaluate_columns(e, {"start": np.array([0, 1, 1, 0], bool),
     ...                      "level": np.array([0.0, 1.0, 2.0, 3.0])}).tolist()
     [False, True, False, True]
+    >>> evaluate_columns(Expr.parse("rose(start)"), {"start": np.array([1, 1, 0, 1], bool)}).tolist()
+    [True, False, False, True]
 """
 
 from __future__ import annotations
@@ -265,9 +269,13 @@ def evaluate_columns(expr: Expr, columns: Mapping[str, np.ndarray]) -> np.ndarra
 
     def edge(node: ast.Call, fn: str, v: Any) -> Any:
         v = np.broadcast_to(np.asarray(v), (n,))
+        if fn != "changed":
+            v = _truth(v)
         prev = np.empty_like(v)
         if n:
-            prev[0] = v[0]  # no previous row: no edge on the first one
+            # Before the first row: FALSE for rose/fell (R_TRIG at the first scan); no
+            # change for changed().
+            prev[0] = False if fn != "changed" else v[0]
             prev[1:] = v[:-1]
         return _edge_now(fn, v, prev)
 

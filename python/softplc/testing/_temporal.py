@@ -29,8 +29,10 @@ logic over sampled signals):
 * ``stable_for(x, D)``: after each change of ``x`` (``x[i] != x[i-1]``; with
   ``value=v`` only changes to ``v``), ``x`` does not change again for less than ``D``.
 * ``mutually_exclusive(p, q, ...)``: at most one holds at any row.
-* ``rose(p)`` / ``fell(p)``: the rows where ``p`` becomes true / false (never the first
-  row, which has no previous one).
+* ``rose(p)`` / ``fell(p)``: the rows where ``p`` becomes true / false. Before the first
+  row of a recording ``p`` counts as false (the engine had just started, as R_TRIG
+  sees it at the first scan), so ``rose`` includes the first row when ``p`` holds there.
+  ``stable_for`` only counts changes between rows.
 
 Example:
     >>> import os, tempfile, softplc.trace as st
@@ -211,7 +213,9 @@ def _fmt(v: Any, type_name: str | None) -> str:
     if type_name == "BOOL" or isinstance(v, (bool, np.bool_)):
         return "1" if v else "0"
     if isinstance(v, (float, np.floating)):
-        return f"{float(v):.6g}"
+        text = f"{float(v):.6g}"
+        # 45.0 shows as 45.0, not as the integer 45.
+        return text if any(c in text for c in ".ein") else text + ".0"
     return str(v)
 
 
@@ -503,9 +507,10 @@ def _edges(
     __tracebackhide__ = True  # pytest shows the caller's line
     s = _subject(run, after, before)
     ev = _evaluate(s, condition)
-    v = _truth(ev.values[s.lo : s.hi])
-    edge = v[1:] & ~v[:-1] if kind == "rose" else ~v[1:] & v[:-1]
-    rows = np.flatnonzero(edge) + 1 + s.lo
+    full = _truth(ev.values)
+    prev = np.concatenate([[False], full[:-1]])  # FALSE before the first row
+    edge = full & ~prev if kind == "rose" else ~full & prev
+    rows = np.flatnonzero(edge[s.lo : s.hi]) + s.lo
     t0 = int(s.t_ns[0])
     out = Edges([int(c) for c in s.rec.cycle[rows]], [int(s.t_ns[r]) - t0 for r in rows])
     if count is not None and len(out) != count:
