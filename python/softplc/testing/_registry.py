@@ -39,11 +39,11 @@ class _Recorded(Protocol):
 
 
 def safe_name(text: str, *, limit: int = 120) -> str:
-    """``tests/x.py::test_a[1-b]`` -> ``tests_x.py__test_a_1-b``: a file name.
+    """A test id as a file name.
 
     Example:
         >>> safe_name("tests/unit/x.py::test_a[mode=compiled]")
-        'tests_unit_x.py__test_a_mode_compiled'
+        'tests_unit_x.py_test_a_mode_compiled'
     """
     name = re.sub(r"[^\w.-]+", "_", text).strip("_.") or "test"
     if len(name) > limit:
