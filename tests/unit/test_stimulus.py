@@ -210,16 +210,28 @@ def test_apply_row_by_row_also_writes_only_changes(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("time,start\n1s,1\n1s,0\n", "row 3, column 1 ('time'): 1s is not after the previous row's time (1s)"),
+        (
+            "time,start\n1s,1\n1s,0\n",
+            "row 3, column 1 ('time'): 1s is not after the previous row's time (1s)",
+        ),
         ("time,start\n-1s,1\n", "row 2, column 1 ('time'): negative time '-1s'"),
         ("time,start\nsoon,1\n", "row 2, column 1 ('time'): cannot read 'soon' as a time"),
         ("time,start\n,1\n", "empty time"),
         ("start,time\n1,0ms\n", "the time column must be the first one"),
         ("time\n0ms\n", "a time column but no variable columns"),
-        ("time,strat\n0ms,1\n", "row 1, column 2 ('strat'): no such variable (did you mean tuned.start?)"),
-        ("time,pump\n0ms,1\n", "tuned.pump is an output variable; a stimulus drives inputs and memory"),
+        (
+            "time,strat\n0ms,1\n",
+            "row 1, column 2 ('strat'): no such variable (did you mean tuned.start?)",
+        ),
+        (
+            "time,pump\n0ms,1\n",
+            "tuned.pump is an output variable; a stimulus drives inputs and memory",
+        ),
         ("time,start,tuned.start\n0ms,1,1\n", "tuned.start has a column already (column 2)"),
-        ("time,level\n0ms,1\n1s,high\n", "row 3, column 2 ('level', REAL): 'high' is not a decimal number"),
+        (
+            "time,level\n0ms,1\n1s,high\n",
+            "row 3, column 2 ('level', REAL): 'high' is not a decimal number",
+        ),
     ],
 )
 def test_bad_timed_files_name_file_row_and_column(tmp_path, text, message):

@@ -30,7 +30,8 @@ Example:
     >>> evaluate_columns(e, {"start": np.array([0, 1, 1, 0], bool),
     ...                      "level": np.array([0.0, 1.0, 2.0, 3.0])}).tolist()
     [False, True, False, True]
-    >>> evaluate_columns(Expr.parse("rose(start)"), {"start": np.array([1, 1, 0, 1], bool)}).tolist()
+    >>> start = np.array([1, 1, 0, 1], bool)
+    >>> evaluate_columns(Expr.parse("rose(start)"), {"start": start}).tolist()
     [True, False, False, True]
 """
 

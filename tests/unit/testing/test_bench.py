@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from softplc import ConfigError, Engine, RuntimeFaulted, StateError
-from softplc.testing import Bench, BenchTimeout, FaultNotRaised, UnknownName
-from softplc.testing import _registry
+from softplc.testing import Bench, BenchTimeout, FaultNotRaised, UnknownName, _registry
 
 from tests.conftest import PROGRAMS
 from tests.unit.testing.benchprogs import Fan, Motor
@@ -42,23 +41,25 @@ def test_short_full_and_address_names_read_the_same_variable():
 
 def test_an_unknown_name_is_named_with_the_closest_names():
     with motor(record=False) as b:
-        with pytest.raises(UnknownName, match=r"no variable 'runing' \(did you mean motor\.running"):
+        with pytest.raises(
+            UnknownName, match=r"no variable 'runing' \(did you mean motor\.running"
+        ):
             b.read("runing")
         with pytest.raises(UnknownName, match="speed_sp"):
             b.set(speed_setpoint=3.0)
-        with pytest.raises(UnknownName, match="did you mean motor.start"):
+        with pytest.raises(UnknownName, match=r"did you mean motor\.start"):
             b.run_until("strat", timeout="1s")
 
 
 def test_a_name_two_programs_share_is_ambiguous_and_the_full_names_are_listed():
     with Bench.from_programs(Motor(), Fan(), record=False) as b:
-        with pytest.raises(UnknownName, match="ambiguous: motor.running, fan.running"):
+        with pytest.raises(UnknownName, match=r"ambiguous: motor\.running, fan\.running"):
             b.read("running")
         assert b.read("fan.running") is False
 
 
 def test_set_refuses_outputs_and_points_to_force():
-    with motor(record=False) as b, pytest.raises(ConfigError, match="is an output.*force"):
+    with motor(record=False) as b, pytest.raises(ConfigError, match=r"is an output.*force"):
         b.set(running=True)
 
 
@@ -167,7 +168,13 @@ def test_a_fault_during_a_run_raises_runtime_faulted_with_its_cause_and_cycle(mo
         with pytest.raises(RuntimeFaulted) as ei:
             b.run_for("10s")
         e = ei.value
-        assert (e.kind, e.program, e.task, e.cycle, e.t_ns) == ("program", "motor", "main", 100, 1_000_000_000)
+        assert (e.kind, e.program, e.task, e.cycle, e.t_ns) == (
+            "program",
+            "motor",
+            "main",
+            100,
+            1_000_000_000,
+        )
         assert "division by zero" in e.cause
         assert "run_for('10s'): the engine entered FAULT at cycle 100 (t = 1.000 s)" in str(e)
         # The run stopped soon after the fault instead of running the whole 10 s.
@@ -309,5 +316,5 @@ def test_a_closed_bench_refuses_to_run():
 
 
 def test_a_missing_program_file_is_named():
-    with pytest.raises(ConfigError, match="nope.py"):
+    with pytest.raises(ConfigError, match=r"nope\.py"):
         Bench.from_file("nope.py")

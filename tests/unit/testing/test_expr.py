@@ -56,7 +56,12 @@ def test_evaluating_per_cycle_and_on_columns_agree(cols, text):
     monitor.step({"a": False, "b": False, "x": 0.0, "n": 0})
     scalar = []
     for i in range(len(cols["a"])):
-        values = {"a": cols["a"][i], "b": cols["b"][i], "x": float(arrays["x"][i]), "n": cols["n"][i]}
+        values = {
+            "a": cols["a"][i],
+            "b": cols["b"][i],
+            "x": float(arrays["x"][i]),
+            "n": cols["n"][i],
+        }
         scalar.append(monitor.step(values))
     if text == "changed(n)":  # changed() has no edge on the first row either way
         scalar[0] = False

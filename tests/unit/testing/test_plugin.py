@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import PROGRAMS
 
-TESTS = '''
+TESTS = """
 from softplc.testing import always
 
 def test_passes(plc):
@@ -30,9 +30,9 @@ def test_leaves_a_fault_unreported(plc):
     bench = plc(Div(), plant=None)
     bench.set(d=0)
     bench.engine.run_cycles(2)
-'''
+"""
 
-DIV = '''
+DIV = """
 from softplc import INT, Input, Output, program
 
 @program
@@ -42,13 +42,23 @@ class Div:
 
     def scan(self):
         self.q = 100 // self.d
-'''
+"""
 
 
 def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *args],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            *args,
+        ],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -102,7 +112,9 @@ def test_without_the_option_the_traces_stay_in_a_temporary_folder(project):
 
 def test_the_golden_option_is_accepted_and_a_clean_run_keeps_nothing(project, tmp_path):
     keep = tmp_path / "kept"
-    r = pytest_in(project, "-k", "passes", "--softplc-update-golden", "--softplc-keep-traces", str(keep))
+    r = pytest_in(
+        project, "-k", "passes", "--softplc-update-golden", "--softplc-keep-traces", str(keep)
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert not keep.exists() or list(keep.iterdir()) == []
 

@@ -3,6 +3,8 @@ requests they refuse before running."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as hs
@@ -31,10 +33,10 @@ def test_timelines_respect_holds_ranges_and_the_duration(tl):
     assert tl.duration_ns == 5_000 * MS and tl.names == ["tank.enable", "tank.level"]
     enable = tl["enable"].changes
     times = [0] + [c.t_ns for c in enable]
-    assert all(b - a >= 300 * MS for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 300 * MS for a, b in itertools.pairwise(times))
     assert all(c.t_ns % (50 * MS) == 0 and c.t_ns < tl.duration_ns for c in enable)
     values = [tl["enable"].initial] + [c.value for c in enable]
-    assert all(a != b for a, b in zip(values, values[1:], strict=False))  # a train toggles
+    assert all(a != b for a, b in itertools.pairwise(values))  # a train toggles
     level = tl["level"]
     assert all(10.0 <= v <= 90.0 for v in [level.initial] + [c.value for c in level.changes])
     for t in range(0, tl.duration_ns, 100 * MS):
@@ -64,7 +66,9 @@ def test_a_timeline_plays_on_a_bench_at_its_times():
     tl = Timeline(
         1_000 * MS,
         (
-            SignalTimeline("start", "BOOL", False, (Change(200 * MS, True), Change(300 * MS, False))),
+            SignalTimeline(
+                "start", "BOOL", False, (Change(200 * MS, True), Change(300 * MS, False))
+            ),
             SignalTimeline("speed_sp", "REAL", 0.0, (Change(400 * MS, 40.0, 200 * MS),)),
         ),
     )
@@ -83,7 +87,10 @@ def test_a_timeline_plays_on_a_bench_at_its_times():
     ("kwargs", "message"),
     [
         ({"duration": "1s", "min_hold": "2s"}, "min_hold 2s is longer than the duration 1s"),
-        ({"signals": {"enable": pulses(min_hold="3s")}, "duration": "2s"}, "tank.enable: min_hold 3s"),
+        (
+            {"signals": {"enable": pulses(min_hold="3s")}, "duration": "2s"},
+            "tank.enable: min_hold 3s",
+        ),
         ({"signals": {"level": (50.0, 10.0)}}, r"levels\(50\.0, 10\.0\) is an empty range"),
         ({"signals": {"level": levels(0.0, float("inf"))}}, "bounds must be finite"),
         ({"signals": {"level": levels(0.1, 0.1)}}, "holds no REAL"),

@@ -150,7 +150,7 @@ def test_conditions_may_be_callables_over_the_columns(run):
 def test_an_unknown_signal_names_the_closest(run):
     with pytest.raises(UnknownName, match=r"no signal 'levl' \(did you mean station.level\?\)"):
         always(run, "levl > 3")
-    with pytest.raises(UnknownName, match="ambiguous: valve.open, gate.open"):
+    with pytest.raises(UnknownName, match=r"ambiguous: valve\.open, gate\.open"):
         never(run, "open")
 
 

@@ -179,6 +179,3 @@ def _clean_up():
     for p in FOLDER.glob("*.trace"):
         p.unlink()
     FOLDER.rmdir()
-
-
-

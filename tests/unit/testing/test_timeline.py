@@ -19,7 +19,11 @@ TL = Timeline(
             "speed_sp",
             "REAL",
             10.0,
-            (Change(200 * MS, 30.0, 100 * MS), Change(250 * MS, 0.0, 50 * MS), Change(700 * MS, 5.0)),
+            (
+                Change(200 * MS, 30.0, 100 * MS),
+                Change(250 * MS, 0.0, 50 * MS),
+                Change(700 * MS, 5.0),
+            ),
         ),
         SignalTimeline("divisor", "INT", 1, (Change(500 * MS, 4, 30 * MS),)),
     ),
@@ -58,7 +62,9 @@ def test_a_timeline_replays_from_its_csv_exactly_as_played_directly(tmp_path):
             b.play(source)
             assert b.time_ns == 1_000 * MS + (10 * MS if source is not TL else 0)
             rec = b.recorded()
-            runs.append({n: rec[n][:100].tolist() for n in ("start", "speed_sp", "divisor", "ratio")})
+            runs.append(
+                {n: rec[n][:100].tolist() for n in ("start", "speed_sp", "divisor", "ratio")}
+            )
     assert runs[0] == runs[1]
 
 
