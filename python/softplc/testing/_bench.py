@@ -140,6 +140,7 @@ class Bench:
                 "a test bench runs in virtual time: build the engine with clock='virtual'"
             )
         self._engine = engine
+        self._native = engine.native
         self._own_engine = own_engine
         self._closed = False
         if engine.state == "CONFIG":
@@ -151,6 +152,7 @@ class Bench:
                 raise
         self._vars = {v["name"]: v for v in engine.variables}
         self._index = NameIndex(self._vars)
+        self._resolved: dict[str, str] = {}  # names as a test wrote them -> full names
         self._period_ns = int(engine.stats()[0]["period_ns"])
         self._acknowledged: tuple[Any, ...] | None = None
         f = engine.fault
@@ -296,6 +298,14 @@ class Bench:
     def resolve(self, name: str) -> str:
         """The full name of a variable (``pump`` -> ``tank.pump``, ``%QX0.0`` ->
         ``tank.pump``); :class:`UnknownName` with suggestions when there is none."""
+        full = self._resolved.get(name)
+        if full is not None:
+            return full
+        full = self._lookup(name)
+        self._resolved[name] = full
+        return full
+
+    def _lookup(self, name: str) -> str:
         if not isinstance(name, str):
             raise TypeError(f"a variable name is a string, got {name!r}")
         if name in self._index:
@@ -314,7 +324,7 @@ class Bench:
         full = self.resolve(name)
         if self._reads is not None:
             self._reads.add(full)
-        return self._engine.read(full)
+        return self._native.read(full)
 
     def __getitem__(self, name: str) -> Any:
         return self.read(name)
@@ -408,9 +418,11 @@ class Bench:
         if self._record and self._recorder is None:
             self._start_segment()
 
-    def _check_fault(self, during: str, expect: bool) -> dict[str, Any] | None:
+    def _check_fault(self, during: Callable[[], str], expect: bool) -> dict[str, Any] | None:
         """The new fault, if any: acknowledged when expected, raised otherwise."""
         __tracebackhide__ = True  # pytest shows the caller's line
+        if self._native.state != "FAULT":  # cheap, and the common case
+            return None
         f = self._engine.fault
         if f is None or _fault_key(f) == self._acknowledged:
             return None
@@ -421,7 +433,7 @@ class Bench:
             return f
         self._kept = True
         err = RuntimeFaulted(
-            f"{during}: the engine entered FAULT at cycle {f['cycle']} "
+            f"{during()}: the engine entered FAULT at cycle {f['cycle']} "
             f"(t = {_seconds(int(f['t_ns']))}): {f['summary']}{self._trace_note()}"
         )
         # The fault's parts as attributes, for tests that catch it.
@@ -434,16 +446,20 @@ class Bench:
         err.t_ns = f["t_ns"]  # type: ignore[attr-defined]
         raise err
 
-    def _after_run(self, during: str, expect: bool) -> None:
+    def _after_run(self, during: Callable[[], str], expect: bool) -> None:
+        """Reports a fault of the run that just ended. ``during`` names the call; it
+        is only formatted for a message (a test may step a million single cycles)."""
         __tracebackhide__ = True  # pytest shows the caller's line
         f = self._check_fault(during, expect)
         if expect and f is None:
             raise FaultNotRaised(
-                f"{during}: expected the engine to enter FAULT, but it is in "
+                f"{during()}: expected the engine to enter FAULT, but it is in "
                 f"{self._engine.state} at cycle {self.cycle} (t = {_seconds(self.time_ns)})"
             )
 
     def _faulted(self) -> bool:
+        if self._native.state != "FAULT":
+            return False
         f = self._engine.fault
         return f is not None and _fault_key(f) != self._acknowledged
 
@@ -467,7 +483,7 @@ class Bench:
             raise ConfigError(f"run_for: the duration must not be negative (got {duration!r})")
         self._before_run()
         self._run_ns(d)
-        self._after_run(f"run_for({_duration_text(duration)})", expect_fault)
+        self._after_run(lambda: f"run_for({_duration_text(duration)})", expect_fault)
 
     def run_cycles(self, n: int, *, expect_fault: bool = False) -> None:
         """Runs ``n`` cycles of the first task (faults as :meth:`run_for`)."""
@@ -478,9 +494,9 @@ class Bench:
         left = n
         while left > 0 and not self._faulted():
             k = min(left, 100)
-            self._engine.run_cycles(k)
+            self._native.run_cycles(k)
             left -= k
-        self._after_run(f"run_cycles({n})", expect_fault)
+        self._after_run(lambda: f"run_cycles({n})", expect_fault)
 
     def step(self) -> None:
         """Runs one cycle of the first task."""
@@ -536,6 +552,10 @@ class Bench:
             raise ConfigError(f"run_until: the timeout must not be negative (got {timeout!r})")
         text, check, involved = self._condition(condition)
         during = f"run_until({text!r}, timeout={_duration_text(timeout)})"
+
+        def call() -> str:
+            return during
+
         self._before_run()
         start = self.time_ns
         if check():
@@ -543,10 +563,10 @@ class Bench:
         while self.time_ns - start < limit:
             self._engine.run_cycles(1)
             if self._faulted():
-                self._after_run(during, expect_fault)
+                self._after_run(call, expect_fault)
                 return self.time_ns - start
             if check():
-                self._after_run(during, expect_fault)
+                self._after_run(call, expect_fault)
                 return self.time_ns - start
         names = involved() or [n for n, v in self._vars.items() if v["area"] == "output"][:12]
         values = {n: self._engine.read(n) for n in names}
@@ -586,7 +606,7 @@ class Bench:
         self.set({full: value})
         self._before_run()
         self._run_ns(d)
-        self._after_run(f"pulse({name!r}, {_duration_text(width)})", expect_fault)
+        self._after_run(lambda: f"pulse({name!r}, {_duration_text(width)})", expect_fault)
         self.set({full: before})
 
     def play(
@@ -630,7 +650,7 @@ class Bench:
         player = Player(self._engine, schedule, should_stop=self._faulted)
         d = schedule.end_ns if duration is None else parse_duration(duration, what="play duration")
         player.advance(max(d, 0))
-        self._after_run(f"play({what})", expect_fault)
+        self._after_run(lambda: f"play({what})", expect_fault)
 
     @contextlib.contextmanager
     def expect_fault(self) -> Iterator[CaughtFault]:
@@ -659,7 +679,7 @@ class Bench:
         try:
             yield caught
             # A fault the runs inside did not look at (the test called the engine).
-            self._check_fault("expect_fault()", expect=True)
+            self._check_fault(lambda: "expect_fault()", expect=True)
         finally:
             self._expecting.remove(caught)
         if caught.fault is None:
@@ -672,7 +692,7 @@ class Bench:
         """Raises :class:`softplc.RuntimeFaulted` for a fault no run call reported (the
         test drove the engine directly). The pytest fixture calls it at the end."""
         __tracebackhide__ = True  # pytest shows the caller's line
-        self._check_fault("at the end of the test", expect=False)
+        self._check_fault(lambda: "at the end of the test", expect=False)
 
     # -- the recording ------------------------------------------------------------------
 
