@@ -781,10 +781,9 @@ def bench_from(
         for p in tried:
             if p.is_file():
                 return Bench.from_file(p, **options)
+        folders = dict.fromkeys(str(p.parent.resolve()) for p in tried)
         raise ConfigError(
-            f"program file {str(sources[0])!r} not found (looked in: "
-            + ", ".join(str(p.parent.resolve() if str(p.parent) else Path.cwd()) for p in tried)
-            + ")"
+            f"program file {str(sources[0])!r} not found (looked in: {', '.join(folders)})"
         )
     if any(isinstance(s, (str, Path)) for s in sources):
         raise ConfigError("give one program file, or program instances (not both)")
