@@ -12,6 +12,9 @@ Requests that cannot be met (a hold time longer than the duration, an empty rang
 signal the program does not have) raise Hypothesis's ``InvalidArgument`` when the
 strategy is made, before any example runs.
 
+This module needs Hypothesis (in softplc's ``test`` extra); the rest of
+:mod:`softplc.testing` does not.
+
 Example:
     >>> from hypothesis import given, settings
     >>> from softplc.testing import Bench, always
