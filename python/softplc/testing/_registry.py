@@ -68,6 +68,7 @@ class Scope:
     root: Path | None = None
     open: list[Any] = field(default_factory=list)
     closed: deque[list[str]] = field(default_factory=deque)
+    kept: list[str] = field(default_factory=list)
     failed: bool = False
     kept_paths: list[str] | None = None
     _directory: Path | None = None
@@ -98,8 +99,9 @@ class Scope:
             self.open.remove(bench)
         paths = list(bench.trace_paths)
         if bench.kept:
-            # An assertion on this bench failed: its traces stay whatever happens.
-            self.closed.appendleft(paths)
+            # An assertion on this bench failed, or the test asked: its traces stay
+            # whatever happens.
+            self.kept.extend(paths)
             return
         self.closed.append(paths)
         while len(self.closed) > KEEP_CLOSED:
@@ -114,12 +116,24 @@ class Scope:
             out.extend(b.trace_paths)
         for paths in self.closed:
             out.extend(paths)
-        return [p for p in out if Path(p).exists()]
+        out.extend(self.kept)
+        return [p for p in dict.fromkeys(out) if Path(p).exists()]
 
     def discard(self) -> None:
-        """Deletes the scope's folder (a passing test)."""
-        if self._directory is not None:
+        """Deletes the scope's traces (a passing test), except those a bench was asked
+        to keep (``bench.keep_traces()``); the folder goes when nothing is left."""
+        if self._directory is None:
+            return
+        keep = set(self.kept)
+        for b in self.open:
+            if b.kept:
+                keep.update(b.trace_paths)
+        if not keep:
             shutil.rmtree(self._directory, ignore_errors=True)
+            return
+        for f in self._directory.iterdir():
+            if str(f) not in keep:
+                f.unlink(missing_ok=True)
 
 
 _current: Scope | None = None

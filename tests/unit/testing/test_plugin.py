@@ -145,3 +145,21 @@ def test_loading_the_plugin_builds_no_bench_machinery():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "['softplc.testing._registry', 'softplc.testing.plugin']"
+
+
+def test_keep_traces_keeps_a_passing_test_s_trace(project, tmp_path):
+    (project / "test_keep.py").write_text(
+        "def test_keeps(plc):\n"
+        "    bench = plc('tank.py')\n"
+        "    bench.run_for('1s')\n"
+        "    bench.keep_traces()\n"
+        "\n"
+        "def test_forgets(plc):\n"
+        "    plc('tank.py').run_for('1s')\n"
+    )
+    keep = tmp_path / "kept"
+    r = pytest_in(project, "test_keep.py", "--softplc-keep-traces", str(keep))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(str(p.relative_to(keep)) for p in keep.rglob("*.trace")) == [
+        "test_keep.py_test_keeps/tank-1.trace"
+    ]
