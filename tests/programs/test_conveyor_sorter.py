@@ -1,11 +1,16 @@
 """The conveyor sorter in virtual time: counting with edges, pushing big items after
-their travel time, stopping at the end of a batch."""
+their travel time, stopping at the end of a batch; and a Hypothesis property over random
+item arrivals."""
 
 import importlib.util
 from pathlib import Path
 
-from softplc import Engine
+from hypothesis import given, settings
 from softplc.differential import run_both
+from softplc.testing import Bench, always, fell, stable_for
+from softplc.testing.strategies import pulses, timelines
+
+from tests.conftest import PROGRAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
@@ -41,26 +46,38 @@ def test_big_items_are_pushed_after_their_travel_time():
     assert last[P + "on_belt"] == 1  # the small one has not reached the exit eye
 
 
-def test_belt_stops_at_the_end_of_a_batch_until_reset():
-    steps = item_steps([False] * 10, gap=20)
-    steps += [{}] * 5 + [{P + "entry_eye": True}, {P + "entry_eye": False}]
-    with Engine(clock="virtual", cycle="10ms") as plc:
-        plc.add_program(cs.ConveyorSorter())
-        plc.start()
-        for st in steps:
-            for k, v in st.items():
-                plc.write(k, v)
-            plc.run_cycles(1)
-        assert plc.read(P + "batch_done") is True
-        assert plc.read(P + "motor") is False
-        assert plc.read(P + "small_count") == 10  # the 11th item did not count
-        plc.write(P + "reset", True)
-        plc.run_cycles(1)
-        plc.write(P + "reset", False)
-        plc.run_cycles(1)
-        assert plc.read(P + "batch_done") is False
-        assert plc.read(P + "motor") is True
-        assert plc.read(P + "small_count") == 0
+def test_belt_stops_at_the_end_of_a_batch_until_reset(plc):
+    bench = plc("programs/conveyor_sorter.py")
+    bench.set(run_cmd=True)
+    for _ in range(11):  # the 11th item comes after the batch of 10 is done
+        bench.pulse("entry_eye", "50ms")
+        bench.run_for("150ms")
+    assert (bench["batch_done"], bench["motor"], bench["small_count"]) == (True, False, 10)
+    bench.pulse("reset", "10ms")
+    bench.step()
+    assert (bench["batch_done"], bench["motor"], bench["small_count"]) == (False, True, 0)
+    fell(bench, "motor", count=1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    timelines(
+        "programs/conveyor_sorter.py",
+        duration="20s",
+        signals={
+            "run_cmd": pulses(min_hold="2s"),
+            "entry_eye": pulses(min_hold="50ms"),
+            "big": pulses(min_hold="50ms"),
+        },
+    )
+)
+def test_every_stroke_lasts_push_time_whatever_arrives(timeline):
+    with Bench.from_file(PROGRAMS / "conveyor_sorter.py") as bench:
+        bench.play(timeline)
+        bench.run_for("3s")  # let the last items reach the pusher
+        stable_for(bench, "pusher", "300ms", value=True)
+        always(bench, "on_belt >= 0 and push_queue >= 0 and lost >= 0")
+        always(bench, "big_count + small_count <= batch")
 
 
 def test_more_big_items_in_flight_than_slots_are_counted_as_lost():

@@ -1,12 +1,15 @@
-"""The traffic light in virtual time: phase timing, pedestrian request, flashing."""
+"""The traffic light in virtual time: phase timing, pedestrian request, flashing, with
+the testing toolkit."""
 
 import importlib.util
 from pathlib import Path
 
-from softplc import Engine
+import pytest
 from softplc.differential import run_both
+from softplc.testing import always, fell, mutually_exclusive, never, responds, rose
 
 ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = "programs/traffic_light.py"
 
 
 def load(name):
@@ -17,77 +20,44 @@ def load(name):
 
 
 tl = load("traffic_light")
-LAMPS = ("red", "yellow", "green")
+MODES = ["compiled", "reference"]
 
 
-def lamps(plc):
-    return tuple(plc.read(f"traffic_light.{n}") for n in LAMPS)
+@pytest.mark.parametrize("mode", MODES)
+def test_traffic_light_cycles_through_the_phases_with_their_durations(plc, mode):
+    bench = plc(PROGRAM, mode=mode)
+    bench.run_for("60s")
+    # RED from the first scan; each later phase lasts its time plus the one scan that
+    # restarts the timer: red 5 s, red-yellow 1.01 s, green 20.01 s, yellow 3.01 s.
+    assert rose(bench, "green").times == [6.01, 35.05]
+    assert fell(bench, "green").times == [26.02, 55.06]
+    assert rose(bench, "yellow and not red").times == [26.02, 55.06]
+    assert rose(bench, "red and not yellow").times == [0.0, 29.03, 58.07]
+    mutually_exclusive(bench, "red", "green")
+    mutually_exclusive(bench, "yellow", "green")
+    always(bench, "walk == (red and not yellow)")
 
 
-def run(plc, cycles, **inputs):
-    for k, v in inputs.items():
-        plc.write(f"traffic_light.{k}", v)
-    seen = []
-    for _ in range(cycles):
-        plc.run_cycles(1)
-        seen.append(lamps(plc))
-    return seen
+@pytest.mark.parametrize("mode", MODES)
+def test_a_pedestrian_request_shortens_green_to_min_green(plc, mode):
+    bench = plc(PROGRAM, mode=mode)
+    bench.run_until("green", timeout="10s")
+    bench.run_for("700ms")
+    bench.pulse("request", "10ms")
+    bench.run_until("not green", timeout="20s")
+    # min_green is 5 s from the start of GREEN (6.01 s), not green_time's 20 s.
+    assert fell(bench, "green").times == [11.02]
+    responds(bench, "rose(request)", "walk", within="5s")
 
 
-def phases(seen):
-    """Run-length encoding of the lamp pattern: [(pattern, cycles), ...]."""
-    out = []
-    for p in seen:
-        if out and out[-1][0] == p:
-            out[-1][1] += 1
-        else:
-            out.append([p, 1])
-    return [tuple(x) for x in out]
-
-
-def test_traffic_light_cycles_through_the_phases_with_their_durations():
-    with Engine(clock="virtual", cycle="10ms") as plc:
-        plc.add_program(tl.TrafficLight())
-        plc.start()
-        seen = run(plc, 6500)  # 65 s
-    ph = phases(seen)
-    red, red_yellow, green, yellow = (
-        (True, False, False),
-        (True, True, False),
-        (False, False, True),
-        (False, True, False),
-    )
-    assert [p for p, _ in ph[:5]] == [red, red_yellow, green, yellow, red]
-    # Each later phase lasts its time plus the one scan that restarts the timer; the
-    # first starts timing on the very first scan.
-    assert [n for _, n in ph[:5]][:4] == [500, 101, 2001, 301]
-    assert not any(r and g for r, _, g in seen)
-
-
-def test_a_pedestrian_request_shortens_green_to_min_green():
-    with Engine(clock="virtual", cycle="10ms") as plc:
-        plc.add_program(tl.TrafficLight())
-        plc.start()
-        run(plc, 700)  # into GREEN (starts at cycle 601)
-        assert plc.read("traffic_light.green")
-        plc.write("traffic_light.request", True)
-        run(plc, 1)
-        plc.write("traffic_light.request", False)
-        seen = run(plc, 600)
-    green_left = next(i for i, p in enumerate(seen) if not p[2])
-    # min_green is 5 s from the start of GREEN; 0.7 s had passed.
-    assert 400 <= green_left <= 410
-
-
-def test_disabled_light_flashes_yellow_at_1_hz():
-    with Engine(clock="virtual", cycle="10ms") as plc:
-        plc.add_program(tl.TrafficLight())
-        plc.start()
-        seen = run(plc, 400, enable=False)
-    assert all(not r and not g for r, _, g in seen)
-    ys = [y for _, y, _ in seen]
-    assert 150 <= sum(ys) <= 250  # half the time on
-    assert ys.count(True) > 0 and ys[:50] != ys[50:100]
+@pytest.mark.parametrize("mode", MODES)
+def test_disabled_light_flashes_yellow_at_1_hz(plc, mode):
+    bench = plc(PROGRAM, mode=mode)
+    bench.set(enable=False)
+    bench.run_for("4s")
+    never(bench, "red or green or walk", after="10ms")
+    assert rose(bench, "yellow").times == [0.0, 1.0, 2.0, 3.0]
+    assert fell(bench, "yellow").times == [0.5, 1.5, 2.5, 3.5]
 
 
 def test_traffic_light_compiled_and_reference_agree():

@@ -1,9 +1,17 @@
-"""CSV stimulus: rows drive inputs cycle by cycle; errors name file, row and column."""
+"""CSV stimulus files, dense and timed: values drive inputs and setpoints, only changes
+are written; errors name file, row and column."""
+
+import subprocess
+import sys
 
 import pytest
-from softplc import BOOL, INT, REAL, TIME, Engine, Input, Output, program
+import softplc.trace as st
+from softplc import BOOL, INT, REAL, TIME, Engine, Input, Memory, Output, program
 from softplc.errors import ConfigError
 from softplc.stimulus import load_stimulus, parse_value
+from softplc.testing import Bench
+
+from tests.conftest import PROGRAMS
 
 
 @program
@@ -108,3 +116,166 @@ def test_parse_value_takes_plain_decimals_within_the_type():
     ]:
         with pytest.raises(ValueError):
             parse_value(text, t)
+
+
+# -- the timed form, memory variables, and changes only ------------------------------------
+
+
+@program
+class Tuned:
+    start = Input(BOOL)
+    level = Input(REAL)
+    setpoint = Memory(REAL, 40.0)
+    pump = Output(BOOL)
+
+    def scan(self):
+        self.pump = self.start and self.level < self.setpoint
+
+
+def tuned():
+    plc = Engine(clock="virtual", cycle="10ms")
+    plc.add_program(Tuned())
+    plc.start()
+    return plc
+
+
+def writes(plc):
+    return [e["text"] for e in plc.events()[0] if e["kind"] == "write"]
+
+
+def test_a_timed_stimulus_holds_values_until_a_row_changes_them(tmp_path):
+    p = write(
+        tmp_path,
+        "# a hand-written test plan\n"
+        "time,start,level,setpoint\n"
+        "0ms,1,20.0,\n"
+        "1.5s,,50.0,\n"
+        "T#2s,0,,60\n"
+        "2.2s,1,,\n"
+        "3s,,,\n",
+    )
+    s = load_stimulus(p)
+    assert s.timed and s.columns == ["start", "level", "setpoint"]
+    assert s.times_ns == [0, 1_500_000_000, 2_000_000_000, 2_200_000_000, 3_000_000_000]
+    with tuned() as plc:
+        player = s.player(plc)
+        seen = {}
+        for t_ms in (0, 1490, 1500, 2000, 2200):
+            player.advance(t_ms * 1_000_000 - player.elapsed_ns + 10_000_000)
+            seen[t_ms] = plc.snapshot().values()
+        assert player.play() and player.done and player.elapsed_ns == 3_010_000_000
+    assert seen[0]["tuned.pump"] is True and seen[1490]["tuned.level"] == 20.0
+    assert seen[1500]["tuned.level"] == 50.0 and seen[1500]["tuned.pump"] is False
+    assert seen[2000]["tuned.setpoint"] == 60.0 and seen[2000]["tuned.start"] is False
+    assert seen[2200]["tuned.pump"] is True  # 50 < 60
+
+
+def test_a_value_lands_at_the_first_cycle_starting_at_or_after_its_time(tmp_path):
+    p = write(tmp_path, "time,start\n0,0\n15ms,1\n")
+    with tuned() as plc:
+        player = load_stimulus(p).player(plc)
+        player.advance(20_000_000)  # cycles at 0 and 10 ms: before 15 ms
+        assert plc.read("tuned.start") is False
+        player.advance(10_000_000)  # the cycle at 20 ms
+        assert plc.read("tuned.start") is True
+
+
+def test_only_changes_are_written(tmp_path):
+    rows = ["start,level,setpoint"] + ["1,10.5,40"] * 50 + ["0,10.5,40.0"] * 50 + ["0,11,40"]
+    p = write(tmp_path, "\n".join(rows) + "\n")
+    with tuned() as plc:
+        player = load_stimulus(p).player(plc)
+        player.play()
+        assert player.writes == 5
+        assert writes(plc) == [
+            "tuned.start=TRUE",
+            "tuned.level=10.5",
+            "tuned.setpoint=40",
+            "tuned.start=FALSE",
+            "tuned.level=11",
+        ]
+
+
+def test_apply_row_by_row_also_writes_only_changes(tmp_path):
+    p = write(tmp_path, "start,level\n1,2\n1,2\n0,2\n")
+    with tuned() as plc:
+        s = load_stimulus(p)
+        for k in range(4):
+            s.apply(plc, k)
+            plc.run_cycles(1)
+        assert len(writes(plc)) == 3
+        assert s.row(1) == {"tuned.start": True, "tuned.level": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "time,start\n1s,1\n1s,0\n",
+            "row 3, column 1 ('time'): 1s is not after the previous row's time (1s)",
+        ),
+        ("time,start\n-1s,1\n", "row 2, column 1 ('time'): negative time '-1s'"),
+        ("time,start\nsoon,1\n", "row 2, column 1 ('time'): cannot read 'soon' as a time"),
+        ("time,start\n,1\n", "empty time"),
+        ("start,time\n1,0ms\n", "the time column must be the first one"),
+        ("time\n0ms\n", "a time column but no variable columns"),
+        (
+            "time,strat\n0ms,1\n",
+            "row 1, column 2 ('strat'): no such variable (did you mean tuned.start?)",
+        ),
+        (
+            "time,pump\n0ms,1\n",
+            "tuned.pump is an output variable; a stimulus drives inputs and memory",
+        ),
+        ("time,start,tuned.start\n0ms,1,1\n", "tuned.start has a column already (column 2)"),
+        (
+            "time,level\n0ms,1\n1s,high\n",
+            "row 3, column 2 ('level', REAL): 'high' is not a decimal number",
+        ),
+    ],
+)
+def test_bad_timed_files_name_file_row_and_column(tmp_path, text, message):
+    p = write(tmp_path, text)
+    with tuned() as plc, pytest.raises(ConfigError) as ei:
+        load_stimulus(p).bind(plc)
+    assert str(p) in str(ei.value) and message in str(ei.value), str(ei.value)
+
+
+def test_a_long_cli_run_logs_every_change_and_loses_no_event(tmp_path):
+    # 60,000 cycles driving an input and a setpoint: before only changes were written,
+    # every cell of every row was, and the event queue overflowed.
+    rows = ["tank.enable,tank.low_limit"]
+    for k in range(60_000):
+        rows.append(f"{(k // 1000) % 2},{35 + (k // 7500)}")
+    stim = write(tmp_path, "\n".join(rows) + "\n")
+    trace = tmp_path / "run.trace"
+    r = subprocess.run(
+        [sys.executable, "-m", "softplc.cli", "run", str(PROGRAMS / "tank.py"), "--virtual",
+         "--cycles", "60000", "--stimulus", str(stim), "--trace", str(trace), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    tr = st.load(trace)
+    logged = [e for e in tr.events if e["kind"] == "write"]
+    assert len(logged) == 60 + 8 and tr.events_lost == 0
+    enable = tr["tank.enable"]
+    assert not enable[:1000].any() and enable[1000:2000].all() and tr.rows == 60_000
+    assert tr["tank.low_limit"][7499] == 35.0 and tr["tank.low_limit"][7500] == 36.0
+
+
+def test_the_cli_and_a_bench_play_a_stimulus_the_same_way(tmp_path):
+    stim = write(tmp_path, "time,enable,low_limit\n0ms,1,45\n2s,0,\n3.5s,1,30\n6s,,\n")
+    trace = tmp_path / "cli.trace"
+    r = subprocess.run(
+        [sys.executable, "-m", "softplc.cli", "run", str(PROGRAMS / "tank.py"), "--virtual",
+         "--cycles", "601", "--stimulus", str(stim), "--trace", str(trace), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    cli = st.load(trace)
+    with Bench.from_file(PROGRAMS / "tank.py") as b:
+        b.play(stim)
+        bench = b.recorded()
+        assert bench.rows == 601
+        for name in ("tank.enable", "tank.low_limit", "tank.pump", "tank.level"):
+            assert bench[name].tolist() == cli[name].tolist(), name

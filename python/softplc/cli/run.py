@@ -117,7 +117,11 @@ def _register_extensions(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="origin reset: retain and persistent variables start afresh (files cleared)",
     )
-    p.add_argument("--stimulus", metavar="CSV", help="drive inputs from a CSV file (virtual)")
+    p.add_argument(
+        "--stimulus",
+        metavar="CSV",
+        help="drive inputs and setpoints from a CSV file, timed or one row per cycle (virtual)",
+    )
     p.add_argument(
         "--replay",
         metavar="TRACE",
@@ -548,12 +552,16 @@ def _run_virtual(
         total = args.cycles
         done = 0
         last = time.monotonic()
-        chunk = 1 if stimulus is not None else 1000
+        # A stimulus plays through softplc.stimulus.Player (as a test bench's play() does):
+        # it runs the engine in slices between the changes and writes only changes.
+        player = stimulus.player(engine) if stimulus is not None else None
+        period = engine.stats()[0]["period_ns"]
         while done < total:
-            n = min(chunk, total - done)
-            if stimulus is not None:
-                stimulus.apply(engine, done)
-            engine.run_cycles(n)
+            n = min(1000, total - done)
+            if player is not None:
+                player.advance(n * period)
+            else:
+                engine.run_cycles(n)
             done += n
             if engine.state == "FAULT":
                 break

@@ -88,7 +88,8 @@ def test_users_log_in_over_basic256sha256_with_a_certificate_made_on_first_start
         c.call("Start")
         assert wait_until(lambda: e.state == "RUN")
     with Peer(url, user="view", password="viewer-pw", security=client) as c:
-        assert c.read("s.x") == 5
+        # Values are sampled (every 100 ms): the write shows at the next sample.
+        assert wait_until(lambda: c.read("s.x") == 5)
         with pytest.raises(Refused) as r:
             c.write("s.x", 6, "Int16")
         assert r.value.status == "BadUserAccessDenied"
