@@ -31,3 +31,28 @@ def engines() -> Iterator[list]:
 def softplc_cli() -> list[str]:
     """The command that runs the CLI in a subprocess."""
     return [sys.executable, "-m", "softplc.cli"]
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Kills what a test started and left running (a ``communicate`` that timed out,
+    a failed assertion before the clean-up), so that no process or pipe leaks into the
+    tests after it."""
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+    original = subprocess.Popen.__init__
+
+    def tracking(self: subprocess.Popen, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(self)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", tracking)
+    yield
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        try:
+            p.communicate(timeout=10)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
