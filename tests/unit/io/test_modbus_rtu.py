@@ -358,6 +358,8 @@ def test_the_rtu_slave_keeps_serving_through_any_amount_of_line_noise(pty, make_
             s.write(good)
             answer = s.read(7)
             assert answer == rtu_frame(1, bytes([3, 2, 0, 77])), answer
+    # The counter follows the answer's write: give the line thread a moment.
+    assert wait_until(lambda: drivers[-1].status()["serial"]["answered"] == 3)
     st = drivers[-1].status()["serial"]
     assert st["noise_bytes"] > 1000 and st["answered"] == 3, repr(st)
 
