@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -52,7 +53,5 @@ def _no_process_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     for p in started:
         if p.poll() is None:
             p.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired, ValueError, OSError):
             p.communicate(timeout=10)
-        except (subprocess.TimeoutExpired, ValueError, OSError):
-            pass
