@@ -52,6 +52,8 @@ __all__ = [
     "trace_record",
     "trace_start",
     "vm_fb_layouts",
+    "vm_operations",
+    "vm_symbols",
     "vm_verify",
 ]
 
@@ -235,6 +237,14 @@ def vm_fb_layouts() -> list[
     tuple[str, list[tuple[str, _IecName, Literal["input", "output", "internal"]]]]
 ]:
     """Every standard block: (block, [(field, type, role)])."""
+
+def vm_operations() -> list[tuple[str, list[str]]]:
+    """The operation vocabulary of the intermediate form: (name, [operand kind])."""
+
+def vm_symbols(
+    ir: Sequence[int],
+) -> list[tuple[str, str, Literal["input", "output", "internal"], int]]:
+    """The symbol table of a serialized program: (path, type, role, cell)."""
 
 # ---------------------------------------------------------------------------------------
 # The engine (engine.rs)

@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import struct
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "convert",
     "f32",
     "float_to_int",
+    "is_time_literal",
     "make",
     "result_type",
     "type_of",
@@ -98,6 +100,14 @@ _FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 # Halfway between FLT_MAX and 2**128: at or beyond it, rounding to f32 overflows.
 _F32_OVERFLOW = 2.0**128 - 2.0**103
 _PACK = struct.Struct("<f")
+
+
+_TIME_LITERAL = re.compile(r"^\s*(L?TIME#|L?T#)", re.IGNORECASE)
+
+
+def is_time_literal(text: str) -> bool:
+    """True for an IEC duration literal (``"T#1s500ms"``, ``"TIME#5ms"``)."""
+    return bool(_TIME_LITERAL.match(text))
 
 
 class TypeRuleError(TypeError):

@@ -27,7 +27,6 @@ __all__ = [
     "MAX_INLINE_DEPTH",
     "MAX_INSTRUCTIONS",
     "MAX_LOOP_TURNS",
-    "MAX_UNROLLED_TURNS",
     "MAX_VARIABLES",
 ]
 
@@ -61,11 +60,6 @@ MAX_INLINED_NODES = 500_000
 #: backward jumps (``softplc_vm::interp::LOOP_BUDGET``), so a longer loop would fault
 #: on every scan that reaches it.
 MAX_LOOP_TURNS = 100_000_000
-
-#: Turns of one loop the compiler unrolls (a loop that indexes an array of user
-#: function blocks: each element is a separate block, so each turn is compiled
-#: separately).
-MAX_UNROLLED_TURNS = 4_096
 
 #: Bits of an integer constant the compiler computes while folding constant
 #: expressions (values of 64 bits and less are the only ones a program can use).

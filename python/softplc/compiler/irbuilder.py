@@ -1,21 +1,26 @@
 """Builds the intermediate form (see ``rust/softplc-vm/src/ir.rs`` and
 ``docs/programs.md``): process-image variables, tables, typed cells, instructions with
-integer operands, and per-instruction source lines."""
+integer operands, per-instruction source lines, the names of indexed arrays (for
+faults) and the symbol table of the program's stateful cells."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import msgpack
 
 from softplc.compiler.errors import LimitReached
+from softplc.compiler.ops import OPS, arity
 from softplc.iectypes import f32
 from softplc.limits import MAX_CELLS, MAX_INSTRUCTIONS
 
-__all__ = ["FORMAT", "VERSION", "IrBuilder", "Label"]
+__all__ = ["FORMAT", "VERSION", "IrBuilder", "Label", "Symbol"]
 
 FORMAT = "softplc-ir"
-VERSION = 1
+VERSION = 2
+
+#: A cell's initial value as the document holds it.
+Init = bool | int | float
 
 
 class Label:
@@ -28,6 +33,17 @@ class Label:
         self.uses: list[tuple[int, int]] = []
 
 
+@dataclass(frozen=True)
+class Symbol:
+    """A stateful cell: its instance path (``mixer.step_timer.ET``), IEC type, role
+    (``input``, ``output`` or ``internal``) and cell index."""
+
+    path: str
+    type: str
+    role: str
+    cell: int
+
+
 class IrBuilder:
     """Accumulates one program's intermediate form."""
 
@@ -38,15 +54,16 @@ class IrBuilder:
         self._var_index: dict[str, int] = {}
         self.tables: list[list[int]] = []
         self._table_index: dict[tuple[int, ...], int] = {}
-        # Table of each name list already seen, by identity: the compiler passes the
-        # same list for every access to one array, and building its key again would
-        # cost a pass over the whole array per access.
-        self._table_of_list: dict[int, tuple[list[str], int]] = {}
-        self.cells: list[tuple[str, Any]] = []
+        self.ctables: list[list[int]] = []
+        self._ctable_index: dict[tuple[int, ...], int] = {}
+        self.cells: list[tuple[str, Init]] = []
         self.code: list[tuple[str, list[int]]] = []
         self.lines: list[int] = []
         self.messages: list[str] = []
-        self._consts: dict[tuple[str, Any], int] = {}
+        self._message_index: dict[str, int] = {}
+        self.index_names: list[tuple[int, int]] = []
+        self.symbols: list[Symbol] = []
+        self._consts: dict[tuple[str, object], int] = {}
         self._free: dict[str, list[int]] = {}
         self.line = 0
         # Source file of each instruction's line, as an index into files (files[0] is
@@ -66,55 +83,65 @@ class IrBuilder:
             self._var_index[name] = i
         return i
 
-    def table(self, names: list[str], t: str) -> int:
+    def table(self, names: tuple[str, ...], t: str) -> int:
         """Index of an image table (an array of variables of one type)."""
-        seen = self._table_of_list.get(id(names))
-        if seen is not None and seen[0] is names:
-            return seen[1]
         key = tuple(self.var(n, t) for n in names)
         i = self._table_index.get(key)
         if i is None:
             i = len(self.tables)
             self.tables.append(list(key))
             self._table_index[key] = i
-        # The list is kept, so its id cannot be reused by another list.
-        self._table_of_list[id(names)] = (names, i)
         return i
 
-    def cell(self, t: str, init: Any = None) -> int:
+    def ctable(self, cells: tuple[int, ...]) -> int:
+        """Index of a cell table (cells of one type, or bases of block instances)."""
+        i = self._ctable_index.get(cells)
+        if i is None:
+            i = len(self.ctables)
+            self.ctables.append(list(cells))
+            self._ctable_index[cells] = i
+        return i
+
+    def cell(self, t: str, init: object = None) -> int:
         """A new cell of type ``t`` with an initial value (zero by default)."""
+        value: Init
         if init is None:
-            init = False if t == "BOOL" else (0.0 if t in ("REAL", "LREAL") else 0)
+            value = False if t == "BOOL" else (0.0 if t in ("REAL", "LREAL") else 0)
         elif t == "BOOL":
-            init = bool(init)
+            value = bool(init)
         elif t == "REAL":
-            init = f32(float(init))
+            value = f32(float(init))  # type: ignore[arg-type]
         elif t == "LREAL":
-            init = float(init)
+            value = float(init)  # type: ignore[arg-type]
         else:
-            init = int(init)
+            value = int(init)  # type: ignore[call-overload]
         if len(self.cells) >= MAX_CELLS:
             raise LimitReached("cells", MAX_CELLS)
-        self.cells.append((t, init))
+        self.cells.append((t, value))
         return len(self.cells) - 1
 
-    def const(self, t: str, value: Any) -> int:
+    def const(self, t: str, value: object) -> int:
         """A cell holding a constant (shared by equal constants; never written)."""
+        v: Init
         if t == "REAL":
-            value = f32(float(value))
+            v = f32(float(value))  # type: ignore[arg-type]
         elif t == "LREAL":
-            value = float(value)
+            v = float(value)  # type: ignore[arg-type]
         elif t == "BOOL":
-            value = bool(value)
+            v = bool(value)
         else:
-            value = int(value)
+            v = int(value)  # type: ignore[call-overload]
         # Keep -0.0 and 0.0 apart, and NaN equal to itself.
-        key = (t, repr(value) if isinstance(value, float) else value)
+        key = (t, repr(v) if isinstance(v, float) else v)
         c = self._consts.get(key)
         if c is None:
-            c = self.cell(t, value)
+            c = self.cell(t, v)
             self._consts[key] = c
         return c
+
+    def symbol(self, path: str, t: str, role: str, cell: int) -> None:
+        """Records a stateful cell in the symbol table."""
+        self.symbols.append(Symbol(path, t, role, cell))
 
     def at(self, file: str, line: int) -> None:
         """Sets the source position of the instructions emitted next."""
@@ -126,9 +153,13 @@ class IrBuilder:
         self.line = line
 
     def message(self, text: str) -> int:
-        """Index of a trap message."""
-        self.messages.append(text)
-        return len(self.messages) - 1
+        """Index of a message (trap texts, array names); equal texts share one."""
+        i = self._message_index.get(text)
+        if i is None:
+            i = len(self.messages)
+            self.messages.append(text)
+            self._message_index[text] = i
+        return i
 
     # -- temporaries ----------------------------------------------------------------
 
@@ -149,12 +180,19 @@ class IrBuilder:
 
     def emit(self, op: str, *args: int) -> int:
         """Appends an instruction; returns its index."""
+        n, rest = arity(op) if op in OPS else (-1, False)
+        if n < 0 or len(args) < n or (not rest and len(args) != n):
+            raise AssertionError(f"compiler bug: {op} with {len(args)} operands")
         if len(self.code) >= MAX_INSTRUCTIONS:
             raise LimitReached("instructions", MAX_INSTRUCTIONS)
         self.code.append((op, [int(a) for a in args]))
         self.lines.append(self.line)
         self.file_of.append(self.file)
         return len(self.code) - 1
+
+    def indexed(self, pc: int, array: str) -> None:
+        """Names the array that instruction ``pc`` indexes, for its fault message."""
+        self.index_names.append((pc, self.message(array)))
 
     def jump(self, op: str, label: Label, *cond: int) -> None:
         """A forward jump (``jmp``, ``jz``, ``jnz``) to ``label``, patched when placed."""
@@ -176,7 +214,7 @@ class IrBuilder:
 
     def encode(self) -> bytes:
         """The MessagePack document."""
-        doc = {
+        doc: dict[str, object] = {
             "format": FORMAT,
             "version": VERSION,
             "program": self.program,
@@ -188,6 +226,12 @@ class IrBuilder:
             "lines": self.lines,
             "messages": self.messages,
         }
+        if self.ctables:
+            doc["ctables"] = self.ctables
+        if self.index_names:
+            doc["index_names"] = [list(x) for x in self.index_names]
+        if self.symbols:
+            doc["symbols"] = [[s.path, s.type, s.role, s.cell] for s in self.symbols]
         if len(self.files) > 1:
             doc["files"] = self.files
             doc["file_of"] = self.file_of

@@ -501,6 +501,31 @@ pub enum Instr {
         i: u32,
     },
 
+    /// Execute the block whose base is entry `c[i]` of cell table `t`.
+    FbT {
+        kind: FbKind,
+        t: u32,
+        i: u32,
+    },
+    /// Check `c[i] < n`; the fault names the array `messages[m]`.
+    Chk {
+        i: u32,
+        n: u32,
+        m: u32,
+    },
+    /// Load the cell entry `c[i]` of cell table `t` names.
+    LdT {
+        d: u32,
+        t: u32,
+        i: u32,
+    },
+    /// Store into the cell entry `c[i]` of cell table `t` names.
+    StT {
+        t: u32,
+        i: u32,
+        a: u32,
+    },
+
     Jmp {
         t: u32,
     },

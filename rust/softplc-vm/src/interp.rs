@@ -6,12 +6,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, Slot};
+use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, Slot, Value};
 
 use crate::fb::{self, FbKind};
 use crate::instr::Instr;
 use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn};
-use crate::verify::Checked;
+use crate::verify::{CellSymbol, Checked};
 
 /// Backward jumps allowed in one scan. The compiler only emits bounded `for` loops, so
 /// this is a safety net against hand-made IR that would otherwise hang the scan.
@@ -32,6 +32,12 @@ enum Fault {
         bits: u32,
     },
     Trap(u32),
+    /// An index out of the range of a named dimension (`chk`).
+    Check {
+        index: i64,
+        len: u32,
+        m: u32,
+    },
     LoopBudget,
     /// The watchdog thread raised the abort flag (seen at a backward jump).
     Watchdog,
@@ -52,6 +58,9 @@ pub struct CompiledProgram {
     files: Box<[String]>,
     file_of: Box<[u32]>,
     messages: Box<[String]>,
+    ctables: Box<[Box<[u32]>]>,
+    index_names: Box<[(u32, u32)]>,
+    symbols: Box<[CellSymbol]>,
     need: [usize; 3],
     need_vars: usize,
 }
@@ -76,6 +85,9 @@ impl CompiledProgram {
             files: c.files.into_boxed_slice(),
             file_of: c.file_of.into_boxed_slice(),
             messages: c.messages.into_boxed_slice(),
+            ctables: c.ctables.into_iter().map(Vec::into_boxed_slice).collect(),
+            index_names: c.index_names.into_boxed_slice(),
+            symbols: c.symbols.into_boxed_slice(),
             need: c.need,
             need_vars: c.need_vars,
         }
@@ -92,19 +104,70 @@ impl CompiledProgram {
     }
 
     /// The value of a cell (for tests and debugging).
-    pub fn cell(&self, i: usize) -> softplc_core::Value {
-        softplc_core::Value::from_bits(self.cell_types[i], self.cells[i])
+    pub fn cell(&self, i: usize) -> Value {
+        Value::from_bits(self.cell_types[i], self.cells[i])
+    }
+
+    /// Every cell's bits (canonical: see [`crate::num`]), in cell order. The symbol
+    /// table ([`CompiledProgram::symbols`]) says which of them hold state.
+    pub fn cells(&self) -> &[u64] {
+        &self.cells
+    }
+
+    /// The type of every cell.
+    pub fn cell_types(&self) -> &[IecType] {
+        &self.cell_types
+    }
+
+    /// The program's stateful cells: the fields of its block instances (standard and
+    /// user blocks, arrays of them included), with instance path, type and role.
+    pub fn symbols(&self) -> &[CellSymbol] {
+        &self.symbols
+    }
+
+    /// The symbol of the stateful cell at `path` (`mixer.step_timer.ET`).
+    pub fn symbol(&self, path: &str) -> Option<&CellSymbol> {
+        self.symbols.iter().find(|s| s.path == path)
+    }
+
+    /// Writes cell `i` (between scans: a restored checkpoint, migrated state). The
+    /// value is converted to the cell's type with [`Value::convert`] (exact: out of
+    /// range is an error, nothing is written).
+    pub fn write_cell(&mut self, i: usize, v: Value) -> Result<(), String> {
+        let ty = *self
+            .cell_types
+            .get(i)
+            .ok_or_else(|| format!("cell {i} does not exist ({} cells)", self.cells.len()))?;
+        let v = v.convert(ty).map_err(|e| format!("cell {i}: {e}"))?;
+        self.cells[i] = canonical_bits(v);
+        Ok(())
     }
 
     fn fault(&self, pc: usize, f: Fault) -> ProgramFault {
         let what = match f {
             Fault::DivZero => "division by zero".to_string(),
             Fault::Index { index, len } => {
-                format!(
-                    "array index {index} out of range 0..{}",
-                    len.saturating_sub(1)
-                )
+                let named = self
+                    .index_names
+                    .binary_search_by_key(&(pc as u32), |&(p, _)| p)
+                    .ok()
+                    .map(|k| &self.messages[self.index_names[k].1 as usize]);
+                match named {
+                    Some(name) => format!(
+                        "index {index} of {name} is out of range 0..{}",
+                        len.saturating_sub(1)
+                    ),
+                    None => format!(
+                        "array index {index} out of range 0..{}",
+                        len.saturating_sub(1)
+                    ),
+                }
             }
+            Fault::Check { index, len, m } => format!(
+                "index {index} of {} is out of range 0..{}",
+                self.messages[m as usize],
+                len.saturating_sub(1)
+            ),
             Fault::Math(m) => format!(
                 "math error in {} (argument out of its domain or result overflows)",
                 m.name().to_uppercase()
@@ -158,6 +221,7 @@ impl Program for CompiledProgram {
             &Tables {
                 slots: &self.tables,
                 vars: &self.table_vars,
+                cells: &self.ctables,
             },
             cx.image,
             cx.now_ns as i64,
@@ -255,6 +319,16 @@ fn age(now: i64, stamp: u64) -> u64 {
 struct Tables<'a> {
     slots: &'a [Box<[Slot]>],
     vars: &'a [Box<[u32]>],
+    cells: &'a [Box<[u32]>],
+}
+
+/// The bits a cell holds for `v`: integers sign- or zero-extended to 64 bits (the
+/// interpreter's canonical form), floats as their bit patterns.
+fn canonical_bits(v: Value) -> u64 {
+    match v {
+        Value::Int(_, i) | Value::Time(i) => i as u64,
+        other => other.to_bits(),
+    }
 }
 
 /// The interpreter loop. Returns the faulting instruction's index and the reason.
@@ -266,7 +340,7 @@ fn run(
     now: i64,
     abort: &AtomicBool,
 ) -> Result<(), (usize, Fault)> {
-    let (tables, table_vars) = (tables.slots, tables.vars);
+    let (tables, table_vars, ctables) = (tables.slots, tables.vars, tables.cells);
     let mut pc = 0usize;
     let mut budget = LOOP_BUDGET;
     macro_rules! r {
@@ -554,6 +628,35 @@ fn run(
                 }
                 Err(f) => fail!(f),
             },
+            Instr::FbT { kind, t, i } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => {
+                        let at = tab[k] as usize;
+                        fb::exec(kind, &mut c[at..at + FbKind::size(kind)], now);
+                    }
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::Chk { i, n, m } => {
+                if let Err(Fault::Index { index, len }) = index(c, i, n) {
+                    fail!(Fault::Check { index, len, m });
+                }
+            }
+            Instr::LdT { d, t, i } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => r!(d) = c[tab[k] as usize],
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::StT { t, i, a } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => c[tab[k] as usize] = r!(a),
+                    Err(f) => fail!(f),
+                }
+            }
             Instr::Jmp { t } => {
                 pc = t as usize;
                 continue;

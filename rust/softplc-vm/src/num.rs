@@ -144,6 +144,20 @@ pub enum MathFn {
 }
 
 impl MathFn {
+    /// Every math function, in a fixed order.
+    pub const ALL: [MathFn; 10] = [
+        MathFn::Sqrt,
+        MathFn::Sin,
+        MathFn::Cos,
+        MathFn::Tan,
+        MathFn::Asin,
+        MathFn::Acos,
+        MathFn::Atan,
+        MathFn::Exp,
+        MathFn::Ln,
+        MathFn::Log,
+    ];
+
     /// Parses the IR name (`sqrt`, `sin`, ...).
     pub fn from_name(name: &str) -> Option<MathFn> {
         Some(match name {

@@ -24,9 +24,11 @@ use std::collections::HashSet;
 use softplc_core::{Area, IecType, Slot, VarId};
 
 use crate::fb::FbKind;
+use crate::fb::Role;
 use crate::instr::Instr;
 use crate::ir::{Document, Init};
 use crate::num::{int_bits, is_float, is_int, MathFn, Norm};
+use crate::ops::{self, Operand};
 
 /// Most instructions one program may have.
 ///
@@ -59,6 +61,21 @@ enum RunOf {
     Block(FbKind),
 }
 
+/// A cell that holds state across scans (a field of a block instance), from the
+/// program's symbol table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellSymbol {
+    /// Instance path: program, block, field (`mixer.step_timer.ET`,
+    /// `tracker.gates[2].Q`).
+    pub path: String,
+    /// IEC type of the cell.
+    pub ty: IecType,
+    /// What the field is for in its block.
+    pub role: Role,
+    /// Index of the cell.
+    pub cell: u32,
+}
+
 /// A verified program, ready for the interpreter.
 #[derive(Clone, Debug)]
 pub struct Checked {
@@ -82,8 +99,15 @@ pub struct Checked {
     pub files: Vec<String>,
     /// Per instruction, its index into `files` (empty with `files`).
     pub file_of: Vec<u32>,
-    /// Trap messages.
+    /// Trap messages and array names.
     pub messages: Vec<String>,
+    /// Cell tables (cells, or block instance bases).
+    pub ctables: Vec<Vec<u32>>,
+    /// `(instruction, message)` sorted by instruction: the array each indexed
+    /// instruction reads or writes.
+    pub index_names: Vec<(u32, u32)>,
+    /// The stateful cells.
+    pub symbols: Vec<CellSymbol>,
     /// Bytes each image area must have (input, output, memory).
     pub need: [usize; 3],
     /// Entries the image's per-variable quality and stamp vectors must have (one more
@@ -144,6 +168,8 @@ struct Lowerer<'d> {
     runs_checked: RefCell<HashSet<(i64, i64, i64, RunOf)>>,
     /// Element checks left of [`MAX_INDEXED_CHECKS`].
     checks_left: Cell<u64>,
+    /// Cell tables already checked, per element kind.
+    ctables_checked: RefCell<HashSet<(i64, RunOf)>>,
 }
 
 impl Lowerer<'_> {
@@ -287,6 +313,40 @@ impl Lowerer<'_> {
         Ok((b32, s32, l32))
     }
 
+    fn message(&self, v: i64) -> Result<u32, String> {
+        if v < 0 || v as usize >= self.doc.messages.len() {
+            return Err(self.err(format!("message {v} does not exist")));
+        }
+        Ok(v as u32)
+    }
+
+    /// Checks that every entry of cell table `v` is a cell of the element kind `of`
+    /// (each table is checked once per kind: its size is bounded by the document).
+    fn ctable(&self, v: i64, of: RunOf) -> Result<u32, String> {
+        let tab = usize::try_from(v)
+            .ok()
+            .and_then(|i| self.doc.ctables.get(i))
+            .ok_or_else(|| self.err(format!("cell table {v} does not exist")))?;
+        if self.ctables_checked.borrow().contains(&(v, of)) {
+            return Ok(v as u32);
+        }
+        for &at in tab {
+            let bad = match of {
+                RunOf::Cells(ty) => match self.types.get(at as usize) {
+                    Some(&t) if t == ty => None,
+                    Some(&t) => Some(format!("cell table {v}: cell {at} is {t}, expected {ty}")),
+                    None => Some(format!("cell table {v}: cell {at} does not exist")),
+                },
+                RunOf::Block(kind) => self.fb_at(kind, at as usize),
+            };
+            if let Some(m) = bad {
+                return Err(self.err(m));
+            }
+        }
+        self.ctables_checked.borrow_mut().insert((v, of));
+        Ok(v as u32)
+    }
+
     fn fb_at(&self, kind: FbKind, at: usize) -> Option<String> {
         for (k, f) in kind.fields().iter().enumerate() {
             match self.types.get(at + k) {
@@ -312,17 +372,19 @@ impl Lowerer<'_> {
     }
 
     fn lower(&mut self, op: &str, a: &[i64]) -> Result<Instr, String> {
-        let arity = |n: usize| -> Result<(), String> {
-            if a.len() != n {
-                Err(self.err(format!("expected {n} operands, got {}", a.len())))
-            } else {
-                Ok(())
-            }
-        };
-        let numeric = |t: IecType| is_int(t) || is_float(t);
+        // Operand counts come from the one operation table (`crate::ops`).
+        let kinds = ops::spec(op).ok_or_else(|| self.err(format!("unknown operation {op:?}")))?;
+        let rest = kinds.last() == Some(&Operand::Rest);
+        let n = kinds.len() - rest as usize;
+        if a.len() < n || (!rest && a.len() != n) {
+            return Err(self.err(format!(
+                "expected {}{n} operands, got {}",
+                if rest { "at least " } else { "" },
+                a.len()
+            )));
+        }
         let plain_int = |t: IecType| is_int(t) && t != IecType::Time;
         if let Some(f) = MathFn::from_name(op) {
-            arity(2)?;
             let (c, ty) = self.same(a)?;
             return match ty {
                 IecType::Real => Ok(Instr::FMath {
@@ -339,15 +401,20 @@ impl Lowerer<'_> {
             };
         }
         if let Some(name) = op.strip_prefix("fb.") {
-            arity(1)?;
             let kind = FbKind::from_name(name)
                 .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
             let (base, _, _) =
                 self.run_of_cells(a[0], 1, 1, RunOf::Block(kind), |at| self.fb_at(kind, at))?;
             return Ok(Instr::Fb { kind, base });
         }
+        if let Some(name) = op.strip_prefix("fbt.") {
+            let kind = FbKind::from_name(name)
+                .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
+            let t = self.ctable(a[0], RunOf::Block(kind))?;
+            let (i, _) = self.want(a[1], plain_int, "an integer index")?;
+            return Ok(Instr::FbT { kind, t, i });
+        }
         if let Some(name) = op.strip_prefix("fbx.") {
-            arity(4)?;
             let kind = FbKind::from_name(name)
                 .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
             if a[1] < kind.size() as i64 {
@@ -373,18 +440,15 @@ impl Lowerer<'_> {
         }
         Ok(match op {
             "mov" => {
-                arity(2)?;
                 let (c, _) = self.same(a)?;
                 Instr::Mov { d: c[0], a: c[1] }
             }
             "conv" => {
-                arity(2)?;
                 let (d, to) = self.cell(a[0])?;
                 let (s, from) = self.cell(a[1])?;
                 self.conv(d, to, s, from)?
             }
             "add" | "sub" | "mul" | "div" | "mod" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x, y) = (c[0], c[1], c[2]);
                 if let Some(n) = Norm::of(ty) {
@@ -419,7 +483,6 @@ impl Lowerer<'_> {
                 }
             }
             "trunc" => {
-                arity(2)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Lint, "LINT")?;
                 let (x, xt) = self.want(a[1], is_float, "REAL or LREAL")?;
                 if xt == IecType::Real {
@@ -429,7 +492,6 @@ impl Lowerer<'_> {
                 }
             }
             "floordiv" | "floormod" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 if ty != IecType::Lint {
                     return Err(self.err(format!("{op} is for untyped integers (LINT), got {ty}")));
@@ -449,7 +511,6 @@ impl Lowerer<'_> {
                 }
             }
             "neg" | "abs" => {
-                arity(2)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x) = (c[0], c[1]);
                 match (op, ty) {
@@ -471,7 +532,6 @@ impl Lowerer<'_> {
                 }
             }
             "and" | "or" | "xor" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x, y) = (c[0], c[1], c[2]);
                 match (op, ty) {
@@ -485,7 +545,6 @@ impl Lowerer<'_> {
                 }
             }
             "not" => {
-                arity(2)?;
                 let (c, ty) = self.same(a)?;
                 match ty {
                     IecType::Bool => Instr::BNot { d: c[0], a: c[1] },
@@ -498,7 +557,6 @@ impl Lowerer<'_> {
                 }
             }
             "shl" | "shr" => {
-                arity(3)?;
                 let (c, ty) = self.same(&a[..2])?;
                 if !plain_int(ty) {
                     return Err(self.err(format!("{op} needs an integer, got {ty}")));
@@ -529,7 +587,6 @@ impl Lowerer<'_> {
                 }
             }
             "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
-                arity(3)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
                 let (c, ty) = self.same(&a[1..])?;
                 let (x, y) = (c[0], c[1]);
@@ -569,7 +626,6 @@ impl Lowerer<'_> {
                 }
             }
             "min" | "max" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x, y) = (c[0], c[1], c[2]);
                 let min = op == "min";
@@ -588,7 +644,6 @@ impl Lowerer<'_> {
                 }
             }
             "sel" => {
-                arity(4)?;
                 let (g, _) = self.want(a[1], |t| t == IecType::Bool, "BOOL")?;
                 let (c, _) = self.same(&[a[0], a[2], a[3]])?;
                 Instr::Sel {
@@ -599,7 +654,6 @@ impl Lowerer<'_> {
                 }
             }
             "getbit" => {
-                arity(3)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
                 let (x, xt) = self.want(a[1], plain_int, "an integer")?;
                 let (k, kt) = self.want(a[2], plain_int, "an integer bit number")?;
@@ -608,7 +662,6 @@ impl Lowerer<'_> {
                 Instr::GetBit { d, x, k, bits, cs }
             }
             "setbit" => {
-                arity(4)?;
                 let (c, ty) = self.same(&a[..2])?;
                 if !plain_int(ty) {
                     return Err(self.err(format!("setbit needs an integer, got {ty}")));
@@ -626,7 +679,6 @@ impl Lowerer<'_> {
                 }
             }
             "ld" => {
-                arity(2)?;
                 let (d, ty) = self.cell(a[0])?;
                 let s = self.var(a[1])?;
                 if s.ty != ty {
@@ -637,7 +689,6 @@ impl Lowerer<'_> {
                 load_instr(d, s)
             }
             "st" => {
-                arity(2)?;
                 let s = self.var(a[0])?;
                 let (c, ty) = self.cell(a[1])?;
                 if s.ty != ty {
@@ -652,7 +703,6 @@ impl Lowerer<'_> {
                 store_instr(c, s)
             }
             "ldx" => {
-                arity(3)?;
                 let (d, ty) = self.cell(a[0])?;
                 let (t, tt) = self.table(a[1])?;
                 if tt != ty {
@@ -662,7 +712,6 @@ impl Lowerer<'_> {
                 Instr::LdX { d, t, i }
             }
             "stx" => {
-                arity(3)?;
                 let (t, tt) = self.table(a[0])?;
                 let (i, _) = self.want(a[1], plain_int, "an integer index")?;
                 let (c, ty) = self.cell(a[2])?;
@@ -678,7 +727,6 @@ impl Lowerer<'_> {
                 Instr::StX { t, i, a: c }
             }
             "ldc" | "stc" => {
-                arity(5)?;
                 let (v, ty) = if op == "ldc" {
                     self.cell(a[0])?
                 } else {
@@ -717,14 +765,10 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            "jmp" => {
-                arity(1)?;
-                Instr::Jmp {
-                    t: self.target(a[0], false)?,
-                }
-            }
+            "jmp" => Instr::Jmp {
+                t: self.target(a[0], false)?,
+            },
             "jz" | "jnz" => {
-                arity(2)?;
                 let (c, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
                 let t = self.target(a[1], false)?;
                 if op == "jz" {
@@ -733,14 +777,10 @@ impl Lowerer<'_> {
                     Instr::Jnz { c, t }
                 }
             }
-            "loop" => {
-                arity(1)?;
-                Instr::Loop {
-                    t: self.target(a[0], true)?,
-                }
-            }
+            "loop" => Instr::Loop {
+                t: self.target(a[0], true)?,
+            },
             "quality" | "age" => {
-                arity(2)?;
                 let (d, v) = (self.quality_dest(op, a[0])?, self.var_id(a[1])?);
                 if op == "quality" {
                     Instr::Quality { d, v }
@@ -749,7 +789,6 @@ impl Lowerer<'_> {
                 }
             }
             "qualityx" | "agex" => {
-                arity(3)?;
                 let d = self.quality_dest(op, a[0])?;
                 let (t, _) = self.table(a[1])?;
                 let (i, _) = self.want(a[2], plain_int, "an integer index")?;
@@ -760,19 +799,37 @@ impl Lowerer<'_> {
                 }
             }
             "now" => {
-                arity(1)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Time, "TIME")?;
                 Instr::Now { d }
             }
-            "trap" => {
-                arity(1)?;
-                if a[0] < 0 || a[0] as usize >= self.doc.messages.len() {
-                    return Err(self.err(format!("message {} does not exist", a[0])));
+            "trap" => Instr::Trap {
+                m: self.message(a[0])?,
+            },
+            "chk" => {
+                let (i, _) = self.want(a[0], plain_int, "an integer index")?;
+                let n = u32::try_from(a[1])
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| self.err(format!("length {} must be 1..2^32", a[1])))?;
+                Instr::Chk {
+                    i,
+                    n,
+                    m: self.message(a[2])?,
                 }
-                Instr::Trap { m: a[0] as u32 }
+            }
+            "ldt" => {
+                let (d, ty) = self.cell(a[0])?;
+                let t = self.ctable(a[1], RunOf::Cells(ty))?;
+                let (i, _) = self.want(a[2], plain_int, "an integer index")?;
+                Instr::LdT { d, t, i }
+            }
+            "stt" => {
+                let (c, ty) = self.cell(a[2])?;
+                let t = self.ctable(a[0], RunOf::Cells(ty))?;
+                let (i, _) = self.want(a[1], plain_int, "an integer index")?;
+                Instr::StT { t, i, a: c }
             }
             other => {
-                let _ = numeric;
                 return Err(self.err(format!("unknown operation {other:?}")));
             }
         })
@@ -948,6 +1005,24 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
             doc.files.len()
         ));
     }
+    for (i, t) in doc.ctables.iter().enumerate() {
+        if t.is_empty() {
+            return Err(format!("cell table {i} is empty"));
+        }
+        if let Some(bad) = t.iter().find(|&&c| c as usize >= types.len()) {
+            return Err(format!("cell table {i}: cell {bad} does not exist"));
+        }
+    }
+    let mut index_names = doc.index_names.clone();
+    for &(pc, m) in &index_names {
+        if pc as usize >= doc.code.len() || m as usize >= doc.messages.len() {
+            return Err(format!(
+                "array name entry ({pc}, {m}) names no instruction or no message"
+            ));
+        }
+    }
+    index_names.sort_unstable();
+    let symbols = check_symbols(doc, &types)?;
     let mut lw = Lowerer {
         doc,
         types,
@@ -957,6 +1032,7 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         pc: 0,
         runs_checked: RefCell::new(HashSet::new()),
         checks_left: Cell::new(MAX_INDEXED_CHECKS),
+        ctables_checked: RefCell::new(HashSet::new()),
     };
     let mut code = Vec::with_capacity(doc.code.len());
     for (pc, (op, args)) in doc.code.iter().enumerate() {
@@ -975,9 +1051,45 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         files: doc.files.clone(),
         file_of: doc.file_of.clone(),
         messages: doc.messages.clone(),
+        ctables: doc.ctables.clone(),
+        index_names,
+        symbols,
         need,
         need_vars,
     })
+}
+
+/// Checks the symbol table: each entry names an existing cell of its type, with a
+/// known role, and no path appears twice.
+fn check_symbols(doc: &Document, types: &[IecType]) -> Result<Vec<CellSymbol>, String> {
+    let mut seen = HashSet::with_capacity(doc.symbols.len());
+    let mut out = Vec::with_capacity(doc.symbols.len());
+    for (path, tn, role, cell) in &doc.symbols {
+        let bad = |why: String| format!("symbol {path:?}: {why}");
+        let ty = parse_type(tn).ok_or_else(|| bad(format!("unknown type {tn:?}")))?;
+        let actual = types
+            .get(*cell as usize)
+            .ok_or_else(|| bad(format!("cell {cell} does not exist")))?;
+        if *actual != ty {
+            return Err(bad(format!("cell {cell} is {actual}, not {ty}")));
+        }
+        let role = match role.as_str() {
+            "input" => Role::Input,
+            "output" => Role::Output,
+            "internal" => Role::Internal,
+            r => return Err(bad(format!("unknown role {r:?}"))),
+        };
+        if path.is_empty() || !seen.insert(path.as_str()) {
+            return Err(bad("empty or repeated path".to_string()));
+        }
+        out.push(CellSymbol {
+            path: path.clone(),
+            ty,
+            role,
+            cell: *cell,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -521,3 +521,117 @@ fn a_raised_abort_flag_stops_an_endless_loop_at_its_backward_jump() {
     // One pass of the body ran, no more: the flag is checked on every backward jump.
     assert_eq!(p.cell(i as usize), Value::Int(IecType::Lint, 1));
 }
+
+#[test]
+fn the_symbol_table_lists_the_stateful_cells_and_a_cell_can_be_written() {
+    let l = layout(&[("p.q", Area::Output, IecType::Bool)]);
+    let mut d = Document::new("p");
+    let vq = d.var("p.q", "BOOL");
+    // A TON instance: IN, PT, Q, ET, STATE, PREV_IN, START.
+    let base = d.cell("BOOL", Init::Bool(false));
+    d.cell("TIME", Init::Int(5_000_000));
+    for (ty, init) in [
+        ("BOOL", Init::Bool(false)),
+        ("TIME", Init::Int(0)),
+        ("USINT", Init::Int(0)),
+        ("BOOL", Init::Bool(false)),
+        ("TIME", Init::Int(0)),
+    ] {
+        d.cell(ty, init);
+    }
+    for (k, (f, ty, role)) in [
+        ("IN", "BOOL", "input"),
+        ("PT", "TIME", "input"),
+        ("Q", "BOOL", "output"),
+        ("ET", "TIME", "output"),
+        ("STATE", "USINT", "internal"),
+        ("PREV_IN", "BOOL", "internal"),
+        ("START", "TIME", "internal"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        d.symbols.push((
+            format!("p.step_timer.{f}"),
+            ty.to_string(),
+            role.to_string(),
+            (base + k as i64) as u32,
+        ));
+    }
+    d.op("fb.TON", &[base]);
+    d.op("st", &[vq, base + 2]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    assert_eq!(p.symbols().len(), 7);
+    let et = p.symbol("p.step_timer.ET").unwrap().clone();
+    assert_eq!(
+        (et.ty, et.role, et.cell),
+        (IecType::Time, softplc_vm::fb::Role::Output, base as u32 + 3)
+    );
+    // Migrated state: the timer was already running at IN = TRUE.
+    let in_cell = p.symbol("p.step_timer.IN").unwrap().cell as usize;
+    p.write_cell(in_cell, Value::Bool(true)).unwrap();
+    let mut img = Image::new(&l);
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    scan(&mut p, &l, &mut img, 6_000_000).unwrap();
+    assert_eq!(get(&l, &img, "p.q"), Value::Bool(true));
+    assert_eq!(p.cells()[et.cell as usize], 5_000_000);
+    // A value that does not fit the cell's type is refused, and nothing is written.
+    let state = p.symbol("p.step_timer.STATE").unwrap().cell as usize;
+    let e = p
+        .write_cell(state, Value::Int(IecType::Int, 300))
+        .unwrap_err();
+    assert!(e.contains("USINT"), "{e}");
+    assert_eq!(p.cell(state), Value::UInt(IecType::Usint, 2));
+    assert!(p.write_cell(99, Value::Bool(true)).is_err());
+}
+
+#[test]
+fn a_symbol_of_the_wrong_type_or_a_repeated_path_is_refused() {
+    let l = layout(&[]);
+    let mut d = Document::new("p");
+    let c = d.cell("INT", Init::Int(0));
+    d.symbols
+        .push(("p.b.x".into(), "REAL".into(), "internal".into(), c as u32));
+    let e = load_program(&d.encode(), &l).err().unwrap().message;
+    assert!(e.contains("\"p.b.x\"") && e.contains("INT"), "{e}");
+    d.symbols[0].1 = "INT".into();
+    d.symbols.push(d.symbols[0].clone());
+    let e = load_program(&d.encode(), &l).err().unwrap().message;
+    assert!(e.contains("repeated"), "{e}");
+}
+
+#[test]
+fn an_index_fault_names_the_array_and_each_dimension_is_checked() {
+    let l = layout(&[]);
+    let mut d = Document::new("p");
+    let i = d.cell("DINT", Init::Int(5));
+    let j = d.cell("DINT", Init::Int(1));
+    let v = d.cell("INT", Init::Int(0));
+    let arr = d.cell("INT", Init::Int(0));
+    for _ in 0..3 {
+        d.cell("INT", Init::Int(0));
+    }
+    d.messages.push("p.grid (dimension 1)".into());
+    d.messages.push("p.vals".into());
+    d.ctables.push(vec![
+        arr as u32,
+        arr as u32 + 1,
+        arr as u32 + 2,
+        arr as u32 + 3,
+    ]);
+    d.op("chk", &[j, 2, 0]);
+    d.op("ldt", &[v, 0, j]);
+    let pc = d.op("ldc", &[v, arr, 1, 4, i]);
+    d.index_names.push((pc as u32, 1));
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(e.contains("index 5 of p.vals is out of range 0..3"), "{e}");
+    p.write_cell(j as usize, Value::Int(IecType::Dint, 2))
+        .unwrap();
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(
+        e.contains("index 2 of p.grid (dimension 1) is out of range 0..1"),
+        "{e}"
+    );
+}

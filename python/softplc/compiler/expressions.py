@@ -1,0 +1,602 @@
+"""Expressions: constants, names, paths into ``self`` (attributes and subscripts),
+operators, comparisons, ``and``/``or``/``not`` and conditional expressions.
+
+Static types mirror the dynamic types of reference mode: typed IEC values where the
+program reads declared variables, block outputs or typed calls, and the untyped
+``ANY_INT``/``ANY_REAL`` of Python literals and loop indices, whose arithmetic follows
+Python (the compiler checks that it stays within 62 bits).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+
+from softplc import iectypes as it
+from softplc.compiler.core import ANY_INT_LIMIT
+from softplc.compiler.fold import fold_binop, has_calls, is_simple
+from softplc.compiler.irbuilder import Label
+from softplc.compiler.model import Entity, Frame, Local, Val, cell_type
+from softplc.compiler.statements import BINOPS, UNSUPPORTED, SilentError, Statements
+from softplc.iectypes import ANY_INT, ANY_REAL, INT_TYPES, TypeRuleError
+from softplc.limits import MAX_CONSTANT_BITS
+
+__all__ = ["CMPOPS", "Expressions"]
+
+CMPOPS: dict[type, str] = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
+_CMP_IR = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+_IR_OPS = {
+    "+": "add",
+    "-": "sub",
+    "*": "mul",
+    "/": "div",
+    "//": "div",
+    "%": "mod",
+    "&": "and",
+    "|": "or",
+    "^": "xor",
+    "<<": "shl",
+    ">>": "shr",
+}
+_UNTYPED_OPS = {**_IR_OPS, "//": "floordiv", "%": "floormod"}
+
+
+class Expressions(Statements):
+    """Compiles expressions."""
+
+    def is_stdlib_name(self, fr: Frame, name: str) -> bool:
+        """True when ``name`` is a standard function in ``fr``'s module."""
+        return id(fr.globals.get(name)) in self.stdlib_ids
+
+    def has_calls(self, node: ast.AST, fr: Frame) -> bool:
+        return has_calls(node, lambda n: self.is_stdlib_name(fr, n))
+
+    def is_simple(self, node: ast.AST, fr: Frame) -> bool:
+        return is_simple(node, lambda n: self.is_stdlib_name(fr, n))
+
+    # -- expressions ----------------------------------------------------------------------
+
+    def expr(self, node: ast.expr, fr: Frame) -> Val:
+        v = self.expr_(node, fr)
+        if v.is_const and v.src is None:
+            v = Val(v.t, v.cell, v.value, v.lo, v.hi, v.mutable, (fr, node))
+        return v
+
+    def expr_(self, node: ast.expr, fr: Frame) -> Val:
+        self.b.at(fr.file, getattr(node, "lineno", self.b.line))
+        if isinstance(node, ast.Constant):
+            return self.constant(node, fr)
+        if isinstance(node, ast.Name):
+            return self.name(node, fr)
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            return self.path(node, fr).load(self, fr, node)
+        if isinstance(node, ast.BinOp):
+            op = BINOPS.get(type(node.op))
+            if op is None:
+                hint = (
+                    "** is not supported; multiply, or use EXP/LN"
+                    if isinstance(node.op, ast.Pow)
+                    else ""
+                )
+                raise self.err(
+                    fr, node, f"operator {type(node.op).__name__}", "not supported", hint
+                )
+            a, b = self.operands([node.left, node.right], fr)
+            return self.binop_vals(op, a, b, fr, node)
+        if isinstance(node, ast.UnaryOp):
+            return self.unary(node, fr)
+        if isinstance(node, ast.BoolOp):
+            return self.boolop(node, fr)
+        if isinstance(node, ast.Compare):
+            return self.compare(node, fr)
+        if isinstance(node, ast.IfExp):
+            return self.ifexp(node, fr)
+        if isinstance(node, ast.Call):
+            v = self.call(node, fr, statement=False)
+            assert v is not None
+            return v
+        info = UNSUPPORTED.get(type(node))
+        if info is not None:
+            raise self.err(fr, node, info[0], "not supported in compiled programs", info[1])
+        raise self.err(fr, node, type(node).__name__, "not supported in compiled programs")
+
+    def operands(self, nodes: list[ast.expr], fr: Frame) -> list[Val]:
+        """Evaluates left to right; a cell that a later operand's helper call could
+        change is copied first (Python would have read its value already)."""
+        out = []
+        for i, n in enumerate(nodes):
+            v = self.expr(n, fr)
+            if v.mutable and any(self.has_calls(m, fr) for m in nodes[i + 1 :]):
+                v = self.copy(v)
+            out.append(v)
+        return out
+
+    def constant(self, node: ast.Constant, fr: Frame) -> Val:
+        v = node.value
+        if isinstance(v, bool):
+            return Val("BOOL", value=v)
+        if isinstance(v, int):
+            return Val(ANY_INT, value=v)
+        if isinstance(v, float):
+            return Val(ANY_REAL, value=v)
+        if isinstance(v, str) and it.is_time_literal(v):
+            try:
+                return Val("TIME", value=it.coerce(v, "TIME"))
+            except Exception as e:  # noqa: BLE001 - report any parse failure
+                raise self.err(fr, node, "TIME literal", str(e)) from None
+        if v is None:
+            raise self.err(fr, node, "None", "not a value in a control program")
+        raise self.err(
+            fr,
+            node,
+            f"{type(v).__name__} constant",
+            "only numbers, True/False and TIME literals ('T#1s500ms') are values",
+        )
+
+    def name(self, node: ast.Name, fr: Frame) -> Val:
+        n = node.id
+        if n in fr.loop_vars:
+            return fr.loop_vars[n]
+        if n in fr.poisoned:
+            raise SilentError(n)
+        if n in fr.dead_loop_vars and n not in fr.assigned_names:
+            raise self.err(
+                fr,
+                node,
+                "loop variable after its loop",
+                f"{n!r} is only defined inside its for loop",
+                "copy it to a typed local inside the loop",
+            )
+        if n in fr.refs:
+            raise self.err(
+                fr,
+                node,
+                "value",
+                f"{n} is {fr.refs[n].what()}, not a value",
+                f"read one of its elements or fields, e.g. {n}[i]",
+            )
+        loc = fr.locals.get(n)
+        if loc is not None or n in fr.assigned_names:
+            if loc is None or n not in fr.assigned:
+                raise self.err(
+                    fr,
+                    node,
+                    "local variable",
+                    f"{n!r} may be used before it is assigned",
+                    "assign it before the if/for so every path sets it",
+                )
+            if isinstance(loc, Val):
+                return loc
+            assert isinstance(loc, Local)
+            return Val(loc.t, loc.cell, mutable=True)
+        if n == "self":
+            raise self.err(fr, node, "self", "use an attribute of self")
+        if n in fr.globals:
+            gv = fr.globals[n]
+        elif n in ("True", "False"):
+            return Val("BOOL", value=n == "True")
+        else:
+            if hasattr(builtins, n):
+                raise self.err(
+                    fr,
+                    node,
+                    f"builtin {n}",
+                    "not available in compiled programs",
+                    "the standard library has MIN, MAX, ABS, LIMIT, SEL, ...",
+                )
+            raise self.err(fr, node, "name", f"{n!r} is not defined")
+        if callable(gv) and not isinstance(gv, (int, float)):
+            raise self.err(fr, node, f"{n}", "a function is not a value", "call it")
+        return self.const_from_python(fr, node, gv)
+
+    # -- paths ----------------------------------------------------------------------------
+
+    def path(self, node: ast.expr, fr: Frame, *, outside: bool = False) -> Entity:
+        """What ``self.a``, ``self.a[i].b``, ``param.x`` ... names."""
+        if isinstance(node, ast.Attribute):
+            base = node.value
+            if isinstance(base, ast.Name) and base.id == "self":
+                if fr.self_scope is None:
+                    raise self.err(
+                        fr,
+                        node,
+                        "self",
+                        "not available in a module-level helper",
+                        "make it a method of the program class",
+                    )
+                return fr.self_scope.member(self, node.attr, fr, node, outside=False)
+            if isinstance(base, ast.Name) and base.id in fr.refs:
+                return fr.refs[base.id].member(self, node.attr, fr, node, outside=False)
+            if isinstance(base, (ast.Attribute, ast.Subscript)):
+                owner = self.path(base, fr)
+                return owner.member(self, node.attr, fr, node, outside=True)
+            if isinstance(base, ast.Name) and base.id in fr.globals:
+                raise self.err(
+                    fr,
+                    node,
+                    "module attribute",
+                    f"{ast.unparse(node)} is not supported",
+                    "import the constant by name (from mod import NAME)",
+                )
+            raise self.err(
+                fr,
+                node,
+                "attribute",
+                f"{ast.unparse(node)} is not supported",
+                "use self.<variable>, self.<block>.<output> or self.<array>[i]",
+            )
+        if isinstance(node, ast.Subscript):
+            base = node.value
+            rooted = isinstance(base, (ast.Attribute, ast.Subscript)) or (
+                isinstance(base, ast.Name) and base.id in fr.refs
+            )
+            if not rooted:
+                raise self.err(
+                    fr,
+                    node,
+                    "indexing",
+                    f"{ast.unparse(node)} is not supported",
+                    "index arrays declared on the class: self.values[i]",
+                )
+            if isinstance(base, ast.Name):
+                owner = fr.refs[base.id]
+            else:
+                if (
+                    isinstance(base, ast.Attribute)
+                    and isinstance(base.value, ast.Name)
+                    and base.value.id == "self"
+                    and fr.self_scope is None
+                ):
+                    raise self.err(fr, node, "self", "not available in a module-level helper")
+                owner = self.path(base, fr)
+            idx_nodes = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+            idx = [(n, self.expr(n, fr)) for n in idx_nodes]
+            return owner.index(self, idx, fr, node)
+        if isinstance(node, ast.Name) and node.id in fr.refs:
+            return fr.refs[node.id]
+        raise self.err(fr, node, "value", f"{ast.unparse(node)} is not supported")
+
+    # -- operators ------------------------------------------------------------------------
+
+    def binop_vals(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        try:
+            rt, ca, cb = it.result_type(op, a.t, b.t)
+        except TypeRuleError as e:
+            raise self.err(fr, node, f"operator {op}", str(e)) from None
+        if a.is_const and b.is_const:
+            if op == "*" and type(a.value) is int and type(b.value) is int:
+                # Untyped integers have no width, so folding x * x through nested
+                # helpers would double the digits at every level.
+                bits = abs(a.value).bit_length() + abs(b.value).bit_length()
+                if bits > MAX_CONSTANT_BITS:
+                    raise self.err(
+                        fr,
+                        node,
+                        "integer constant",
+                        f"this product of constants has about {bits} bits; the compiler "
+                        f"computes constants of at most {MAX_CONSTANT_BITS} bits",
+                        "compiled integers have at most 64 bits (LINT/ULINT): use "
+                        "smaller constants",
+                    )
+            try:
+                r = fold_binop(op, a.value, b.value)
+            except (ZeroDivisionError, ValueError, ArithmeticError):
+                r = None
+            if r is not None:
+                return Val(it.type_of(r), value=r)
+        if rt == ANY_INT:
+            return self.any_int_op(op, a, b, fr, node)
+        if rt == ANY_REAL:
+            ca = cb = ANY_REAL
+        if ca == "TIME" and a.t != b.t:
+            x = self.as_time_raw(a)
+            y = self.as_time_raw(b)
+        else:
+            x = self.coerce(a, ca, fr, node)
+            y = self.coerce(b, cb, fr, node)
+        irop = _IR_OPS[op]
+        if rt == ANY_REAL:
+            d = self.temp("LREAL")
+            self.b.emit(irop, d, self.cell_of(x), self.cell_of(y))
+            return Val(ANY_REAL, d)
+        if op in ("<<", ">>"):
+            cnt = y if not y.is_const else Val("LINT", self.b.const("LINT", y.int_value))
+            d = self.temp(rt)
+            self.b.emit(irop, d, self.cell_of(x), self.cell_of(cnt))
+            return Val(rt, d)
+        if op == "//" and rt == "LINT" and ca == "TIME":
+            tmp = self.temp("TIME")
+            self.b.emit("div", tmp, self.cell_of(x), self.cell_of(y))
+            d = self.temp("LINT")
+            self.b.emit("conv", d, tmp)
+            return Val("LINT", d)
+        d = self.temp(cell_type(rt))
+        self.b.emit(irop, d, self.cell_of(x), self.cell_of(y))
+        return Val(rt, d)
+
+    def as_time_raw(self, v: Val) -> Val:
+        """The integer operand of TIME * n or TIME // n, as a TIME cell of the same
+        number (IEC MUL_TIME/DIV_TIME)."""
+        if v.t == "TIME":
+            return v
+        if v.is_const:
+            return Val("TIME", value=it.Time(it.wrap(v.int_value, "TIME")))
+        d = self.temp("TIME")
+        self.b.emit("conv", d, self.cell_of(v))
+        return Val("TIME", d)
+
+    def any_int_op(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        alo, ahi = self.int_bounds(a)
+        blo, bhi = self.int_bounds(b)
+        if op == "+":
+            lo, hi = alo + blo, ahi + bhi
+        elif op == "-":
+            lo, hi = alo - bhi, ahi - blo
+        elif op == "*":
+            ps = [alo * blo, alo * bhi, ahi * blo, ahi * bhi]
+            lo, hi = min(ps), max(ps)
+        elif op in ("//", "%"):
+            m = max(abs(alo), abs(ahi), abs(blo), abs(bhi))
+            lo, hi = -m, m
+        elif op in ("&", "|", "^"):
+            m = 1 << max(
+                abs(alo).bit_length(),
+                abs(ahi).bit_length(),
+                abs(blo).bit_length(),
+                abs(bhi).bit_length(),
+            )
+            lo, hi = -m, m
+        elif op == "<<":
+            if blo < 0 or bhi > 62:
+                # Python shifts an untyped integer without limit (1 << 70 is a valid
+                # int), which a 64-bit cell cannot follow; a typed value wraps instead.
+                what = f"ranges over {blo}..{bhi}" if not b.is_const else f"is {blo}"
+                left = ast.unparse(node.left) if isinstance(node, ast.BinOp) else "x"
+                raise self.err(
+                    fr,
+                    node,
+                    "shift of an untyped integer",
+                    f"the shift count {what}; an untyped integer may only be shifted "
+                    "left by 0..62 (Python would grow it past 64 bits)",
+                    f"give the value a type, e.g. TO_LINT({left}) << n (typed values wrap)",
+                )
+            m = max(abs(alo), abs(ahi)) << bhi
+            lo, hi = -m, m
+        else:  # >>
+            m = max(abs(alo), abs(ahi))
+            lo, hi = -m, m
+        if lo < -ANY_INT_LIMIT or hi > ANY_INT_LIMIT:
+            raise self.err(
+                fr,
+                node,
+                f"operator {op}",
+                "this untyped integer expression may exceed 62 bits",
+                "give one operand a type, e.g. TO_LINT(i)",
+            )
+        # A negative shift count faults in the VM, as Python raises ValueError.
+        x, y = self.cell_of(a, "LINT"), self.cell_of(b, "LINT")
+        d = self.temp("LINT")
+        self.b.emit(_UNTYPED_OPS[op], d, x, y)
+        return Val(ANY_INT, d, lo=lo, hi=hi)
+
+    def unary(self, node: ast.UnaryOp, fr: Frame) -> Val:
+        v = self.expr(node.operand, fr)
+        if isinstance(node.op, ast.Not):
+            if v.t != "BOOL":
+                raise self.err(
+                    fr,
+                    node,
+                    "not",
+                    f"needs BOOL, got {v.t}",
+                    "compare explicitly, e.g. not (x == 0)",
+                )
+            if v.is_const:
+                return Val("BOOL", value=not v.value)
+            d = self.temp("BOOL")
+            self.b.emit("not", d, self.cell_of(v))
+            return Val("BOOL", d)
+        if isinstance(node.op, ast.UAdd):
+            if v.t == "BOOL":
+                raise self.err(fr, node, "unary +", "needs a number")
+            return v
+        if isinstance(node.op, ast.Invert):
+            if v.t not in INT_TYPES and v.t != ANY_INT:
+                raise self.err(
+                    fr,
+                    node,
+                    "~",
+                    f"needs an integer, got {v.t}",
+                    "use not for BOOL" if v.t == "BOOL" else "",
+                )
+            if v.is_const:
+                r = ~v.value  # type: ignore[operator]
+                return Val(it.type_of(r), value=r)
+            lo, hi = self.int_bounds(v)
+            d = self.temp(cell_type(v.t))
+            self.b.emit("not", d, self.cell_of(v))
+            return Val(v.t, d, lo=-hi - 1, hi=-lo - 1)
+        # USub
+        if v.t == "BOOL":
+            raise self.err(fr, node, "unary -", "needs a number, got BOOL")
+        if v.is_const:
+            r = -v.value  # type: ignore[operator]
+            return Val(it.type_of(r) if v.t in (ANY_INT, ANY_REAL) else v.t, value=r)
+        lo, hi = self.int_bounds(v)
+        d = self.temp(cell_type(v.t))
+        self.b.emit("neg", d, self.cell_of(v))
+        return Val(v.t, d, lo=-hi, hi=-lo)
+
+    def condition(self, node: ast.expr, fr: Frame, what: str) -> Val:
+        c = self.expr(node, fr)
+        if c.t != "BOOL":
+            raise self.err(
+                fr,
+                node,
+                what,
+                f"must be BOOL, got {c.t}",
+                "compare explicitly, e.g. if self.count > 0:",
+            )
+        return c
+
+    def boolop(self, node: ast.BoolOp, fr: Frame) -> Val:
+        is_and = isinstance(node.op, ast.And)
+        word = "and" if is_and else "or"
+        first = self.condition(node.values[0], fr, f"operand of {word}")
+        rest = node.values[1:]
+        if all(self.is_simple(n, fr) for n in rest):
+            acc = first
+            for n in rest:
+                v = self.condition(n, fr, f"operand of {word}")
+                if acc.is_const and v.is_const:
+                    acc = Val(
+                        "BOOL", value=(acc.value and v.value) if is_and else (acc.value or v.value)
+                    )
+                    continue
+                d = self.temp("BOOL")
+                self.b.emit(word, d, self.cell_of(acc), self.cell_of(v))
+                acc = Val("BOOL", d)
+            return acc
+        # Short-circuit: later operands may fault or call helpers.
+        d = self.temp("BOOL")
+        end = Label()
+        self.b.emit("mov", d, self.cell_of(first))
+        for n in rest:
+            self.b.jump("jz" if is_and else "jnz", end, d)
+            v = self.condition(n, fr, f"operand of {word}")
+            self.b.emit("mov", d, self.cell_of(v))
+        self.b.place(end)
+        return Val("BOOL", d)
+
+    def compare_type(self, op: str, ta: str, tb: str, fr: Frame, node: ast.AST) -> str:
+        """The type both sides of a comparison are converted to."""
+        if ta == "BOOL" or tb == "BOOL":
+            if ta != tb or op not in ("==", "!="):
+                raise self.err(
+                    fr,
+                    node,
+                    f"comparison {op}",
+                    f"cannot compare {ta} and {tb}",
+                    "BOOL values compare only with == and !=",
+                )
+            return "BOOL"
+        if ta == "TIME" or tb == "TIME":
+            if ta != tb:
+                raise self.err(
+                    fr,
+                    node,
+                    f"comparison {op}",
+                    f"cannot compare {ta} and {tb}",
+                    "write durations as ms(...), s(...) or 'T#1s'",
+                )
+            return "TIME"
+        cc = it.common(ta, tb)
+        if cc is None:
+            raise self.err(
+                fr,
+                node,
+                f"comparison {op}",
+                f"cannot compare {ta} and {tb} (no common type)",
+                "convert one side explicitly, e.g. TO_LREAL(x)",
+            )
+        return cc
+
+    def compare_vals(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        c = self.compare_type(op, a.t, b.t, fr, node)
+        if a.is_const and b.is_const:
+            return Val("BOOL", value=it.compare(op, a.value, b.value))
+        if c == ANY_INT:
+            x, y = self.cell_of(a, "LINT"), self.cell_of(b, "LINT")
+        else:
+            x = self.cell_of(self.coerce(a, c, fr, node))
+            y = self.cell_of(self.coerce(b, c, fr, node))
+        d = self.temp("BOOL")
+        self.b.emit(_CMP_IR[op], d, x, y)
+        return Val("BOOL", d)
+
+    def compare(self, node: ast.Compare, fr: Frame) -> Val:
+        for o in node.ops:
+            if type(o) not in CMPOPS:
+                hint = "use == / != " if isinstance(o, (ast.Is, ast.IsNot)) else ""
+                raise self.err(fr, node, f"comparison {type(o).__name__}", "not supported", hint)
+        nodes = [node.left, *node.comparators]
+        if len(nodes) == 2:
+            a, b = self.operands(nodes, fr)
+            return self.compare_vals(CMPOPS[type(node.ops[0])], a, b, fr, node)
+        if all(self.is_simple(n, fr) for n in nodes[2:]):
+            vals = self.operands(nodes, fr)
+            acc: Val | None = None
+            for k, o in enumerate(node.ops):
+                r = self.compare_vals(CMPOPS[type(o)], vals[k], vals[k + 1], fr, node)
+                if acc is None:
+                    acc = r
+                elif acc.is_const and r.is_const:
+                    acc = Val("BOOL", value=acc.value and r.value)
+                else:
+                    d = self.temp("BOOL")
+                    self.b.emit("and", d, self.cell_of(acc), self.cell_of(r))
+                    acc = Val("BOOL", d)
+            assert acc is not None
+            return acc
+        d = self.temp("BOOL")
+        end = Label()
+        left = self.expr(nodes[0], fr)
+        left = self.copy(left) if left.mutable else left
+        for k, o in enumerate(node.ops):
+            right = self.expr(nodes[k + 1], fr)
+            right = self.copy(right) if right.mutable else right
+            r = self.compare_vals(CMPOPS[type(o)], left, right, fr, node)
+            self.b.emit("mov", d, self.cell_of(r))
+            if k < len(node.ops) - 1:
+                self.b.jump("jz", end, d)
+            left = right
+        self.b.place(end)
+        return Val("BOOL", d)
+
+    def ifexp(self, node: ast.IfExp, fr: Frame) -> Val:
+        c = self.condition(node.test, fr, "condition")
+        if self.is_simple(node.body, fr) and self.is_simple(node.orelse, fr):
+            a = self.expr(node.body, fr)
+            b = self.expr(node.orelse, fr)
+            self.same_type(a, b, fr, node)
+            if c.is_const:
+                return a if c.value else b
+            t = cell_type(a.t)
+            d = self.temp(t)
+            self.b.emit("sel", d, self.cell_of(c), self.cell_of(b, t), self.cell_of(a, t))
+            return self.merged(a, b, d)
+        els, end = Label(), Label()
+        self.b.jump("jz", els, self.cell_of(c))
+        a = self.expr(node.body, fr)
+        d = self.b.cell(cell_type(a.t))
+        self.b.emit("mov", d, self.cell_of(a, cell_type(a.t)))
+        self.b.jump("jmp", end)
+        self.b.place(els)
+        b = self.expr(node.orelse, fr)
+        self.same_type(a, b, fr, node)
+        self.b.emit("mov", d, self.cell_of(b, cell_type(a.t)))
+        self.b.place(end)
+        return self.merged(a, b, d)
+
+    def same_type(self, a: Val, b: Val, fr: Frame, node: ast.AST) -> None:
+        if a.t != b.t:
+            raise self.err(
+                fr,
+                node,
+                "conditional expression",
+                f"the branches have different types ({a.t} and {b.t})",
+                "convert both to one type, e.g. TO_REAL(...)",
+            )
+
+    def merged(self, a: Val, b: Val, cell: int) -> Val:
+        if a.t == ANY_INT:
+            alo, ahi = self.int_bounds(a)
+            blo, bhi = self.int_bounds(b)
+            return Val(ANY_INT, cell, lo=min(alo, blo), hi=max(ahi, bhi))
+        return Val(a.t, cell)

@@ -1,0 +1,482 @@
+"""Statements: blocks, assignment (to locals, variables, block inputs, array
+elements), ``if``, ``for``, ``break``/``continue`` and ``return``.
+
+A block compiles statement by statement; when the compiler collects errors (as
+``softplc check`` does), a statement that fails is recorded and skipped, the locals it
+would have assigned are marked so that their later uses are not reported again, and
+compilation goes on with the next statement.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from softplc import iectypes as it
+from softplc.compiler.core import CompilerCore
+from softplc.compiler.errors import CompileError
+from softplc.compiler.irbuilder import Label
+from softplc.compiler.model import Entity, Frame, Local, LoopCtx, Val, cell_type, is_untyped
+from softplc.compiler.source import assigned_names, assigns
+from softplc.iectypes import ANY_INT, ANY_REAL
+from softplc.limits import MAX_LOOP_TURNS
+
+__all__ = ["BINOPS", "UNSUPPORTED", "SilentError", "Statements"]
+
+BINOPS: dict[type, str] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+}
+
+# Unsupported statements and expressions: construct name and hint.
+UNSUPPORTED: dict[type, tuple[str, str]] = {
+    ast.While: ("while loop", "use for i in range(N) with a constant N; a scan must end"),
+    ast.Try: ("try statement", "errors fault the program; test conditions with if"),
+    ast.With: ("with statement", "not available in a scan"),
+    ast.Raise: ("raise statement", "set an alarm output instead"),
+    ast.Assert: ("assert statement", "set an alarm output instead"),
+    ast.Delete: ("del statement", "variables of a program cannot be deleted"),
+    ast.Global: ("global statement", "declare the variable as Memory(...) on the class"),
+    ast.Nonlocal: ("nonlocal statement", "declare the variable as Memory(...) on the class"),
+    ast.Import: ("import statement", "import at module level"),
+    ast.ImportFrom: ("import statement", "import at module level"),
+    ast.FunctionDef: ("nested function", "define helper functions at module level"),
+    ast.AsyncFunctionDef: ("async function", "scans are synchronous"),
+    ast.ClassDef: ("nested class", "define classes at module level"),
+    ast.Match: ("match statement", "use if/elif/else"),
+    ast.AsyncFor: ("async for", "use for i in range(N)"),
+    ast.AsyncWith: ("async with", "not available in a scan"),
+    ast.Lambda: ("lambda", "define a helper function at module level"),
+    ast.ListComp: ("list comprehension", "use a for loop over an ARRAY"),
+    ast.SetComp: ("set comprehension", "use a for loop"),
+    ast.DictComp: ("dict comprehension", "use a for loop"),
+    ast.GeneratorExp: ("generator expression", "use a for loop"),
+    ast.List: ("list", "declare an ARRAY(type, n) variable instead"),
+    ast.Tuple: ("tuple", "assign one value at a time"),
+    ast.Dict: ("dict", "declare separate variables"),
+    ast.Set: ("set", "declare separate variables"),
+    ast.JoinedStr: ("f-string", "strings are not values in a control program"),
+    ast.NamedExpr: ("assignment expression (:=)", "assign in a separate statement"),
+    ast.Await: ("await", "scans are synchronous"),
+    ast.Yield: ("yield", "scans are synchronous"),
+    ast.YieldFrom: ("yield from", "scans are synchronous"),
+    ast.Starred: ("starred expression", "pass arguments one by one"),
+    ast.Slice: ("slice", "index one element at a time"),
+}
+
+
+class SilentError(Exception):
+    """A statement uses a local whose assignment already failed to compile: skipped
+    without a second report."""
+
+
+class Statements(CompilerCore):
+    """Compiles statements."""
+
+    # -- what the other parts provide ---------------------------------------------------
+
+    def call(self, node: ast.Call, fr: Frame, statement: bool) -> Val | None:
+        raise NotImplementedError
+
+    def condition(self, node: ast.expr, fr: Frame, what: str) -> Val:
+        raise NotImplementedError
+
+    def binop_vals(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        raise NotImplementedError
+
+    def name(self, node: ast.Name, fr: Frame) -> Val:
+        raise NotImplementedError
+
+    def has_calls(self, node: ast.AST, fr: Frame) -> bool:
+        raise NotImplementedError
+
+    def record(self, e: CompileError) -> None:
+        raise NotImplementedError
+
+    @property
+    def collecting(self) -> bool:
+        raise NotImplementedError
+
+    # -- blocks ---------------------------------------------------------------------------
+
+    def block(self, stmts: list[ast.stmt], fr: Frame) -> None:
+        for st in stmts:
+            if fr.terminated:
+                break
+            self.b.at(fr.file, st.lineno)
+            self.stmt_at = (fr, st)
+            if not fr.helper:
+                self.top_stmt = (fr, st)
+            mark = len(self.live)
+            try:
+                self.stmt(st, fr)
+            except (CompileError, SilentError) as e:
+                if not self.collecting:
+                    raise
+                if isinstance(e, CompileError):
+                    self.record(e)
+                # Its locals count as assigned, with no type: their uses stay quiet.
+                for n in assigned_names([st]):
+                    if n not in fr.locals and n not in fr.loop_vars:
+                        fr.poisoned.add(n)
+                        fr.assigned.add(n)
+            self.b.release(self.live, mark)
+
+    def stmt(self, st: ast.stmt, fr: Frame) -> None:
+        if isinstance(st, ast.Pass):
+            return
+        if isinstance(st, ast.Expr):
+            if isinstance(st.value, ast.Constant) and isinstance(st.value.value, str):
+                return  # docstring
+            if isinstance(st.value, ast.Call):
+                self.call(st.value, fr, statement=True)
+                return
+            raise self.err(
+                fr,
+                st,
+                "expression statement",
+                "the value is not used",
+                "assign it to a variable or remove it",
+            )
+        if isinstance(st, ast.Assign):
+            if len(st.targets) != 1:
+                # a = b = expr: evaluate once, assign left to right (as Python does).
+                v = self.expr(st.value, fr)
+                v = self.copy(v) if v.mutable else v
+                for tgt in st.targets:
+                    self.assign(tgt, v, fr, st)
+                return
+            v = self.expr(st.value, fr)
+            self.assign(st.targets[0], v, fr, st)
+            return
+        if isinstance(st, ast.AugAssign):
+            self.aug_assign(st, fr)
+            return
+        if isinstance(st, ast.AnnAssign):
+            raise self.err(
+                fr,
+                st,
+                "annotated assignment",
+                "annotations are not evaluated in Python, so they cannot type a local",
+                "write x = TO_INT(0) (a typed value) instead of x: INT = 0",
+            )
+        if isinstance(st, ast.If):
+            self.if_stmt(st, fr)
+            return
+        if isinstance(st, ast.For):
+            self.for_stmt(st, fr)
+            return
+        if isinstance(st, (ast.Break, ast.Continue)):
+            self.loop_jump(st, fr)
+            return
+        if isinstance(st, ast.Return):
+            self.return_stmt(st, fr)
+            return
+        info = UNSUPPORTED.get(type(st))
+        if info is not None:
+            raise self.err(fr, st, info[0], "not supported in compiled programs", info[1])
+        raise self.err(fr, st, type(st).__name__, "not supported in compiled programs")
+
+    def loop_jump(self, st: ast.Break | ast.Continue, fr: Frame) -> None:
+        """break (to the end of the innermost loop) or continue (to its next turn)."""
+        is_break = isinstance(st, ast.Break)
+        if not fr.loops:
+            raise self.err(fr, st, "break" if is_break else "continue", "outside a loop")
+        loop = fr.loops[-1]
+        self.b.jump("jmp", loop.brk if is_break else loop.cont)
+        fr.terminated = True
+
+    def return_stmt(self, st: ast.Return, fr: Frame) -> None:
+        if not fr.helper:
+            if st.value is not None:
+                raise self.err(
+                    fr,
+                    st,
+                    "return value",
+                    "scan() returns nothing",
+                    "write results to Output or Memory variables",
+                )
+            self.b.jump("jmp", fr.exit)
+            fr.terminated = True
+            return
+        if st.value is None:
+            if fr.result_seen:
+                raise self.err(
+                    fr,
+                    st,
+                    "return",
+                    "this function returns a value on other paths",
+                    "return a value on every path",
+                )
+            fr.bare_return = True
+            self.b.jump("jmp", fr.exit)
+            fr.terminated = True
+            return
+        if fr.bare_return:
+            raise self.err(
+                fr,
+                st,
+                "return",
+                "this function returns no value on other paths",
+                "return a value on every path",
+            )
+        v = self.expr(st.value, fr)
+        if fr.result is None and not fr.result_seen:
+            fr.result_seen = True
+            if is_untyped(v.t):
+                c = self.b.cell(cell_type(v.t))
+                lo, hi = self.int_bounds(v) if v.t == ANY_INT else (0, 0)
+                fr.result = Val(v.t, c, lo=lo, hi=hi)
+            else:
+                fr.result = Val(v.t, self.b.cell(v.t))
+        res = fr.result
+        assert res is not None and res.cell is not None
+        if v.t != res.t:
+            raise self.err(
+                fr,
+                st.value,
+                "return value",
+                f"returns {v.t} here but {res.t} elsewhere",
+                "convert every return value to the same type (TO_<TYPE>(x))",
+            )
+        if v.t == ANY_INT:
+            lo, hi = self.int_bounds(v)
+            fr.result = Val(res.t, res.cell, lo=min(res.lo, lo), hi=max(res.hi, hi))
+        self.b.emit("mov", res.cell, self.cell_of(v))
+        self.b.jump("jmp", fr.exit)
+        fr.terminated = True
+
+    def if_stmt(self, st: ast.If, fr: Frame) -> None:
+        c = self.condition(st.test, fr, "if condition")
+        els, end = Label(), Label()
+        self.b.jump("jz", els, self.cell_of(c))
+        before = set(fr.assigned)
+        self.block(st.body, fr)
+        body_term, after_body = fr.terminated, set(fr.assigned)
+        fr.terminated = False
+        fr.assigned = set(before)
+        if st.orelse:
+            self.b.jump("jmp", end)
+        self.b.place(els)
+        self.block(st.orelse, fr)
+        else_term, after_else = fr.terminated, set(fr.assigned)
+        self.b.place(end)
+        self.merge_paths(fr, [(body_term, after_body), (else_term, after_else)])
+
+    @staticmethod
+    def merge_paths(fr: Frame, paths: list[tuple[bool, set[str]]]) -> None:
+        """After branches: terminated when every branch is; a local counts as assigned
+        when every branch that goes on assigns it."""
+        going = [a for term, a in paths if not term]
+        if not going:
+            fr.terminated = True
+            fr.assigned = set().union(*(a for _, a in paths))
+            return
+        fr.terminated = False
+        fr.assigned = set.intersection(*going)
+
+    def for_stmt(self, st: ast.For, fr: Frame) -> None:
+        if st.orelse:
+            raise self.err(fr, st, "for ... else", "not supported", "use a flag variable")
+        if not isinstance(st.target, ast.Name):
+            raise self.err(
+                fr,
+                st.target,
+                "loop target",
+                "only a single name is supported",
+                "for i in range(N):",
+            )
+        it_ = st.iter
+        if not (
+            isinstance(it_, ast.Call)
+            and isinstance(it_.func, ast.Name)
+            and it_.func.id == "range"
+            and not it_.keywords
+            and 1 <= len(it_.args) <= 3
+        ):
+            raise self.err(
+                fr,
+                it_,
+                "for loop",
+                "only for i in range(...) with constant bounds is supported",
+                "iterate over indices: for i in range(N): ... self.values[i]",
+            )
+        bounds = []
+        for a in it_.args:
+            v = self.expr(a, fr)
+            if not v.is_const or v.t != ANY_INT:
+                raise self.err(
+                    fr,
+                    a,
+                    "range bound",
+                    "must be a constant integer",
+                    "use a literal or a module-level constant",
+                )
+            if not it.fits(v.int_value, "LINT"):
+                raise self.err(
+                    fr,
+                    a,
+                    "range bound",
+                    f"{v.value} does not fit in 64 bits (the loop counter is a LINT)",
+                    "use bounds between -2**63 and 2**63 - 1",
+                )
+            bounds.append(v.int_value)
+        if len(bounds) == 3 and bounds[2] == 0:
+            raise self.err(fr, it_, "range", "step must not be zero")
+        rng = range(*bounds) if len(bounds) > 1 else range(bounds[0])
+        # The turns, counted without walking the range (len() would overflow on a
+        # 64-bit range; a compiled loop is a loop, whatever its length).
+        step = rng.step
+        span = (rng.stop - rng.start) if step > 0 else (rng.start - rng.stop)
+        turns = max(0, (span + abs(step) - 1) // abs(step))
+        if turns > MAX_LOOP_TURNS:
+            raise self.err(
+                fr,
+                it_,
+                "range",
+                f"{turns} turns; a loop may turn at most {MAX_LOOP_TURNS} times, the number "
+                "of loop turns one scan may take (a longer loop faults every scan)",
+                "a scan must end within its cycle: do part of the work each scan and keep "
+                "the position in a Memory variable",
+            )
+        last = rng.start + (turns - 1) * step
+        if turns and not it.fits(last + step, "LINT"):
+            raise self.err(
+                fr,
+                it_,
+                "range",
+                f"the loop counter would pass the 64-bit limit after its last turn ({last})",
+                "keep the bounds one step inside -2**63 .. 2**63 - 1",
+            )
+        var = st.target.id
+        if var in fr.locals or var in fr.loop_vars:
+            raise self.err(
+                fr,
+                st.target,
+                "loop variable",
+                f"{var!r} is already a variable here",
+                "use a new name",
+            )
+        if assigns(st.body, var):
+            raise self.err(
+                fr,
+                st.target,
+                "loop variable",
+                f"{var!r} is assigned inside the loop",
+                "use another local",
+            )
+        before = set(fr.assigned)
+        lo, hi = (min(rng.start, last), max(rng.start, last)) if turns else (0, 0)
+        ctr = self.b.cell("LINT")
+        self.b.emit("mov", ctr, self.b.const("LINT", rng.start))
+        top, brk, cont = Label(), Label(), Label()
+        self.b.place(top)
+        cond = self.b.cell("BOOL")
+        stop = self.b.const("LINT", rng.stop)
+        self.b.emit("lt" if rng.step > 0 else "gt", cond, ctr, stop)
+        self.b.jump("jz", brk, cond)
+        fr.loop_vars[var] = Val(ANY_INT, ctr, lo=lo, hi=hi)
+        fr.loops.append(LoopCtx(brk, cont))
+        try:
+            self.block(st.body, fr)
+        finally:
+            fr.loops.pop()
+            del fr.loop_vars[var]
+        fr.terminated = False
+        self.b.place(cont)
+        self.b.emit("add", ctr, ctr, self.b.const("LINT", rng.step))
+        self.b.loop_back(top)
+        self.b.place(brk)
+        fr.dead_loop_vars.add(var)
+        fr.assigned = before
+
+    # -- assignment -----------------------------------------------------------------------
+
+    def assign(self, tgt: ast.expr, v: Val, fr: Frame, st: ast.stmt) -> None:
+        if isinstance(tgt, ast.Name):
+            self.assign_local(tgt, v, fr)
+            return
+        if isinstance(tgt, (ast.Attribute, ast.Subscript)):
+            ent = self.target(tgt, fr)
+            ent.store(self, v, fr, tgt)
+            return
+        info = UNSUPPORTED.get(type(tgt), ("assignment target", "assign one variable"))
+        raise self.err(fr, tgt, info[0], "cannot be assigned to", info[1])
+
+    def target(self, tgt: ast.Attribute | ast.Subscript, fr: Frame) -> Entity:
+        """The place an assignment writes, checked to be writable."""
+        ent = self.path(tgt, fr)
+        ent.check_store(self, fr, tgt, subscript=isinstance(tgt, ast.Subscript))
+        return ent
+
+    def assign_local(self, tgt: ast.Name, v: Val, fr: Frame) -> None:
+        name = tgt.id
+        if name in fr.loop_vars:
+            raise self.err(fr, tgt, "loop variable", f"{name!r} cannot be assigned")
+        if name in fr.bound_params:
+            raise self.err(
+                fr,
+                tgt,
+                "parameter",
+                f"{name!r} is bound to an untyped constant or a read-only value",
+                "copy it into a new local with a typed value",
+            )
+        if name == "self":
+            raise self.err(fr, tgt, "assignment to self", "not allowed")
+        cur = fr.locals.get(name)
+        if cur is None:
+            if v.t in (ANY_INT, ANY_REAL):
+                kind = "integer" if v.t == ANY_INT else "float"
+                raise self.err(
+                    fr,
+                    tgt,
+                    "untyped local",
+                    f"{name!r} would hold an untyped {kind}, whose meaning depends on what "
+                    "it meets",
+                    f"give it a type: {name} = TO_DINT(...) or TO_REAL(...)",
+                )
+            c = self.b.cell(v.t)
+            cur = Local(c, v.t)
+            fr.locals[name] = cur
+        assert isinstance(cur, Local)
+        if v.t != cur.t:
+            raise self.err(
+                fr,
+                tgt,
+                "local variable type",
+                f"{name!r} is {cur.t}; this assigns {v.t} (a local keeps one type)",
+                f"convert explicitly: {name} = TO_{cur.t}(...)"
+                if cur.t != "TIME"
+                else "use a TIME value",
+            )
+        self.b.emit("mov", cur.cell, self.cell_of(v))
+        fr.assigned.add(name)
+
+    def aug_assign(self, st: ast.AugAssign, fr: Frame) -> None:
+        op = BINOPS.get(type(st.op))
+        if op is None:
+            raise self.err(fr, st, "operator", f"{type(st.op).__name__} is not supported")
+        tgt = st.target
+        if isinstance(tgt, ast.Name):
+            cur = self.name(tgt, fr)
+            v = self.binop_vals(op, cur, self.expr(st.value, fr), fr, st)
+            self.assign_local(tgt, v, fr)
+            return
+        if not isinstance(tgt, (ast.Attribute, ast.Subscript)):
+            raise self.err(fr, tgt, "augmented assignment target", "not supported")
+        ent = self.target(tgt, fr)
+        cur = ent.load(self, fr, tgt)
+        if cur.mutable and self.has_calls(st.value, fr):
+            # Python reads the target before it evaluates the right-hand side, which
+            # may call a method that changes it (self.m += self.bump()).
+            cur = self.copy(cur)
+        v = self.binop_vals(op, cur, self.expr(st.value, fr), fr, st)
+        ent.store(self, v, fr, tgt)
