@@ -34,6 +34,7 @@ import numpy as np
 
 from softplc import _native, _scanstate, authoring, trace
 from softplc.compiler import compile_instance
+from softplc.compiler.reference import prepare as prepare_reference
 from softplc.errors import ConfigError, ProgramError, StateError, UnknownVariable
 from softplc.timefmt import parse_duration
 from softplc.types import NUMPY_DTYPES, IecType
@@ -291,6 +292,9 @@ class Engine:
                     self._native.add_compiled_program(task, pname, ir)
                 else:
                     _check_reference_scan(program)
+                    # The compiler's implicit conversions (typed locals, unified
+                    # branches), applied to the Python code so both modes agree.
+                    prepare_reference(program)
                     self._native.add_python_program(task, pname, _reference_runner(program))
             except BaseException:
                 self._native.rollback_declarations(mark)

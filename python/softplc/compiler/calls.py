@@ -238,6 +238,7 @@ class Calls(Expressions):
             globals=fn.__globals__,
             self_scope=self_scope,
             assigned_names=assigned,
+            fn=fn,
             helper=not top,
         )
         params = node.args

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from types import FunctionType
+from typing import cast
 
 from softplc import iectypes as it
 from softplc import stdlib
@@ -28,7 +29,21 @@ from softplc.compiler.source import (
 from softplc.iectypes import ANY_INT, ANY_REAL, FLOAT_TYPES, INT_BITS, INT_TYPES, TypeRuleError
 from softplc.limits import MAX_INLINED_NODES
 
-__all__ = ["ANY_INT_LIMIT", "EXACT_FLOAT_INT", "CompilerCore"]
+__all__ = ["ANY_INT_LIMIT", "EXACT_FLOAT_INT", "CompilerCore", "Span", "span"]
+
+#: Where a node is in its file: line, column, end line, end column.
+Span = tuple[int, int, int, int]
+
+
+def span(node: ast.AST) -> Span:
+    """The source span of ``node``."""
+    return (
+        getattr(node, "lineno", 0),
+        getattr(node, "col_offset", 0),
+        getattr(node, "end_lineno", 0) or 0,
+        getattr(node, "end_col_offset", 0) or 0,
+    )
+
 
 #: Bound of untyped integer arithmetic done in 64-bit cells: results must stay inside,
 #: so the wrap-around of the cell never differs from Python's unbounded integers.
@@ -60,6 +75,9 @@ class CompilerCore:
         self.top_stmt: tuple[Frame, ast.AST] | None = None
         self.declaring: tuple[type, str] | None = None
         self._image_tables: dict[tuple[object, ...], int] = {}
+        # The implicit conversions reference mode must apply to match the compiled
+        # form, per function: source span of a value -> the type it converts to.
+        self.rewrites: dict[FunctionType, dict[Span, str]] = {}
 
     # -- what the other parts provide ---------------------------------------------------
 
@@ -217,6 +235,30 @@ class CompilerCore:
         return v.lo, v.hi
 
     # -- conversions ----------------------------------------------------------------------
+
+    def rewrite(self, fr: Frame, node: ast.AST, t: str) -> None:
+        """Records that the value at ``node`` converts implicitly to ``t`` where Python
+        would keep its own type (an untyped literal meeting a typed local, a
+        conditional branch meeting the other's type). Reference mode applies the same
+        conversion there (:mod:`softplc.compiler.reference`). A node inlined at two
+        calls must convert to one type."""
+        if fr.fn is None:
+            return
+        # (mypy reads a function-typed attribute as a bound method.)
+        fn = cast(FunctionType, fr.fn)
+        key = span(node)
+        table = self.rewrites.setdefault(fn, {})
+        prev = table.get(key)
+        if prev is not None and prev != t:
+            raise self.err(
+                fr,
+                node,
+                "implicit conversion",
+                f"this value converts to {t} here but to {prev} at another call of "
+                f"{fn.__name__}, and reference mode runs one copy of the function",
+                f"write the conversion: TO_{t}({ast.unparse(node)})",
+            )
+        table[key] = t
 
     def coerce(self, v: Val, t: str, fr: Frame, node: ast.AST) -> Val:
         """Implicit conversion of ``v`` to ``t`` (widening or an untyped number)."""

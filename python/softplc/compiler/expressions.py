@@ -560,39 +560,81 @@ class Expressions(Statements):
         return Val("BOOL", d)
 
     def ifexp(self, node: ast.IfExp, fr: Frame) -> Val:
+        """``a if c else b``. Branches of different types meet at one type: an untyped
+        branch takes the other's type, two typed branches their common type (widening
+        only); reference mode converts the branch the same way."""
         c = self.condition(node.test, fr, "condition")
         if self.is_simple(node.body, fr) and self.is_simple(node.orelse, fr):
             a = self.expr(node.body, fr)
             b = self.expr(node.orelse, fr)
-            self.same_type(a, b, fr, node)
+            t = self.branch_type(a, b, fr, node)
+            a = self.unify(a, t, fr, node.body)
+            b = self.unify(b, t, fr, node.orelse)
             if c.is_const:
                 return a if c.value else b
-            t = cell_type(a.t)
-            d = self.temp(t)
-            self.b.emit("sel", d, self.cell_of(c), self.cell_of(b, t), self.cell_of(a, t))
+            ct = cell_type(t)
+            d = self.temp(ct)
+            self.b.emit("sel", d, self.cell_of(c), self.cell_of(b, ct), self.cell_of(a, ct))
             return self.merged(a, b, d)
-        els, end = Label(), Label()
+        # Either branch may fault or call a helper: only one runs. The first branch's
+        # value waits in its own cell until the second's type is known.
+        els, end, first_done = Label(), Label(), Label()
         self.b.jump("jz", els, self.cell_of(c))
         a = self.expr(node.body, fr)
-        d = self.b.cell(cell_type(a.t))
-        self.b.emit("mov", d, self.cell_of(a, cell_type(a.t)))
-        self.b.jump("jmp", end)
+        ta = self.b.cell(cell_type(a.t))
+        self.b.emit("mov", ta, self.cell_of(a, cell_type(a.t)))
+        self.b.jump("jmp", first_done)
         self.b.place(els)
         b = self.expr(node.orelse, fr)
-        self.same_type(a, b, fr, node)
-        self.b.emit("mov", d, self.cell_of(b, cell_type(a.t)))
+        t = self.branch_type(a, b, fr, node)
+        ct = cell_type(t)
+        d = self.b.cell(ct)
+        b = self.unify(b, t, fr, node.orelse)
+        self.b.emit("mov", d, self.cell_of(b, ct))
+        self.b.jump("jmp", end)
+        self.b.place(first_done)
+        held = Val(a.t, ta, a.value, a.lo, a.hi) if not a.is_const else a
+        a = self.unify(held, t, fr, node.body)
+        self.b.emit("mov", d, self.cell_of(a, ct))
         self.b.place(end)
         return self.merged(a, b, d)
 
-    def same_type(self, a: Val, b: Val, fr: Frame, node: ast.AST) -> None:
-        if a.t != b.t:
-            raise self.err(
-                fr,
-                node,
-                "conditional expression",
-                f"the branches have different types ({a.t} and {b.t})",
-                "convert both to one type, e.g. TO_REAL(...)",
-            )
+    def branch_type(self, a: Val, b: Val, fr: Frame, node: ast.AST) -> str:
+        """The type two branches (or values that meet) unify to."""
+        if a.t == b.t:
+            return a.t
+        if {a.t, b.t} == {ANY_INT, ANY_REAL}:
+            return ANY_REAL
+        common = it.common(a.t, b.t)
+        if a.t in (ANY_INT, ANY_REAL) or b.t in (ANY_INT, ANY_REAL):
+            # An untyped branch meets the typed one (a float meeting an integer type
+            # goes to the float type that integer widens to, as in arithmetic).
+            return common or (b.t if a.t in (ANY_INT, ANY_REAL) else a.t)
+        if common is not None and it.widens(a.t, common) and it.widens(b.t, common):
+            return common
+        if common is not None:
+            hint = f"convert both to one type, e.g. TO_{common}(...)"
+        elif "BOOL" in (a.t, b.t):
+            hint = "BOOL is not a number: SEL(g, 0, 1) turns a BOOL into a number"
+        else:
+            hint = f"convert one branch explicitly: TO_{a.t}(...) or TO_{b.t}(...)"
+        raise self.err(
+            fr,
+            node,
+            "conditional expression",
+            f"the branches have different types ({a.t} and {b.t}) and neither converts "
+            "to the other implicitly",
+            hint,
+        )
+
+    def unify(self, v: Val, t: str, fr: Frame, node: ast.expr) -> Val:
+        """A branch converted to the unified type ``t`` (and the same conversion
+        recorded for reference mode)."""
+        if v.t == t:
+            return v
+        out = self.coerce(v, t, fr, node)
+        self.rewrite(fr, node, t)
+        return out
 
     def merged(self, a: Val, b: Val, cell: int) -> Val:
         if a.t == ANY_INT:

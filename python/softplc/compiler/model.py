@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import itertools
 from dataclasses import dataclass, field, replace
+from types import FunctionType
 from typing import Protocol
 
 from softplc.compiler.errors import CompileError
@@ -106,6 +107,8 @@ class Frame:
     globals: dict[str, object]
     self_scope: Entity | None
     assigned_names: frozenset[str]
+    # The function being compiled (reference mode applies its conversions to it).
+    fn: FunctionType | None = None
     locals: dict[str, Local | Val] = field(default_factory=dict)
     # Parameters bound to a caller's aggregate (a struct, array or block), by reference.
     refs: dict[str, Entity] = field(default_factory=dict)
@@ -113,8 +116,6 @@ class Frame:
     assigned: set[str] = field(default_factory=set)
     # Locals whose assignment failed to compile: later uses are not reported again.
     poisoned: set[str] = field(default_factory=set)
-    # Declared types of annotated locals (n: INT = 0), before their first assignment.
-    declared: dict[str, str] = field(default_factory=dict)
     loop_vars: dict[str, Val] = field(default_factory=dict)
     dead_loop_vars: set[str] = field(default_factory=set)
     loops: list[LoopCtx] = field(default_factory=list)

@@ -152,22 +152,17 @@ class Statements(CompilerCore):
                 v = self.expr(st.value, fr)
                 v = self.copy(v) if v.mutable else v
                 for tgt in st.targets:
-                    self.assign(tgt, v, fr, st)
+                    self.assign(tgt, v, fr, st.value)
                 return
             v = self.expr(st.value, fr)
-            self.assign(st.targets[0], v, fr, st)
+            self.assign(st.targets[0], v, fr, st.value)
             return
         if isinstance(st, ast.AugAssign):
             self.aug_assign(st, fr)
             return
         if isinstance(st, ast.AnnAssign):
-            raise self.err(
-                fr,
-                st,
-                "annotated assignment",
-                "annotations are not evaluated in Python, so they cannot type a local",
-                "write x = TO_INT(0) (a typed value) instead of x: INT = 0",
-            )
+            self.ann_assign(st, fr)
+            return
         if isinstance(st, ast.If):
             self.if_stmt(st, fr)
             return
@@ -400,9 +395,9 @@ class Statements(CompilerCore):
 
     # -- assignment -----------------------------------------------------------------------
 
-    def assign(self, tgt: ast.expr, v: Val, fr: Frame, st: ast.stmt) -> None:
+    def assign(self, tgt: ast.expr, v: Val, fr: Frame, value: ast.expr | None) -> None:
         if isinstance(tgt, ast.Name):
-            self.assign_local(tgt, v, fr)
+            self.assign_local(tgt, v, fr, value)
             return
         if isinstance(tgt, (ast.Attribute, ast.Subscript)):
             ent = self.target(tgt, fr)
@@ -417,7 +412,58 @@ class Statements(CompilerCore):
         ent.check_store(self, fr, tgt, subscript=isinstance(tgt, ast.Subscript))
         return ent
 
-    def assign_local(self, tgt: ast.Name, v: Val, fr: Frame) -> None:
+    def annotation_type(self, node: ast.expr, fr: Frame) -> str:
+        """The IEC type an annotation names (``INT``, ``softplc.REAL``)."""
+        from softplc.types import IecType
+
+        t = self.static_object(node, fr)
+        if isinstance(t, IecType):
+            return t.name
+        raise self.err(
+            fr,
+            node,
+            "annotation",
+            f"{ast.unparse(node)} is not an IEC type",
+            "annotate a local with a type such as INT, DINT, REAL or BOOL",
+        )
+
+    def static_object(self, node: ast.expr, fr: Frame) -> object:
+        """The module-level object a name or dotted name refers to (None if none)."""
+        if isinstance(node, ast.Name):
+            return fr.globals.get(node.id)
+        if isinstance(node, ast.Attribute):
+            owner = self.static_object(node.value, fr)
+            return getattr(owner, node.attr, None) if owner is not None else None
+        return None
+
+    def ann_assign(self, st: ast.AnnAssign, fr: Frame) -> None:
+        """``n: INT = value`` (or ``n: INT``) declares a local of that type."""
+        tgt = st.target
+        if not isinstance(tgt, ast.Name):
+            raise self.err(
+                fr,
+                st,
+                "annotated assignment",
+                "only a local variable can be annotated",
+                "declare variables of the program on the class: x = Memory(INT)",
+            )
+        t = self.annotation_type(st.annotation, fr)
+        self.check_local_target(tgt, fr)
+        cur = fr.locals.get(tgt.id)
+        if isinstance(cur, Local) and cur.t != t:
+            raise self.err(
+                fr,
+                st.annotation,
+                "local variable type",
+                f"{tgt.id!r} is already {cur.t}; this annotates it {t} (a local keeps one type)",
+                "annotate a local once, at or before its first assignment",
+            )
+        if cur is None:
+            fr.locals[tgt.id] = Local(self.b.cell(t), t)
+        if st.value is not None:
+            self.assign_local(tgt, self.expr(st.value, fr), fr, st.value)
+
+    def check_local_target(self, tgt: ast.Name, fr: Frame) -> None:
         name = tgt.id
         if name in fr.loop_vars:
             raise self.err(fr, tgt, "loop variable", f"{name!r} cannot be assigned")
@@ -431,32 +477,56 @@ class Statements(CompilerCore):
             )
         if name == "self":
             raise self.err(fr, tgt, "assignment to self", "not allowed")
+
+    def literal_type(self, v: Val, fr: Frame, node: ast.AST) -> str:
+        """The type a local takes from an untyped first value: DINT for an integer
+        (LINT when it does not fit a DINT), LREAL for a float."""
+        if v.t == ANY_REAL:
+            return "LREAL"
+        lo, hi = self.int_bounds(v)
+        if it.fits(lo, "DINT") and it.fits(hi, "DINT"):
+            return "DINT"
+        if it.fits(lo, "LINT") and it.fits(hi, "LINT"):
+            return "LINT"
+        raise self.err(
+            fr,
+            node,
+            "integer constant",
+            f"{v.value if v.is_const else f'{lo}..{hi}'} does not fit in 64 bits",
+            "compiled integers have at most 64 bits (LINT/ULINT)",
+        )
+
+    def assign_local(self, tgt: ast.Name, v: Val, fr: Frame, value: ast.expr | None) -> None:
+        """Assigns a local. Its type is fixed by its annotation or its first value (an
+        untyped number gives DINT/LINT or LREAL); later values convert implicitly to
+        it, and reference mode converts them the same way."""
+        name = tgt.id
+        self.check_local_target(tgt, fr)
         cur = fr.locals.get(name)
         if cur is None:
-            if v.t in (ANY_INT, ANY_REAL):
-                kind = "integer" if v.t == ANY_INT else "float"
-                raise self.err(
-                    fr,
-                    tgt,
-                    "untyped local",
-                    f"{name!r} would hold an untyped {kind}, whose meaning depends on what "
-                    "it meets",
-                    f"give it a type: {name} = TO_DINT(...) or TO_REAL(...)",
-                )
-            c = self.b.cell(v.t)
-            cur = Local(c, v.t)
+            t = self.literal_type(v, fr, value or tgt) if is_untyped(v.t) else v.t
+            cur = Local(self.b.cell(t), t)
             fr.locals[name] = cur
         assert isinstance(cur, Local)
         if v.t != cur.t:
-            raise self.err(
-                fr,
-                tgt,
-                "local variable type",
-                f"{name!r} is {cur.t}; this assigns {v.t} (a local keeps one type)",
-                f"convert explicitly: {name} = TO_{cur.t}(...)"
-                if cur.t != "TIME"
-                else "use a TIME value",
-            )
+            try:
+                v = self.coerce(v, cur.t, fr, tgt)
+            except CompileError:
+                hint = (
+                    f"convert explicitly: {name} = TO_{cur.t}(...)"
+                    if cur.t != "TIME"
+                    else "use a TIME value"
+                )
+                raise self.err(
+                    fr,
+                    tgt,
+                    "local variable type",
+                    f"{name!r} is {cur.t}; this assigns {v.t}, which does not convert to "
+                    f"{cur.t} implicitly (a local keeps one type)",
+                    hint,
+                ) from None
+            if value is not None:
+                self.rewrite(fr, value, cur.t)
         self.b.emit("mov", cur.cell, self.cell_of(v))
         fr.assigned.add(name)
 
@@ -468,7 +538,7 @@ class Statements(CompilerCore):
         if isinstance(tgt, ast.Name):
             cur = self.name(tgt, fr)
             v = self.binop_vals(op, cur, self.expr(st.value, fr), fr, st)
-            self.assign_local(tgt, v, fr)
+            self.assign_local(tgt, v, fr, None)
             return
         if not isinstance(tgt, (ast.Attribute, ast.Subscript)):
             raise self.err(fr, tgt, "augmented assignment target", "not supported")
