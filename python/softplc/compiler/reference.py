@@ -48,7 +48,10 @@ def prepare(obj: object) -> None:
     refusal is still applied). Raises :class:`ProgramError` when a function another
     program uses already converts a value to a different type.
     """
-    c = Compiler(obj)
+    try:
+        c = Compiler(obj)
+    except CompileError:
+        return  # no source to compile (a class typed at a prompt): plain Python
     with contextlib.suppress(CompileError):
         c.compile()
     for fn, spans in c.rewrites.items():
