@@ -20,6 +20,13 @@ Implicit conversions (widening only, never losing information)::
     UINT  -> UDINT, ULINT, DINT, LINT, REAL, LREAL
     UDINT -> ULINT, LINT, LREAL
     REAL  -> LREAL
+    BYTE  -> WORD, DWORD, LWORD
+    WORD  -> DWORD, LWORD
+    DWORD -> LWORD
+
+The bit strings BYTE, WORD, DWORD and LWORD hold bits, not numbers: they take the bit
+operators (``& | ^ ~ << >>``), comparisons and explicit conversions, and no
+arithmetic.
 
 Example:
     >>> from softplc.iectypes import make, type_of
@@ -43,6 +50,7 @@ from typing import Any
 from softplc.timefmt import parse_duration
 
 __all__ = [
+    "BIT_TYPES",
     "FLOAT_TYPES",
     "INT_TYPES",
     "NUM_TYPES",
@@ -57,6 +65,7 @@ __all__ = [
     "float_to_int",
     "is_time_literal",
     "make",
+    "number_of",
     "result_type",
     "type_of",
     "widens",
@@ -74,8 +83,14 @@ INT_BITS: dict[str, tuple[int, bool]] = {
     "UDINT": (32, False),
     "ULINT": (64, False),
     "TIME": (64, True),
+    "BYTE": (8, False),
+    "WORD": (16, False),
+    "DWORD": (32, False),
+    "LWORD": (64, False),
 }
 INT_TYPES = ("SINT", "INT", "DINT", "LINT", "USINT", "UINT", "UDINT", "ULINT")
+#: Bit strings: unsigned bits of their width, without arithmetic.
+BIT_TYPES = ("BYTE", "WORD", "DWORD", "LWORD")
 FLOAT_TYPES = ("REAL", "LREAL")
 NUM_TYPES = INT_TYPES + FLOAT_TYPES
 ANY_INT = "ANY_INT"
@@ -92,6 +107,10 @@ _WIDENS: dict[str, tuple[str, ...]] = {
     "ULINT": (),
     "REAL": ("LREAL",),
     "LREAL": (),
+    "BYTE": ("WORD", "DWORD", "LWORD"),
+    "WORD": ("DWORD", "LWORD"),
+    "DWORD": ("LWORD",),
+    "LWORD": (),
 }
 # Candidates for a common type, smallest first.
 _BY_SIZE = ("SINT", "USINT", "INT", "UINT", "DINT", "UDINT", "REAL", "LINT", "ULINT", "LREAL")
@@ -326,7 +345,25 @@ class Time(IecInt):
         return int.__repr__(self)
 
 
+class Bits(IecInt):
+    """A bit string (BYTE, WORD, DWORD, LWORD): bit operations, shifts and
+    comparisons, no arithmetic."""
+
+    __slots__ = ()
+    iec = "LWORD"
+
+    def __neg__(self) -> Any:
+        raise TypeRuleError(f"unary - needs a number, got {self.iec} (a bit string)")
+
+    def __abs__(self) -> Any:
+        raise TypeRuleError(f"ABS needs a number, got {self.iec} (a bit string)")
+
+    __hash__ = int.__hash__
+
+
 _CLASSES: dict[str, type] = {t: _int_class(t) for t in INT_TYPES}
+for _b in BIT_TYPES:
+    _CLASSES[_b] = type(_b.capitalize(), (Bits,), {"__slots__": (), "iec": _b})
 _CLASSES["TIME"] = Time
 _CLASSES["REAL"] = _real_class("REAL")
 _CLASSES["LREAL"] = _real_class("LREAL")
@@ -370,7 +407,7 @@ def common(a: str, b: str) -> str | None:
         return a
     for x, y in ((a, b), (b, a)):
         if x == ANY_INT:
-            if y in NUM_TYPES or y == ANY_REAL:
+            if y in NUM_TYPES or y in BIT_TYPES or y == ANY_REAL:
                 return y
             return None
         if x == ANY_REAL:
@@ -382,6 +419,11 @@ def common(a: str, b: str) -> str | None:
                 if widens(y, "LREAL"):
                     return "LREAL"
             return None
+    if a in BIT_TYPES or b in BIT_TYPES:
+        # Bit strings meet bit strings (the wider) and untyped integers (above).
+        if a in BIT_TYPES and b in BIT_TYPES:
+            return a if widens(b, a) else b
+        return None
     if a not in NUM_TYPES or b not in NUM_TYPES:
         return None
     if widens(a, b):
@@ -427,6 +469,8 @@ def result_type(op: str, a: str, b: str) -> tuple[str, str, str]:
             f"cannot apply {op} to {a} and {b} (BOOL is not a number; use and/or/not, "
             f"or SEL(g, 0, 1) for a number)"
         )
+    if a in BIT_TYPES or b in BIT_TYPES:
+        return _bits_result(op, a, b)
     if op in ("<<", ">>"):
         if _is_intlike(a) and _is_intlike(b):
             return a, a, b
@@ -459,6 +503,33 @@ def result_type(op: str, a: str, b: str) -> tuple[str, str, str]:
     return c, c, c
 
 
+def _bits_result(op: str, a: str, b: str) -> tuple[str, str, str]:
+    """Typing of an operator with a bit string operand (see :func:`result_type`)."""
+    bits = a if a in BIT_TYPES else b
+    if op in ("<<", ">>"):
+        if a in BIT_TYPES and _is_intlike(b):
+            return a, a, b
+        raise TypeRuleError(f"{op} shifts a bit string by an integer count, got {a} and {b}")
+    if op in ("&", "|", "^"):
+        c = common(a, b)
+        if c is not None:
+            return c, c, c
+        other = b if a in BIT_TYPES else a
+        raise TypeRuleError(
+            f"cannot mix {a} and {b} in {op} (convert one side explicitly: "
+            f"TO_{bits}({'x' if other != 'BOOL' else 'b'}) or TO_{number_of(bits)}(w))"
+        )
+    raise TypeRuleError(
+        f"{op} is arithmetic, and {bits} is a bit string (bits, not a number); convert it "
+        f"first: TO_{number_of(bits)}(x)"
+    )
+
+
+def number_of(bits: str) -> str:
+    """The unsigned integer type of a bit string's width (WORD -> UINT)."""
+    return {"BYTE": "USINT", "WORD": "UINT", "DWORD": "UDINT", "LWORD": "ULINT"}[bits]
+
+
 def coerce(v: Any, t: str) -> Any:
     """Converts ``v`` implicitly to type ``t`` (widening or an untyped constant);
     raises :class:`TypeRuleError` where the compiler reports an error."""
@@ -476,7 +547,7 @@ def coerce(v: Any, t: str) -> Any:
             return Time(wrap(v, "TIME"))
         raise TypeRuleError(f"cannot use {s} as TIME (write durations as ms(...) or s(...))")
     if s == ANY_INT:
-        if t in INT_TYPES:
+        if t in INT_TYPES or t in BIT_TYPES:
             if not fits(v, t):
                 raise TypeRuleError(f"{v} does not fit {t}")
             return make(t, v)

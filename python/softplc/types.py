@@ -13,10 +13,13 @@ from softplc.errors import ConfigError
 __all__ = [
     "ALL_TYPES",
     "BOOL",
+    "BYTE",
     "DINT",
+    "DWORD",
     "INT",
     "LINT",
     "LREAL",
+    "LWORD",
     "NUMPY_DTYPES",
     "REAL",
     "SINT",
@@ -25,6 +28,7 @@ __all__ = [
     "UINT",
     "ULINT",
     "USINT",
+    "WORD",
     "IecType",
     "type_from_name",
 ]
@@ -46,6 +50,10 @@ NUMPY_DTYPES: dict[str, str] = {
     "REAL": "<f4",
     "LREAL": "<f8",
     "TIME": "<i8",
+    "BYTE": "|u1",
+    "WORD": "<u2",
+    "DWORD": "<u4",
+    "LWORD": "<u8",
 }
 
 
@@ -62,8 +70,13 @@ class IecType:
 
     @property
     def is_int(self) -> bool:
-        """True for the integer types (not BOOL, TIME or floats)."""
-        return not self.is_float and self.name not in ("BOOL", "TIME")
+        """True for the integer types (not BOOL, TIME, bit strings or floats)."""
+        return not self.is_float and not self.is_bits and self.name not in ("BOOL", "TIME")
+
+    @property
+    def is_bits(self) -> bool:
+        """True for the bit strings BYTE, WORD, DWORD and LWORD."""
+        return self.name in ("BYTE", "WORD", "DWORD", "LWORD")
 
     @property
     def dtype(self) -> str:
@@ -118,8 +131,29 @@ ULINT = IecType("ULINT", 8, False, False)
 REAL = IecType("REAL", 4, True, True)
 LREAL = IecType("LREAL", 8, True, True)
 TIME = IecType("TIME", 8, True, False)
+BYTE = IecType("BYTE", 1, False, False)
+WORD = IecType("WORD", 2, False, False)
+DWORD = IecType("DWORD", 4, False, False)
+LWORD = IecType("LWORD", 8, False, False)
 
-ALL_TYPES = (BOOL, SINT, INT, DINT, LINT, USINT, UINT, UDINT, ULINT, REAL, LREAL, TIME)
+ALL_TYPES = (
+    BOOL,
+    SINT,
+    INT,
+    DINT,
+    LINT,
+    USINT,
+    UINT,
+    UDINT,
+    ULINT,
+    REAL,
+    LREAL,
+    TIME,
+    BYTE,
+    WORD,
+    DWORD,
+    LWORD,
+)
 _BY_NAME = {t.name: t for t in ALL_TYPES}
 
 

@@ -66,8 +66,12 @@ def value_strategy(tname):
         "UINT": 16,
         "UDINT": 32,
         "ULINT": 64,
+        "BYTE": 8,
+        "WORD": 16,
+        "DWORD": 32,
+        "LWORD": 64,
     }[tname]
-    if tname.startswith("U"):
+    if tname.startswith("U") or tname in ("BYTE", "WORD", "DWORD", "LWORD"):
         return st.integers(0, (1 << bits) - 1)
     return st.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
@@ -117,12 +121,12 @@ def test_every_example_program_agrees_under_random_inputs(data):
 
 HEADER = """
 from softplc import (BOOL, DINT, INT, LINT, LREAL, REAL, SINT, TIME, UDINT, UINT, ULINT, USINT,
-    Input, Memory, Output, function_block, program)
+    BYTE, WORD, DWORD, LWORD, Input, Memory, Output, function_block, program)
 from softplc import ARRAY
 from softplc.stdlib import (ABS, COS, CTD, CTU, CTUD, EXP, F_TRIG, GET_BIT, HYSTERESIS, LIMIT,
     MAX, MIN, MUX, PID, R_TRIG, RAMP, RS, SEL, SET_BIT, SIN, SQRT, SR, TIME_TO_MS, TO_DINT,
     TO_INT, TO_LINT, TO_LREAL, TO_REAL, TO_SINT, TO_UDINT, TO_UINT, TO_ULINT, TO_USINT, TOF, TON,
-    TP, TRUNC, ms)
+    TP, TRUNC, ms, ROL, ROR, SHL, SHR, TO_BYTE, TO_WORD, TO_DWORD, TO_LWORD)
 
 
 def clamp3(x):
@@ -171,6 +175,12 @@ class Gen:
     ti = Input(TIME)
     sh = Input(USINT)
     sn = Input(SINT)
+    bb = Input(BYTE)
+    bw = Input(WORD)
+    bd = Input(DWORD)
+    mw = Memory(WORD, 0x5A5A)
+    o_word = Output(WORD)
+    o_lword = Output(LWORD)
     m = Memory(INT)
     mr = Memory(REAL)
     mb = Memory(BOOL)
@@ -234,6 +244,9 @@ INPUTS = [
     ("gen.ti", "TIME"),
     ("gen.sh", "USINT"),  # shift counts: 0..255, so past the width of every type
     ("gen.sn", "SINT"),  # may be negative: faults in both modes
+    ("gen.bb", "BYTE"),
+    ("gen.bw", "WORD"),
+    ("gen.bd", "DWORD"),
 ]
 
 # Typed integer leaves by type (variables, block inputs and outputs, user block outputs).
@@ -246,6 +259,15 @@ TYPED_LEAVES = {
 }
 TIME_LEAVES = ["self.ti", "self.mt", "self.t.ET", "self.tp.ET", "self.t.PT", "self.o_time"]
 BITS = {"SINT": 8, "USINT": 8, "INT": 16, "UDINT": 32, "LINT": 64, "ULINT": 64}
+# Bit-string leaves by type, and the types each widens from.
+BIT_LEAVES = {
+    "BYTE": ["self.bb", "TO_BYTE(self.a)"],
+    "WORD": ["self.bw", "self.mw", "self.o_word", "TO_WORD(self.sa)"],
+    "DWORD": ["self.bd", "TO_DWORD(self.la)"],
+    "LWORD": ["self.o_lword", "TO_LWORD(self.ul)"],
+}
+BIT_WIDTH = {"BYTE": 8, "WORD": 16, "DWORD": 32, "LWORD": 64}
+NARROWER = {"BYTE": [], "WORD": ["BYTE"], "DWORD": ["BYTE", "WORD"], "LWORD": ["WORD", "DWORD"]}
 
 
 class Gen:
@@ -331,6 +353,34 @@ class Gen:
             )
         return f"(~{e()})" if t[0] == "U" else f"(-{e()})"
 
+    def bits(self, t, d):
+        """An expression of bit-string type ``t``."""
+        leaves = BIT_LEAVES[t]
+        if d <= 0:
+            return self.pick(leaves)
+        e = lambda: self.bits(t, d - 1)
+        lit = hex(self.draw(st.integers(0, (1 << BIT_WIDTH[t]) - 1)))
+        k = self.draw(st.integers(0, 9))
+        if k == 0:
+            return self.pick(leaves)
+        if k in (1, 2):
+            rhs = self.pick([e(), lit] + [self.bits(n, d - 1) for n in NARROWER[t]])
+            return f"({e()} {self.pick(['&', '|', '^'])} {rhs})"
+        if k == 3:
+            return f"(~{e()})"
+        if k == 4:
+            return f"({e()} {self.pick(['<<', '>>'])} {self.count(d)})"
+        if k == 5:
+            return f"{self.pick(['SHL', 'SHR', 'ROL', 'ROR'])}({e()}, {self.count(d)})"
+        if k == 6:
+            n = self.pick([str(self.draw(st.integers(0, BIT_WIDTH[t] - 1))), "(self.sh % 8)"])
+            return f"SET_BIT({e()}, {n}, {self.bool_(d - 1)})"
+        if k == 7:
+            return f"SEL({self.bool_(d - 1)}, {e()}, {e()})"
+        if k == 8:
+            return f"TO_{t}({self.pick([self.int_(d - 1), self.real_(d - 1)])})"
+        return f"{self.pick(['MIN', 'MAX'])}({e()}, {e()})"
+
     def time_(self, d):
         leaves = TIME_LEAVES
         if d <= 0:
@@ -393,6 +443,8 @@ class Gen:
         if k == 12:
             return f"TO_INT({self.tint(self.pick(sorted(TYPED_LEAVES)), d - 1)})"
         if k == 13:
+            if self.draw(st.booleans()):
+                return f"TO_INT({self.bits(self.pick(sorted(BIT_LEAVES)), d - 1)})"
             return f"self.pick({e()})"
         idx = self.pick(["clamp3(self.a)", "LIMIT(0, self.m, 3)", "(self.a & 3)", "(self.a % 5)"])
         return f"self.arr[{idx}]"
@@ -506,6 +558,14 @@ class Gen:
             t = self.pick(sorted(TYPED_LEAVES))
             return f"({self.tint(t, d - 1)} {self.pick(['<', '==', '>='])} {self.tint(t, d - 1)})"
         if k == 8:
+            if self.draw(st.booleans()):
+                t = self.pick(sorted(BIT_LEAVES))
+                return self.pick(
+                    [
+                        f"GET_BIT({self.bits(t, d - 1)}, {self.draw(st.integers(0, BIT_WIDTH[t] - 1))})",
+                        f"({self.bits(t, d - 1)} {self.pick(['==', '!=', '<', '>='])} {self.bits(t, d - 1)})",
+                    ]
+                )
             return f"({self.time_(d - 1)} {self.pick(['<', '>=', '!='])} {self.pick([self.time_(d - 1), 'ms(50)'])})"
         return f"({self.dint_(d - 1)} < {self.int_(d - 1)} < {self.dint_(d - 1)})"
 
@@ -581,6 +641,10 @@ class Gen:
         if k == 8:
             return f"{p}self.{self.pick(['o_time', 'mt'])} = {self.time_(2)}\n"
         if k == 9:
+            if self.draw(st.booleans()):
+                t = self.pick(["WORD", "LWORD"])
+                target = self.pick(["o_word", "mw"]) if t == "WORD" else "o_lword"
+                return f"{p}self.{target} = {self.bits(t, 2)}\n"
             return f"{p}self.{self.pick(['ml', 'msi', 'mu'])} += 1\n"
         if k == 10:
             s = f"{p}if {self.bool_(2)}:\n{self.block(d - 1, ind + 4)}"

@@ -26,7 +26,15 @@ from softplc.compiler.source import (
     function_info,
     node_count,
 )
-from softplc.iectypes import ANY_INT, ANY_REAL, FLOAT_TYPES, INT_BITS, INT_TYPES, TypeRuleError
+from softplc.iectypes import (
+    ANY_INT,
+    ANY_REAL,
+    BIT_TYPES,
+    FLOAT_TYPES,
+    INT_BITS,
+    INT_TYPES,
+    TypeRuleError,
+)
 from softplc.limits import MAX_INLINED_NODES
 
 __all__ = ["ANY_INT_LIMIT", "EXACT_FLOAT_INT", "CompilerCore", "Span", "span"]
@@ -227,7 +235,7 @@ class CompilerCore:
         compiler does not track ranges of typed values)."""
         if v.is_const:
             return v.int_value, v.int_value
-        if v.t in INT_TYPES:
+        if v.t in INT_TYPES or v.t in BIT_TYPES:
             bits, signed = INT_BITS[v.t]
             if signed:
                 return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -280,7 +288,7 @@ class CompilerCore:
             return Val(t, value=r)
         if v.t == ANY_INT:
             lo, hi = v.lo, v.hi
-            if t in INT_TYPES:
+            if t in INT_TYPES or t in BIT_TYPES:
                 if not (it.fits(lo, t) and it.fits(hi, t)):
                     raise self.err(
                         fr,

@@ -18,7 +18,7 @@ from softplc.compiler.fold import fold_binop, has_calls, is_simple
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Entity, Frame, Local, Val, cell_type
 from softplc.compiler.statements import BINOPS, UNSUPPORTED, SilentError, Statements
-from softplc.iectypes import ANY_INT, ANY_REAL, INT_TYPES, TypeRuleError
+from softplc.iectypes import ANY_INT, ANY_REAL, BIT_TYPES, INT_TYPES, TypeRuleError
 from softplc.limits import MAX_CONSTANT_BITS
 
 __all__ = ["CMPOPS", "Expressions"]
@@ -407,7 +407,7 @@ class Expressions(Statements):
                 raise self.err(fr, node, "unary +", "needs a number")
             return v
         if isinstance(node.op, ast.Invert):
-            if v.t not in INT_TYPES and v.t != ANY_INT:
+            if v.t not in INT_TYPES and v.t not in BIT_TYPES and v.t != ANY_INT:
                 raise self.err(
                     fr,
                     node,
@@ -423,8 +423,9 @@ class Expressions(Statements):
             self.b.emit("not", d, self.cell_of(v))
             return Val(v.t, d, lo=-hi - 1, hi=-lo - 1)
         # USub
-        if v.t == "BOOL":
-            raise self.err(fr, node, "unary -", "needs a number, got BOOL")
+        if v.t == "BOOL" or v.t in BIT_TYPES:
+            hint = f"convert it first: TO_{it.number_of(v.t)}(x)" if v.t in BIT_TYPES else ""
+            raise self.err(fr, node, "unary -", f"needs a number, got {v.t}", hint)
         if v.is_const:
             r = -v.value  # type: ignore[operator]
             return Val(it.type_of(r) if v.t in (ANY_INT, ANY_REAL) else v.t, value=r)

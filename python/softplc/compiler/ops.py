@@ -52,6 +52,8 @@ _BASE: dict[str, tuple[str, ...]] = {
     "not": _D_A,
     "shl": _D_A_B,
     "shr": _D_A_B,
+    "rol": _D_A_B,
+    "ror": _D_A_B,
     "eq": _D_A_B,
     "ne": _D_A_B,
     "lt": _D_A_B,

@@ -17,7 +17,15 @@ from softplc.compiler.entities import ImageArray, ImageScalar, ProgramScope
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Frame, Val, cell_type
 from softplc.compiler.ops import MATH_OPS
-from softplc.iectypes import ANY_INT, ANY_REAL, FLOAT_TYPES, INT_BITS, INT_TYPES, TypeRuleError
+from softplc.iectypes import (
+    ANY_INT,
+    ANY_REAL,
+    BIT_TYPES,
+    FLOAT_TYPES,
+    INT_BITS,
+    INT_TYPES,
+    TypeRuleError,
+)
 
 __all__ = ["StdCalls"]
 
@@ -102,7 +110,7 @@ class StdCalls(Calls):
     ) -> Val:
         want(1)
         a = args[0]
-        if a.t in ("BOOL", "TIME"):
+        if a.t in ("BOOL", "TIME") or a.t in BIT_TYPES:
             raise self.err(fr, node, "ABS()", f"needs a number, got {a.t}")
         folded = fold()
         if folded is not None:
@@ -190,13 +198,13 @@ class StdCalls(Calls):
     ) -> Val:
         want(2 if name == "GET_BIT" else 3)
         x, n = args[0], args[1]
-        if x.t not in INT_TYPES:
+        if x.t not in INT_TYPES and x.t not in BIT_TYPES:
             raise self.err(
                 fr,
                 node,
                 f"{name}()",
-                f"needs a typed integer, got {x.t}",
-                "convert with TO_UINT(x) etc.",
+                f"needs a typed integer or bit string, got {x.t}",
+                "convert with TO_UINT(x), TO_WORD(x) etc.",
             )
         if n.t not in INT_TYPES and n.t != ANY_INT:
             raise self.err(fr, node, f"{name}()", f"the bit number must be an integer, got {n.t}")
@@ -218,6 +226,34 @@ class StdCalls(Calls):
             raise self.err(fr, node, "SET_BIT()", f"the value must be BOOL, got {args[2].t}")
         d = self.temp(x.t)
         self.b.emit("setbit", d, self.cell_of(x), self.cell_of(n), self.cell_of(args[2]))
+        return Val(x.t, d)
+
+    def shift_(
+        self, name: str, args: list[Val], node: ast.Call, fr: Frame, want: _Want, fold: _Fold
+    ) -> Val:
+        """SHL, SHR, ROL, ROR of a bit string by an integer count."""
+        want(2)
+        x, n = args
+        if x.t not in BIT_TYPES:
+            raise self.err(
+                fr,
+                node,
+                f"{name}()",
+                f"needs a bit string (BYTE, WORD, DWORD, LWORD), got {x.t}",
+                f"convert with TO_WORD(x) etc., or shift an integer with "
+                f"{'<<' if name in ('SHL', 'ROL') else '>>'}",
+            )
+        if n.t not in INT_TYPES and n.t != ANY_INT:
+            raise self.err(fr, node, f"{name}()", f"the count must be an integer, got {n.t}")
+        if n.is_const and n.int_value < 0:
+            raise self.err(fr, node, f"{name}()", f"negative count {n.int_value}")
+        folded = fold()
+        if folded is not None:
+            return folded
+        cnt = n if not n.is_const else Val("LINT", self.b.const("LINT", n.int_value))
+        d = self.temp(x.t)
+        op = {"SHL": "shl", "SHR": "shr", "ROL": "rol", "ROR": "ror"}[name]
+        self.b.emit(op, d, self.cell_of(x), self.cell_of(cnt))
         return Val(x.t, d)
 
     def trunc_(
@@ -454,6 +490,10 @@ _LOWERING: dict[str, _Lowering] = {
     "GET_BIT": StdCalls.bits_,
     "SET_BIT": StdCalls.bits_,
     "TRUNC": StdCalls.trunc_,
+    "SHL": StdCalls.shift_,
+    "SHR": StdCalls.shift_,
+    "ROL": StdCalls.shift_,
+    "ROR": StdCalls.shift_,
     "TIME_TO_MS": StdCalls.time_to,
     "TIME_TO_S": StdCalls.time_to,
 }

@@ -29,10 +29,18 @@ pub enum IecType {
     Lreal,
     /// A duration, stored as signed 64-bit nanoseconds.
     Time,
+    /// A bit string of 8 bits (no arithmetic: bit operations, shifts, comparisons).
+    Byte,
+    /// A bit string of 16 bits.
+    Word,
+    /// A bit string of 32 bits.
+    Dword,
+    /// A bit string of 64 bits.
+    Lword,
 }
 
 /// All types, in declaration order (handy for tests and listings).
-pub const ALL_TYPES: [IecType; 12] = [
+pub const ALL_TYPES: [IecType; 16] = [
     IecType::Bool,
     IecType::Sint,
     IecType::Int,
@@ -45,6 +53,10 @@ pub const ALL_TYPES: [IecType; 12] = [
     IecType::Real,
     IecType::Lreal,
     IecType::Time,
+    IecType::Byte,
+    IecType::Word,
+    IecType::Dword,
+    IecType::Lword,
 ];
 
 impl IecType {
@@ -63,6 +75,10 @@ impl IecType {
             IecType::Real => "REAL",
             IecType::Lreal => "LREAL",
             IecType::Time => "TIME",
+            IecType::Byte => "BYTE",
+            IecType::Word => "WORD",
+            IecType::Dword => "DWORD",
+            IecType::Lword => "LWORD",
         }
     }
 
@@ -76,10 +92,10 @@ impl IecType {
     pub fn size(self) -> usize {
         match self {
             IecType::Bool => 0,
-            IecType::Sint | IecType::Usint => 1,
-            IecType::Int | IecType::Uint => 2,
-            IecType::Dint | IecType::Udint | IecType::Real => 4,
-            IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time => 8,
+            IecType::Sint | IecType::Usint | IecType::Byte => 1,
+            IecType::Int | IecType::Uint | IecType::Word => 2,
+            IecType::Dint | IecType::Udint | IecType::Real | IecType::Dword => 4,
+            IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => 8,
         }
     }
 
@@ -115,6 +131,15 @@ impl IecType {
         matches!(self, IecType::Real | IecType::Lreal)
     }
 
+    /// True for the bit strings BYTE, WORD, DWORD and LWORD (held as unsigned
+    /// integers of their width).
+    pub fn is_bit_string(self) -> bool {
+        matches!(
+            self,
+            IecType::Byte | IecType::Word | IecType::Dword | IecType::Lword
+        )
+    }
+
     /// The zero value of the type (FALSE, 0, 0.0, T#0s).
     pub fn zero(self) -> Value {
         match self {
@@ -141,7 +166,8 @@ pub enum Value {
     Bool(bool),
     /// A signed integer of the given type (SINT, INT, DINT, LINT), already in range.
     Int(IecType, i64),
-    /// An unsigned integer of the given type (USINT, UINT, UDINT, ULINT), already in range.
+    /// An unsigned integer of the given type (USINT, UINT, UDINT, ULINT), or a bit string
+    /// (BYTE, WORD, DWORD, LWORD), already in range.
     UInt(IecType, u64),
     /// REAL.
     Real(f32),
@@ -175,10 +201,10 @@ pub fn int_range(ty: IecType) -> (i128, i128) {
         IecType::Int => (i16::MIN as i128, i16::MAX as i128),
         IecType::Dint => (i32::MIN as i128, i32::MAX as i128),
         IecType::Lint | IecType::Time => (i64::MIN as i128, i64::MAX as i128),
-        IecType::Usint => (0, u8::MAX as i128),
-        IecType::Uint => (0, u16::MAX as i128),
-        IecType::Udint => (0, u32::MAX as i128),
-        IecType::Ulint => (0, u64::MAX as i128),
+        IecType::Usint | IecType::Byte => (0, u8::MAX as i128),
+        IecType::Uint | IecType::Word => (0, u16::MAX as i128),
+        IecType::Udint | IecType::Dword => (0, u32::MAX as i128),
+        IecType::Ulint | IecType::Lword => (0, u64::MAX as i128),
         IecType::Bool => (0, 1),
         IecType::Real | IecType::Lreal => (0, 0),
     }
@@ -291,10 +317,10 @@ impl Value {
             IecType::Int => Value::Int(ty, bits as u16 as i16 as i64),
             IecType::Dint => Value::Int(ty, bits as u32 as i32 as i64),
             IecType::Lint => Value::Int(ty, bits as i64),
-            IecType::Usint => Value::UInt(ty, bits as u8 as u64),
-            IecType::Uint => Value::UInt(ty, bits as u16 as u64),
-            IecType::Udint => Value::UInt(ty, bits as u32 as u64),
-            IecType::Ulint => Value::UInt(ty, bits),
+            IecType::Usint | IecType::Byte => Value::UInt(ty, bits as u8 as u64),
+            IecType::Uint | IecType::Word => Value::UInt(ty, bits as u16 as u64),
+            IecType::Udint | IecType::Dword => Value::UInt(ty, bits as u32 as u64),
+            IecType::Ulint | IecType::Lword => Value::UInt(ty, bits),
             IecType::Real => Value::Real(f32::from_bits(bits as u32)),
             IecType::Lreal => Value::Lreal(f64::from_bits(bits)),
             IecType::Time => Value::Time(bits as i64),
@@ -352,6 +378,7 @@ mod tests {
     #[test]
     fn type_names_parse_case_insensitively() {
         assert_eq!(IecType::from_name("lreal"), Some(IecType::Lreal));
-        assert_eq!(IecType::from_name("WORD"), None);
+        assert_eq!(IecType::from_name("word"), Some(IecType::Word));
+        assert_eq!(IecType::from_name("STRING8"), None);
     }
 }

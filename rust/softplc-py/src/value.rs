@@ -103,8 +103,12 @@ pub fn to_py(py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
 pub fn type_from_name(s: &str) -> PyResult<IecType> {
     IecType::from_name(s).ok_or_else(|| {
         ConfigError::new_err(format!(
-            "unknown type {s:?} (expected one of BOOL, SINT, INT, DINT, LINT, USINT, UINT, \
-             UDINT, ULINT, REAL, LREAL, TIME)"
+            "unknown type {s:?} (expected one of {})",
+            softplc_core::types::ALL_TYPES
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })
 }

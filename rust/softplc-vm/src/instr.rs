@@ -121,6 +121,23 @@ pub enum Instr {
         b: u32,
         cs: bool,
     },
+    /// Rotate left within the width of `n` (an unsigned type); the count is taken
+    /// modulo the width.
+    IRol {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+        cs: bool,
+    },
+    /// Rotate right within the width of `n`.
+    IRor {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+        cs: bool,
+    },
     IEq {
         d: u32,
         a: u32,

@@ -10,7 +10,7 @@ use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, 
 
 use crate::fb::{self, FbKind};
 use crate::instr::Instr;
-use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn};
+use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn, Norm};
 use crate::verify::{CellSymbol, Checked};
 
 /// Backward jumps allowed in one scan. The compiler only emits bounded `for` loops, so
@@ -258,12 +258,16 @@ fn load_slot(img: &Image, s: Slot) -> u64 {
     match s.ty {
         IecType::Bool => ((img.areas[a as usize][o as usize] >> s.bit) & 1) as u64,
         IecType::Sint => i8::from_le_bytes(bytes(img, a, o)) as i64 as u64,
-        IecType::Usint => bytes::<1>(img, a, o)[0] as u64,
+        IecType::Usint | IecType::Byte => bytes::<1>(img, a, o)[0] as u64,
         IecType::Int => i16::from_le_bytes(bytes(img, a, o)) as i64 as u64,
-        IecType::Uint => u16::from_le_bytes(bytes(img, a, o)) as u64,
+        IecType::Uint | IecType::Word => u16::from_le_bytes(bytes(img, a, o)) as u64,
         IecType::Dint => i32::from_le_bytes(bytes(img, a, o)) as i64 as u64,
-        IecType::Udint | IecType::Real => u32::from_le_bytes(bytes(img, a, o)) as u64,
-        _ => u64::from_le_bytes(bytes(img, a, o)),
+        IecType::Udint | IecType::Real | IecType::Dword => {
+            u32::from_le_bytes(bytes(img, a, o)) as u64
+        }
+        IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => {
+            u64::from_le_bytes(bytes(img, a, o))
+        }
     }
 }
 
@@ -299,6 +303,18 @@ fn count(c: &[u64], i: u32, signed: bool) -> Result<u64, Fault> {
         Err(Fault::ShiftCount(v as i64))
     } else {
         Ok(v)
+    }
+}
+
+/// `x` (an unsigned value of `n`'s width) rotated left by `k` modulo the width.
+#[inline(always)]
+fn rotate_left(x: u64, k: u64, n: Norm) -> u64 {
+    let w = n.bits() as u64;
+    let k = k % w;
+    if k == 0 {
+        x
+    } else {
+        n.apply((x << k) | (x >> (w - k)))
     }
 }
 
@@ -444,6 +460,21 @@ fn run(
                     Err(f) => fail!(f),
                 };
                 r!(d) = if k >= 64 { 0 } else { r!(a) >> k };
+            }
+            Instr::IRol { d, a, b, n, cs } => {
+                let k = match count(c, b, cs) {
+                    Ok(k) => k,
+                    Err(f) => fail!(f),
+                };
+                r!(d) = rotate_left(r!(a), k, n);
+            }
+            Instr::IRor { d, a, b, n, cs } => {
+                let k = match count(c, b, cs) {
+                    Ok(k) => k,
+                    Err(f) => fail!(f),
+                };
+                let w = n.bits() as u64;
+                r!(d) = rotate_left(r!(a), w - k % w, n);
             }
             Instr::IEq { d, a, b } => r!(d) = (r!(a) == r!(b)) as u64,
             Instr::INe { d, a, b } => r!(d) = (r!(a) != r!(b)) as u64,

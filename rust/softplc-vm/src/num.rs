@@ -51,17 +51,18 @@ impl Norm {
     }
 }
 
-/// Width and signedness of an integer type; TIME counts as a signed 64-bit integer.
+/// Width and signedness of an integer type; TIME counts as a signed 64-bit integer and
+/// a bit string (BYTE ... LWORD) as an unsigned integer of its width.
 pub fn int_bits(ty: IecType) -> Option<(u32, bool)> {
     Some(match ty {
         IecType::Sint => (8, true),
         IecType::Int => (16, true),
         IecType::Dint => (32, true),
         IecType::Lint | IecType::Time => (64, true),
-        IecType::Usint => (8, false),
-        IecType::Uint => (16, false),
-        IecType::Udint => (32, false),
-        IecType::Ulint => (64, false),
+        IecType::Usint | IecType::Byte => (8, false),
+        IecType::Uint | IecType::Word => (16, false),
+        IecType::Udint | IecType::Dword => (32, false),
+        IecType::Ulint | IecType::Lword => (64, false),
         _ => return None,
     })
 }
@@ -85,7 +86,7 @@ pub fn f64_to_int(x: f64, ty: IecType) -> u64 {
     let r = x.round_ties_even();
     match ty {
         IecType::Lint | IecType::Time => (r as i64) as u64,
-        IecType::Ulint => r as u64,
+        IecType::Ulint | IecType::Lword => r as u64,
         _ => {
             let (bits, signed) = int_bits(ty).unwrap_or((64, true));
             if signed {

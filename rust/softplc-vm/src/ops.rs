@@ -92,6 +92,8 @@ pub const OPS: &[OpSpec] = &[
     op("not", D_A),
     op("shl", D_A_B),
     op("shr", D_A_B),
+    op("rol", D_A_B),
+    op("ror", D_A_B),
     op("eq", D_A_B),
     op("ne", D_A_B),
     op("lt", D_A_B),

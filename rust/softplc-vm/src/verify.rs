@@ -586,6 +586,31 @@ impl Lowerer<'_> {
                     },
                 }
             }
+            "rol" | "ror" => {
+                let (c, ty) = self.same(&a[..2])?;
+                let n = Norm::of(ty)
+                    .filter(|n| !n.signed())
+                    .ok_or_else(|| self.err(format!("{op} needs a bit string, got {ty}")))?;
+                let (b, bt) = self.want(a[2], plain_int, "an integer rotate count")?;
+                let cs = int_bits(bt).map(|(_, s)| s).unwrap_or(false);
+                if op == "rol" {
+                    Instr::IRol {
+                        d: c[0],
+                        a: c[1],
+                        b,
+                        n,
+                        cs,
+                    }
+                } else {
+                    Instr::IRor {
+                        d: c[0],
+                        a: c[1],
+                        b,
+                        n,
+                        cs,
+                    }
+                }
+            }
             "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
                 let (d, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
                 let (c, ty) = self.same(&a[1..])?;
@@ -885,12 +910,12 @@ fn load_instr(d: u32, s: Slot) -> Instr {
             bit: s.bit,
         },
         IecType::Sint => Instr::Ld1S { d, area, off },
-        IecType::Usint => Instr::Ld1U { d, area, off },
+        IecType::Usint | IecType::Byte => Instr::Ld1U { d, area, off },
         IecType::Int => Instr::Ld2S { d, area, off },
-        IecType::Uint => Instr::Ld2U { d, area, off },
+        IecType::Uint | IecType::Word => Instr::Ld2U { d, area, off },
         IecType::Dint => Instr::Ld4S { d, area, off },
-        IecType::Udint | IecType::Real => Instr::Ld4U { d, area, off },
-        IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time => {
+        IecType::Udint | IecType::Real | IecType::Dword => Instr::Ld4U { d, area, off },
+        IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => {
             Instr::Ld8 { d, area, off }
         }
     }
