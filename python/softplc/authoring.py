@@ -42,6 +42,7 @@ package exports the decorator as ``softplc.program``.
 from __future__ import annotations
 
 import copy
+import enum
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,10 +50,10 @@ from typing import Any, TypeVar
 
 from softplc import _scanstate
 from softplc.errors import ConfigError, StateError
-from softplc.iectypes import coerce, make
+from softplc.iectypes import TypeRuleError, coerce, make
 from softplc.limits import MAX_ARRAY_LENGTH, MAX_VARIABLES
 from softplc.stdlib.blocks import FunctionBlock
-from softplc.types import IecType
+from softplc.types import IecType, enum_members, enum_storage, is_enum_class
 
 __all__ = [
     "ARRAY",
@@ -75,8 +76,19 @@ __all__ = [
 _AREAS = {"input": "%I", "output": "%Q", "memory": "%M"}
 
 
+#: An enumeration type (an ``IntEnum`` class).
+EnumClass = type[enum.IntEnum]
+#: What a variable or array element may be: an elementary type or an enumeration.
+ElemType = IecType | EnumClass
+
+
+def _type_name(t: object) -> str:
+    return t.__name__ if isinstance(t, type) else str(t)
+
+
 class ArrayType:
-    """A fixed-size array of an elementary type, indexed from 0: ``ARRAY(REAL, 8)``.
+    """A fixed-size array of an elementary type or enumeration, indexed from 0:
+    ``ARRAY(REAL, 8)``.
 
     Example:
         >>> from softplc import REAL
@@ -86,9 +98,11 @@ class ArrayType:
 
     __slots__ = ("elem", "length")
 
-    def __init__(self, elem: IecType, length: int) -> None:
-        if not isinstance(elem, IecType):
-            raise ConfigError(f"ARRAY(): the element type must be an IEC type, got {elem!r}")
+    def __init__(self, elem: ElemType, length: int) -> None:
+        if not isinstance(elem, IecType) and not is_enum_class(elem):
+            raise ConfigError(
+                f"ARRAY(): the element type must be an IEC type or an IntEnum, got {elem!r}"
+            )
         if not isinstance(length, int) or isinstance(length, bool) or length < 1:
             raise ConfigError(f"ARRAY({elem}, {length!r}): the length must be an int >= 1")
         if length > MAX_ARRAY_LENGTH:
@@ -101,15 +115,22 @@ class ArrayType:
         self.length = length
 
     def __repr__(self) -> str:
-        return f"ARRAY({self.elem}, {self.length})"
+        return f"ARRAY({_type_name(self.elem)}, {self.length})"
 
     @property
     def name(self) -> str:
-        """The element type's name (what each element is declared as)."""
-        return self.elem.name
+        """The storage type's name of the elements (what each is declared as)."""
+        return _storage_name(self.elem)
 
 
-def ARRAY(elem: IecType, length: int) -> ArrayType:
+def _storage_name(t: ElemType) -> str:
+    """The IEC type a value of ``t`` is stored as (an enumeration: INT, DINT...)."""
+    if isinstance(t, IecType):
+        return t.name
+    return enum_storage(t).name
+
+
+def ARRAY(elem: ElemType, length: int) -> ArrayType:
     """An array type for declarations: ``Memory(ARRAY(INT, 10))``."""
     return ArrayType(elem, length)
 
@@ -139,7 +160,7 @@ class Var:
 
     def __init__(
         self,
-        type: IecType | ArrayType,
+        type: ElemType | ArrayType,
         address: str | None = None,
         *,
         initial: Any = None,
@@ -149,10 +170,10 @@ class Var:
         max: Any = None,
         writable: bool = True,
     ) -> None:
-        if not isinstance(type, (IecType, ArrayType)):
+        if not isinstance(type, (IecType, ArrayType)) and not is_enum_class(type):
             raise ConfigError(
                 f"{self.__class__.__name__}(): the first argument must be an IEC type such "
-                f"as BOOL or REAL (or ARRAY(type, n)), got {type!r}"
+                f"as BOOL or REAL, an IntEnum, or ARRAY(type, n), got {type!r}"
             )
         if address is not None and (
             not isinstance(address, str)
@@ -174,8 +195,16 @@ class Var:
                 f"got {writable!r}"
             )
         self.writable = writable
+        if self.enum is not None and (min is not None or max is not None):
+            raise ConfigError(
+                f"{self.__class__.__name__}({self.enum.__name__}): an enumeration takes no "
+                "min or max (external writes are limited to its members)"
+            )
         self.min = self._bound(min, "min")
         self.max = self._bound(max, "max")
+        if self.enum is not None:
+            for i in range(self.length or 1):
+                self.initial_value(i)  # an initial value that is no member fails here
         if (
             isinstance(type, ArrayType)
             and isinstance(initial, (list, tuple))
@@ -191,10 +220,10 @@ class Var:
         initial value inside)."""
         if v is None:
             return None
-        if self.type.name == "BOOL":
+        if self.elem_type == "BOOL":
             raise ConfigError(f"{self.__class__.__name__}(BOOL): a BOOL has no {what}")
         try:
-            return _engine_value(coerce(v, self.type.name))
+            return _engine_value(coerce(v, self.elem_type))
         except (TypeError, ValueError, OverflowError) as e:
             raise ConfigError(
                 f"{self.__class__.__name__}({self.type}): {what}={v!r} does not fit "
@@ -215,12 +244,56 @@ class Var:
             self.min,
             self.max,
             self.writable,
+            self.values,
+            self.enum,
         )
 
     @property
+    def elem(self) -> ElemType:
+        """The (element) type: an elementary type or an enumeration."""
+        return self.type.elem if isinstance(self.type, ArrayType) else self.type
+
+    @property
     def elem_type(self) -> str:
-        """Name of the (element) type."""
-        return self.type.name
+        """Name of the IEC type the (element) values are stored as."""
+        return _storage_name(self.elem)
+
+    @property
+    def enum(self) -> type[enum.IntEnum] | None:
+        """The enumeration of the (element) values, or None."""
+        e = self.elem
+        return e if is_enum_class(e) else None  # type: ignore[return-value]
+
+    @property
+    def values(self) -> tuple[int, ...] | None:
+        """The values an external write may set (an enumeration's), or None."""
+        e = self.enum
+        return None if e is None else tuple(v for _, v in enum_members(e))
+
+    def convert(self, value: Any) -> Any:
+        """``value`` as this variable stores it in reference mode: converted implicitly
+        to its type, or a member of its enumeration (anything else raises
+        :class:`softplc.iectypes.TypeRuleError`)."""
+        e = self.enum
+        if e is None:
+            return coerce(value, self.elem_type)
+        if isinstance(value, e):
+            return value
+        raise TypeRuleError(
+            f"{self.attr or 'the variable'} is {e.__name__}: assign one of its members "
+            f"({', '.join(f'{e.__name__}.{n}' for n, _ in enum_members(e)[:3])}, ...), "
+            f"not {value!r}"
+        )
+
+    def wrap(self, raw: Any) -> Any:
+        """A stored number as the program sees it (a member for an enumeration)."""
+        e = self.enum
+        if e is not None:
+            try:
+                return e(raw)
+            except ValueError:
+                pass  # forced to a value that is no member: the number itself
+        return make(self.elem_type, raw)
 
     @property
     def length(self) -> int | None:
@@ -236,6 +309,17 @@ class Var:
         t = self.elem_type
         if isinstance(v, (list, tuple)):
             v = v[index or 0]
+        e = self.enum
+        if e is not None:
+            if v is None:
+                return next(iter(e))  # IEC: an enumeration starts at its first member
+            try:
+                return v if isinstance(v, e) else e(v)
+            except ValueError:
+                raise ConfigError(
+                    f"{self.__class__.__name__}({e.__name__}): the initial value {v!r} is "
+                    f"not a member of {e.__name__}"
+                ) from None
         if v is None:
             return make(t, 0)
         if t == "BOOL" and not isinstance(v, bool) and v in (0, 1):
@@ -255,14 +339,14 @@ class Var:
             raise StateError(
                 f"{type(instance).__name__}.{self.attr} is only readable during a scan"
             )
-        return make(self.elem_type, io.get(d["_softplc_index"][self.attr]))
+        return self.wrap(io.get(d["_softplc_index"][self.attr]))
 
     def __set__(self, instance: Any, value: Any) -> None:
         d = instance.__dict__
         if "_softplc_vals" in d:
             if self.length is not None:
                 raise TypeError(f"assign elements of array {self.attr}, not the whole array")
-            d["_softplc_vals"][self.attr] = coerce(value, self.elem_type)
+            d["_softplc_vals"][self.attr] = self.convert(value)
             return
         if self.length is not None:
             raise TypeError(f"assign elements of array {self.attr}, not the whole array")
@@ -271,11 +355,11 @@ class Var:
             raise StateError(
                 f"{type(instance).__name__}.{self.attr} is only writable during a scan"
             )
-        io.set(d["_softplc_index"][self.attr], _engine_value(coerce(value, self.elem_type)))
+        io.set(d["_softplc_index"][self.attr], _engine_value(self.convert(value)))
 
     def __repr__(self) -> str:
         extra = f", {self.address!r}" if self.address else ""
-        return f"{self.__class__.__name__}({self.type}{extra})"
+        return f"{self.__class__.__name__}({_type_name(self.type)}{extra})"
 
 
 class _ArrayView:
@@ -306,14 +390,14 @@ class _ArrayView:
         d = self.obj.__dict__
         # Which element was read last: QUALITY(self.arr[i]) / AGE(...) look it up.
         d["_softplc_last_elem"] = key
-        return make(self.var.elem_type, self._io().get(d["_softplc_index"][key]))
+        return self.var.wrap(self._io().get(d["_softplc_index"][key]))
 
     def __setitem__(self, i: Any, value: Any) -> None:
         key = self._key(i)
         io = self._io()
         io.set(
             self.obj.__dict__["_softplc_index"][key],
-            _engine_value(coerce(value, self.var.elem_type)),
+            _engine_value(self.var.convert(value)),
         )
 
     def __len__(self) -> int:
@@ -326,11 +410,11 @@ class _ArrayView:
 class _CellArray(list):  # type: ignore[type-arg]
     """An array variable of a function block (reference mode): strict 0-based indexing."""
 
-    __slots__ = ("elem",)
+    __slots__ = ("var",)
 
-    def __init__(self, elem: str, values: list[Any]) -> None:
+    def __init__(self, var: Var, values: list[Any]) -> None:
         super().__init__(values)
-        self.elem = elem
+        self.var = var
 
     def _check(self, i: Any) -> int:
         if isinstance(i, bool) or not isinstance(i, int):
@@ -343,7 +427,7 @@ class _CellArray(list):  # type: ignore[type-arg]
         return list.__getitem__(self, self._check(i))
 
     def __setitem__(self, i: Any, v: Any) -> None:
-        list.__setitem__(self, self._check(i), coerce(v, self.elem))
+        list.__setitem__(self, self._check(i), self.var.convert(v))
 
 
 class BlockArray(list):  # type: ignore[type-arg]
@@ -398,7 +482,7 @@ class Memory(Var):
 
     def __init__(
         self,
-        type: IecType | ArrayType,
+        type: ElemType | ArrayType,
         initial: Any = None,
         *,
         address: str | None = None,
@@ -428,6 +512,8 @@ class VarSpec:
     min: Any = None
     max: Any = None
     writable: bool = True
+    values: tuple[int, ...] | None = None
+    enum: EnumClass | None = None
 
     def declare(self, native: Any, name: str) -> int:
         """Declares the variable as ``name`` on a native engine; returns its index."""
@@ -443,6 +529,7 @@ class VarSpec:
                 min=self.min,
                 max=self.max,
                 writable=self.writable,
+                values=None if self.values is None else list(self.values),
             )
         )
 
@@ -576,7 +663,7 @@ def function_block(cls: T) -> T:
             if v.length is None:
                 vals[k] = v.initial_value()
             else:
-                vals[k] = _CellArray(v.elem_type, [v.initial_value(i) for i in range(v.length)])
+                vals[k] = _CellArray(v, [v.initial_value(i) for i in range(v.length)])
         self.__dict__["_softplc_vals"] = vals
         _instantiate_blocks(self, blocks)
         for k, val in params.items():
@@ -692,6 +779,8 @@ def program_variables(obj: Any) -> list[VarSpec]:
                     v.min,
                     v.max,
                     v.writable,
+                    v.values,
+                    v.enum,
                 )
             )
     return rows

@@ -20,6 +20,8 @@ Example (virtual time, deterministic and faster than real time):
 from __future__ import annotations
 
 import atexit
+import contextlib
+import enum
 import json
 import os
 import sys
@@ -35,7 +37,14 @@ import numpy as np
 from softplc import _native, _scanstate, authoring, trace
 from softplc.compiler import compile_instance
 from softplc.compiler.reference import prepare as prepare_reference
-from softplc.errors import ConfigError, ProgramError, StateError, UnknownVariable
+from softplc.errors import (
+    ConfigError,
+    InvalidValue,
+    ProgramError,
+    SoftPlcError,
+    StateError,
+    UnknownVariable,
+)
 from softplc.timefmt import parse_duration
 from softplc.types import NUMPY_DTYPES, IecType
 
@@ -175,6 +184,9 @@ class Engine:
         self._tasks: list[str] = []
         self._programs: list[tuple[str, str, str]] = []  # (name, task, mode)
         self._bind: list[tuple[Any, dict[str, str]]] = []
+        # Variables of an enumeration type, by full name: read as members, written by
+        # member or name.
+        self._enums: dict[str, type[enum.IntEnum]] = {}
         self._var_index: dict[str, int] = {}
         self._variables: list[_Variable] | None = None
         self._plant: Any = None
@@ -287,6 +299,8 @@ class Engine:
                     full = f"{pname}.{spec.attr}"
                     spec.declare(self._native, full)
                     names[spec.attr] = full
+                    if spec.enum is not None:
+                        self._enums[full] = spec.enum
                 if run_mode == "compiled":
                     ir = compile_instance(program)
                     self._native.add_compiled_program(task, pname, ir)
@@ -474,21 +488,58 @@ class Engine:
 
     def read(self, name: str) -> Any:
         """Reads a variable (full name, unique bare name, or direct address) as of the
-        last finished cycle."""
-        return self._native.read(name)
+        last finished cycle. A variable of an enumeration reads as its member."""
+        v = self._native.read(name)
+        e = self._enum_of(name)
+        if e is not None and isinstance(v, int):
+            with contextlib.suppress(ValueError):
+                return e(v)
+        return v
 
     def write(self, name: str, value: Any) -> None:
         """Writes a value once; it lands at the start of the next cycle, after inputs
         are latched. An input no driver supplies keeps it.
 
-        An external write: a value outside the variable's ``min``/``max``, or any value
-        for a variable declared ``writable=False``, raises :class:`~softplc.InvalidValue`
-        and nothing is written."""
-        self._native.write(name, value)
+        An external write: a value outside the variable's ``min``/``max``, a value that
+        is not a member of its enumeration (a member, its name or its value may be
+        written), or any value for a variable declared ``writable=False``, raises
+        :class:`~softplc.InvalidValue` and nothing is written."""
+        self._native.write(name, self._enum_value(name, value))
 
     def force(self, name: str, value: Any) -> None:
         """Forces a variable: held before and after the programs until :meth:`unforce`."""
-        self._native.force(name, value)
+        self._native.force(name, self._enum_value(name, value))
+
+    def _enum_of(self, name: str) -> type[enum.IntEnum] | None:
+        """The enumeration of the variable ``name`` names, or None."""
+        if not self._enums:
+            return None
+        e = self._enums.get(name)
+        if e is None:
+            try:
+                e = self._enums.get(self._native.resolve(name))
+            except SoftPlcError:
+                return None
+        return e
+
+    def _enum_value(self, name: str, value: Any) -> Any:
+        """A member's name written to an enumeration variable, as its value."""
+        e = self._enum_of(name) if isinstance(value, str) else None
+        if e is None:
+            return value
+        try:
+            return int(e[value])
+        except KeyError:
+            members = ", ".join(m.name for m in e)
+            raise InvalidValue(
+                f"{name} ({e.__name__}): {value!r} is not a member (members: {members})"
+            ) from None
+
+    @property
+    def enum_labels(self) -> dict[str, dict[int, str]]:
+        """Per variable of an enumeration type, the name of each value (what traces
+        record, so that ``softplc trace show`` prints names)."""
+        return {n: {int(m): m.name for m in e} for n, e in self._enums.items()}
 
     def unforce(self, name: str | None = None) -> None:
         """Releases one force, or all with no name."""

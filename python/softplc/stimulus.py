@@ -54,6 +54,23 @@ _DECIMAL_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+
 _TIME_NS = (-(1 << 63), (1 << 63) - 1)  # TIME is a signed 64-bit count of nanoseconds
 
 
+def parse_member(text: str, labels: dict[int, str]) -> int:
+    """Parses one cell for a variable of an enumeration: a member's name or value
+    (anything else raises ValueError naming the members)."""
+    t = text.strip()
+    by_name = {n: v for v, n in labels.items()}
+    if t in by_name:
+        return by_name[t]
+    try:
+        v = int(t)
+    except ValueError:
+        v = None
+    if v is None or v not in labels:
+        names = ", ".join(labels.values())
+        raise ValueError(f"{t!r} is not a member of the enumeration (members: {names})")
+    return v
+
+
 def parse_value(text: str, type_name: str) -> Any:
     """Parses one cell for a variable of ``type_name``; raises ValueError with a
     reason.
@@ -153,6 +170,7 @@ class Stimulus:
                     f"{v['area']} variable; a stimulus drives inputs"
                 )
             names.append(v["name"])
+        labels: dict[str, dict[int, str]] = dict(getattr(engine, "enum_labels", {}) or {})
         values: list[dict[str, Any]] = []
         for line, cells in self.rows:
             row: dict[str, Any] = {}
@@ -160,6 +178,9 @@ class Stimulus:
                 if cell.strip() == "":
                     continue
                 try:
+                    if name in labels:
+                        row[name] = parse_member(cell, labels[name])
+                        continue
                     row[name] = parse_value(cell, variables[name]["type"])
                 except ValueError as e:
                     raise ConfigError(

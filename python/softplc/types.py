@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import enum
+
 from softplc.errors import ConfigError
 
 __all__ = [
@@ -30,6 +32,9 @@ __all__ = [
     "USINT",
     "WORD",
     "IecType",
+    "enum_members",
+    "enum_storage",
+    "is_enum_class",
     "type_from_name",
 ]
 
@@ -170,3 +175,42 @@ def type_from_name(name: str) -> IecType:
         raise ConfigError(
             f"unknown type {name!r} (expected one of {', '.join(_BY_NAME)})"
         ) from None
+
+
+def is_enum_class(obj: object) -> bool:
+    """True for an ``IntEnum`` class: an enumeration type for variables.
+
+    Example:
+        >>> import enum
+        >>> class Phase(enum.IntEnum):
+        ...     RED = 0
+        ...     GREEN = 1
+        >>> is_enum_class(Phase), is_enum_class(Phase.RED)
+        (True, False)
+    """
+    return isinstance(obj, type) and issubclass(obj, enum.IntEnum)
+
+
+def enum_members(cls: type[enum.IntEnum]) -> list[tuple[str, int]]:
+    """The members of an enumeration, in definition order: ``(name, value)``
+    (aliases, which share a value with an earlier member, are left out)."""
+    return [(m.name, int(m.value)) for m in cls]
+
+
+def enum_storage(cls: type[enum.IntEnum]) -> IecType:
+    """The integer type an enumeration's values are stored as: INT when they all fit,
+    else DINT, else LINT (IEC's default base type of an enumeration is INT).
+
+    Example:
+        >>> import enum
+        >>> class Big(enum.IntEnum):
+        ...     A = 0
+        ...     B = 100_000
+        >>> enum_storage(Big)
+        DINT
+    """
+    values = [v for _, v in enum_members(cls)]
+    for t in (INT, DINT, LINT):
+        if all(t.min <= v <= t.max for v in values):
+            return t
+    raise ConfigError(f"enumeration {cls.__name__}: its values do not fit a LINT")

@@ -120,6 +120,8 @@ def test_every_example_program_agrees_under_random_inputs(data):
 # -- generated programs ---------------------------------------------------------------
 
 HEADER = """
+import enum
+
 from softplc import (BOOL, DINT, INT, LINT, LREAL, REAL, SINT, TIME, UDINT, UINT, ULINT, USINT,
     BYTE, WORD, DWORD, LWORD, Input, Memory, Output, function_block, program)
 from softplc import ARRAY
@@ -127,6 +129,13 @@ from softplc.stdlib import (ABS, COS, CTD, CTU, CTUD, EXP, F_TRIG, GET_BIT, HYST
     MAX, MIN, MUX, PID, R_TRIG, RAMP, RS, SEL, SET_BIT, SIN, SQRT, SR, TIME_TO_MS, TO_DINT,
     TO_INT, TO_LINT, TO_LREAL, TO_REAL, TO_SINT, TO_UDINT, TO_UINT, TO_ULINT, TO_USINT, TOF, TON,
     TP, TRUNC, ms, ROL, ROR, SHL, SHR, TO_BYTE, TO_WORD, TO_DWORD, TO_LWORD)
+
+
+class St(enum.IntEnum):
+    A = 0
+    B = 1
+    C = 2
+    D = 5
 
 
 def clamp3(x):
@@ -181,6 +190,8 @@ class Gen:
     mw = Memory(WORD, 0x5A5A)
     o_word = Output(WORD)
     o_lword = Output(LWORD)
+    st = Memory(St)
+    o_st = Output(St, initial=St.D)
     m = Memory(INT)
     mr = Memory(REAL)
     mb = Memory(BOOL)
@@ -553,6 +564,8 @@ class Gen:
         if k == 5:
             return f"GET_BIT(TO_UINT({self.int_(d - 1)}), {self.pick([str(self.draw(st.integers(0, 15))), '(self.sh % 16)'])})"
         if k == 6:
+            if self.draw(st.booleans()):
+                return f"({self.enum_(d - 1)} {self.pick(['==', '!='])} {self.enum_(d - 1)})"
             return f"({self.bool_(d - 1)} != {self.bool_(d - 1)})"
         if k == 7:
             t = self.pick(sorted(TYPED_LEAVES))
@@ -614,9 +627,46 @@ class Gen:
         group = self.pick([builtin, builtin, user, readback])
         return group[self.draw(st.integers(0, len(group) - 1))]()
 
+    def enum_(self, d):
+        """An expression of enumeration St."""
+        k = self.draw(st.integers(0, 4 if d > 0 else 1))
+        if k == 0:
+            return self.pick(["self.st", "self.o_st"])
+        if k == 1:
+            return f"St.{self.pick(['A', 'B', 'C', 'D'])}"
+        if k == 2:
+            return f"St(LIMIT(0, {self.int_(d - 1)}, 2))"
+        if k == 3:
+            return f"({self.enum_(d - 1)} if {self.bool_(d - 1)} else {self.enum_(d - 1)})"
+        return f"MUX(self.sh % 3, St.A, {self.enum_(d - 1)}, St.D)"
+
+    def match_stmt(self, d, ind):
+        """A match over the enumeration or over an integer, with alternatives, guards,
+        captures and a default."""
+        p = " " * ind
+        if self.draw(st.booleans()):
+            subject, values = self.enum_(1), ["St.A", "St.B", "St.C", "St.D"]
+        else:
+            subject = self.pick(["self.a", "TO_DINT(self.m) % 9", "self.ua", "self.sn"])
+            values = [str(self.draw(st.integers(-3, 9))) for _ in range(6)]
+        out = f"{p}match {subject}:\n"
+        for _ in range(self.draw(st.integers(1, 4))):
+            pat = " | ".join(self.pick(values) for _ in range(self.draw(st.integers(1, 3))))
+            out += f"{p}    case {pat}:\n{self.block(d - 1, ind + 8)}"
+        if not values[0].startswith("St") and self.draw(st.booleans()):
+            x = f"x{next(_counter)}"  # a capture keeps the subject's type: a new name each
+            out += f"{p}    case {x} if {x} > 3:\n{p}        self.m = TO_INT({x})\n"
+        if self.draw(st.booleans()):
+            out += f"{p}    case _:\n{self.block(d - 1, ind + 8)}"
+        return out
+
     def stmt(self, d, ind):
         p = " " * ind
-        k = self.draw(st.integers(0, 16 if d > 0 else 9))
+        k = self.draw(st.integers(0, 17 if d > 0 else 9))
+        if k == 17:
+            return self.match_stmt(d, ind)
+        if k == 16 and self.draw(st.booleans()):
+            return f"{p}self.{self.pick(['st', 'o_st'])} = {self.enum_(2)}\n"
         if k > 14:
             k = 6  # block calls (and what they read) are where the subtle cases are
         if k == 0:

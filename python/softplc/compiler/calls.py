@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import enum
 import inspect
 from types import FunctionType
 
@@ -27,6 +28,7 @@ from softplc.compiler.model import Entity, Frame, Local, Val
 from softplc.compiler.source import first_store, is_self_path, root_name
 from softplc.iectypes import ANY_INT, ANY_REAL
 from softplc.limits import MAX_INLINE_DEPTH
+from softplc.types import is_enum_class
 
 __all__ = ["Arg", "Calls"]
 
@@ -40,6 +42,9 @@ class Calls(Expressions):
     # -- what the other parts provide ---------------------------------------------------
 
     def stdlib_call(self, name: str, node: ast.Call, fr: Frame) -> Val:
+        raise NotImplementedError
+
+    def enum_call(self, cls: type[enum.IntEnum], node: ast.Call, fr: Frame) -> Val:
         raise NotImplementedError
 
     # -- dispatch -------------------------------------------------------------------------
@@ -114,6 +119,9 @@ class Calls(Expressions):
         sname = self.stdlib_ids.get(id(target))
         if sname is not None:
             return self.stdlib_call(sname, node, fr)
+        if is_enum_class(target):
+            assert isinstance(target, type)
+            return self.enum_call(target, node, fr)
         if target is abs:
             return self.stdlib_call("ABS", node, fr)
         if id(target) in self.fb_ids:

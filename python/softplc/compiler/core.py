@@ -9,6 +9,7 @@ method, what it needs from the others.
 from __future__ import annotations
 
 import ast
+import enum
 from types import FunctionType
 from typing import cast
 
@@ -26,6 +27,7 @@ from softplc.compiler.source import (
     function_info,
     node_count,
 )
+from softplc.compiler.typenames import enum_class, enum_type, is_enum
 from softplc.iectypes import (
     ANY_INT,
     ANY_REAL,
@@ -36,6 +38,7 @@ from softplc.iectypes import (
     TypeRuleError,
 )
 from softplc.limits import MAX_INLINED_NODES
+from softplc.types import enum_members
 
 __all__ = ["ANY_INT_LIMIT", "EXACT_FLOAT_INT", "CompilerCore", "Span", "span"]
 
@@ -272,6 +275,8 @@ class CompilerCore:
         """Implicit conversion of ``v`` to ``t`` (widening or an untyped number)."""
         if v.t == t:
             return v
+        if is_enum(t) or is_enum(v.t):
+            raise self.enum_mismatch(v.t, t, fr, node)
         if t == "TIME":
             raise self.err(
                 fr,
@@ -334,8 +339,30 @@ class CompilerCore:
         self.b.emit("conv", d, self.cell_of(v))
         return Val(t, d)
 
+    def enum_mismatch(self, got: str, want: str, fr: Frame, node: ast.AST) -> CompileError:
+        """The error for a value that meets an enumeration it does not belong to."""
+        cls = enum_class(want)
+        if cls is not None:
+            members = ", ".join(f"{cls.__name__}.{n}" for n, _ in enum_members(cls)[:3])
+            return self.err(
+                fr,
+                node,
+                "enumeration value",
+                f"{want} takes its members, got {got}",
+                f"write a member ({members}, ...), or convert a number with {cls.__name__}(n)",
+            )
+        return self.err(
+            fr,
+            node,
+            "enumeration value",
+            f"{got} is an enumeration; it does not convert to {want} implicitly",
+            f"convert it explicitly: TO_{want}(x)" if want in it.NUM_TYPES else "",
+        )
+
     def const_from_python(self, fr: Frame, node: ast.AST, v: object) -> Val:
         """A Python value (a module constant, a default argument) as a constant."""
+        if isinstance(v, enum.IntEnum):
+            return Val(enum_type(type(v)), value=int(v))
         if isinstance(v, bool):
             return Val("BOOL", value=v)
         if isinstance(v, (it.IecInt, it.IecReal)):

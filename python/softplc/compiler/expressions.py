@@ -14,10 +14,12 @@ import builtins
 
 from softplc import iectypes as it
 from softplc.compiler.core import ANY_INT_LIMIT
+from softplc.compiler.entities import Constant
 from softplc.compiler.fold import fold_binop, has_calls, is_simple
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Entity, Frame, Local, Val, cell_type
 from softplc.compiler.statements import BINOPS, UNSUPPORTED, SilentError, Statements
+from softplc.compiler.typenames import is_enum
 from softplc.iectypes import ANY_INT, ANY_REAL, BIT_TYPES, INT_TYPES, TypeRuleError
 from softplc.limits import MAX_CONSTANT_BITS
 
@@ -217,13 +219,17 @@ class Expressions(Statements):
             if isinstance(base, (ast.Attribute, ast.Subscript)):
                 owner = self.path(base, fr)
                 return owner.member(self, node.attr, fr, node, outside=True)
-            if isinstance(base, ast.Name) and base.id in fr.globals:
+            if isinstance(base, (ast.Name, ast.Attribute)) and self.static_object(base, fr):
+                # Phase.RED, config.LIMIT: a member or a constant of a module-level name.
+                obj = self.static_object(node, fr)
+                if isinstance(obj, (bool, int, float, str)):
+                    return Constant(self.const_from_python(fr, node, obj))
                 raise self.err(
                     fr,
                     node,
                     "module attribute",
-                    f"{ast.unparse(node)} is not supported",
-                    "import the constant by name (from mod import NAME)",
+                    f"{ast.unparse(node)} is not a number, BOOL, TIME or enumeration member",
+                    "use a constant or a member of an IntEnum",
                 )
             raise self.err(
                 fr,
@@ -266,6 +272,16 @@ class Expressions(Statements):
     # -- operators ------------------------------------------------------------------------
 
     def binop_vals(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        for v in (a, b):
+            if is_enum(v.t):
+                raise self.err(
+                    fr,
+                    node,
+                    f"operator {op}",
+                    f"{v.t} is an enumeration: its members are names, not numbers",
+                    "compare members with == and != (or use match), or convert with "
+                    "TO_INT(x) to compute with the value",
+                )
         try:
             rt, ca, cb = it.result_type(op, a.t, b.t)
         except TypeRuleError as e:
@@ -388,6 +404,14 @@ class Expressions(Statements):
 
     def unary(self, node: ast.UnaryOp, fr: Frame) -> Val:
         v = self.expr(node.operand, fr)
+        if is_enum(v.t):
+            raise self.err(
+                fr,
+                node,
+                f"unary {ast.unparse(node)[:1]}",
+                f"{v.t} is an enumeration, not a number or BOOL",
+                "convert with TO_INT(x) to compute with the value",
+            )
         if isinstance(node.op, ast.Not):
             if v.t != "BOOL":
                 raise self.err(
@@ -477,6 +501,20 @@ class Expressions(Statements):
 
     def compare_type(self, op: str, ta: str, tb: str, fr: Frame, node: ast.AST) -> str:
         """The type both sides of a comparison are converted to."""
+        if is_enum(ta) or is_enum(tb):
+            if ta != tb:
+                raise self.enum_mismatch(
+                    tb if is_enum(ta) else ta, ta if is_enum(ta) else tb, fr, node
+                )
+            if op not in ("==", "!="):
+                raise self.err(
+                    fr,
+                    node,
+                    f"comparison {op}",
+                    f"enumeration members ({ta}) compare with == and != only",
+                    "compare TO_INT(x) values to order them",
+                )
+            return ta
         if ta == "BOOL" or tb == "BOOL":
             if ta != tb or op not in ("==", "!="):
                 raise self.err(

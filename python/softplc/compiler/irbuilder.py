@@ -11,6 +11,7 @@ import msgpack
 
 from softplc.compiler.errors import LimitReached
 from softplc.compiler.ops import OPS, arity
+from softplc.compiler.typenames import storage
 from softplc.iectypes import f32
 from softplc.limits import MAX_CELLS, MAX_INSTRUCTIONS
 
@@ -76,6 +77,7 @@ class IrBuilder:
 
     def var(self, name: str, t: str) -> int:
         """Index of an image variable (added on first use)."""
+        t = storage(t)
         i = self._var_index.get(name)
         if i is None:
             i = len(self.vars)
@@ -85,6 +87,7 @@ class IrBuilder:
 
     def table(self, names: tuple[str, ...], t: str) -> int:
         """Index of an image table (an array of variables of one type)."""
+        t = storage(t)
         key = tuple(self.var(n, t) for n in names)
         i = self._table_index.get(key)
         if i is None:
@@ -104,6 +107,7 @@ class IrBuilder:
 
     def cell(self, t: str, init: object = None) -> int:
         """A new cell of type ``t`` with an initial value (zero by default)."""
+        t = storage(t)
         value: Init
         if init is None:
             value = False if t == "BOOL" else (0.0 if t in ("REAL", "LREAL") else 0)
@@ -122,6 +126,7 @@ class IrBuilder:
 
     def const(self, t: str, value: object) -> int:
         """A cell holding a constant (shared by equal constants; never written)."""
+        t = storage(t)
         v: Init
         if t == "REAL":
             v = f32(float(value))  # type: ignore[arg-type]
@@ -141,7 +146,7 @@ class IrBuilder:
 
     def symbol(self, path: str, t: str, role: str, cell: int) -> None:
         """Records a stateful cell in the symbol table."""
-        self.symbols.append(Symbol(path, t, role, cell))
+        self.symbols.append(Symbol(path, storage(t), role, cell))
 
     def at(self, file: str, line: int) -> None:
         """Sets the source position of the instructions emitted next."""
@@ -165,6 +170,7 @@ class IrBuilder:
 
     def temp(self, t: str, live: list[tuple[str, int]]) -> int:
         """A scratch cell of type ``t``, recorded in ``live`` for release."""
+        t = storage(t)
         pool = self._free.get(t)
         c = pool.pop() if pool else self.cell(t)
         live.append((t, c))
@@ -200,6 +206,13 @@ class IrBuilder:
         label.uses.append((pc, len(cond)))
         if label.pos is not None:
             raise AssertionError("forward jump to a placed label")
+
+    def jtab(self, x: int, lo: int, targets: list[Label], default: Label) -> None:
+        """A jump table on cell ``x``: to ``targets[x - lo]``, else to ``default``
+        (every label placed later)."""
+        pc = self.emit("jtab", x, lo, *([-1] * (len(targets) + 1)))
+        for k, label in enumerate([*targets, default]):
+            label.uses.append((pc, 2 + k))
 
     def place(self, label: Label) -> None:
         """Puts ``label`` here and patches the jumps to it."""

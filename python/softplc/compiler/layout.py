@@ -30,6 +30,7 @@ from softplc.compiler.shapes import (
     Shape,
     UserFbShape,
 )
+from softplc.compiler.typenames import enum_type
 
 __all__ = ["Layouts"]
 
@@ -42,7 +43,8 @@ def var_shape(var: object) -> Shape:
     from softplc.authoring import Var
 
     assert isinstance(var, Var)
-    elem: Shape = ScalarShape(var.elem_type)
+    e = var.enum
+    elem: Shape = ScalarShape(enum_type(e) if e is not None else var.elem_type)
     if var.length is None:
         return elem
     return ArrayShape(elem, (var.length,))

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from softplc.compiler.errors import CompileError
 from softplc.compiler.irbuilder import IrBuilder, Label
-from softplc.iectypes import ANY_INT, ANY_REAL
+from softplc.compiler.typenames import is_untyped, storage
 
 __all__ = [
     "CellLoc",
@@ -66,17 +66,9 @@ class Val:
 
 
 def cell_type(t: str) -> str:
-    """The cell type that holds a value of static type ``t``."""
-    if t == ANY_INT:
-        return "LINT"
-    if t == ANY_REAL:
-        return "LREAL"
-    return t
-
-
-def is_untyped(t: str) -> bool:
-    """True for the types of Python literals and loop indices."""
-    return t in (ANY_INT, ANY_REAL)
+    """The cell type that holds a value of static type ``t`` (an untyped integer: LINT,
+    an enumeration: its storage type)."""
+    return storage(t)
 
 
 @dataclass

@@ -75,6 +75,8 @@ _BASE: dict[str, tuple[str, ...]] = {
     "jz": ("cell", "fwd"),
     "jnz": ("cell", "fwd"),
     "loop": ("back",),
+    # jtab x lo t0 .. t(n-1) default: jump to t(x - lo), or to default outside 0..n.
+    "jtab": ("cell", "int", "rest"),
     "quality": ("cell", "var"),
     "age": ("cell", "var"),
     "qualityx": ("cell", "table", "cell"),

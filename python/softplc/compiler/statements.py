@@ -10,6 +10,7 @@ compilation goes on with the next statement.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
 from softplc import iectypes as it
 from softplc.compiler.core import CompilerCore
@@ -17,10 +18,11 @@ from softplc.compiler.errors import CompileError
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Entity, Frame, Local, LoopCtx, Val, cell_type, is_untyped
 from softplc.compiler.source import assigned_names, assigns
+from softplc.compiler.typenames import is_enum
 from softplc.iectypes import ANY_INT, ANY_REAL
 from softplc.limits import MAX_LOOP_TURNS
 
-__all__ = ["BINOPS", "UNSUPPORTED", "SilentError", "Statements"]
+__all__ = ["BINOPS", "JTAB_DENSITY", "JTAB_MIN_CASES", "UNSUPPORTED", "SilentError", "Statements"]
 
 BINOPS: dict[type, str] = {
     ast.Add: "+",
@@ -51,7 +53,6 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     ast.FunctionDef: ("nested function", "define helper functions at module level"),
     ast.AsyncFunctionDef: ("async function", "scans are synchronous"),
     ast.ClassDef: ("nested class", "define classes at module level"),
-    ast.Match: ("match statement", "use if/elif/else"),
     ast.AsyncFor: ("async for", "use for i in range(N)"),
     ast.AsyncWith: ("async with", "not available in a scan"),
     ast.Lambda: ("lambda", "define a helper function at module level"),
@@ -71,6 +72,22 @@ UNSUPPORTED: dict[type, tuple[str, str]] = {
     ast.Starred: ("starred expression", "pass arguments one by one"),
     ast.Slice: ("slice", "index one element at a time"),
 }
+
+
+#: A match takes a jump table from this many distinct values on ...
+JTAB_MIN_CASES = 3
+#: ... when the values span at most this many times their number (plus 16): a
+#: table is one instruction whatever the case, a chain of comparisons two per value.
+JTAB_DENSITY = 4
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    """What a case of a match checks: its values (None: any), capture and guard."""
+
+    values: list[int] | None
+    capture: str | None
+    guard: ast.expr | None
 
 
 class SilentError(Exception):
@@ -168,6 +185,9 @@ class Statements(CompilerCore):
             return
         if isinstance(st, ast.For):
             self.for_stmt(st, fr)
+            return
+        if isinstance(st, ast.Match):
+            self.match_stmt(st, fr)
             return
         if isinstance(st, (ast.Break, ast.Continue)):
             self.loop_jump(st, fr)
@@ -392,6 +412,206 @@ class Statements(CompilerCore):
         self.b.place(brk)
         fr.dead_loop_vars.add(var)
         fr.assigned = before
+
+    # -- match ----------------------------------------------------------------------------
+
+    def match_stmt(self, st: ast.Match, fr: Frame) -> None:
+        """``match`` over an integer, bit string, BOOL or enumeration: the subject is
+        evaluated once; cases are tried in order and the first that matches runs.
+        Cases of constant values without guards compile to one jump table when the
+        values are dense enough (:data:`JTAB_MIN_CASES`), else to a chain of
+        comparisons."""
+        subj = self.expr(st.subject, fr)
+        t = subj.t
+        if not (t in it.INT_TYPES or t in it.BIT_TYPES or t in ("BOOL", ANY_INT) or is_enum(t)):
+            hint = (
+                "a match compares exactly, and floats are rarely equal: compare ranges "
+                "with if/elif (if x < 1.5: ...)"
+                if t in (*it.FLOAT_TYPES, ANY_REAL)
+                else "match over integers, bit strings, BOOL or an enumeration"
+            )
+            raise self.err(fr, st.subject, "match subject", f"cannot match over {t}", hint)
+        if subj.mutable:
+            subj = self.copy(subj)  # the cases may change the variable; Python read it once
+        cases = [self.case_plan(c, t, fr) for c in st.cases]
+        x = self.cell_of(subj)
+        before = set(fr.assigned)
+        paths: list[tuple[bool, set[str]]] = []
+        end = Label()
+        table = self.jump_table(cases, t)
+        bodies = [Label() for _ in cases]
+        if table is not None:
+            lo, slots, default = table
+            fallthrough = Label()
+            self.b.jtab(
+                x,
+                lo,
+                [bodies[k] if k is not None else fallthrough for k in slots],
+                bodies[default] if default is not None else fallthrough,
+            )
+            for k, (case, plan) in enumerate(zip(st.cases, cases, strict=True)):
+                self.b.place(bodies[k])
+                self.case_body(case, plan, subj, fr, before, paths, end)
+            self.b.place(fallthrough)
+        else:
+            for case, plan in zip(st.cases, cases, strict=True):
+                nxt = Label()
+                if plan.values is not None:
+                    body = Label()
+                    hit = self.temp("BOOL")
+                    for v in plan.values:
+                        self.b.emit("eq", hit, x, self.b.const(cell_type(t), v))
+                        self.b.jump("jnz", body, hit)
+                    self.b.jump("jmp", nxt)
+                    self.b.place(body)
+                self.case_body(case, plan, subj, fr, before, paths, end, nxt)
+                self.b.place(nxt)
+        if not any(p.values is None and p.guard is None for p in cases):
+            paths.append((False, set(before)))  # no case matched
+        self.b.place(end)
+        self.merge_paths(fr, paths)
+
+    def case_body(
+        self,
+        case: ast.match_case,
+        plan: CasePlan,
+        subj: Val,
+        fr: Frame,
+        before: set[str],
+        paths: list[tuple[bool, set[str]]],
+        end: Label,
+        nxt: Label | None = None,
+    ) -> None:
+        """One case after its pattern matched: the capture, the guard, the body."""
+        fr.assigned = set(before)
+        fr.terminated = False
+        if plan.capture is not None:
+            self.capture(plan.capture, subj, fr, case.pattern)
+        if case.guard is not None:
+            assert nxt is not None
+            g = self.condition(case.guard, fr, "case guard")
+            self.b.jump("jz", nxt, self.cell_of(g))
+        self.block(case.body, fr)
+        paths.append((fr.terminated, set(fr.assigned)))
+        if not fr.terminated:
+            self.b.jump("jmp", end)
+        fr.terminated = False
+
+    def capture(self, name: str, subj: Val, fr: Frame, node: ast.AST) -> None:
+        """``case n:`` binds the subject to local ``n`` (of the subject's type)."""
+        cur = fr.locals.get(name)
+        if name in fr.loop_vars or name in fr.refs or name == "self":
+            raise self.err(fr, node, "case capture", f"{name!r} cannot be assigned here")
+        if cur is None:
+            t = self.literal_type(subj, fr, node) if is_untyped(subj.t) else subj.t
+            if t != subj.t:
+                # Python would bind the untyped value unconverted.
+                raise self.err(
+                    fr,
+                    node,
+                    "case capture",
+                    f"the subject is an untyped {subj.t}; {name!r} would hold it with no type",
+                    "match over a typed value, e.g. match TO_DINT(i):",
+                )
+            cur = Local(self.b.cell(t), t)
+            fr.locals[name] = cur
+        if not isinstance(cur, Local) or cur.t != subj.t:
+            have = cur.t if isinstance(cur, Local) else "a constant"
+            raise self.err(
+                fr,
+                node,
+                "case capture",
+                f"{name!r} is {have}, the subject is {subj.t} (a capture takes the "
+                "subject as it is)",
+                "capture into a new name",
+            )
+        self.b.emit("mov", cur.cell, self.cell_of(subj))
+        fr.assigned.add(name)
+
+    def case_plan(self, case: ast.match_case, t: str, fr: Frame) -> CasePlan:
+        """The values a case's pattern matches (None: any value), its capture and
+        guard."""
+        values, capture = self.pattern(case.pattern, t, fr)
+        return CasePlan(values, capture, case.guard)
+
+    def pattern(self, p: ast.pattern, t: str, fr: Frame) -> tuple[list[int] | None, str | None]:
+        if isinstance(p, ast.MatchAs):
+            if p.pattern is None:
+                return None, p.name
+            values, inner = self.pattern(p.pattern, t, fr)
+            if inner is not None:
+                raise self.err(fr, p, "case pattern", "a pattern binds one name")
+            return values, p.name
+        if isinstance(p, ast.MatchOr):
+            out: list[int] = []
+            for q in p.patterns:
+                values, cap = self.pattern(q, t, fr)
+                if values is None or cap is not None:
+                    raise self.err(fr, q, "case pattern", "alternatives are values (1 | 2 | 3)")
+                out += [v for v in values if v not in out]
+            return out, None
+        if isinstance(p, ast.MatchSingleton):
+            if not isinstance(p.value, bool):
+                raise self.err(fr, p, "case pattern", "None is not a value of a control program")
+            return self.pattern_value(Val("BOOL", value=p.value), t, fr, p), None
+        if isinstance(p, ast.MatchValue):
+            v = self.expr(p.value, fr)
+            if not v.is_const:
+                raise self.err(fr, p, "case pattern", f"{ast.unparse(p.value)} is not a constant")
+            return self.pattern_value(v, t, fr, p), None
+        raise self.err(
+            fr,
+            p,
+            "case pattern",
+            f"{type(p).__name__} patterns are not supported",
+            "match literals, enumeration members (Phase.RED), alternatives (1 | 2), _, or "
+            "a name with a guard (case n if n > 5:)",
+        )
+
+    def pattern_value(self, v: Val, t: str, fr: Frame, node: ast.AST) -> list[int]:
+        """The value of a constant pattern as the subject's cells hold it; a value the
+        subject's type cannot hold never matches (as in Python)."""
+        if v.t == "BOOL" or t == "BOOL":
+            if v.t != t:
+                raise self.err(fr, node, "case pattern", f"cannot match {v.t} against {t}")
+            return [int(bool(v.value))]
+        if is_enum(t) or is_enum(v.t):
+            if v.t != t:
+                raise self.enum_mismatch(v.t, t, fr, node)
+            return [v.int_value]
+        if v.t not in it.INT_TYPES and v.t not in it.BIT_TYPES and v.t != ANY_INT:
+            raise self.err(
+                fr, node, "case pattern", f"cannot match {v.t} against {t}", "use integer values"
+            )
+        k = v.int_value
+        return [k] if (t == ANY_INT and it.fits(k, "LINT")) or it.fits(k, cell_type(t)) else []
+
+    def jump_table(
+        self, cases: list[CasePlan], t: str
+    ) -> tuple[int, list[int | None], int | None] | None:
+        """A jump table for ``cases`` when they allow one and it pays: the lowest value,
+        the case of each value up from it, and the case every other value goes to."""
+        if t == "BOOL" or any(c.guard is not None for c in cases):
+            return None
+        owner: dict[int, int] = {}
+        default: int | None = None
+        for k, c in enumerate(cases):
+            if c.values is None:
+                default = k
+                break  # a case after an irrefutable one never runs
+            if c.capture is not None:
+                return None
+            for v in c.values:
+                owner.setdefault(v, k)
+        if len(owner) < JTAB_MIN_CASES:
+            return None
+        lo, hi = min(owner), max(owner)
+        span = hi - lo + 1
+        if span > JTAB_DENSITY * len(owner) + 16 or not (
+            it.fits(lo, "LINT") and it.fits(hi, "LINT")
+        ):
+            return None
+        return lo, [owner.get(lo + i) for i in range(span)], default
 
     # -- assignment -----------------------------------------------------------------------
 

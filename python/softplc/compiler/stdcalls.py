@@ -8,6 +8,7 @@ arguments, so a folded result is what reference mode computes.
 from __future__ import annotations
 
 import ast
+import enum
 from collections.abc import Callable
 
 from softplc import iectypes as it
@@ -17,6 +18,7 @@ from softplc.compiler.entities import ImageArray, ImageScalar, ProgramScope
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Frame, Val, cell_type
 from softplc.compiler.ops import MATH_OPS
+from softplc.compiler.typenames import enum_type, is_enum
 from softplc.iectypes import (
     ANY_INT,
     ANY_REAL,
@@ -26,6 +28,7 @@ from softplc.iectypes import (
     INT_TYPES,
     TypeRuleError,
 )
+from softplc.types import enum_members
 
 __all__ = ["StdCalls"]
 
@@ -298,6 +301,21 @@ class StdCalls(Calls):
         want(1)
         t = name[3:]
         a = args[0]
+        if is_enum(a.t):
+            if t not in INT_TYPES and t not in BIT_TYPES:
+                raise self.err(
+                    fr,
+                    node,
+                    f"{name}()",
+                    f"{a.t} is an enumeration; it converts to integer types only",
+                    "TO_INT(x) gives its value",
+                )
+            folded = fold()
+            if folded is not None:
+                return folded
+            d = self.temp(t)
+            self.b.emit("conv", d, self.cell_of(a))
+            return Val(t, d)
         try:
             probe: object = (
                 it.make(a.t, 0)
@@ -314,6 +332,61 @@ class StdCalls(Calls):
             return a
         d = self.temp(t)
         self.b.emit("conv", d, self.cell_of(a))
+        return Val(t, d)
+
+    # -- enumerations ---------------------------------------------------------------------
+
+    def enum_call(self, cls: type[enum.IntEnum], node: ast.Call, fr: Frame) -> Val:
+        """``Phase(n)``: the member whose value is the integer ``n``; a value that is no
+        member faults, as Python raises ValueError."""
+        t = enum_type(cls)
+        if node.keywords or len(node.args) != 1:
+            raise self.err(fr, node, f"{cls.__name__}()", "takes one integer")
+        a = self.expr(node.args[0], fr)
+        if a.t == t:
+            return a
+        if a.t not in INT_TYPES and a.t != ANY_INT:
+            raise self.err(
+                fr,
+                node,
+                f"{cls.__name__}()",
+                f"needs an integer, got {a.t}",
+                "convert a member of another enumeration with TO_INT(x) first"
+                if is_enum(a.t)
+                else "",
+            )
+        values = [v for _, v in enum_members(cls)]
+        if a.is_const:
+            if a.int_value not in values:
+                raise self.err(
+                    fr,
+                    node,
+                    f"{cls.__name__}()",
+                    f"{a.int_value} is not a value of {cls.__name__} "
+                    f"(values: {', '.join(map(str, values))})",
+                )
+            return Val(t, value=a.int_value)
+        at = cell_type(a.t)
+        x = self.cell_of(a)
+        valid = sorted(v for v in values if it.fits(v, at))
+        ok = Label()
+        hit = self.temp("BOOL")
+        if valid and valid == list(range(valid[0], valid[-1] + 1)):
+            low = self.temp("BOOL")
+            self.b.emit("ge", low, x, self.b.const(at, valid[0]))
+            self.b.emit("le", hit, x, self.b.const(at, valid[-1]))
+            self.b.emit("and", hit, hit, low)
+            self.b.jump("jnz", ok, hit)
+        else:
+            for v in valid:
+                self.b.emit("eq", hit, x, self.b.const(at, v))
+                self.b.jump("jnz", ok, hit)
+        self.b.emit(
+            "trap", self.b.message(f"{cls.__name__}(n): n is not a value of {cls.__name__}")
+        )
+        self.b.place(ok)
+        d = self.temp(t)
+        self.b.emit("conv", d, x)
         return Val(t, d)
 
     # -- quality and age ------------------------------------------------------------------
@@ -423,8 +496,8 @@ class StdCalls(Calls):
 
     def minmax(self, name: str, args: list[Val], fr: Frame, node: ast.AST) -> Val:
         t = self.common_of(name, args, fr, node)
-        if t == "BOOL":
-            raise self.err(fr, node, f"{name}()", "needs numbers or TIME, got BOOL")
+        if t == "BOOL" or is_enum(t):
+            raise self.err(fr, node, f"{name}()", f"needs numbers or TIME, got {t}")
         vals = [self.coerce(a, t, fr, node) for a in args]
         ct = cell_type(t)
         acc = vals[0]

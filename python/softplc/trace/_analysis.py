@@ -38,7 +38,10 @@ TIMING_FIELDS = ("scheduled_ns", "start_ns", "exec_time", "overrun")
 
 def json_value(sig: Signal, v: Any) -> Any:
     """A value as JSON: BOOL true/false, numbers as numbers (TIME in ns), non-finite
-    floats as the strings ``nan``, ``inf``, ``-inf``."""
+    floats as the strings ``nan``, ``inf``, ``-inf``; an enumeration's value as its
+    name."""
+    if sig.labels and not sig.is_bool and not sig.is_float:
+        return sig.labels.get(int(v), int(v))
     if sig.is_bool:
         return bool(v)
     if sig.is_float:
@@ -59,7 +62,10 @@ def _fmt_ns(v: int) -> str:
 
 
 def text_value(sig: Signal, v: Any) -> str:
-    """A value as a person reads it: TRUE/FALSE, T#1.5ms, shortest float form."""
+    """A value as a person reads it: TRUE/FALSE, T#1.5ms, shortest float form, an
+    enumeration's member name."""
+    if sig.labels and not sig.is_bool and not sig.is_float:
+        return sig.labels.get(int(v), str(int(v)))
     if sig.is_bool:
         return "TRUE" if bool(v) else "FALSE"
     if sig.is_time:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import platform
 import weakref
@@ -13,7 +14,7 @@ from typing import Any, Self
 import numpy as np
 
 from softplc.trace._errors import TraceError
-from softplc.trace._reader import split_patterns
+from softplc.trace._reader import ENUMS_META, split_patterns
 from softplc.types import NUMPY_DTYPES as _NUMPY_OF
 
 __all__ = [
@@ -254,6 +255,15 @@ def start_trace(
     if backpressure is None:
         backpressure = clock == "virtual"
     info = [("clock", clock), ("host", platform.node())]
+    labels = getattr(engine, "enum_labels", None)
+    if labels:
+        # The names of enumeration values, so readers show members, not numbers.
+        info.append(
+            (
+                ENUMS_META,
+                json.dumps({n: {str(k): v for k, v in m.items()} for n, m in labels.items()}),
+            )
+        )
     info += [(str(k), str(v)) for k, v in (meta or {}).items()]
     rec = _native().trace_start(
         native_engine,

@@ -17,8 +17,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use softplc_core::rt::RtRequest;
 use softplc_core::{
-    Area, ClockKind, Driver, Engine, EngineBuilder, Layout, LayoutBuilder, OverrunPolicy, PlcState,
-    Program, SimDriver, TaskConfig, Value, VarDecl, VarId, WriteRule,
+    Area, ClockKind, Domain, Driver, Engine, EngineBuilder, Layout, LayoutBuilder, OverrunPolicy,
+    PlcState, Program, SimDriver, TaskConfig, Value, VarDecl, VarId, WriteRule,
 };
 
 use crate::dicts;
@@ -183,7 +183,7 @@ impl PyEngine {
     }
 
     /// Declares a variable; returns its index.
-    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit="", min=None, max=None, writable=true))]
+    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit="", min=None, max=None, writable=true, values=None))]
     #[allow(clippy::too_many_arguments)]
     fn declare(
         &self,
@@ -198,6 +198,7 @@ impl PyEngine {
         min: Option<&Bound<'_, PyAny>>,
         max: Option<&Bound<'_, PyAny>>,
         writable: bool,
+        values: Option<Vec<i64>>,
     ) -> PyResult<u32> {
         let area = area_of(area)?;
         let ty = type_from_name(type_name)?;
@@ -217,10 +218,15 @@ impl PyEngine {
             )));
         }
         decl.unit = unit.to_string();
+        let domain = values
+            .map(|v| Domain::of(&v))
+            .transpose()
+            .map_err(|e| ConfigError::new_err(format!("variable {name:?}: {e}")))?;
         decl.rule = WriteRule {
             writable,
             min: conv(min, "min")?,
             max: conv(max, "max")?,
+            domain,
         };
         let mut g = self.lock(py)?;
         let c = Self::config(&mut g)?;
@@ -510,6 +516,13 @@ impl PyEngine {
         let mut g = self.lock(py)?;
         Self::built(&mut g)?.stop_at_cycle(total);
         Ok(())
+    }
+
+    /// The full name of the variable `name` names (a full name, a unique bare name or
+    /// a direct address).
+    fn resolve(&self, name: &str) -> PyResult<String> {
+        let (l, id) = self.var(name)?;
+        Ok(l.var(id).name.clone())
     }
 
     /// Reads a variable from the latest published cycle.

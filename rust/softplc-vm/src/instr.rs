@@ -554,6 +554,11 @@ pub enum Instr {
         c: u32,
         t: u32,
     },
+    /// Jump through jump table `t` on the value of cell `x`.
+    JTab {
+        x: u32,
+        t: u32,
+    },
     /// Backward jump, charged against the per-scan loop budget.
     Loop {
         t: u32,

@@ -11,7 +11,7 @@ use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, 
 use crate::fb::{self, FbKind};
 use crate::instr::Instr;
 use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn, Norm};
-use crate::verify::{CellSymbol, Checked};
+use crate::verify::{CellSymbol, Checked, JumpTable};
 
 /// Backward jumps allowed in one scan. The compiler only emits bounded `for` loops, so
 /// this is a safety net against hand-made IR that would otherwise hang the scan.
@@ -61,6 +61,7 @@ pub struct CompiledProgram {
     ctables: Box<[Box<[u32]>]>,
     index_names: Box<[(u32, u32)]>,
     symbols: Box<[CellSymbol]>,
+    jump_tables: Box<[JumpTable]>,
     need: [usize; 3],
     need_vars: usize,
 }
@@ -88,6 +89,7 @@ impl CompiledProgram {
             ctables: c.ctables.into_iter().map(Vec::into_boxed_slice).collect(),
             index_names: c.index_names.into_boxed_slice(),
             symbols: c.symbols.into_boxed_slice(),
+            jump_tables: c.jump_tables.into_boxed_slice(),
             need: c.need,
             need_vars: c.need_vars,
         }
@@ -222,6 +224,7 @@ impl Program for CompiledProgram {
                 slots: &self.tables,
                 vars: &self.table_vars,
                 cells: &self.ctables,
+                jumps: &self.jump_tables,
             },
             cx.image,
             cx.now_ns as i64,
@@ -336,6 +339,7 @@ struct Tables<'a> {
     slots: &'a [Box<[Slot]>],
     vars: &'a [Box<[u32]>],
     cells: &'a [Box<[u32]>],
+    jumps: &'a [JumpTable],
 }
 
 /// The bits a cell holds for `v`: integers sign- or zero-extended to 64 bits (the
@@ -356,7 +360,8 @@ fn run(
     now: i64,
     abort: &AtomicBool,
 ) -> Result<(), (usize, Fault)> {
-    let (tables, table_vars, ctables) = (tables.slots, tables.vars, tables.cells);
+    let (tables, table_vars, ctables, jumps) =
+        (tables.slots, tables.vars, tables.cells, tables.jumps);
     let mut pc = 0usize;
     let mut budget = LOOP_BUDGET;
     macro_rules! r {
@@ -690,6 +695,21 @@ fn run(
             }
             Instr::Jmp { t } => {
                 pc = t as usize;
+                continue;
+            }
+            Instr::JTab { x, t } => {
+                let jt = &jumps[t as usize];
+                let v = if jt.signed {
+                    r!(x) as i64 as i128
+                } else {
+                    r!(x) as i128
+                };
+                let k = v - jt.lo as i128;
+                pc = if (0..jt.targets.len() as i128).contains(&k) {
+                    jt.targets[k as usize]
+                } else {
+                    jt.default
+                } as usize;
                 continue;
             }
             Instr::Jz { c: cond, t } => {

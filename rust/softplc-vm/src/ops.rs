@@ -62,7 +62,7 @@ pub struct OpSpec {
     pub operands: &'static [Operand],
 }
 
-use Operand::{Back, Cell, CellTable, Count, Forward, Message, Table, Var};
+use Operand::{Back, Cell, CellTable, Count, Forward, Int, Message, Rest, Table, Var};
 
 const D_A: &[Operand] = &[Cell, Cell];
 const D_A_B: &[Operand] = &[Cell, Cell, Cell];
@@ -115,6 +115,8 @@ pub const OPS: &[OpSpec] = &[
     op("jz", &[Cell, Forward]),
     op("jnz", &[Cell, Forward]),
     op("loop", &[Back]),
+    // jtab x lo t0 .. t(n-1) default: jump to t(x - lo), or default outside 0..n.
+    op("jtab", &[Cell, Int, Rest]),
     op("quality", &[Cell, Var]),
     op("age", &[Cell, Var]),
     op("qualityx", &[Cell, Table, Cell]),

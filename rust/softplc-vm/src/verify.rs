@@ -76,6 +76,20 @@ pub struct CellSymbol {
     pub cell: u32,
 }
 
+/// A jump table (`jtab`): the targets of the values `lo .. lo + n`, and where every
+/// other value goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JumpTable {
+    /// The value of the first target.
+    pub lo: i64,
+    /// True when the selecting cell holds a signed type.
+    pub signed: bool,
+    /// Target of value `lo + k` at index `k`.
+    pub targets: Vec<u32>,
+    /// Target of every other value.
+    pub default: u32,
+}
+
 /// A verified program, ready for the interpreter.
 #[derive(Clone, Debug)]
 pub struct Checked {
@@ -108,6 +122,8 @@ pub struct Checked {
     pub index_names: Vec<(u32, u32)>,
     /// The stateful cells.
     pub symbols: Vec<CellSymbol>,
+    /// The jump tables of `jtab` instructions.
+    pub jump_tables: Vec<JumpTable>,
     /// Bytes each image area must have (input, output, memory).
     pub need: [usize; 3],
     /// Entries the image's per-variable quality and stamp vectors must have (one more
@@ -170,6 +186,8 @@ struct Lowerer<'d> {
     checks_left: Cell<u64>,
     /// Cell tables already checked, per element kind.
     ctables_checked: RefCell<HashSet<(i64, RunOf)>>,
+    /// Jump tables of the `jtab` instructions lowered so far.
+    jump_tables: RefCell<Vec<JumpTable>>,
 }
 
 impl Lowerer<'_> {
@@ -802,6 +820,35 @@ impl Lowerer<'_> {
                     Instr::Jnz { c, t }
                 }
             }
+            "jtab" => {
+                let (x, ty) = self.want(a[0], plain_int, "an integer")?;
+                if a.len() < 4 {
+                    return Err(self.err("a jump table needs at least one target and a default"));
+                }
+                let targets = a[2..a.len() - 1]
+                    .iter()
+                    .map(|&t| self.target(t, false))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let default = self.target(a[a.len() - 1], false)?;
+                let signed = int_bits(ty).is_some_and(|(_, s)| s);
+                if !signed && a[1] < 0 {
+                    return Err(self.err(format!(
+                        "jump table from {} on unsigned {ty}: no value is below 0",
+                        a[1]
+                    )));
+                }
+                let mut tables = self.jump_tables.borrow_mut();
+                tables.push(JumpTable {
+                    lo: a[1],
+                    signed,
+                    targets,
+                    default,
+                });
+                Instr::JTab {
+                    x,
+                    t: (tables.len() - 1) as u32,
+                }
+            }
             "loop" => Instr::Loop {
                 t: self.target(a[0], true)?,
             },
@@ -1058,6 +1105,7 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         runs_checked: RefCell::new(HashSet::new()),
         checks_left: Cell::new(MAX_INDEXED_CHECKS),
         ctables_checked: RefCell::new(HashSet::new()),
+        jump_tables: RefCell::new(Vec::new()),
     };
     let mut code = Vec::with_capacity(doc.code.len());
     for (pc, (op, args)) in doc.code.iter().enumerate() {
@@ -1079,6 +1127,7 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         ctables: doc.ctables.clone(),
         index_names,
         symbols,
+        jump_tables: lw.jump_tables.into_inner(),
         need,
         need_vars,
     })

@@ -635,3 +635,46 @@ fn an_index_fault_names_the_array_and_each_dimension_is_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn a_jump_table_jumps_on_the_value_and_takes_the_default_outside_it() {
+    let l = layout(&[]);
+    let mut d = Document::new("p");
+    let x = d.cell("INT", Init::Int(0));
+    let out = d.cell("INT", Init::Int(0));
+    let (k10, k20, k99) = (
+        d.cell("INT", Init::Int(10)),
+        d.cell("INT", Init::Int(20)),
+        d.cell("INT", Init::Int(99)),
+    );
+    // jtab x -1 [t(-1), t(0)] default
+    d.op("jtab", &[x, -1, 2, 4, 6]);
+    d.op("mov", &[out, k10]); // 1: unreachable filler
+    d.op("mov", &[out, k10]); // 2: x == -1
+    d.op("jmp", &[7]);
+    d.op("mov", &[out, k20]); // 4: x == 0
+    d.op("jmp", &[7]);
+    d.op("mov", &[out, k99]); // 6: default
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    for (v, want) in [(0, 20), (-1, 10), (1, 99), (-2, 99), (i16::MIN as i64, 99)] {
+        p.write_cell(x as usize, Value::Int(IecType::Int, v))
+            .unwrap();
+        scan(&mut p, &l, &mut img, 0).unwrap();
+        assert_eq!(
+            p.cell(out as usize),
+            Value::Int(IecType::Int, want),
+            "x = {v}"
+        );
+    }
+    // A backward target or a REAL selector is refused.
+    d.code[0].1 = vec![x, -1, 0, 4, 6];
+    assert!(load_program(&d.encode(), &l)
+        .err()
+        .unwrap()
+        .message
+        .contains("jump target"));
+    let r = d.cell("REAL", Init::Float(0.0));
+    d.code[0].1 = vec![r, -1, 2, 4, 6];
+    assert!(load_program(&d.encode(), &l).is_err());
+}
