@@ -8,6 +8,7 @@ Example:
 """
 
 from softplc.authoring import ARRAY, Input, Memory, Output, Var, function_block, program
+from softplc.datatypes import Field, struct
 from softplc.engine import Engine, RealtimeWarning, Snapshot, Task
 from softplc.errors import (
     ConfigError,
@@ -188,6 +189,7 @@ __all__ = [
     "ConfigError",
     "ControlError",
     "Engine",
+    "Field",
     "IecType",
     "Input",
     "InvalidValue",
@@ -212,5 +214,6 @@ __all__ = [
     "parse_duration",
     "program",
     "s",
+    "struct",
     "us",
 ]

@@ -60,7 +60,8 @@ class Binding:
     errors: list[BindingError] = field(default_factory=list)
 
 
-_ELEMENT = re.compile(r"\[\d+\]$")
+# The declaration a leaf's name comes from: "rec" of "rec.id", "arr" of "arr[3]".
+_ROOT = re.compile(r"^[A-Za-z_]\w*")
 _ADDRESS_HINT = (
     "an address needs the size letter of its type and must not overlap another "
     "variable's (%IX0.3 is bit 3 of byte 0, %ID2 bytes 8-11); leave it out to have a "
@@ -99,7 +100,8 @@ def bind_program_file(pf: ProgramFile) -> Binding:
                     # The call Engine.add_program makes for each variable.
                     spec.declare(native, f"{pname}.{spec.attr}")
                 except SoftPlcError as e:
-                    attr = _ELEMENT.sub("", spec.attr)
+                    m = _ROOT.match(spec.attr)
+                    attr = m.group(0) if m else spec.attr
                     file, line, col = declaration_site(type(obj), attr)
                     hint = _ADDRESS_HINT if spec.address is not None else ""
                     errors.append(

@@ -123,7 +123,7 @@ HEADER = """
 import enum
 
 from softplc import (BOOL, DINT, INT, LINT, LREAL, REAL, SINT, TIME, UDINT, UINT, ULINT, USINT,
-    BYTE, WORD, DWORD, LWORD, Input, Memory, Output, function_block, program)
+    BYTE, WORD, DWORD, LWORD, Field, Input, Memory, Output, function_block, program, struct)
 from softplc import ARRAY
 from softplc.stdlib import (ABS, COS, CTD, CTU, CTUD, EXP, F_TRIG, GET_BIT, HYSTERESIS, LIMIT,
     MAX, MIN, MUX, PID, R_TRIG, RAMP, RS, SEL, SET_BIT, SIN, SQRT, SR, TIME_TO_MS, TO_DINT,
@@ -136,6 +136,22 @@ class St(enum.IntEnum):
     B = 1
     C = 2
     D = 5
+
+
+@struct
+class Rec:
+    n = Field(INT)
+    f = Field(BOOL)
+    v = Field(ARRAY(DINT, 2), [3, -4])
+
+
+def rec_sum(r):
+    return TO_DINT(r.n) + r.v[0] + r.v[1]
+
+
+def rec_bump(r, k):
+    r.n += k
+    r.v[1] = r.v[0]
 
 
 def clamp3(x):
@@ -192,6 +208,9 @@ class Gen:
     o_lword = Output(LWORD)
     st = Memory(St)
     o_st = Output(St, initial=St.D)
+    rin = Input(Rec)
+    recs = Memory(ARRAY(Rec, 3))
+    grid = Memory(ARRAY(INT, 2, 3))
     m = Memory(INT)
     mr = Memory(REAL)
     mb = Memory(BOOL)
@@ -258,6 +277,10 @@ INPUTS = [
     ("gen.bb", "BYTE"),
     ("gen.bw", "WORD"),
     ("gen.bd", "DWORD"),
+    ("gen.rin.n", "INT"),
+    ("gen.rin.f", "BOOL"),
+    ("gen.rin.v[0]", "DINT"),
+    ("gen.rin.v[1]", "DINT"),
 ]
 
 # Typed integer leaves by type (variables, block inputs and outputs, user block outputs).
@@ -454,8 +477,13 @@ class Gen:
         if k == 12:
             return f"TO_INT({self.tint(self.pick(sorted(TYPED_LEAVES)), d - 1)})"
         if k == 13:
-            if self.draw(st.booleans()):
+            c = self.draw(st.integers(0, 3))
+            if c == 0:
                 return f"TO_INT({self.bits(self.pick(sorted(BIT_LEAVES)), d - 1)})"
+            if c == 1:
+                return self.pick(
+                    [f"self.recs[{self.rix()}].n", f"self.grid{self.gix()}", "self.rin.n"]
+                )
             return f"self.pick({e()})"
         idx = self.pick(["clamp3(self.a)", "LIMIT(0, self.m, 3)", "(self.a & 3)", "(self.a % 5)"])
         return f"self.arr[{idx}]"
@@ -475,6 +503,14 @@ class Gen:
         if k == 3:
             return f"TO_DINT({self.real_(d - 1)})"
         if k == 4:
+            if self.draw(st.booleans()):
+                return self.pick(
+                    [
+                        f"rec_sum(self.recs[{self.rix()}])",
+                        "rec_sum(self.rin)",
+                        f"self.recs[{self.rix()}].v[1]",
+                    ]
+                )
             return f"TO_DINT(TRUNC({self.lreal_(d - 1)}))"
         if k == 5:
             return f"({self.dint_(d - 1)} << {self.count(d)})"
@@ -547,6 +583,8 @@ class Gen:
             "self.pid.AUTO",
             "self.acc.hit",
             "self.accs[0].hit",
+            "self.rin.f",
+            "self.recs[1].f",
         ]
         if d <= 0:
             return self.pick(leaves)
@@ -640,6 +678,38 @@ class Gen:
             return f"({self.enum_(d - 1)} if {self.bool_(d - 1)} else {self.enum_(d - 1)})"
         return f"MUX(self.sh % 3, St.A, {self.enum_(d - 1)}, St.D)"
 
+    def rix(self):
+        """An index into recs (length 3): constant, computed (possibly out of range: a
+        fault in both modes) or a loop index."""
+        opts = ["0", "2", "(self.a & 1)", "LIMIT(0, self.m, 2)", "(self.ua % 4)"]
+        if self.loop_vars:
+            opts.append(f"({self.loop_vars[-1]} % 3)")
+        return self.pick(opts)
+
+    def gix(self):
+        """Indices into grid (2 x 3), one of the two spellings."""
+        i = self.pick(["1", "(self.sh % 2)", "LIMIT(0, self.a, 1)"])
+        j = self.pick(["2", "(self.ua % 3)", "clamp3(self.m) % 3"])
+        return self.pick([f"[{i}, {j}]", f"[{i}][{j}]"])
+
+    def struct_stmt(self, p):
+        k = self.draw(st.integers(0, 6))
+        if k == 0:
+            return f"{p}self.recs[{self.rix()}].n = {self.int_(1)}\n"
+        if k == 1:
+            return f"{p}self.grid{self.gix()} = {self.int_(1)}\n"
+        if k == 2:
+            return f"{p}self.recs[{self.rix()}].v[{self.pick(['0', '1', '(self.sh % 2)'])}] = {self.dint_(1)}\n"
+        if k == 3:
+            return f"{p}rec_bump(self.recs[{self.rix()}], TO_INT({self.lit_int()}))\n"
+        if k == 4:
+            src = self.pick(["self.rin", f"self.recs[{self.rix()}]"])
+            return f"{p}self.recs[{self.rix()}] = {src}\n"
+        if k == 5:
+            r = f"r{next(_counter)}"
+            return f"{p}{r} = self.recs[{self.rix()}]\n{p}{r}.f = {self.bool_(1)}\n{p}{r}.n += 1\n"
+        return f"{p}self.grid{self.gix()} += {self.lit_int()}\n"
+
     def match_stmt(self, d, ind):
         """A match over the enumeration or over an integer, with alternatives, guards,
         captures and a default."""
@@ -667,6 +737,8 @@ class Gen:
             return self.match_stmt(d, ind)
         if k == 16 and self.draw(st.booleans()):
             return f"{p}self.{self.pick(['st', 'o_st'])} = {self.enum_(2)}\n"
+        if k == 16:
+            return self.struct_stmt(p)
         if k > 14:
             k = 6  # block calls (and what they read) are where the subtle cases are
         if k == 0:

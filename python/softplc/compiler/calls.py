@@ -12,13 +12,16 @@ import ast
 import builtins
 import enum
 import inspect
+from collections.abc import Callable
 from types import FunctionType
 
 from softplc.compiler.entities import (
     BuiltinFb,
     CellArray,
+    CellStruct,
     Constant,
     ImageArray,
+    ImageStruct,
     MethodRef,
     Scalar,
     UserFb,
@@ -153,15 +156,14 @@ class Calls(Expressions):
             ent = self.path(node, fr)
             if isinstance(ent, (Scalar, Constant)):
                 return ent.load(self, fr, node)
-            if isinstance(ent, (ImageArray, CellArray, UserFb, BuiltinFb)):
+            if isinstance(ent, (ImageArray, CellArray, ImageStruct, CellStruct, UserFb, BuiltinFb)):
                 return ent
             return ent.load(self, fr, node)
         return self.expr(node, fr)
 
-    def call_args(self, node: ast.Call, fr: Frame) -> tuple[list[Arg], dict[str, Arg]]:
-        """Evaluates the arguments left to right; a cell that a later argument's helper
-        call could change is copied first."""
-        nodes = [*node.args, *(k.value for k in node.keywords)]
+    def arguments(self, nodes: list[ast.expr], fr: Frame) -> list[Arg]:
+        """Evaluates arguments left to right; a cell that a later argument's helper call
+        could change is copied first."""
         vals: list[Arg] = []
         for i, n in enumerate(nodes):
             v = self.argument(n, fr)
@@ -172,6 +174,11 @@ class Calls(Expressions):
             ):
                 v = self.copy(v)
             vals.append(v)
+        return vals
+
+    def call_args(self, node: ast.Call, fr: Frame) -> tuple[list[Arg], dict[str, Arg]]:
+        """The positional and keyword arguments of a call, evaluated left to right."""
+        vals = self.arguments([*node.args, *(k.value for k in node.keywords)], fr)
         pos = vals[: len(node.args)]
         kws = {str(k.arg): v for k, v in zip(node.keywords, vals[len(node.args) :], strict=True)}
         return pos, kws
@@ -306,6 +313,8 @@ class Calls(Expressions):
         if len(args) > len(names) or kwargs:
             assert caller is not None and call_node is not None
             raise self.err(caller, call_node, f"call of {fn.__name__}", "too many arguments")
+        if caller is not None and call_node is not None:
+            self.check_aliasing(fn, bound, caller, call_node)
         for n, v in bound.items():
             self.bind_param(fn, fr, n, v, where.get(n), caller, call_node)
         self.inline_stack.append(fn)
@@ -331,6 +340,35 @@ class Calls(Expressions):
         if top:
             return None
         return fr.result
+
+    def check_aliasing(
+        self, fn: FunctionType, bound: dict[str, Arg], caller: Frame, call_node: ast.AST
+    ) -> None:
+        """Two arguments passed by reference may not name overlapping places when the
+        helper writes through either (IEC's rule for VAR_IN_OUT): writes through one
+        name would change what the other reads, in the middle of the helper."""
+        refs = [(n, v) for n, v in bound.items() if isinstance(v, Entity)]
+        if len(refs) < 2:
+            return
+        fglobals = fn.__globals__
+        written = writes_through(
+            self.function_info(fn).node,
+            lambda n: id(fglobals.get(n)) in self.stdlib_ids or n == "abs",
+        )
+        prints = {n: self.footprint(v, caller, call_node) for n, v in refs}
+        for i, (a, ea) in enumerate(refs):
+            for b, eb in refs[i + 1 :]:
+                if (a in written or b in written) and prints[a] & prints[b]:
+                    w = a if a in written else b
+                    raise self.err(
+                        caller,
+                        call_node,
+                        "aliased arguments",
+                        f"{a!r} ({ea.what()}) and {b!r} ({eb.what()}) of {fn.__name__} may "
+                        f"name the same place, and {fn.__name__} writes through {w!r}",
+                        "pass places that cannot overlap (different variables, or constant "
+                        "indices that differ), or copy one first",
+                    )
 
     def bind_param(
         self,
@@ -395,14 +433,14 @@ class Calls(Expressions):
                 "self.timer(IN=x, PT=ms(500))",
             )
         names = [str(k.arg) for k in node.keywords]
-        vals = self.operands([k.value for k in node.keywords], fr)
+        vals = self.arguments([k.value for k in node.keywords], fr)
         # Python evaluates every keyword value before the block stores any of them: a
         # value read from a cell that an earlier keyword of this call stores into
         # (self.sr(S1=self.sr.R, R=self.sr.S1)) is copied before the stores begin.
         written: set[int] = set()
-        safe = []
+        safe: list[Arg] = []
         for name, v in zip(names, vals, strict=True):
-            if v.mutable and v.cell in written:
+            if isinstance(v, Val) and v.mutable and v.cell in written:
                 v = self.copy(v)
             safe.append(v)
             written |= ent.input_cells(name)
@@ -419,7 +457,11 @@ class Calls(Expressions):
                         f"{ent.cls.__name__} has no input {name!r}",
                         f"inputs: {', '.join(ins)}",
                     )
-                ent.field_entity(name, f, False).store(self, v, fr, kw.value)
+                target = ent.field_entity(name, f, False)
+                if isinstance(v, Entity):
+                    self.copy_aggregate(target, v, fr, kw.value)
+                else:
+                    target.store(self, v, fr, kw.value)
             self.inline_user_fb(ent, node, fr)
             return
         fields = ent.shape.fields
@@ -434,6 +476,8 @@ class Calls(Expressions):
                     f"{ent.kind} has no input {name!r}",
                     f"inputs: {', '.join(ins)}",
                 )
+            if isinstance(v, Entity):
+                raise self.err(fr, kw.value, f"{ent.kind} input", f"{name} takes a value")
             ent.member(self, name, fr, kw.value, outside=True).store(self, v, fr, kw.value)
         ent.run(self)
 
@@ -448,3 +492,27 @@ class Calls(Expressions):
             caller=fr,
             scan_of=f"block {ent.cls.__name__}",
         )
+
+
+def writes_through(node: ast.FunctionDef, is_stdlib: Callable[[str], bool]) -> set[str]:
+    """The names a function may write through: assigned through a path rooted at them
+    (``p.x = ...``, ``p[i] += ...``), called as a block (``p.fb(...)``), or passed on to
+    a helper or method (which may write); a standard function only reads."""
+    out: set[str] = set()
+    for n in ast.walk(node):
+        targets: list[ast.expr] = []
+        if isinstance(n, ast.Assign):
+            targets = [t for t in n.targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+        elif isinstance(n, (ast.AugAssign, ast.AnnAssign)):
+            if isinstance(n.target, (ast.Attribute, ast.Subscript)):
+                targets = [n.target]
+        elif isinstance(n, ast.Call):
+            if isinstance(n.func, (ast.Attribute, ast.Subscript)):
+                targets = [n.func]
+            if not (isinstance(n.func, ast.Name) and is_stdlib(n.func.id)):
+                targets += [*n.args, *(k.value for k in n.keywords)]
+        for t in targets:
+            r = root_name(t)
+            if r is not None:
+                out.add(r)
+    return out

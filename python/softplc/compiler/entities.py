@@ -28,6 +28,7 @@ from softplc.compiler.shapes import (
     FbField,
     ScalarShape,
     Shape,
+    StructShape,
     UserFbShape,
 )
 
@@ -38,14 +39,19 @@ __all__ = [
     "BuiltinFb",
     "CellArray",
     "CellScalar",
+    "CellStruct",
     "Constant",
     "ImageArray",
     "ImageScalar",
+    "ImageStruct",
     "MethodRef",
     "ProgramScope",
     "Scalar",
     "UserFb",
+    "aggregate_shape",
+    "describe_shape",
     "element_at",
+    "image_at",
     "image_entity",
 ]
 
@@ -236,14 +242,13 @@ class ImageArray(Entity):
             if v.is_const:
                 parts.append(str(v.int_value))
             else:
-                parts.append(Term(v, self.dims[d], 0, _dims_text(self.name, self.dims, d)))
+                src = ast.unparse(idx[k][0])
+                parts.append(Term(v, self.dims[d], 0, _dims_text(self.name, self.dims, d), src))
         label = f"{self.label}[{', '.join(ast.unparse(n) for n, _ in idx)}]"
         if len(parts) // 2 < len(self.dims):
             return replace(self, done=tuple(parts), label=label)
         loc = self.loc.plus(*parts, "]")
-        if isinstance(self.elem, ScalarShape):
-            return ImageScalar(loc, self.elem.t, self.area, label)
-        raise AssertionError(f"image arrays of {self.elem.describe()}")  # pragma: no cover
+        return image_at(self.elem, loc, self.area, label)
 
     def load(self, cx: Context, fr: Frame, node: ast.AST) -> Val:
         raise cx.err(fr, node, "value", f"{ast.unparse(node)} is not a value")
@@ -277,8 +282,9 @@ class CellArray(Entity):
                 loc = loc.at(v.int_value * stride)
                 consts.append(str(v.int_value))
             else:
-                loc = loc.with_term(Term(v, dims[d], stride, _dims_text(self.name, dims, d)))
-                consts.append("?")
+                src = ast.unparse(idx[k][0])
+                loc = loc.with_term(Term(v, dims[d], stride, _dims_text(self.name, dims, d), src))
+                consts.append(src)
         label = f"{self.label}[{', '.join(ast.unparse(n) for n, _ in idx)}]"
         given = self.given + len(vals)
         if given < len(dims):
@@ -310,6 +316,90 @@ def element_at(
         return BuiltinFb(loc, shape, label)
     if isinstance(shape, UserFbShape):
         return UserFb(loc, shape, label, path)
+    if isinstance(shape, StructShape):
+        return CellStruct(loc, shape, role, label, owner, outside, path or label)
+    raise AssertionError(shape)  # pragma: no cover
+
+
+def _no_field(cx: Context, shape: StructShape, name: str, fr: Frame, node: ast.AST) -> Exception:
+    fields = ", ".join(shape.fields)
+    return cx.err(
+        fr,
+        node,
+        "structure field",
+        f"{shape.cls.__name__} has no field {name!r}",
+        f"fields: {fields}",
+    )
+
+
+def _struct_value(cx: Context, shape: StructShape, fr: Frame, node: ast.AST) -> Exception:
+    return cx.err(
+        fr,
+        node,
+        "value",
+        f"{ast.unparse(node)} is a structure ({shape.cls.__name__}), not a value",
+        "read one of its fields, or assign it whole to a variable of the same structure",
+    )
+
+
+@dataclass
+class ImageStruct(Entity):
+    """A structure variable of the program (its fields are image variables)."""
+
+    loc: ImageLoc
+    shape: StructShape
+    area: str
+    label: str
+
+    def member(self, cx: Context, name: str, fr: Frame, node: ast.AST, *, outside: bool) -> Entity:
+        f = self.shape.fields.get(name)
+        if f is None:
+            raise _no_field(cx, self.shape, name, fr, node)
+        return image_at(f.shape, self.loc.plus(f".{name}"), self.area, f"{self.label}.{name}", name)
+
+    def load(self, cx: Context, fr: Frame, node: ast.AST) -> Val:
+        raise _struct_value(cx, self.shape, fr, node)
+
+
+@dataclass
+class CellStruct(Entity):
+    """A structure in the cells (a variable of a block, an element of an array)."""
+
+    loc: CellLoc
+    shape: StructShape
+    role: str
+    label: str
+    owner: str
+    outside: bool
+    path: str
+
+    def member(self, cx: Context, name: str, fr: Frame, node: ast.AST, *, outside: bool) -> Entity:
+        f = self.shape.fields.get(name)
+        if f is None:
+            raise _no_field(cx, self.shape, name, fr, node)
+        return element_at(
+            f.shape,
+            self.loc.at(f.offset),
+            self.role,
+            f"{self.label}.{name}",
+            self.owner,
+            self.outside,
+            path=f"{self.path}.{name}",
+            field=name,
+        )
+
+    def load(self, cx: Context, fr: Frame, node: ast.AST) -> Val:
+        raise _struct_value(cx, self.shape, fr, node)
+
+
+def image_at(shape: Shape, loc: ImageLoc, area: str, label: str, attr: str = "") -> Entity:
+    """The entity of ``shape`` at ``loc`` in the process image."""
+    if isinstance(shape, ScalarShape):
+        return ImageScalar(loc, shape.t, area, label, attr)
+    if isinstance(shape, ArrayShape):
+        return ImageArray(loc, shape.elem, shape.dims, area, label, loc.text)
+    if isinstance(shape, StructShape):
+        return ImageStruct(loc, shape, area, label)
     raise AssertionError(shape)  # pragma: no cover
 
 
@@ -498,13 +588,31 @@ class ProgramScope(Entity):
         return Constant(cx.class_constant(self.cls, name, fr, node))
 
 
-def image_entity(
-    root: str, shape: Shape, area: str, label: str, attr: str, dims_name: str
-) -> Entity:
+def image_entity(root: str, shape: Shape, area: str, label: str, attr: str) -> Entity:
     """The entity of a program variable of ``shape`` named ``root`` in the image."""
-    loc = ImageLoc((root,))
-    if isinstance(shape, ScalarShape):
-        return ImageScalar(loc, shape.t, area, label, attr)
-    if isinstance(shape, ArrayShape):
-        return ImageArray(loc, shape.elem, shape.dims, area, label, dims_name)
-    raise AssertionError(shape)  # pragma: no cover
+    return image_at(shape, ImageLoc((root,)), area, label, attr)
+
+
+def aggregate_shape(ent: Entity) -> Shape | None:
+    """The shape of what an aggregate entity names (an array's remaining dimensions),
+    or None for a scalar, block or other entity."""
+    if isinstance(ent, ImageArray):
+        given = len(ent.done) // 2
+        return ArrayShape(ent.elem, ent.dims[given:])
+    if isinstance(ent, CellArray):
+        return ArrayShape(ent.shape.elem, ent.shape.dims[ent.given :])
+    if isinstance(ent, (ImageStruct, CellStruct)):
+        return ent.shape
+    return None
+
+
+def describe_shape(ent: Entity) -> str:
+    """What an entity is, for messages (``ARRAY(INT, 4)``, ``Part``, ``a value``)."""
+    shape = aggregate_shape(ent)
+    if shape is not None:
+        return shape.describe()
+    if isinstance(ent, (BuiltinFb, UserFb)):
+        return f"a {ent.shape.describe()} block"
+    if isinstance(ent, Scalar):
+        return f"a {ent.t} value"
+    return ent.what()

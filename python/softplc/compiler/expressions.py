@@ -14,7 +14,7 @@ import builtins
 
 from softplc import iectypes as it
 from softplc.compiler.core import ANY_INT_LIMIT
-from softplc.compiler.entities import Constant
+from softplc.compiler.entities import Constant, describe_shape
 from softplc.compiler.fold import fold_binop, has_calls, is_simple
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Entity, Frame, Local, Val, cell_type
@@ -156,13 +156,14 @@ class Expressions(Statements):
                 f"{n!r} is only defined inside its for loop",
                 "copy it to a typed local inside the loop",
             )
+        self.check_ambiguous(n, fr, node)
         if n in fr.refs:
             raise self.err(
                 fr,
                 node,
                 "value",
-                f"{n} is {fr.refs[n].what()}, not a value",
-                f"read one of its elements or fields, e.g. {n}[i]",
+                f"{n} is {describe_shape(fr.refs[n])}, not a value",
+                f"read one of its elements or fields, e.g. {n}[i] or {n}.field",
             )
         loc = fr.locals.get(n)
         if loc is not None or n in fr.assigned_names:
@@ -200,8 +201,24 @@ class Expressions(Statements):
 
     # -- paths ----------------------------------------------------------------------------
 
+    def check_ambiguous(self, n: str, fr: Frame, node: ast.AST) -> None:
+        if n in fr.ambiguous:
+            raise self.err(
+                fr,
+                node,
+                "local reference",
+                f"{n!r} refers to different places on different paths (or to the last turn "
+                "of a loop)",
+                f"bind {n} where you use it, on the same path",
+            )
+
     def path(self, node: ast.expr, fr: Frame, *, outside: bool = False) -> Entity:
         """What ``self.a``, ``self.a[i].b``, ``param.x`` ... names."""
+        root = node
+        while isinstance(root, (ast.Attribute, ast.Subscript)):
+            root = root.value
+        if isinstance(root, ast.Name):
+            self.check_ambiguous(root.id, fr, root)
         if isinstance(node, ast.Attribute):
             base = node.value
             if isinstance(base, ast.Name) and base.id == "self":

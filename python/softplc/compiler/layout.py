@@ -9,6 +9,7 @@ of equal instances that one piece of code can index at run time.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from softplc import stdlib
@@ -28,9 +29,12 @@ from softplc.compiler.shapes import (
     FbField,
     ScalarShape,
     Shape,
+    StructShape,
     UserFbShape,
 )
 from softplc.compiler.typenames import enum_type
+from softplc.datatypes import ArrayType, is_struct, struct_fields
+from softplc.types import IecType, is_enum_class
 
 __all__ = ["Layouts"]
 
@@ -38,16 +42,38 @@ __all__ = ["Layouts"]
 _SYMBOL_ROLE = {"input": "input", "output": "output", "internal": "internal", "memory": "internal"}
 
 
+_STRUCTS: dict[type, StructShape] = {}
+
+
+def type_shape(t: object) -> Shape:
+    """The shape of a declared type: elementary, enumeration, structure or array."""
+    if isinstance(t, ArrayType):
+        return ArrayShape(type_shape(t.elem), t.dims)
+    if is_struct(t):
+        assert isinstance(t, type)
+        shape = _STRUCTS.get(t)
+        if shape is None:
+            shape = StructShape(t)
+            off = 0
+            for name, ft in struct_fields(t).items():
+                fs = type_shape(ft)
+                shape.fields[name] = FbField(off, fs, "field")
+                off += fs.cells
+            shape.size = off
+            _STRUCTS[t] = shape
+        return shape
+    if is_enum_class(t):
+        return ScalarShape(enum_type(t))  # type: ignore[arg-type]
+    assert isinstance(t, IecType)
+    return ScalarShape(t.name)
+
+
 def var_shape(var: object) -> Shape:
     """The shape of an ``Input``/``Output``/``Memory`` declaration."""
     from softplc.authoring import Var
 
     assert isinstance(var, Var)
-    e = var.enum
-    elem: Shape = ScalarShape(enum_type(e) if e is not None else var.elem_type)
-    if var.length is None:
-        return elem
-    return ArrayShape(elem, (var.length,))
+    return type_shape(var.type)
 
 
 class Layouts:
@@ -124,11 +150,16 @@ class Layouts:
             raise AssertionError(shape)
 
     def fill_var(self, value: object, shape: Shape, path: str, role: str) -> None:
-        """The cells of one variable of a user block (a scalar or an array)."""
+        """The cells of one variable of a user block (a scalar, array or structure)."""
         if isinstance(shape, ArrayShape):
             assert isinstance(value, list)
-            for i, v in enumerate(value):
-                self.fill_var(v, shape.elem, f"{path}[{i}]", role)
+            for k, ix in enumerate(itertools.product(*(range(n) for n in shape.dims))):
+                v = list.__getitem__(value, k)
+                self.fill_var(v, shape.elem, f"{path}[{','.join(map(str, ix))}]", role)
+            return
+        if isinstance(shape, StructShape):
+            for name, f in shape.fields.items():
+                self.fill_var(getattr(value, name), f.shape, f"{path}.{name}", role)
             return
         assert isinstance(shape, ScalarShape)
         c = self.b.cell(shape.t, value)
@@ -143,7 +174,7 @@ class Layouts:
         attrs: dict[str, Entity] = {}
         for attr, var in cls._softplc_fields.items():  # type: ignore[attr-defined]
             attrs[attr] = image_entity(
-                f"{name}.{attr}", var_shape(var), var.area, f"self.{attr}", attr, f"{name}.{attr}"
+                f"{name}.{attr}", var_shape(var), var.area, f"self.{attr}", attr
             )
         for attr in cls._softplc_blocks:  # type: ignore[attr-defined]
             self.declaring(cls, attr)

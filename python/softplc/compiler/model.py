@@ -11,7 +11,9 @@ which the compiler class implements.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import FunctionType
 from typing import Protocol
@@ -108,6 +110,8 @@ class Frame:
     assigned: set[str] = field(default_factory=set)
     # Locals whose assignment failed to compile: later uses are not reported again.
     poisoned: set[str] = field(default_factory=set)
+    # Locals that refer to different aggregates on different paths (or after a loop).
+    ambiguous: set[str] = field(default_factory=set)
     loop_vars: dict[str, Val] = field(default_factory=dict)
     dead_loop_vars: set[str] = field(default_factory=set)
     loops: list[LoopCtx] = field(default_factory=list)
@@ -129,6 +133,7 @@ class Term:
     n: int
     stride: int
     label: str
+    src: str = "?"
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,11 @@ class ImageLoc:
         """What identifies the set of names (not the index values)."""
         return tuple(p if isinstance(p, str) else ("#", p.n) for p in self.parts)
 
+    @property
+    def text(self) -> str:
+        """The name as the source writes it, runtime indices by their expressions."""
+        return "".join(p if isinstance(p, str) else p.src for p in self.parts)
+
     def names(self) -> tuple[str, ...]:
         """Every name the place can be, in row-major order of its indices."""
         terms = self.terms
@@ -199,6 +209,21 @@ class Entity:
     def what(self) -> str:
         """What it is, for messages."""
         return self.label
+
+    def pinned(self, pin: Callable[[Val], Val]) -> Entity:
+        """The same place with each runtime index replaced by ``pin(index)`` (a copy
+        in a cell of its own, so the place stays the same while the index variable
+        changes: ``r = self.recs[i]``)."""
+        changes: dict[str, object] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, CellLoc):
+                changes[f.name] = replace(v, terms=tuple(_pin(t, pin) for t in v.terms))
+            elif isinstance(v, ImageLoc):
+                changes[f.name] = ImageLoc(tuple(_pin_part(p, pin) for p in v.parts))
+            elif isinstance(v, tuple) and any(isinstance(p, Term) for p in v):
+                changes[f.name] = tuple(_pin_part(p, pin) for p in v if isinstance(p, (str, Term)))
+        return replace(self, **changes) if changes else self  # type: ignore[type-var]
 
     def member(self, cx: Context, name: str, fr: Frame, node: ast.AST, *, outside: bool) -> Entity:
         raise cx.err(
@@ -246,3 +271,11 @@ class Context(Protocol):
     def flat_index(self, terms: tuple[Term, ...]) -> Val: ...
 
     def class_constant(self, cls: type, name: str, fr: Frame, node: ast.AST) -> Val: ...
+
+
+def _pin(t: Term, pin: Callable[[Val], Val]) -> Term:
+    return replace(t, idx=pin(t.idx))
+
+
+def _pin_part(p: str | Term, pin: Callable[[Val], Val]) -> str | Term:
+    return _pin(p, pin) if isinstance(p, Term) else p

@@ -21,6 +21,7 @@ __all__ = [
     "FbField",
     "ScalarShape",
     "Shape",
+    "StructShape",
     "UserFbShape",
     "fb_fields",
 ]
@@ -75,9 +76,10 @@ class ArrayShape(Shape):
 
 @dataclass(frozen=True)
 class FbField:
-    """A field of a block: offset from the instance's first cell, shape and role
+    """A field of a block or structure: offset from the first cell, shape and role
     (``input``, ``output``, ``internal`` for a standard block's own state, ``memory``
-    for a user block's ``Memory`` variables, ``block`` for a nested block)."""
+    for a user block's ``Memory`` variables, ``block`` for a nested block, ``field``
+    for a structure's field)."""
 
     offset: int
     shape: Shape
@@ -112,6 +114,22 @@ class BuiltinFbShape(Shape):
 class UserFbShape(Shape):
     """An instance of a ``@function_block`` class: its variables and nested blocks at
     fixed offsets (every instance of a class has the same layout)."""
+
+    cls: type
+    fields: dict[str, FbField] = field(default_factory=dict)
+    size: int = 0
+
+    @property
+    def cells(self) -> int:
+        return self.size
+
+    def describe(self) -> str:
+        return self.cls.__name__
+
+
+@dataclass(eq=False)
+class StructShape(Shape):
+    """A ``@struct`` class: its fields at fixed offsets, in declaration order."""
 
     cls: type
     fields: dict[str, FbField] = field(default_factory=dict)

@@ -10,13 +10,28 @@ compilation goes on with the next statement.
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass
 
 from softplc import iectypes as it
 from softplc.compiler.core import CompilerCore
+from softplc.compiler.entities import (
+    BuiltinFb,
+    CellArray,
+    CellScalar,
+    CellStruct,
+    ImageArray,
+    ImageScalar,
+    ImageStruct,
+    Scalar,
+    UserFb,
+    aggregate_shape,
+    describe_shape,
+)
 from softplc.compiler.errors import CompileError
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Entity, Frame, Local, LoopCtx, Val, cell_type, is_untyped
+from softplc.compiler.shapes import ArrayShape
 from softplc.compiler.source import assigned_names, assigns
 from softplc.compiler.typenames import is_enum
 from softplc.iectypes import ANY_INT, ANY_REAL
@@ -118,6 +133,9 @@ class Statements(CompilerCore):
     def record(self, e: CompileError) -> None:
         raise NotImplementedError
 
+    def argument(self, node: ast.expr, fr: Frame) -> Val | Entity:
+        raise NotImplementedError
+
     @property
     def collecting(self) -> bool:
         raise NotImplementedError
@@ -164,6 +182,13 @@ class Statements(CompilerCore):
                 "assign it to a variable or remove it",
             )
         if isinstance(st, ast.Assign):
+            if len(st.targets) == 1 and self.may_name_aggregate(st.value, fr):
+                src = self.argument(st.value, fr)
+                if isinstance(src, Entity):
+                    self.assign_aggregate(st.targets[0], src, fr)
+                    return
+                self.assign(st.targets[0], src, fr, st.value)
+                return
             if len(st.targets) != 1:
                 # a = b = expr: evaluate once, assign left to right (as Python does).
                 v = self.expr(st.value, fr)
@@ -274,10 +299,12 @@ class Statements(CompilerCore):
         els, end = Label(), Label()
         self.b.jump("jz", els, self.cell_of(c))
         before = set(fr.assigned)
+        refs = dict(fr.refs)
         self.block(st.body, fr)
-        body_term, after_body = fr.terminated, set(fr.assigned)
+        body_term, after_body, refs_body = fr.terminated, set(fr.assigned), fr.refs
         fr.terminated = False
         fr.assigned = set(before)
+        fr.refs = dict(refs)
         if st.orelse:
             self.b.jump("jmp", end)
         self.b.place(els)
@@ -285,6 +312,20 @@ class Statements(CompilerCore):
         else_term, after_else = fr.terminated, set(fr.assigned)
         self.b.place(end)
         self.merge_paths(fr, [(body_term, after_body), (else_term, after_else)])
+        self.merge_refs(fr, [refs_body, fr.refs])
+
+    @staticmethod
+    def merge_refs(fr: Frame, branches: list[dict[str, Entity]]) -> None:
+        """After branches: a local that refers to the same place on every branch keeps
+        it; one bound differently (or on some branches only) names no one place."""
+        names = set().union(*branches)
+        fr.refs = {}
+        for n in names:
+            first = branches[0].get(n)
+            if first is not None and all(b.get(n) is first for b in branches):
+                fr.refs[n] = first
+            else:
+                fr.ambiguous.add(n)
 
     @staticmethod
     def merge_paths(fr: Frame, paths: list[tuple[bool, set[str]]]) -> None:
@@ -400,11 +441,14 @@ class Statements(CompilerCore):
         self.b.jump("jz", brk, cond)
         fr.loop_vars[var] = Val(ANY_INT, ctr, lo=lo, hi=hi)
         fr.loops.append(LoopCtx(brk, cont))
+        refs = dict(fr.refs)
         try:
             self.block(st.body, fr)
         finally:
             fr.loops.pop()
             del fr.loop_vars[var]
+        # A reference bound in the body names the last turn's place, if any turn ran.
+        self.merge_refs(fr, [refs, fr.refs])
         fr.terminated = False
         self.b.place(cont)
         self.b.emit("add", ctr, ctr, self.b.const("LINT", rng.step))
@@ -436,6 +480,8 @@ class Statements(CompilerCore):
         cases = [self.case_plan(c, t, fr) for c in st.cases]
         x = self.cell_of(subj)
         before = set(fr.assigned)
+        refs = dict(fr.refs)
+        branch_refs: list[dict[str, Entity]] = []
         paths: list[tuple[bool, set[str]]] = []
         end = Label()
         table = self.jump_table(cases, t)
@@ -443,15 +489,12 @@ class Statements(CompilerCore):
         if table is not None:
             lo, slots, default = table
             fallthrough = Label()
-            self.b.jtab(
-                x,
-                lo,
-                [bodies[k] if k is not None else fallthrough for k in slots],
-                bodies[default] if default is not None else fallthrough,
-            )
+            # A value of no case goes to the default case (_), or past the match.
+            other = bodies[default] if default is not None else fallthrough
+            self.b.jtab(x, lo, [bodies[k] if k is not None else other for k in slots], other)
             for k, (case, plan) in enumerate(zip(st.cases, cases, strict=True)):
                 self.b.place(bodies[k])
-                self.case_body(case, plan, subj, fr, before, paths, end)
+                self.case_body(case, plan, subj, fr, before, paths, end, refs, branch_refs)
             self.b.place(fallthrough)
         else:
             for case, plan in zip(st.cases, cases, strict=True):
@@ -464,12 +507,14 @@ class Statements(CompilerCore):
                         self.b.jump("jnz", body, hit)
                     self.b.jump("jmp", nxt)
                     self.b.place(body)
-                self.case_body(case, plan, subj, fr, before, paths, end, nxt)
+                self.case_body(case, plan, subj, fr, before, paths, end, refs, branch_refs, nxt)
                 self.b.place(nxt)
         if not any(p.values is None and p.guard is None for p in cases):
             paths.append((False, set(before)))  # no case matched
+            branch_refs.append(refs)
         self.b.place(end)
         self.merge_paths(fr, paths)
+        self.merge_refs(fr, branch_refs)
 
     def case_body(
         self,
@@ -480,11 +525,14 @@ class Statements(CompilerCore):
         before: set[str],
         paths: list[tuple[bool, set[str]]],
         end: Label,
+        refs: dict[str, Entity],
+        branch_refs: list[dict[str, Entity]],
         nxt: Label | None = None,
     ) -> None:
         """One case after its pattern matched: the capture, the guard, the body."""
         fr.assigned = set(before)
         fr.terminated = False
+        fr.refs = dict(refs)
         if plan.capture is not None:
             self.capture(plan.capture, subj, fr, case.pattern)
         if case.guard is not None:
@@ -493,6 +541,7 @@ class Statements(CompilerCore):
             self.b.jump("jz", nxt, self.cell_of(g))
         self.block(case.body, fr)
         paths.append((fr.terminated, set(fr.assigned)))
+        branch_refs.append(dict(fr.refs))
         if not fr.terminated:
             self.b.jump("jmp", end)
         fr.terminated = False
@@ -612,6 +661,116 @@ class Statements(CompilerCore):
         ):
             return None
         return lo, [owner.get(lo + i) for i in range(span)], default
+
+    # -- aggregates -----------------------------------------------------------------------
+
+    @staticmethod
+    def may_name_aggregate(node: ast.expr, fr: Frame) -> bool:
+        """True when ``node`` is a path that may name an array, structure or block."""
+        return isinstance(node, (ast.Attribute, ast.Subscript)) or (
+            isinstance(node, ast.Name) and node.id in fr.refs
+        )
+
+    def assign_aggregate(self, tgt: ast.expr, src: Entity, fr: Frame) -> None:
+        """``r = self.recs[i]`` binds a reference; ``self.a = self.b`` copies every
+        leaf (the two must have the same structure or array type)."""
+        if isinstance(tgt, ast.Name):
+            self.bind_ref(tgt, src, fr)
+            return
+        if not isinstance(tgt, (ast.Attribute, ast.Subscript)):
+            raise self.err(fr, tgt, "assignment target", "cannot be assigned to")
+        self.copy_aggregate(self.path(tgt, fr), src, fr, tgt)
+
+    def bind_ref(self, tgt: ast.Name, ent: Entity, fr: Frame) -> None:
+        """A local that names an aggregate, as a Python name refers to an object: the
+        place is fixed when it is bound (its indices are copied)."""
+        name = tgt.id
+        self.check_local_target(tgt, fr)
+        if name in fr.locals:
+            raise self.err(
+                fr,
+                tgt,
+                "local variable type",
+                f"{name!r} holds a value; this makes it refer to {ent.what()} (a local keeps "
+                "one kind)",
+                "use another name",
+            )
+        prev = fr.refs.get(name)
+        if prev is not None and aggregate_shape(prev) != aggregate_shape(ent):
+            raise self.err(
+                fr,
+                tgt,
+                "local variable type",
+                f"{name!r} refers to {describe_shape(prev)}; this makes it refer to "
+                f"{describe_shape(ent)}",
+                "use another name",
+            )
+        fr.refs[name] = ent.pinned(self.pin)
+        fr.ambiguous.discard(name)
+        fr.assigned.add(name)
+
+    def pin(self, v: Val) -> Val:
+        """An index value copied into a cell of its own (not a temporary)."""
+        if v.is_const:
+            return v
+        c = self.b.cell(cell_type(v.t))
+        self.b.emit("mov", c, self.cell_of(v))
+        return Val(v.t, c, v.value, v.lo, v.hi)
+
+    def copy_aggregate(self, dst: Entity, src: Entity, fr: Frame, node: ast.AST) -> None:
+        """Copies ``src`` into ``dst`` leaf by leaf."""
+        ds, ss = aggregate_shape(dst), aggregate_shape(src)
+        if ds is None or ss is None or ds != ss:
+            raise self.err(
+                fr,
+                node,
+                "assignment",
+                f"{ast.unparse(node)} is {describe_shape(dst)}; this assigns {describe_shape(src)}",
+                "assign a variable of the same structure or array type, or the fields one by one",
+            )
+        pairs = list(
+            zip(self.leaf_entities(dst, fr, node), self.leaf_entities(src, fr, node), strict=True)
+        )
+        for d, _ in pairs:
+            d.check_store(self, fr, node, subscript=isinstance(node, ast.Subscript))
+        for d, sv in pairs:
+            d.store(self, sv.load(self, fr, node), fr, node)
+
+    def leaf_entities(self, ent: Entity, fr: Frame, node: ast.AST) -> list[Entity]:
+        """The scalar places of an aggregate, in layout order."""
+        if isinstance(ent, Scalar):
+            return [ent]
+        if isinstance(ent, (ImageStruct, CellStruct)):
+            return [
+                leaf
+                for name in ent.shape.fields
+                for leaf in self.leaf_entities(
+                    ent.member(self, name, fr, node, outside=False), fr, node
+                )
+            ]
+        if isinstance(ent, (ImageArray, CellArray)):
+            shape = aggregate_shape(ent)
+            assert isinstance(shape, ArrayShape)
+            out: list[Entity] = []
+            for ix in itertools.product(*(range(n) for n in shape.dims)):
+                idx: list[tuple[ast.expr, Val]] = [
+                    (ast.Constant(k), Val(ANY_INT, value=k)) for k in ix
+                ]
+                out += self.leaf_entities(ent.index(self, idx, fr, node), fr, node)
+            return out
+        raise self.err(fr, node, "assignment", f"{ent.what()} cannot be copied")
+
+    def footprint(self, ent: Entity, fr: Frame, node: ast.AST) -> set[object]:
+        """Every image variable or cell an aggregate (with any index values) covers."""
+        if isinstance(ent, (BuiltinFb, UserFb)):
+            return {c + k for c in ent.loc.cells() for k in range(ent.shape.cells)}
+        out: set[object] = set()
+        for leaf in self.leaf_entities(ent, fr, node):
+            if isinstance(leaf, ImageScalar):
+                out.update(leaf.loc.names())
+            elif isinstance(leaf, CellScalar):
+                out.update(leaf.loc.cells())
+        return out
 
     # -- assignment -----------------------------------------------------------------------
 

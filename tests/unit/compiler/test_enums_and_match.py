@@ -226,7 +226,7 @@ def test_an_initial_value_that_is_no_member_is_refused_where_declared():
 
     with pytest.raises(ConfigError, match="not a member of Phase"):
         Memory(Phase, 3)
-    with pytest.raises(ConfigError, match="no min or max"):
+    with pytest.raises(ConfigError, match="takes a min or max"):
         Memory(Phase, min=Phase.RED)
 
 
@@ -246,3 +246,27 @@ def test_a_stimulus_writes_members_by_name_and_refuses_other_values_by_place(tmp
         assert stim.row(0) == {"light.cmd": 2, "light.go": True}
         with pytest.raises(ConfigError, match=r"bad.csv: row 3, column 1 .*'5' is not a member"):
             load_stimulus(bad).bind(plc)
+
+
+@program
+class Holes:
+    n = Input(INT)
+    y = Output(INT)
+
+    def scan(self):
+        match self.n:
+            case 2 | 9:
+                self.y = 1
+            case 5:
+                self.y = 2
+            case -3 | 6:
+                self.y = 3
+            case _:
+                self.y = 4
+
+
+def test_a_value_between_the_cases_of_a_jump_table_takes_the_default_case():
+    # The values -3..9 go through one table; 0 is in its range but no case's value.
+    rows = run_both(Holes, [{"holes.n": n} for n in (-3, 0, 2, 3, 6, 9, 10, -4)])
+    assert [r["holes.y"] for r in rows] == [3, 4, 1, 4, 3, 1, 4, 4]
+    assert "jtab" in [op for op, _ in msgpack.unpackb(compile_instance(Holes()))["code"]]
