@@ -7,7 +7,7 @@ Example:
     5000000
 """
 
-from softplc.authoring import ARRAY, Input, Memory, Output, Var, function_block, program
+from softplc.authoring import ARRAY, Global, Input, Memory, Output, Var, function_block, program
 from softplc.datatypes import Field, struct
 from softplc.engine import Engine, RealtimeWarning, Snapshot, Task
 from softplc.errors import (
@@ -190,6 +190,7 @@ __all__ = [
     "ControlError",
     "Engine",
     "Field",
+    "Global",
     "IecType",
     "Input",
     "InvalidValue",

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -70,6 +71,8 @@ from softplc.types import IecType, enum_members, is_enum_class
 __all__ = [
     "ARRAY",
     "ArrayType",
+    "Global",
+    "GlobalRef",
     "Input",
     "Memory",
     "Output",
@@ -81,6 +84,7 @@ __all__ = [
     "is_function_block",
     "is_program",
     "program",
+    "program_globals",
     "program_variables",
     "reference_scan",
 ]
@@ -329,6 +333,117 @@ class Memory(Var):
         )
 
 
+class Global(Var):
+    """A variable shared by programs and tasks, declared once at module level (in the
+    program file or a module of globals) and named by its module attribute::
+
+        part_count = Global(DINT)                 # memory area by default
+        line_speed = Global(REAL, 1.5, address="%MD10")
+        conveyor = Global(Belt)                   # a structure, like any variable
+
+    A program refers to it with a class attribute, ``count = part_count``; then
+    ``self.count`` reads and writes the global ``part_count`` in both modes. Every
+    program that names it, in any task, shares the one variable. Two different
+    declarations of one name must agree on type, area and address, or adding the
+    second is an error naming both.
+
+    Tasks never preempt each other, so a write by one program is seen by every
+    program that runs after it: later in the same task cycle, and in any task whose
+    cycle starts after it (see "Global variables" in docs/programs.md).
+
+    Example:
+        >>> from softplc import DINT
+        >>> g = Global(DINT, 5, name="parts")
+        >>> g.global_name, g.initial
+        ('parts', 5)
+    """
+
+    def __init__(
+        self,
+        type: Any,
+        initial: Any = None,
+        *,
+        area: str = "memory",
+        address: str | None = None,
+        name: str | None = None,
+        safe: Any = None,
+        unit: str = "",
+        min: Any = None,
+        max: Any = None,
+        writable: bool = True,
+    ) -> None:
+        if area not in _AREAS:
+            raise ConfigError(f"Global(): area must be input, output or memory, got {area!r}")
+        self.area = area
+        if safe is not None and area != "output":
+            raise ConfigError(f"Global({describe(type)}): only an output has a safe value")
+        super().__init__(
+            type,
+            address,
+            initial=initial,
+            safe=safe,
+            unit=unit,
+            min=min,
+            max=max,
+            writable=writable,
+        )
+        self.name = name
+        caller = sys._getframe(1)
+        self._module = str(caller.f_globals.get("__name__", ""))
+        self.site = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        # A program class names the global under an alias: @program handles it.
+        pass
+
+    @property
+    def global_name(self) -> str:
+        """The engine name: ``name=``, or the module attribute it is declared as."""
+        if self.name is None:
+            mod = sys.modules.get(self._module)
+            found = [k for k, v in vars(mod).items() if v is self] if mod is not None else []
+            if not found:
+                raise ConfigError(
+                    f"Global({describe(self.type)}) declared at {self.site} has no name: "
+                    "declare it at module level (name = Global(...)) or pass name="
+                )
+            self.name = found[0]
+        return self.name
+
+    def same_as(self, other: Global) -> bool:
+        """True when ``other`` declares the same variable (type, area, address)."""
+        return (
+            describe(self.type) == describe(other.type)
+            and self.area == other.area
+            and (self.address or "").upper() == (other.address or "").upper()
+        )
+
+    def specs(self) -> list[VarSpec]:
+        """One declaration per elementary leaf, named from the global's name."""
+        return _specs(self, self.global_name)
+
+
+class GlobalRef(Var):
+    """A program's class attribute that names a :class:`Global` (``count =
+    part_count``): ``self.count`` is the global. Made by ``@program``."""
+
+    def __init__(self, target: Global, alias: str) -> None:
+        self.area = target.area
+        self.type = target.type
+        self.address = target.address
+        self.initial = target.initial
+        self.safe = target.safe
+        self.unit = target.unit
+        self.min = target.min
+        self.max = target.max
+        self.writable = target.writable
+        self.attr = alias
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"GlobalRef({self.target.global_name})"
+
+
 @dataclass(frozen=True)
 class VarSpec:
     """One variable of a program as the engine declares it."""
@@ -390,7 +505,15 @@ def _collect(cls: type) -> tuple[dict[str, Var], dict[str, Any]]:
     blocks: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         for k, v in vars(klass).items():
-            if isinstance(v, Var):
+            if isinstance(v, Global):
+                if klass is cls:
+                    # self.<k> is the global: a descriptor of its own per alias.
+                    v = GlobalRef(v, k)
+                    setattr(cls, k, v)
+                else:
+                    v = GlobalRef(v, k)
+                fields[k] = v
+            elif isinstance(v, Var):
                 fields[k] = v
             elif _is_block(v):
                 blocks[k] = v
@@ -421,7 +544,7 @@ def program(cls: T) -> T:
     if not callable(getattr(cls, "scan", None)):
         raise ConfigError(f"program class {cls.__name__} has no scan(self) method")
     fields, blocks = _collect(cls)
-    count = sum(leaf_count(v.type) for v in fields.values())
+    count = sum(leaf_count(v.type) for v in fields.values() if not isinstance(v, GlobalRef))
     if count > MAX_VARIABLES:
         raise ConfigError(
             f"program class {cls.__name__} declares {count} process-image variables (array "
@@ -482,6 +605,11 @@ def function_block(cls: T) -> T:
         raise ConfigError(f"function block class {cls.__name__} has no scan(self) method")
     fields, blocks = _collect(cls)
     for k, v in fields.items():
+        if isinstance(v, GlobalRef):
+            raise ConfigError(
+                f"{cls.__name__}.{k}: a function block does not name globals (hint: pass the "
+                "value as an input; globals are named by programs)"
+            )
         if v.address is not None:
             raise ConfigError(f"{cls.__name__}.{k}: variables of a function block have no address")
     cls._softplc_fb_fields = fields  # type: ignore[attr-defined]
@@ -670,8 +798,14 @@ def program_variables(obj: Any) -> list[VarSpec]:
     leaf (``attr``, ``arr[3]``, ``grid[1,2]``, ``rec.id``, ``recs[2].pos[0]``)."""
     rows: list[VarSpec] = []
     for attr, v in obj._softplc_fields.items():
-        rows.extend(_specs(v, attr))
+        if not isinstance(v, GlobalRef):
+            rows.extend(_specs(v, attr))
     return rows
+
+
+def program_globals(obj: Any) -> list[tuple[str, Global]]:
+    """The globals a program names: ``(alias, global)``."""
+    return [(attr, v.target) for attr, v in obj._softplc_fields.items() if isinstance(v, GlobalRef)]
 
 
 def bind(obj: Any, indices: dict[str, int]) -> None:

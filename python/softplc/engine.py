@@ -187,6 +187,8 @@ class Engine:
         # Variables of an enumeration type, by full name: read as members, written by
         # member or name.
         self._enums: dict[str, type[enum.IntEnum]] = {}
+        # The globals declared so far, by name.
+        self._globals: dict[str, authoring.Global] = {}
         self._var_index: dict[str, int] = {}
         self._variables: list[_Variable] | None = None
         self._plant: Any = None
@@ -230,6 +232,40 @@ class Engine:
             name, area, type.name, address, initial, safe, unit, min=min, max=max,
             writable=writable,
         )  # fmt: skip
+
+    def add_global(self, variable: authoring.Global) -> str:
+        """Declares a global variable (once: a program that names an already declared
+        global shares it). Returns its name.
+
+        Raises :class:`ConfigError` when another declaration of the same name differs
+        in type, area or address, naming both declarations.
+
+        Example:
+            >>> from softplc import Engine, Global, DINT
+            >>> plc = Engine(clock="virtual")
+            >>> plc.add_global(Global(DINT, name="parts"))
+            'parts'
+        """
+        name = variable.global_name
+        prev = self._globals.get(name)
+        if prev is not None:
+            if prev is variable or prev.same_as(variable):
+                return name
+            raise ConfigError(
+                f"global {name!r} is declared twice with different types: "
+                f"{prev!r} at {prev.site} and {variable!r} at {variable.site}"
+            )
+        mark = self._native.declared_count()
+        try:
+            for spec in variable.specs():
+                spec.declare(self._native, spec.attr)
+                if spec.enum is not None:
+                    self._enums[spec.attr] = spec.enum
+        except BaseException:
+            self._native.rollback_declarations(mark)
+            raise
+        self._globals[name] = variable
+        return name
 
     def add_task(
         self,
@@ -301,6 +337,10 @@ class Engine:
                     names[spec.attr] = full
                     if spec.enum is not None:
                         self._enums[full] = spec.enum
+                for alias, g in authoring.program_globals(program):
+                    gname = self.add_global(g)
+                    for spec in g.specs():
+                        names[alias + spec.attr[len(gname) :]] = spec.attr
                 if run_mode == "compiled":
                     ir = compile_instance(program)
                     self._native.add_compiled_program(task, pname, ir)

@@ -87,6 +87,9 @@ def bind_program_file(pf: ProgramFile) -> Binding:
         native = engine.native
         for name, var in pf.globals.items():
             try:
+                if isinstance(var, prog.Global):
+                    engine.add_global(var)
+                    continue
                 if not isinstance(var.type, IecType):
                     raise ConfigError(f"variable {name!r}: {var.type!r} is not an IEC type")
                 # The declaration softplc run makes for a module-level variable.
@@ -95,6 +98,12 @@ def bind_program_file(pf: ProgramFile) -> Binding:
                 errors.append(BindingError(None, str(pf.path), 0, 0, f"variable {name}", str(e)))
         for obj in _program_instances(pf):
             pname = prog.instance_name(obj)
+            for alias, g in prog.program_globals(obj):
+                try:
+                    engine.add_global(g)
+                except SoftPlcError as e:
+                    file, line, col = declaration_site(type(obj), alias)
+                    errors.append(BindingError(pname, file, line, col, f"global {alias}", str(e)))
             for spec in prog.program_variables(obj):
                 try:
                     # The call Engine.add_program makes for each variable.

@@ -875,3 +875,107 @@ def test_run_both_compares_floats_bit_for_bit(monkeypatch):
 
 
 _ = (math, f32)
+
+
+# -- globals shared by two tasks ---------------------------------------------------------
+
+GLOBALS_HEADER = """
+from softplc import ARRAY, BOOL, DINT, INT, Field, Global, Input, Output, Task, program, struct
+from softplc.stdlib import LIMIT, MAX, TO_DINT, TO_INT
+
+
+@struct
+class Shared:
+    n = Field(INT)
+    flag = Field(BOOL)
+    v = Field(ARRAY(DINT, 3))
+
+
+g_n = Global(INT, 1)
+g_rec = Global(Shared)
+
+"""
+
+
+def task_program(draw, name, depth=2):
+    """A program of one task: statements over its input x, its output y and the two
+    globals (a scalar and a structure)."""
+
+    def expr(d):
+        leaves = ["self.x", "self.n", "self.rec.n", "TO_INT(self.rec.v[1])", "TO_INT(self.y)"]
+        if d <= 0:
+            return draw(st.sampled_from(leaves))
+        k = draw(st.integers(0, 4))
+        if k == 0:
+            return draw(st.sampled_from(leaves))
+        if k == 1:
+            op = draw(st.sampled_from(["+", "-", "*", "&", "^"]))
+            return f"({expr(d - 1)} {op} {draw(st.sampled_from([expr(d - 1), str(draw(st.integers(-9, 9)))]))})"
+        if k == 2:
+            return f"LIMIT(-100, {expr(d - 1)}, 100)"
+        if k == 3:
+            return f"({expr(d - 1)} if self.rec.flag else {draw(st.integers(-5, 5))})"
+        return f"MAX({expr(d - 1)}, {expr(d - 1)})"
+
+    def stmt(d, ind):
+        p = " " * ind
+        k = draw(st.integers(0, 5 if d > 0 else 3))
+        if k == 0:
+            return f"{p}self.n = {expr(2)}\n"
+        if k == 1:
+            i = draw(st.sampled_from(["0", "2", "(self.x & 1)", "LIMIT(0, self.n, 2)"]))
+            return f"{p}self.rec.v[{i}] = TO_DINT({expr(1)})\n"
+        if k == 2:
+            return f"{p}self.rec.flag = {expr(1)} > {draw(st.integers(-20, 20))}\n"
+        if k == 3:
+            return f"{p}self.y = TO_DINT({expr(2)}) + self.rec.v[0]\n"
+        if k == 4:
+            body = "".join(stmt(d - 1, ind + 4) for _ in range(draw(st.integers(1, 2))))
+            return f"{p}if {expr(1)} < {expr(1)}:\n{body}"
+        return f"{p}self.rec.n += 1\n"
+
+    body = "".join(stmt(depth, 8) for _ in range(draw(st.integers(1, 4))))
+    return (
+        f"@program\nclass {name}:\n    x = Input(INT)\n    y = Output(DINT)\n"
+        f"    n = g_n\n    rec = g_rec\n\n    def scan(self):\n{body}\n"
+    )
+
+
+@st.composite
+def two_task_file(draw):
+    fast, slow = task_program(draw, "Fast"), task_program(draw, "Slow")
+    periods = draw(st.sampled_from([("1ms", "3ms"), ("2ms", "2ms"), ("1ms", "5ms")]))
+    tasks = (
+        f"TASKS = [Task('fast', period='{periods[0]}', programs=[Fast], priority=0), "
+        f"Task('slow', period='{periods[1]}', programs=[Slow], priority=1)]\n"
+    )
+    return GLOBALS_HEADER + fast + "\n" + slow + "\n" + tasks
+
+
+def run_file(path, mode, xs):
+    from softplc.loader import load_program_file
+
+    rows = []
+    with load_program_file(path).build_engine(clock="virtual", mode=mode) as plc:
+        plc.start()
+        for k, (a, b) in enumerate(xs):
+            plc.write("fast.x", a)
+            plc.write("slow.x", b)
+            plc.run_cycles(1)
+            row = dict(plc.snapshot().values())
+            row["@state"] = plc.state
+            rows.append((k, row))
+    return rows
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(src=two_task_file(), data=st.data())
+def test_random_programs_sharing_globals_in_two_tasks_agree(src, data):
+    path = _tmpdir / f"tasks_{next(_counter)}.py"
+    path.write_text(src)
+    xs = data.draw(
+        st.lists(st.tuples(st.integers(-50, 50), st.integers(-50, 50)), min_size=3, max_size=15)
+    )
+    compiled, reference = run_file(path, "compiled", xs), run_file(path, "reference", xs)
+    for (k, a), (_, b) in zip(compiled, reference, strict=True):
+        assert a == b, f"cycle {k}: {a} != {b}\n--- program ---\n{src}"

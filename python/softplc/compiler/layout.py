@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable
 
 from softplc import stdlib
-from softplc.authoring import is_function_block
+from softplc.authoring import GlobalRef, is_function_block
 from softplc.compiler.entities import (
     BuiltinFb,
     CellArray,
@@ -173,9 +173,9 @@ class Layouts:
         cls = type(obj)
         attrs: dict[str, Entity] = {}
         for attr, var in cls._softplc_fields.items():  # type: ignore[attr-defined]
-            attrs[attr] = image_entity(
-                f"{name}.{attr}", var_shape(var), var.area, f"self.{attr}", attr
-            )
+            # A global is named by its own name, not under the program's.
+            root = var.target.global_name if isinstance(var, GlobalRef) else f"{name}.{attr}"
+            attrs[attr] = image_entity(root, var_shape(var), var.area, f"self.{attr}", attr)
         for attr in cls._softplc_blocks:  # type: ignore[attr-defined]
             self.declaring(cls, attr)
             path = f"{name}.{attr}"
