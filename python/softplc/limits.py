@@ -27,6 +27,7 @@ __all__ = [
     "MAX_INLINE_DEPTH",
     "MAX_INSTRUCTIONS",
     "MAX_LOOP_TURNS",
+    "MAX_UNROLLED_TURNS",
     "MAX_VARIABLES",
 ]
 
@@ -60,6 +61,12 @@ MAX_INLINED_NODES = 500_000
 #: backward jumps (``softplc_vm::interp::LOOP_BUDGET``), so a longer loop would fault
 #: on every scan that reaches it.
 MAX_LOOP_TURNS = 100_000_000
+
+#: Turns of a loop the compiler unrolls: a loop that indexes an array of user function
+#: blocks is compiled once per turn when it has at most this many turns, so each turn
+#: addresses its blocks directly (faster); a longer one stays a loop that indexes them
+#: at run time.
+MAX_UNROLLED_TURNS = 4_096
 
 #: Bits of an integer constant the compiler computes while folding constant
 #: expressions (values of 64 bits and less are the only ones a program can use).

@@ -21,6 +21,7 @@ from softplc.compiler.entities import (
     CellStruct,
     Constant,
     ImageArray,
+    ImageScalar,
     ImageStruct,
     MethodRef,
     Scalar,
@@ -397,7 +398,7 @@ class Calls(Expressions):
             fr.assigned.add(n)
             return
         if n not in fr.assigned_names:
-            fr.locals[n] = v if not v.mutable else self.copy(v)
+            fr.locals[n] = v.used() if not v.mutable else self.copy(v)
             fr.bound_params.add(n)
         elif v.t in (ANY_INT, ANY_REAL):
             # The helper assigns the parameter, so it is a local; a local keeps one
@@ -432,54 +433,89 @@ class Calls(Expressions):
                 "inputs are passed by keyword",
                 "self.timer(IN=x, PT=ms(500))",
             )
-        names = [str(k.arg) for k in node.keywords]
-        vals = self.arguments([k.value for k in node.keywords], fr)
-        # Python evaluates every keyword value before the block stores any of them: a
-        # value read from a cell that an earlier keyword of this call stores into
-        # (self.sr(S1=self.sr.R, R=self.sr.S1)) is copied before the stores begin.
-        written: set[int] = set()
-        safe: list[Arg] = []
-        for name, v in zip(names, vals, strict=True):
-            if isinstance(v, Val) and v.mutable and v.cell in written:
+        kws = node.keywords
+        names = [str(k.arg) for k in kws]
+        targets = [self.fb_input(ent, kw, name, fr) for kw, name in zip(kws, names, strict=True)]
+        # Python evaluates every keyword value before the block stores any of them. A
+        # value is stored at once when no later value could tell (no later value calls
+        # a helper or names the block); otherwise it waits, copied first if an earlier
+        # store would change the cell it was read from (self.sr(S1=self.sr.R, R=...)).
+        fb_root = self_attr_root(node.func)
+        waiting: list[tuple[ast.expr, Entity, Arg]] = []
+        for k, (kw, target) in enumerate(zip(kws, targets, strict=True)):
+            v = self.argument(kw.value, fr)
+            later = [x.value for x in kws[k + 1 :]]
+            if not waiting and all(self.blind_to(m, fb_root, fr) for m in later):
+                self.store_input(ent, target, v, fr, kw.value)
+                continue
+            if isinstance(v, Val) and v.mutable:
                 v = self.copy(v)
-            safe.append(v)
-            written |= ent.input_cells(name)
+            elif isinstance(v, Val):
+                v = v.used()
+            waiting.append((kw.value, target, v))
+        for value_node, target, v in waiting:
+            self.store_input(ent, target, v, fr, value_node)
         if isinstance(ent, UserFb):
-            shape = ent.shape
-            for kw, name, v in zip(node.keywords, names, safe, strict=True):
-                f = shape.fields.get(name)
-                if f is None or f.role != "input":
-                    ins = [k for k, x in shape.fields.items() if x.role == "input"]
-                    raise self.err(
-                        fr,
-                        kw.value,
-                        "block input",
-                        f"{ent.cls.__name__} has no input {name!r}",
-                        f"inputs: {', '.join(ins)}",
-                    )
-                target = ent.field_entity(name, f, False)
-                if isinstance(v, Entity):
-                    self.copy_aggregate(target, v, fr, kw.value)
-                else:
-                    target.store(self, v, fr, kw.value)
             self.inline_user_fb(ent, node, fr)
-            return
-        fields = ent.shape.fields
-        for kw, name, v in zip(node.keywords, names, safe, strict=True):
-            spec = fields.get(name)
-            if spec is None or spec.role != "input":
-                ins = [k for k, x in fields.items() if x.role == "input"]
+        else:
+            ent.run(self)
+
+    def blind_to(self, node: ast.expr, fb_root: str | None, fr: Frame) -> bool:
+        """True when evaluating ``node`` cannot see an input of the block change: it
+        calls no helper, reads nothing under the attribute of ``self`` the block is in
+        (``self.rss`` for ``self.rss[k]``: any element may be the block), and names no
+        local reference that could be the block (one into the process image cannot)."""
+        if self.has_calls(node, fr) or fb_root is None:
+            return False
+        if any(
+            isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "self"
+            and n.attr == fb_root
+            for n in ast.walk(node)
+        ):
+            return False
+        image = (ImageScalar, ImageArray, ImageStruct)
+        return not any(
+            isinstance(n, ast.Name) and n.id in fr.refs and not isinstance(fr.refs[n.id], image)
+            for n in ast.walk(node)
+        )
+
+    def fb_input(self, ent: BuiltinFb | UserFb, kw: ast.keyword, name: str, fr: Frame) -> Entity:
+        """The input ``name`` of block ``ent`` (an error naming the inputs if none)."""
+        if isinstance(ent, UserFb):
+            f = ent.shape.fields.get(name)
+            if f is None or f.role != "input":
+                ins = [k for k, x in ent.shape.fields.items() if x.role == "input"]
                 raise self.err(
                     fr,
                     kw.value,
-                    f"{ent.kind} input",
-                    f"{ent.kind} has no input {name!r}",
+                    "block input",
+                    f"{ent.cls.__name__} has no input {name!r}",
                     f"inputs: {', '.join(ins)}",
                 )
-            if isinstance(v, Entity):
-                raise self.err(fr, kw.value, f"{ent.kind} input", f"{name} takes a value")
-            ent.member(self, name, fr, kw.value, outside=True).store(self, v, fr, kw.value)
-        ent.run(self)
+            return ent.field_entity(name, f, False)
+        spec = ent.shape.fields.get(name)
+        if spec is None or spec.role != "input":
+            ins = [k for k, x in ent.shape.fields.items() if x.role == "input"]
+            raise self.err(
+                fr,
+                kw.value,
+                f"{ent.kind} input",
+                f"{ent.kind} has no input {name!r}",
+                f"inputs: {', '.join(ins)}",
+            )
+        return ent.member(self, name, fr, kw.value, outside=True)
+
+    def store_input(
+        self, ent: BuiltinFb | UserFb, target: Entity, v: Arg, fr: Frame, node: ast.expr
+    ) -> None:
+        if isinstance(v, Entity):
+            if isinstance(ent, BuiltinFb):
+                raise self.err(fr, node, f"{ent.kind} input", f"{target.label} takes a value")
+            self.copy_aggregate(target, v, fr, node)
+        else:
+            target.store(self, v, fr, node)
 
     def inline_user_fb(self, ent: Entity, node: ast.Call, fr: Frame) -> None:
         assert isinstance(ent, UserFb)
@@ -516,3 +552,17 @@ def writes_through(node: ast.FunctionDef, is_stdlib: Callable[[str], bool]) -> s
             if r is not None:
                 out.add(r)
     return out
+
+
+def self_attr_root(node: ast.expr) -> str | None:
+    """The attribute of ``self`` a path starts with (``rss`` of ``self.rss[k].x``), or
+    None for a path not rooted at ``self``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            return node.attr
+        node = node.value
+    return None

@@ -406,7 +406,7 @@ class CompilerCore:
             return Val(ANY_INT, value=k)
         if v.mutable:
             v = self.copy(v)
-        return v
+        return v.used()  # an index is read by every access through its path
 
     def image_table(self, loc: ImageLoc, t: str) -> int:
         """The image table of every variable ``loc`` can name."""

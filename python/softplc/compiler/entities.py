@@ -85,7 +85,7 @@ class ImageScalar(Scalar):
             pc = cx.b.emit("ldx", c, tab, cx.cell_of(i))
             if len(terms) == 1:
                 cx.b.indexed(pc, terms[0].label)
-        return Val(self.t, c)
+        return Val(self.t, c, fresh=True)
 
     def table_index(self, cx: Context) -> tuple[int, Val]:
         """The image table of every variable this place can be, and the (checked, flat)
@@ -175,7 +175,8 @@ class CellScalar(Scalar):
         v = cx.coerce(v, self.t, fr, node)
         terms = self.loc.terms
         if not terms:
-            cx.b.emit("mov", self.loc.base, cx.cell_of(v))
+            if not (v.fresh and v.cell is not None and cx.b.retarget(v.cell, self.loc.base)):
+                cx.b.emit("mov", self.loc.base, cx.cell_of(v))
         elif len(terms) == 1:
             t = terms[0]
             pc = cx.b.emit("stc", self.loc.base, t.stride, t.n, cx.cell_of(t.idx), cx.cell_of(v))

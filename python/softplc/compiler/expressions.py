@@ -352,7 +352,7 @@ class Expressions(Statements):
             return Val("LINT", d)
         d = self.temp(cell_type(rt))
         self.b.emit(irop, d, self.cell_of(x), self.cell_of(y))
-        return Val(rt, d)
+        return Val(rt, d, fresh=True)
 
     def as_time_raw(self, v: Val) -> Val:
         """The integer operand of TIME * n or TIME // n, as a TIME cell of the same
@@ -503,7 +503,7 @@ class Expressions(Statements):
                     continue
                 d = self.temp("BOOL")
                 self.b.emit(word, d, self.cell_of(acc), self.cell_of(v))
-                acc = Val("BOOL", d)
+                acc = Val("BOOL", d, fresh=True)
             return acc
         # Short-circuit: later operands may fault or call helpers.
         d = self.temp("BOOL")
@@ -574,7 +574,7 @@ class Expressions(Statements):
             y = self.cell_of(self.coerce(b, c, fr, node))
         d = self.temp("BOOL")
         self.b.emit(_CMP_IR[op], d, x, y)
-        return Val("BOOL", d)
+        return Val("BOOL", d, fresh=True)
 
     def compare(self, node: ast.Compare, fr: Frame) -> Val:
         for o in node.ops:

@@ -24,6 +24,49 @@ VERSION = 2
 Init = bool | int | float
 
 
+#: Operations whose first operand is the one cell they write, after reading the others:
+#: their result may be written straight into a variable (:meth:`IrBuilder.retarget`).
+_RETARGETABLE = frozenset(
+    {
+        "mov",
+        "conv",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "floordiv",
+        "floormod",
+        "neg",
+        "abs",
+        "and",
+        "or",
+        "xor",
+        "not",
+        "shl",
+        "shr",
+        "rol",
+        "ror",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "min",
+        "max",
+        "sel",
+        "getbit",
+        "setbit",
+        "ld",
+        "ldx",
+        "ldc",
+        "ldt",
+        "trunc",
+    }
+)
+
+
 class Label:
     """A code position, possibly not yet known (forward jumps are patched)."""
 
@@ -72,6 +115,8 @@ class IrBuilder:
         self.files: list[str] = [source]
         self.file_of: list[int] = []
         self.file = 0
+        # Where the last label was placed: an instruction there may be jumped to.
+        self._placed_at = -1
 
     # -- declarations ---------------------------------------------------------------
 
@@ -214,8 +259,21 @@ class IrBuilder:
         for k, label in enumerate([*targets, default]):
             label.uses.append((pc, 2 + k))
 
+    def retarget(self, src: int, dst: int) -> bool:
+        """When the last instruction computed cell ``src`` (a temporary consumed by a
+        move into ``dst``), makes it write ``dst`` instead; False when it cannot
+        (another kind of instruction, or a jump lands between them). Saves the move."""
+        if not self.code or self._placed_at == len(self.code):
+            return False
+        op, args = self.code[-1]
+        if op not in _RETARGETABLE or not args or args[0] != src:
+            return False
+        args[0] = dst
+        return True
+
     def place(self, label: Label) -> None:
         """Puts ``label`` here and patches the jumps to it."""
+        self._placed_at = len(self.code)
         label.pos = len(self.code)
         for pc, k in label.uses:
             self.code[pc][1][k] = label.pos

@@ -43,7 +43,10 @@ class Val:
 
     ``lo``/``hi`` bound an untyped integer held in a cell (the compiler checks that
     untyped arithmetic stays within 62 bits); ``mutable`` marks a cell that a later
-    call could change (a variable's own cell, not a temporary copy).
+    call could change (a variable's own cell, not a temporary copy); ``fresh`` marks the
+    temporary result of the instruction just emitted, consumed once: a move of it into
+    a variable may make that instruction write the variable instead
+    (:meth:`IrBuilder.retarget`).
     """
 
     t: str
@@ -54,6 +57,11 @@ class Val:
     mutable: bool = False
     # Where a constant was written (frame, node), for errors raised when it is used.
     src: tuple[Frame, ast.AST] | None = field(default=None, compare=False, hash=False)
+    fresh: bool = field(default=False, compare=False)
+
+    def used(self) -> Val:
+        """The same value, no longer ``fresh`` (it will be read more than once)."""
+        return replace(self, fresh=False) if self.fresh else self
 
     @property
     def is_const(self) -> bool:

@@ -10,6 +10,7 @@ compilation goes on with the next statement.
 from __future__ import annotations
 
 import ast
+import inspect
 import itertools
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from softplc.compiler.entities import (
     ImageArray,
     ImageScalar,
     ImageStruct,
+    ProgramScope,
     Scalar,
     UserFb,
     aggregate_shape,
@@ -31,11 +33,11 @@ from softplc.compiler.entities import (
 from softplc.compiler.errors import CompileError
 from softplc.compiler.irbuilder import Label
 from softplc.compiler.model import Entity, Frame, Local, LoopCtx, Val, cell_type, is_untyped
-from softplc.compiler.shapes import ArrayShape
-from softplc.compiler.source import assigned_names, assigns
+from softplc.compiler.shapes import ArrayShape, UserFbShape
+from softplc.compiler.source import assigned_names, assigns, function_info
 from softplc.compiler.typenames import is_enum
 from softplc.iectypes import ANY_INT, ANY_REAL
-from softplc.limits import MAX_LOOP_TURNS
+from softplc.limits import MAX_LOOP_TURNS, MAX_UNROLLED_TURNS
 
 __all__ = ["BINOPS", "JTAB_DENSITY", "JTAB_MIN_CASES", "UNSUPPORTED", "SilentError", "Statements"]
 
@@ -192,7 +194,7 @@ class Statements(CompilerCore):
             if len(st.targets) != 1:
                 # a = b = expr: evaluate once, assign left to right (as Python does).
                 v = self.expr(st.value, fr)
-                v = self.copy(v) if v.mutable else v
+                v = self.copy(v) if v.mutable else v.used()
                 for tgt in st.targets:
                     self.assign(tgt, v, fr, st.value)
                 return
@@ -294,10 +296,57 @@ class Statements(CompilerCore):
         self.b.jump("jmp", fr.exit)
         fr.terminated = True
 
+    def jump_unless(self, node: ast.expr, fr: Frame, target: Label, what: str) -> None:
+        """Jumps to ``target`` when condition ``node`` is false, evaluating ``and``,
+        ``or`` and ``not`` by jumps (short-circuit, as Python does) instead of
+        computing a BOOL first."""
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            for v in node.values:
+                self.jump_unless(v, fr, target, "operand of and")
+            return
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            taken = Label()
+            for v in node.values[:-1]:
+                self.jump_if(v, fr, taken, "operand of or")
+            self.jump_unless(node.values[-1], fr, target, "operand of or")
+            self.b.place(taken)
+            return
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            self.jump_if(node.operand, fr, target, "not")
+            return
+        c = self.condition(node, fr, what)
+        if c.is_const:
+            if not c.value:
+                self.b.jump("jmp", target)
+            return
+        self.b.jump("jz", target, self.cell_of(c))
+
+    def jump_if(self, node: ast.expr, fr: Frame, target: Label, what: str) -> None:
+        """Jumps to ``target`` when condition ``node`` is true (see :meth:`jump_unless`)."""
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            for v in node.values:
+                self.jump_if(v, fr, target, "operand of or")
+            return
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            fails = Label()
+            for v in node.values[:-1]:
+                self.jump_unless(v, fr, fails, "operand of and")
+            self.jump_if(node.values[-1], fr, target, "operand of and")
+            self.b.place(fails)
+            return
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            self.jump_unless(node.operand, fr, target, "not")
+            return
+        c = self.condition(node, fr, what)
+        if c.is_const:
+            if c.value:
+                self.b.jump("jmp", target)
+            return
+        self.b.jump("jnz", target, self.cell_of(c))
+
     def if_stmt(self, st: ast.If, fr: Frame) -> None:
-        c = self.condition(st.test, fr, "if condition")
         els, end = Label(), Label()
-        self.b.jump("jz", els, self.cell_of(c))
+        self.jump_unless(st.test, fr, els, "if condition")
         before = set(fr.assigned)
         refs = dict(fr.refs)
         self.block(st.body, fr)
@@ -430,6 +479,11 @@ class Statements(CompilerCore):
                 "use another local",
             )
         before = set(fr.assigned)
+        if turns <= MAX_UNROLLED_TURNS and self.needs_unroll(st, fr):
+            self.unrolled_loop(st, fr, var, rng)
+            fr.dead_loop_vars.add(var)
+            fr.assigned = before
+            return
         lo, hi = (min(rng.start, last), max(rng.start, last)) if turns else (0, 0)
         ctr = self.b.cell("LINT")
         self.b.emit("mov", ctr, self.b.const("LINT", rng.start))
@@ -457,6 +511,68 @@ class Statements(CompilerCore):
         fr.dead_loop_vars.add(var)
         fr.assigned = before
 
+    def unrolled_loop(self, st: ast.For, fr: Frame, var: str, rng: range) -> None:
+        """Compiles the body once per turn, the loop index a constant in each: every
+        block of an array of user blocks is then addressed directly (no index checks,
+        no tables), which is what makes a loop over channels of blocks fast."""
+        brk = Label()
+        if not rng:
+            # Nothing runs, but the body must still compile: once, as dead code.
+            self.b.jump("jmp", brk)
+        refs = dict(fr.refs)
+        for k in rng or [rng.start]:
+            if k != rng.start:
+                # The first turn is counted with the function that holds the loop.
+                self.spend(self.node_count(st.body), (fr, st))
+            cont = Label()
+            fr.loop_vars[var] = Val(ANY_INT, value=k)
+            fr.loops.append(LoopCtx(brk, cont))
+            try:
+                self.block(st.body, fr)
+            finally:
+                fr.loops.pop()
+                del fr.loop_vars[var]
+            fr.terminated = False
+            self.b.place(cont)
+        self.b.place(brk)
+        self.merge_refs(fr, [refs, fr.refs])
+
+    def needs_unroll(self, st: ast.For, fr: Frame) -> bool:
+        """True when the loop indexes an array of user blocks of ``self``, in its body or
+        in a method the body calls (at any depth)."""
+        if fr.self_scope is None:
+            return False
+        return self.indexes_user_blocks(st, fr.self_scope, set())
+
+    def indexes_user_blocks(self, root: ast.AST, sc: Entity, seen: set[object]) -> bool:
+        for n in ast.walk(root):
+            if (
+                isinstance(n, ast.Subscript)
+                and isinstance(n.value, ast.Attribute)
+                and isinstance(n.value.value, ast.Name)
+                and n.value.value.id == "self"
+                and user_block_array(sc, n.value.attr)
+            ):
+                return True
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name)
+                and n.func.value.id == "self"
+            ):
+                # A method of the same class sees the same self. (Module-level helpers
+                # have no self, so they cannot index the block arrays.)
+                method = getattr(getattr(sc, "cls", None), n.func.attr, None)
+                if inspect.isfunction(method) and method not in seen:
+                    seen.add(method)
+                    try:
+                        mnode = function_info(method).node
+                    except CompileError:
+                        continue  # reported when the call itself is compiled
+                    if self.indexes_user_blocks(mnode, sc, seen):
+                        return True
+        return False
+
     # -- match ----------------------------------------------------------------------------
 
     def match_stmt(self, st: ast.Match, fr: Frame) -> None:
@@ -477,6 +593,7 @@ class Statements(CompilerCore):
             raise self.err(fr, st.subject, "match subject", f"cannot match over {t}", hint)
         if subj.mutable:
             subj = self.copy(subj)  # the cases may change the variable; Python read it once
+        subj = subj.used()
         cases = [self.case_plan(c, t, fr) for c in st.cases]
         x = self.cell_of(subj)
         before = set(fr.assigned)
@@ -906,7 +1023,8 @@ class Statements(CompilerCore):
                 ) from None
             if value is not None:
                 self.rewrite(fr, value, cur.t)
-        self.b.emit("mov", cur.cell, self.cell_of(v))
+        if not (v.fresh and v.cell is not None and self.b.retarget(v.cell, cur.cell)):
+            self.b.emit("mov", cur.cell, self.cell_of(v))
         fr.assigned.add(name)
 
     def aug_assign(self, st: ast.AugAssign, fr: Frame) -> None:
@@ -929,3 +1047,18 @@ class Statements(CompilerCore):
             cur = self.copy(cur)
         v = self.binop_vals(op, cur, self.expr(st.value, fr), fr, st)
         ent.store(self, v, fr, tgt)
+
+
+def user_block_array(sc: Entity, attr: str) -> bool:
+    """True when ``self.<attr>`` of scope ``sc`` is an array of user blocks."""
+    if isinstance(sc, ProgramScope):
+        ent = sc.attrs.get(attr)
+        return isinstance(ent, CellArray) and isinstance(ent.shape.elem, UserFbShape)
+    if isinstance(sc, UserFb):
+        f = sc.shape.fields.get(attr)
+        return (
+            f is not None
+            and isinstance(f.shape, ArrayShape)
+            and isinstance(f.shape.elem, UserFbShape)
+        )
+    return False

@@ -351,6 +351,19 @@ fn canonical_bits(v: Value) -> u64 {
     }
 }
 
+/// A spot check of the verifier's guarantee for debug builds: the cell operands of the
+/// most common instructions (moves and additions) are below `n`.
+fn code_in_range(code: &[Instr], n: usize) -> bool {
+    let ok = |i: u32| (i as usize) < n;
+    code.iter().all(|ins| match *ins {
+        Instr::Mov { d, a } => ok(d) && ok(a),
+        Instr::IAdd { d, a, b, .. } | Instr::FAdd { d, a, b } | Instr::DAdd { d, a, b } => {
+            ok(d) && ok(a) && ok(b)
+        }
+        _ => true,
+    })
+}
+
 /// The interpreter loop. Returns the faulting instruction's index and the reason.
 fn run(
     code: &[Instr],
@@ -364,19 +377,26 @@ fn run(
         (tables.slots, tables.vars, tables.cells, tables.jumps);
     let mut pc = 0usize;
     let mut budget = LOOP_BUDGET;
+    // Cell operands are read and written without a bounds check: the verifier checked
+    // every cell operand of `code` against the number of cells (verify::check), and
+    // `c` holds exactly that many (CompiledProgram::new, and reset copies the same
+    // length back); debug builds spot-check it. Indices computed at run time (ldc,
+    // stc, tables) keep their checks below.
+    debug_assert!(code_in_range(code, c.len()));
     macro_rules! r {
         ($i:expr) => {
-            c[$i as usize]
+            // SAFETY: a verified cell operand (see above).
+            *unsafe { c.get_unchecked_mut($i as usize) }
         };
     }
     macro_rules! fr {
         ($i:expr) => {
-            f32::from_bits(c[$i as usize] as u32)
+            f32::from_bits(r!($i) as u32)
         };
     }
     macro_rules! dr {
         ($i:expr) => {
-            f64::from_bits(c[$i as usize])
+            f64::from_bits(r!($i))
         };
     }
     macro_rules! fail {
