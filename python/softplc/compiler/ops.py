@@ -86,6 +86,27 @@ _BASE: dict[str, tuple[str, ...]] = {
     "chk": ("cell", "count", "msg"),
     "ldt": ("cell", "ctable", "cell"),
     "stt": ("ctable", "cell", "cell"),
+    # STRINGs: operands are header cells, counts LINT cells.
+    "smov": _D_A,
+    "scat": _D_A_B,
+    "slen": _D_A,
+    "sleft": _D_A_B,
+    "sright": _D_A_B,
+    "smid": ("cell", "cell", "cell", "cell"),
+    "sfind": _D_A_B,
+    # scmp d a b k: k = 0 eq, 1 ne, 2 lt, 3 le, 4 gt, 5 ge.
+    "scmp": ("cell", "cell", "cell", "count"),
+    "sld": ("cell", "var"),
+    "sst": ("var", "cell"),
+    "sldx": ("cell", "table", "cell"),
+    "sstx": ("table", "cell", "cell"),
+    "sldc": ("cell", "cell", "count", "count", "cell"),
+    "sstc": ("cell", "count", "count", "cell", "cell"),
+    "sldt": ("cell", "ctable", "cell"),
+    "sstt": ("ctable", "cell", "cell"),
+    "stoi": _D_A,
+    "stof": _D_A,
+    "tostr": _D_A,
 }
 
 

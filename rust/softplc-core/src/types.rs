@@ -37,7 +37,17 @@ pub enum IecType {
     Dword,
     /// A bit string of 64 bits.
     Lword,
+    /// A character string of fixed capacity (1 to [`MAX_STRING`] single-byte
+    /// characters), stored as its length byte followed by the capacity's bytes. Its
+    /// [`Value`] is its length only; the text is read and written through
+    /// [`crate::Image::text`] and [`crate::Image::set_text`].
+    String(u8),
 }
+
+/// The largest capacity of a STRING (its length is one byte).
+pub const MAX_STRING: u8 = 254;
+/// The capacity of a STRING declared without one (IEC's default).
+pub const DEFAULT_STRING: u8 = 80;
 
 /// All types, in declaration order (handy for tests and listings).
 pub const ALL_TYPES: [IecType; 16] = [
@@ -79,13 +89,30 @@ impl IecType {
             IecType::Word => "WORD",
             IecType::Dword => "DWORD",
             IecType::Lword => "LWORD",
+            IecType::String(_) => "STRING",
         }
     }
 
-    /// Parses an IEC type name, case-insensitively.
+    /// Parses an IEC type name, case-insensitively: the names of [`ALL_TYPES`], and
+    /// `STRING` (capacity 80) or `STRING(n)` with n in 1..=254.
     pub fn from_name(name: &str) -> Option<IecType> {
-        let upper = name.to_ascii_uppercase();
+        let upper = name.trim().to_ascii_uppercase();
+        if upper == "STRING" {
+            return Some(IecType::String(DEFAULT_STRING));
+        }
+        if let Some(rest) = upper.strip_prefix("STRING(") {
+            let n: u8 = rest.strip_suffix(')')?.trim().parse().ok()?;
+            return (1..=MAX_STRING).contains(&n).then_some(IecType::String(n));
+        }
         ALL_TYPES.iter().copied().find(|t| t.name() == upper)
+    }
+
+    /// The full name: `STRING(20)` for a string, [`IecType::name`] otherwise.
+    pub fn full_name(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            IecType::String(n) => format!("STRING({n})").into(),
+            t => t.name().into(),
+        }
     }
 
     /// Storage size in bytes. BOOL is one bit; it reports 0 here.
@@ -96,17 +123,30 @@ impl IecType {
             IecType::Int | IecType::Uint | IecType::Word => 2,
             IecType::Dint | IecType::Udint | IecType::Real | IecType::Dword => 4,
             IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => 8,
+            IecType::String(n) => n as usize + 1,
         }
     }
 
-    /// The direct-address size letter that fits this type (`X`, `B`, `W`, `D`, `L`).
+    /// The direct-address size letter that fits this type (`X`, `B`, `W`, `D`, `L`; a
+    /// STRING is addressed by its first byte, `B`).
     pub fn size_letter(self) -> char {
+        if let IecType::String(_) = self {
+            return 'B';
+        }
         match self.size() {
             0 => 'X',
             1 => 'B',
             2 => 'W',
             4 => 'D',
             _ => 'L',
+        }
+    }
+
+    /// The capacity of a STRING, None for other types.
+    pub fn string_capacity(self) -> Option<u8> {
+        match self {
+            IecType::String(n) => Some(n),
+            _ => None,
         }
     }
 
@@ -155,7 +195,7 @@ impl IecType {
 
 impl fmt::Display for IecType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.full_name())
     }
 }
 
@@ -206,6 +246,7 @@ pub fn int_range(ty: IecType) -> (i128, i128) {
         IecType::Udint | IecType::Dword => (0, u32::MAX as i128),
         IecType::Ulint | IecType::Lword => (0, u64::MAX as i128),
         IecType::Bool => (0, 1),
+        IecType::String(n) => (0, n as i128),
         IecType::Real | IecType::Lreal => (0, 0),
     }
 }
@@ -324,6 +365,7 @@ impl Value {
             IecType::Real => Value::Real(f32::from_bits(bits as u32)),
             IecType::Lreal => Value::Lreal(f64::from_bits(bits)),
             IecType::Time => Value::Time(bits as i64),
+            IecType::String(_) => Value::UInt(ty, bits & 0xff),
         }
     }
 }
@@ -380,5 +422,10 @@ mod tests {
         assert_eq!(IecType::from_name("lreal"), Some(IecType::Lreal));
         assert_eq!(IecType::from_name("word"), Some(IecType::Word));
         assert_eq!(IecType::from_name("STRING8"), None);
+        assert_eq!(IecType::from_name("string(12)"), Some(IecType::String(12)));
+        assert_eq!(IecType::from_name("STRING"), Some(IecType::String(80)));
+        assert_eq!(IecType::from_name("STRING(255)"), None);
+        assert_eq!(IecType::String(12).to_string(), "STRING(12)");
+        assert_eq!(IecType::String(12).size(), 13);
     }
 }

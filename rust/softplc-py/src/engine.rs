@@ -17,8 +17,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use softplc_core::rt::RtRequest;
 use softplc_core::{
-    Area, ClockKind, Domain, Driver, Engine, EngineBuilder, Layout, LayoutBuilder, OverrunPolicy,
-    PlcState, Program, SimDriver, TaskConfig, Value, VarDecl, VarId, WriteRule,
+    Area, ClockKind, Domain, Driver, Engine, EngineBuilder, IecType, Layout, LayoutBuilder,
+    OverrunPolicy, PlcState, Program, SimDriver, TaskConfig, Value, VarDecl, VarId, WriteRule,
 };
 
 use crate::dicts;
@@ -26,7 +26,7 @@ use crate::driver::NativeDriver;
 use crate::errors::{self, ConfigError, OrRaise, ProgramError, StateError};
 use crate::pycode::{PyInterrupter, PyPlant, PyProgram, PyScan};
 use crate::scanio::ScanIo;
-use crate::value::{to_py, to_value, type_from_name, Fit};
+use crate::value::{text_from_py, text_to_py, to_py, to_value, type_from_name, Fit};
 use crate::wait;
 
 enum Pending {
@@ -210,6 +210,27 @@ impl PyEngine {
             .transpose()
         };
         let mut decl = VarDecl::new(name, area, ty, address);
+        if let IecType::String(cap) = ty {
+            if safe.is_some() || min.is_some() || max.is_some() || values.is_some() {
+                return Err(ConfigError::new_err(format!(
+                    "variable {name:?}: a STRING has no safe value, range or members"
+                )));
+            }
+            if let Some(init) = initial {
+                let text = text_from_py(&format!("initial value of {name:?}"), ty, init)
+                    .map_err(|e| ConfigError::new_err(e.value(py).to_string()))?;
+                if text.len() > cap as usize {
+                    return Err(ConfigError::new_err(format!(
+                        "variable {name:?}: initial text of {} characters for a {ty}",
+                        text.len()
+                    )));
+                }
+                decl.initial_text = text;
+            }
+            let mut g = self.lock(py)?;
+            let c = Self::config(&mut g)?;
+            return c.layout.declare(decl).map(|id| id.0).or_raise();
+        }
         decl.initial = conv(initial, "initial")?;
         decl.safe = conv(safe, "safe")?;
         if safe.is_some() && area != Area::Output {
@@ -527,7 +548,15 @@ impl PyEngine {
 
     /// Reads a variable from the latest published cycle.
     fn read(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-        let (_, id) = self.var(name)?;
+        let (l, id) = self.var(name)?;
+        let slot = l.var(id).slot;
+        if let IecType::String(_) = slot.ty {
+            let (img, _, _) = {
+                let mut g = self.lock(py)?;
+                Self::built(&mut g)?.snapshot()
+            };
+            return Ok(text_to_py(py, img.text(slot)));
+        }
         let v = {
             let mut g = self.lock(py)?;
             Self::built(&mut g)?.read(id)

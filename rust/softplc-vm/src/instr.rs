@@ -7,7 +7,7 @@
 
 use crate::fb::FbKind;
 use crate::num::{MathFn, Norm};
-use softplc_core::IecType;
+use softplc_core::{IecType, Slot};
 
 /// One instruction. `d` is the destination cell, `a`, `b`, ... are source cells.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -591,4 +591,144 @@ pub enum Instr {
     Trap {
         m: u32,
     },
+
+    // STRINGs (see `crate::text`): `d`, `s`, `a`, `b` are header cells, `cap` the
+    // destination's capacity (every write truncates to it).
+    SMov {
+        d: u32,
+        s: u32,
+        cap: u8,
+    },
+    SCat {
+        d: u32,
+        a: u32,
+        b: u32,
+        cap: u8,
+    },
+    /// `LEN(s)` into the INT cell `d`.
+    SLen {
+        d: u32,
+        s: u32,
+    },
+    /// `LEFT(s, c[n])` (`n` a LINT cell).
+    SLeft {
+        d: u32,
+        s: u32,
+        n: u32,
+        cap: u8,
+    },
+    SRight {
+        d: u32,
+        s: u32,
+        n: u32,
+        cap: u8,
+    },
+    /// `MID(s, c[l], c[p])` (LINT cells).
+    SMid {
+        d: u32,
+        s: u32,
+        l: u32,
+        p: u32,
+        cap: u8,
+    },
+    /// `FIND(a, b)` into the INT cell `d`.
+    SFind {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    /// Comparison `k` (0 eq, 1 ne, 2 lt, 3 le, 4 gt, 5 ge) into the BOOL cell `d`.
+    SCmp {
+        d: u32,
+        a: u32,
+        b: u32,
+        k: u8,
+    },
+    /// Load the STRING image variable at `s`.
+    SLd {
+        d: u32,
+        cap: u8,
+        s: Slot,
+    },
+    SSt {
+        a: u32,
+        s: Slot,
+    },
+    /// Load element `c[i]` of image table `t` (STRING variables).
+    SLdX {
+        d: u32,
+        cap: u8,
+        t: u32,
+        i: u32,
+    },
+    SStX {
+        t: u32,
+        i: u32,
+        a: u32,
+    },
+    /// Load the STRING whose header is cell `base + c[i] * stride` (`c[i] < len`).
+    SLdC {
+        d: u32,
+        cap: u8,
+        base: u32,
+        stride: u32,
+        len: u32,
+        i: u32,
+    },
+    /// Store into it; `ecap` is the elements' capacity.
+    SStC {
+        a: u32,
+        ecap: u8,
+        base: u32,
+        stride: u32,
+        len: u32,
+        i: u32,
+    },
+    /// Load the STRING whose header cell entry `c[i]` of cell table `t` names.
+    SLdT {
+        d: u32,
+        cap: u8,
+        t: u32,
+        i: u32,
+    },
+    SStT {
+        t: u32,
+        ecap: u8,
+        i: u32,
+        a: u32,
+    },
+    /// A STRING to an integer of `n`'s type.
+    SToI {
+        d: u32,
+        s: u32,
+        n: Norm,
+    },
+    /// A STRING to REAL (`single`) or LREAL.
+    SToF {
+        d: u32,
+        s: u32,
+        single: bool,
+    },
+    /// A value to a STRING: `from` says how cell `s` reads.
+    ToS {
+        d: u32,
+        s: u32,
+        cap: u8,
+        from: TextOf,
+    },
+}
+
+/// How a value converted to a STRING reads its cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextOf {
+    /// `TRUE` / `FALSE`.
+    Bool,
+    /// A signed integer.
+    Signed,
+    /// An unsigned integer or bit string.
+    Unsigned,
+    /// REAL.
+    Real,
+    /// LREAL.
+    Lreal,
 }

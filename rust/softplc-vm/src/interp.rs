@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, Slot, Value};
 
 use crate::fb::{self, FbKind};
-use crate::instr::Instr;
+use crate::instr::{Instr, TextOf};
 use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn, Norm};
+use crate::text;
 use crate::verify::{CellSymbol, Checked, JumpTable};
 
 /// Backward jumps allowed in one scan. The compiler only emits bounded `for` loops, so
@@ -140,9 +141,42 @@ impl CompiledProgram {
             .cell_types
             .get(i)
             .ok_or_else(|| format!("cell {i} does not exist ({} cells)", self.cells.len()))?;
+        if let IecType::String(_) = ty {
+            return Err(format!(
+                "cell {i} belongs to a STRING: write it with write_text on its header cell"
+            ));
+        }
         let v = v.convert(ty).map_err(|e| format!("cell {i}: {e}"))?;
         self.cells[i] = canonical_bits(v);
         Ok(())
+    }
+
+    /// The text of the STRING whose header is cell `i` (None for another cell).
+    pub fn text(&self, i: usize) -> Option<Vec<u8>> {
+        match self.cell_types.get(i) {
+            Some(IecType::String(cap)) if *cap > 0 => {
+                Some(text::get(&self.cells, i).as_bytes().to_vec())
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes the STRING whose header is cell `i`, truncated to its capacity.
+    pub fn write_text(&mut self, i: usize, bytes: &[u8]) -> Result<(), String> {
+        match self.cell_types.get(i) {
+            Some(IecType::String(cap)) if *cap > 0 => {
+                text::put(&mut self.cells, i, *cap, bytes);
+                Ok(())
+            }
+            Some(t) => Err(format!(
+                "cell {i} is {}, not a STRING's header",
+                t.full_name()
+            )),
+            None => Err(format!(
+                "cell {i} does not exist ({} cells)",
+                self.cells.len()
+            )),
+        }
     }
 
     fn fault(&self, pc: usize, f: Fault) -> ProgramFault {
@@ -271,6 +305,8 @@ fn load_slot(img: &Image, s: Slot) -> u64 {
         IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => {
             u64::from_le_bytes(bytes(img, a, o))
         }
+        // A STRING's length (string variables are read by `SLd`, never through here).
+        IecType::String(_) => bytes::<1>(img, a, o)[0] as u64,
     }
 }
 
@@ -712,6 +748,133 @@ fn run(
                     Ok(k) => c[tab[k] as usize] = r!(a),
                     Err(f) => fail!(f),
                 }
+            }
+            Instr::SMov { d, s, cap } => {
+                let t = text::get(c, s as usize);
+                text::put(c, d as usize, cap, t.as_bytes());
+            }
+            Instr::SCat { d, a, b, cap } => {
+                let mut t = text::get(c, a as usize);
+                t.append(text::get(c, b as usize).as_bytes());
+                text::put(c, d as usize, cap, t.as_bytes());
+            }
+            Instr::SLen { d, s } => r!(d) = text::get(c, s as usize).as_bytes().len() as u64,
+            Instr::SLeft { d, s, n, cap } => {
+                let t = text::get(c, s as usize);
+                let n = r!(n) as i64;
+                text::put(c, d as usize, cap, text::left(t.as_bytes(), n));
+            }
+            Instr::SRight { d, s, n, cap } => {
+                let t = text::get(c, s as usize);
+                let n = r!(n) as i64;
+                text::put(c, d as usize, cap, text::right(t.as_bytes(), n));
+            }
+            Instr::SMid { d, s, l, p, cap } => {
+                let t = text::get(c, s as usize);
+                let (l, p) = (r!(l) as i64, r!(p) as i64);
+                text::put(c, d as usize, cap, text::mid(t.as_bytes(), l, p));
+            }
+            Instr::SFind { d, a, b } => {
+                let (x, y) = (text::get(c, a as usize), text::get(c, b as usize));
+                r!(d) = text::find(x.as_bytes(), y.as_bytes()) as u64;
+            }
+            Instr::SCmp { d, a, b, k } => {
+                let (x, y) = (text::get(c, a as usize), text::get(c, b as usize));
+                let o = x.as_bytes().cmp(y.as_bytes());
+                r!(d) = match k {
+                    0 => o.is_eq(),
+                    1 => o.is_ne(),
+                    2 => o.is_lt(),
+                    3 => o.is_le(),
+                    4 => o.is_gt(),
+                    _ => o.is_ge(),
+                } as u64;
+            }
+            Instr::SLd { d, cap, s } => text::put(c, d as usize, cap, img.text(s)),
+            Instr::SSt { a, s } => img.set_text(s, text::get(c, a as usize).as_bytes()),
+            Instr::SLdX { d, cap, t, i } => {
+                let tab = &tables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => text::put(c, d as usize, cap, img.text(tab[k])),
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SStX { t, i, a } => {
+                let tab = &tables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => img.set_text(tab[k], text::get(c, a as usize).as_bytes()),
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SLdC {
+                d,
+                cap,
+                base,
+                stride,
+                len,
+                i,
+            } => match index(c, i, len) {
+                Ok(k) => {
+                    let t = text::get(c, base as usize + k * stride as usize);
+                    text::put(c, d as usize, cap, t.as_bytes());
+                }
+                Err(f) => fail!(f),
+            },
+            Instr::SStC {
+                a,
+                ecap,
+                base,
+                stride,
+                len,
+                i,
+            } => match index(c, i, len) {
+                Ok(k) => {
+                    let t = text::get(c, a as usize);
+                    text::put(c, base as usize + k * stride as usize, ecap, t.as_bytes());
+                }
+                Err(f) => fail!(f),
+            },
+            Instr::SLdT { d, cap, t, i } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => {
+                        let t = text::get(c, tab[k] as usize);
+                        text::put(c, d as usize, cap, t.as_bytes());
+                    }
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SStT { t, ecap, i, a } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => {
+                        let t = text::get(c, a as usize);
+                        text::put(c, tab[k] as usize, ecap, t.as_bytes());
+                    }
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SToI { d, s, n } => {
+                r!(d) = n.apply(text::parse_int(text::get(c, s as usize).as_bytes()))
+            }
+            Instr::SToF { d, s, single } => {
+                let x = text::parse_float(text::get(c, s as usize).as_bytes());
+                r!(d) = if single {
+                    of_f32(x as f32)
+                } else {
+                    x.to_bits()
+                };
+            }
+            Instr::ToS { d, s, cap, from } => {
+                let v = r!(s);
+                let t = match from {
+                    TextOf::Bool => text::format_bool(v != 0),
+                    TextOf::Signed => text::format_int(v, true),
+                    TextOf::Unsigned => text::format_int(v, false),
+                    TextOf::Real => text::format_float(f32::from_bits(v as u32) as f64, true),
+                    TextOf::Lreal => text::format_float(f64::from_bits(v), false),
+                };
+                text::put(c, d as usize, cap, t.as_bytes());
             }
             Instr::Jmp { t } => {
                 pc = t as usize;

@@ -10,7 +10,7 @@
 //! | `source` | source file, for messages |
 //! | `vars` | `[[engine_name, TYPE], ...]`: process-image variables the code uses |
 //! | `tables` | `[[var_index, ...], ...]`: arrays of image variables (one type each) |
-//! | `cells` | `[[TYPE, initial], ...]`: the program's own typed memory |
+//! | `cells` | `[[TYPE, initial], ...]`: the program's own typed memory (a `STRING(n)` cell holds the length and initial text; the `STRDATA` cells after it its bytes, eight a cell) |
 //! | `code` | `[[op, [operand, ...]], ...]`: instructions, operands are integers |
 //! | `lines` | source line of each instruction (0 = unknown) |
 //! | `files` | optional: source files, when code comes from more than `source` |
@@ -31,7 +31,7 @@ pub const FORMAT: &str = "softplc-ir";
 pub const VERSION: u32 = 2;
 
 /// An initial value as written in the document.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Init {
     /// `true` / `false`.
@@ -42,6 +42,8 @@ pub enum Init {
     UInt(u64),
     /// A float.
     Float(f64),
+    /// The text of a STRING (single-byte characters, code points 0..=255).
+    Text(String),
 }
 
 /// The whole document.

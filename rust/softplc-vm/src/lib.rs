@@ -15,6 +15,7 @@ pub mod interp;
 pub mod ir;
 pub mod num;
 pub mod ops;
+pub mod text;
 pub mod verify;
 
 use std::collections::HashMap;

@@ -126,6 +126,27 @@ pub const OPS: &[OpSpec] = &[
     op("chk", &[Cell, Count, Message]),
     op("ldt", &[Cell, CellTable, Cell]),
     op("stt", &[CellTable, Cell, Cell]),
+    // STRINGs: operands are header cells (see `crate::text`), counts LINT cells.
+    op("smov", D_A),
+    op("scat", D_A_B),
+    op("slen", D_A),
+    op("sleft", D_A_B),
+    op("sright", D_A_B),
+    op("smid", &[Cell, Cell, Cell, Cell]),
+    op("sfind", D_A_B),
+    // scmp d a b k: k = 0 eq, 1 ne, 2 lt, 3 le, 4 gt, 5 ge.
+    op("scmp", &[Cell, Cell, Cell, Count]),
+    op("sld", &[Cell, Var]),
+    op("sst", &[Var, Cell]),
+    op("sldx", &[Cell, Table, Cell]),
+    op("sstx", &[Table, Cell, Cell]),
+    op("sldc", &[Cell, Cell, Count, Count, Cell]),
+    op("sstc", &[Cell, Count, Count, Cell, Cell]),
+    op("sldt", &[Cell, CellTable, Cell]),
+    op("sstt", &[CellTable, Cell, Cell]),
+    op("stoi", D_A),
+    op("stof", D_A),
+    op("tostr", D_A),
 ];
 
 /// Operands of a math function (`sqrt d a`).

@@ -25,7 +25,7 @@ use softplc_core::{Area, IecType, Slot, VarId};
 
 use crate::fb::FbKind;
 use crate::fb::Role;
-use crate::instr::Instr;
+use crate::instr::{Instr, TextOf};
 use crate::ir::{Document, Init};
 use crate::num::{int_bits, is_float, is_int, MathFn, Norm};
 use crate::ops::{self, Operand};
@@ -135,31 +135,93 @@ pub struct Checked {
 /// layout (which selects its entry in [`softplc_core::Image`]'s quality and stamps).
 pub type Binder<'a> = dyn FnMut(usize, &str, IecType) -> Result<(Slot, VarId), String> + 'a;
 
+/// The type of the cells that hold a STRING's bytes after its header cell (eight bytes a
+/// cell): `STRDATA` in the document. It is no IEC type: no operation but the string ones
+/// reads or writes these cells.
+pub const STRING_DATA: IecType = IecType::String(0);
+
 fn parse_type(name: &str) -> Option<IecType> {
+    if name == "STRDATA" {
+        return Some(STRING_DATA);
+    }
     IecType::from_name(name)
 }
 
-fn init_bits(ty: IecType, init: Init) -> Result<u64, String> {
+/// Number of data cells after the header of a STRING of capacity `cap`.
+pub fn string_cells(cap: u8) -> usize {
+    (cap as usize).div_ceil(8)
+}
+
+/// Checks that every STRING header is followed by exactly its data cells and every
+/// data cell belongs to a header, and puts each header's initial text into them.
+fn check_strings(doc: &Document, types: &[IecType], init: &mut [u64]) -> Result<(), String> {
+    let mut i = 0;
+    while i < types.len() {
+        match types[i] {
+            IecType::String(0) => {
+                return Err(format!("cell {i}: STRDATA outside a STRING's cells"));
+            }
+            IecType::String(cap) => {
+                let k = string_cells(cap);
+                if i + k >= types.len() || types[i + 1..=i + k].iter().any(|t| *t != STRING_DATA) {
+                    return Err(format!(
+                        "cell {i}: a STRING({cap}) is followed by {k} STRDATA cells"
+                    ));
+                }
+                let text = match &doc.cells[i].1 {
+                    Init::Text(t) => t.as_str(),
+                    Init::Int(0) => "",
+                    other => return Err(format!("cell {i}: initial value {other:?} is not text")),
+                };
+                let mut bytes = Vec::with_capacity(text.len());
+                for ch in text.chars() {
+                    let b = u8::try_from(ch as u32).map_err(|_| {
+                        format!("cell {i}: {ch:?} is not a single-byte (Latin-1) character")
+                    })?;
+                    bytes.push(b);
+                }
+                if bytes.len() > cap as usize {
+                    return Err(format!(
+                        "cell {i}: initial text of {} characters for a STRING({cap})",
+                        bytes.len()
+                    ));
+                }
+                init[i] = bytes.len() as u64;
+                for (n, b) in bytes.iter().enumerate() {
+                    init[i + 1 + n / 8] |= (*b as u64) << (8 * (n % 8));
+                }
+                i += k + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+fn init_bits(ty: IecType, init: &Init) -> Result<u64, String> {
     let bad = || format!("initial value {init:?} does not fit {ty}");
+    if let IecType::String(_) = ty {
+        return Ok(0); // set by check_strings
+    }
     Ok(match ty {
-        IecType::Bool => match init {
+        IecType::Bool => match *init {
             Init::Bool(b) => b as u64,
             Init::Int(0) => 0,
             Init::Int(1) => 1,
             _ => return Err(bad()),
         },
-        IecType::Real => match init {
+        IecType::Real => match *init {
             Init::Float(f) => (f as f32).to_bits() as u64,
             Init::Int(v) => (v as f64 as f32).to_bits() as u64,
             _ => return Err(bad()),
         },
-        IecType::Lreal => match init {
+        IecType::Lreal => match *init {
             Init::Float(f) => f.to_bits(),
             Init::Int(v) => (v as f64).to_bits(),
             _ => return Err(bad()),
         },
         _ => {
-            let v: i128 = match init {
+            let v: i128 = match *init {
                 Init::Int(v) => v as i128,
                 Init::UInt(v) => v as i128,
                 _ => return Err(bad()),
@@ -208,7 +270,49 @@ impl Lowerer<'_> {
                 self.types.len()
             )));
         }
-        Ok((v as u32, self.types[v as usize]))
+        let ty = self.types[v as usize];
+        if let IecType::String(_) = ty {
+            return Err(self.err(format!(
+                "cell {v} is {} (only string operations use a STRING's cells)",
+                ty.full_name()
+            )));
+        }
+        Ok((v as u32, ty))
+    }
+
+    /// The header cell `v` of a STRING, and its capacity.
+    fn string(&self, v: i64) -> Result<(u32, u8), String> {
+        match usize::try_from(v).ok().and_then(|i| self.types.get(i)) {
+            Some(IecType::String(cap)) if *cap > 0 => Ok((v as u32, *cap)),
+            Some(t) => Err(self.err(format!("cell {v} is {}, expected a STRING", t.full_name()))),
+            None => Err(self.err(format!(
+                "cell {v} does not exist (the program has {} cells)",
+                self.types.len()
+            ))),
+        }
+    }
+
+    /// A LINT cell (the counts and positions of the string functions).
+    fn lint(&self, v: i64) -> Result<u32, String> {
+        Ok(self.want(v, |t| t == IecType::Lint, "LINT")?.0)
+    }
+
+    /// The STRING variable `v` and its capacity.
+    fn string_var(&self, v: i64) -> Result<(Slot, u8), String> {
+        let s = self.var(v)?;
+        match s.ty {
+            IecType::String(cap) => Ok((s, cap)),
+            t => Err(self.err(format!("variable {v} is {t}, expected a STRING"))),
+        }
+    }
+
+    /// Image table `v` of STRING variables, and their capacity.
+    fn string_table(&self, v: i64) -> Result<(u32, u8), String> {
+        let (t, ty) = self.table(v)?;
+        match ty {
+            IecType::String(cap) => Ok((t, cap)),
+            ty => Err(self.err(format!("table {t} holds {ty}, expected STRINGs"))),
+        }
     }
 
     fn want(
@@ -901,6 +1005,217 @@ impl Lowerer<'_> {
                 let (i, _) = self.want(a[1], plain_int, "an integer index")?;
                 Instr::StT { t, i, a: c }
             }
+            "smov" => {
+                let (d, cap) = self.string(a[0])?;
+                Instr::SMov {
+                    d,
+                    s: self.string(a[1])?.0,
+                    cap,
+                }
+            }
+            "scat" => {
+                let (d, cap) = self.string(a[0])?;
+                Instr::SCat {
+                    d,
+                    a: self.string(a[1])?.0,
+                    b: self.string(a[2])?.0,
+                    cap,
+                }
+            }
+            "slen" => Instr::SLen {
+                d: self.want(a[0], |t| t == IecType::Int, "INT")?.0,
+                s: self.string(a[1])?.0,
+            },
+            "sleft" | "sright" => {
+                let (d, cap) = self.string(a[0])?;
+                let (s, n) = (self.string(a[1])?.0, self.lint(a[2])?);
+                if op == "sleft" {
+                    Instr::SLeft { d, s, n, cap }
+                } else {
+                    Instr::SRight { d, s, n, cap }
+                }
+            }
+            "smid" => {
+                let (d, cap) = self.string(a[0])?;
+                Instr::SMid {
+                    d,
+                    s: self.string(a[1])?.0,
+                    l: self.lint(a[2])?,
+                    p: self.lint(a[3])?,
+                    cap,
+                }
+            }
+            "sfind" => Instr::SFind {
+                d: self.want(a[0], |t| t == IecType::Int, "INT")?.0,
+                a: self.string(a[1])?.0,
+                b: self.string(a[2])?.0,
+            },
+            "scmp" => {
+                let k = u8::try_from(a[3])
+                    .ok()
+                    .filter(|k| *k <= 5)
+                    .ok_or_else(|| self.err(format!("comparison {} is not 0..5", a[3])))?;
+                Instr::SCmp {
+                    d: self.want(a[0], |t| t == IecType::Bool, "BOOL")?.0,
+                    a: self.string(a[1])?.0,
+                    b: self.string(a[2])?.0,
+                    k,
+                }
+            }
+            "sld" => {
+                let (d, cap) = self.string(a[0])?;
+                let (s, _) = self.string_var(a[1])?;
+                Instr::SLd { d, cap, s }
+            }
+            "sst" => {
+                let (s, _) = self.string_var(a[0])?;
+                if s.area == Area::Input {
+                    let name = &self.doc.vars[a[0] as usize].0;
+                    return Err(self.err(format!("stores into input variable {name:?}")));
+                }
+                Instr::SSt {
+                    a: self.string(a[1])?.0,
+                    s,
+                }
+            }
+            "sldx" => {
+                let (d, cap) = self.string(a[0])?;
+                let (t, _) = self.string_table(a[1])?;
+                let (i, _) = self.want(a[2], plain_int, "an integer index")?;
+                Instr::SLdX { d, cap, t, i }
+            }
+            "sstx" => {
+                let (t, _) = self.string_table(a[0])?;
+                let (i, _) = self.want(a[1], plain_int, "an integer index")?;
+                if self.tables[t as usize]
+                    .iter()
+                    .any(|s| s.area == Area::Input)
+                {
+                    return Err(self.err(format!("stores into table {t}, which holds inputs")));
+                }
+                Instr::SStX {
+                    t,
+                    i,
+                    a: self.string(a[2])?.0,
+                }
+            }
+            "sldc" | "sstc" => {
+                let (v, base_i, stride_i, len_i, idx_i) = if op == "sldc" {
+                    (a[0], a[1], a[2], a[3], a[4])
+                } else {
+                    (a[4], a[0], a[1], a[2], a[3])
+                };
+                let (v, cap) = self.string(v)?;
+                let ety = usize::try_from(base_i)
+                    .ok()
+                    .and_then(|b| self.types.get(b).copied())
+                    .filter(|t| matches!(t, IecType::String(c) if *c > 0))
+                    .ok_or_else(|| self.err(format!("cell {base_i} is no STRING header")))?;
+                let ecap = ety.string_capacity().expect("a STRING");
+                if stride_i < 1 + string_cells(ecap) as i64 {
+                    return Err(self.err(format!(
+                        "stride {stride_i} is smaller than a {}",
+                        ety.full_name()
+                    )));
+                }
+                let types = &self.types;
+                let (base, stride, len) = self.run_of_cells(
+                    base_i,
+                    stride_i,
+                    len_i,
+                    RunOf::Cells(ety),
+                    |at| match types.get(at) {
+                        Some(&t) if t == ety => None,
+                        Some(&t) => Some(format!(
+                            "array element cell {at} is {}, expected {}",
+                            t.full_name(),
+                            ety.full_name()
+                        )),
+                        None => Some(format!("array element cell {at} does not exist")),
+                    },
+                )?;
+                let (i, _) = self.want(idx_i, plain_int, "an integer index")?;
+                if op == "sldc" {
+                    Instr::SLdC {
+                        d: v,
+                        cap,
+                        base,
+                        stride,
+                        len,
+                        i,
+                    }
+                } else {
+                    Instr::SStC {
+                        a: v,
+                        ecap,
+                        base,
+                        stride,
+                        len,
+                        i,
+                    }
+                }
+            }
+            "sldt" | "sstt" => {
+                let (v, tab_i, idx_i) = if op == "sldt" {
+                    (a[0], a[1], a[2])
+                } else {
+                    (a[2], a[0], a[1])
+                };
+                let (v, cap) = self.string(v)?;
+                let ety = usize::try_from(tab_i)
+                    .ok()
+                    .and_then(|k| self.doc.ctables.get(k))
+                    .and_then(|tab| tab.first())
+                    .and_then(|&at| self.types.get(at as usize).copied())
+                    .filter(|t| matches!(t, IecType::String(c) if *c > 0))
+                    .ok_or_else(|| self.err(format!("cell table {tab_i} holds no STRINGs")))?;
+                let t = self.ctable(tab_i, RunOf::Cells(ety))?;
+                let (i, _) = self.want(idx_i, plain_int, "an integer index")?;
+                if op == "sldt" {
+                    Instr::SLdT { d: v, cap, t, i }
+                } else {
+                    Instr::SStT {
+                        t,
+                        ecap: ety.string_capacity().expect("a STRING"),
+                        i,
+                        a: v,
+                    }
+                }
+            }
+            "stoi" => {
+                let (d, ty) = self.want(a[0], plain_int, "an integer")?;
+                Instr::SToI {
+                    d,
+                    s: self.string(a[1])?.0,
+                    n: Norm::of(ty).expect("int"),
+                }
+            }
+            "stof" => {
+                let (d, ty) = self.want(a[0], is_float, "REAL or LREAL")?;
+                Instr::SToF {
+                    d,
+                    s: self.string(a[1])?.0,
+                    single: ty == IecType::Real,
+                }
+            }
+            "tostr" => {
+                let (d, cap) = self.string(a[0])?;
+                let (s, ty) = self.cell(a[1])?;
+                let from = match ty {
+                    IecType::Bool => TextOf::Bool,
+                    IecType::Real => TextOf::Real,
+                    IecType::Lreal => TextOf::Lreal,
+                    IecType::Time => {
+                        return Err(self.err("no conversion from TIME to STRING"));
+                    }
+                    t => match int_bits(t) {
+                        Some((_, true)) => TextOf::Signed,
+                        Some((_, false)) => TextOf::Unsigned,
+                        None => return Err(self.err(format!("no conversion from {t} to STRING"))),
+                    },
+                };
+                Instr::ToS { d, s, cap, from }
+            }
             other => {
                 return Err(self.err(format!("unknown operation {other:?}")));
             }
@@ -965,6 +1280,7 @@ fn load_instr(d: u32, s: Slot) -> Instr {
         IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => {
             Instr::Ld8 { d, area, off }
         }
+        IecType::String(_) => unreachable!("STRING cells are refused by Lowerer::cell"),
     }
 }
 
@@ -1004,9 +1320,10 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
     let mut init = Vec::with_capacity(doc.cells.len());
     for (i, (tn, iv)) in doc.cells.iter().enumerate() {
         let ty = parse_type(tn).ok_or_else(|| format!("cell {i}: unknown type {tn:?}"))?;
-        init.push(init_bits(ty, *iv).map_err(|e| format!("cell {i}: {e}"))?);
+        init.push(init_bits(ty, iv).map_err(|e| format!("cell {i}: {e}"))?);
         types.push(ty);
     }
+    check_strings(doc, &types, &mut init)?;
     let mut slots = Vec::with_capacity(doc.vars.len());
     let mut ids = Vec::with_capacity(doc.vars.len());
     let mut need = [0usize; 3];

@@ -678,3 +678,139 @@ fn a_jump_table_jumps_on_the_value_and_takes_the_default_outside_it() {
     d.code[0].1 = vec![r, -1, 2, 4, 6];
     assert!(load_program(&d.encode(), &l).is_err());
 }
+
+/// A STRING(cap) in the document: its header cell with the initial text, then its data
+/// cells.
+fn string_cell(d: &mut Document, cap: u8, text: &str) -> i64 {
+    let h = d.cell(&format!("STRING({cap})"), Init::Text(text.to_string()));
+    for _ in 0..(cap as usize).div_ceil(8) {
+        d.cell("STRDATA", Init::Int(0));
+    }
+    h
+}
+
+#[test]
+fn strings_load_store_concatenate_and_truncate_to_the_destination() {
+    let l = layout(&[
+        ("p.name", Area::Input, IecType::String(20)),
+        ("p.label", Area::Output, IecType::String(10)),
+        ("p.n", Area::Output, IecType::Int),
+        ("p.at", Area::Output, IecType::Int),
+        ("p.less", Area::Output, IecType::Bool),
+        ("p.v", Area::Output, IecType::Dint),
+    ]);
+    let mut d = Document::new("p");
+    let (vname, vlabel, vn, vat, vless, vv) = (
+        d.var("p.name", "STRING(20)"),
+        d.var("p.label", "STRING(10)"),
+        d.var("p.n", "INT"),
+        d.var("p.at", "INT"),
+        d.var("p.less", "BOOL"),
+        d.var("p.v", "DINT"),
+    );
+    let name = string_cell(&mut d, 20, "");
+    let prefix = string_cell(&mut d, 4, "id: ");
+    let out = string_cell(&mut d, 10, "");
+    let digits = string_cell(&mut d, 8, "");
+    let (n, at, less, v) = (
+        d.cell("INT", Init::Int(0)),
+        d.cell("INT", Init::Int(0)),
+        d.cell("BOOL", Init::Bool(false)),
+        d.cell("DINT", Init::Int(0)),
+    );
+    let three = d.cell("LINT", Init::Int(3));
+    d.op("sld", &[name, vname]);
+    d.op("scat", &[out, prefix, name]);
+    d.op("sst", &[vlabel, out]);
+    d.op("slen", &[n, name]);
+    d.op("st", &[vn, n]);
+    d.op("sfind", &[at, name, prefix]);
+    d.op("st", &[vat, at]);
+    d.op("scmp", &[less, prefix, name, 2]);
+    d.op("st", &[vless, less]);
+    d.op("sright", &[digits, name, three]);
+    d.op("stoi", &[v, digits]);
+    d.op("st", &[vv, v]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    let slot = |n: &str| l.var(l.find(n).unwrap()).slot;
+    img.set_text(slot("p.name"), b"conveyor 417");
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    // "id: conveyor 417" truncated to the label's 10 characters.
+    assert_eq!(img.text(slot("p.label")), b"id: convey");
+    assert_eq!(get(&l, &img, "p.n"), Value::Int(IecType::Int, 12));
+    assert_eq!(get(&l, &img, "p.at"), Value::Int(IecType::Int, 0));
+    assert_eq!(get(&l, &img, "p.less"), Value::Bool(false)); // "id: " > "conveyor 417"
+    assert_eq!(get(&l, &img, "p.v"), Value::Int(IecType::Dint, 417));
+    assert_eq!(p.text(prefix as usize).unwrap(), b"id: ");
+    p.write_text(prefix as usize, b"#12345").unwrap();
+    assert_eq!(p.text(prefix as usize).unwrap(), b"#123");
+    assert!(p
+        .write_cell(prefix as usize, Value::Int(IecType::Int, 1))
+        .is_err());
+}
+
+#[test]
+fn the_verifier_keeps_string_cells_to_string_operations() {
+    let l = layout(&[("p.s", Area::Output, IecType::String(8))]);
+    let bad = |build: &dyn Fn(&mut Document)| {
+        let mut d = Document::new("p");
+        build(&mut d);
+        match load_program(&d.encode(), &l) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = bad(&|d| {
+        let s = string_cell(d, 8, "");
+        let x = d.cell("INT", Init::Int(0));
+        d.op("mov", &[x, s]);
+    });
+    assert!(e.contains("only string operations"), "{e}");
+    let e = bad(&|d| {
+        d.cell("STRING(9)", Init::Text(String::new()));
+        d.cell("STRDATA", Init::Int(0));
+    });
+    assert!(e.contains("followed by 2 STRDATA cells"), "{e}");
+    let e = bad(&|d| {
+        string_cell(d, 3, "long text");
+    });
+    assert!(
+        e.contains("initial text of 9 characters for a STRING(3)"),
+        "{e}"
+    );
+    let e = bad(&|d| {
+        let v = d.var("p.s", "STRING(8)");
+        let x = d.cell("INT", Init::Int(0));
+        d.op("ld", &[x, v]);
+    });
+    assert!(e.contains("STRING(8)"), "{e}");
+    let e = bad(&|d| {
+        let s = string_cell(d, 8, "");
+        let x = d.cell("INT", Init::Int(0));
+        d.op("sleft", &[s, s, x]);
+    });
+    assert!(e.contains("expected LINT"), "{e}");
+}
+
+#[test]
+fn numbers_become_strings_and_strings_in_cell_arrays_index_at_run_time() {
+    let l = layout(&[("p.out", Area::Output, IecType::String(12))]);
+    let mut d = Document::new("p");
+    let vout = d.var("p.out", "STRING(12)");
+    let x = d.cell("REAL", Init::Float(0.1));
+    let s = string_cell(&mut d, 12, "");
+    // Two elements of STRING(4), stride 2.
+    let e0 = string_cell(&mut d, 4, "ab");
+    string_cell(&mut d, 4, "cd");
+    let i = d.cell("DINT", Init::Int(1));
+    let e = string_cell(&mut d, 4, "");
+    d.op("sldc", &[e, e0, 2, 2, i]);
+    d.op("tostr", &[s, x]);
+    d.op("scat", &[s, s, e]);
+    d.op("sst", &[vout, s]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    assert_eq!(img.text(l.var(l.find("p.out").unwrap()).slot), b"0.1cd");
+}

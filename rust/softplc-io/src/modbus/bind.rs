@@ -86,6 +86,17 @@ pub fn bind_points(
                 ));
             }
             let ty = info.slot.ty;
+            if let IecType::String(_) = ty {
+                return Err(p.loc.error(
+                    &p.what,
+                    key,
+                    format!(
+                        "{:?} is a {}: strings are not exchanged over Modbus",
+                        info.name,
+                        ty.full_name()
+                    ),
+                ));
+            }
             if p.table.is_bits() && ty != IecType::Bool {
                 return Err(p.loc.error(
                     &p.what,

@@ -128,9 +128,11 @@ impl RegType {
         }
     }
 
-    /// The register type a program variable of type `ty` has when none is given.
+    /// The register type a program variable of type `ty` has when none is given. A
+    /// STRING has no register form: binding refuses it before asking (UINT here).
     pub fn default_for(ty: IecType) -> RegType {
         match ty {
+            IecType::String(_) => RegType::Uint,
             IecType::Bool => RegType::Bool,
             IecType::Sint | IecType::Int => RegType::Int,
             IecType::Usint | IecType::Uint | IecType::Byte | IecType::Word => RegType::Uint,
