@@ -673,9 +673,9 @@ def instance_name(obj: Any) -> str:
 _ADDR = re.compile(r"^%([IQM])([XBWDL]?)(\d+)(?:\.(\d+))?$", re.IGNORECASE)
 
 
-def _element_addresses(address: str, n: int, attr: str) -> list[str]:
+def _element_addresses(address: str, n: int, attr: str, step: int = 1) -> list[str]:
     """Consecutive addresses from ``address``: bits go 0..7 then the next byte; other
-    sizes step by one unit of their size."""
+    sizes step by ``step`` units of their size (a STRING(n) by n + 1 bytes)."""
     m = _ADDR.match(address.strip())
     if m is None:
         # Let the engine report the malformed address on the first element.
@@ -695,7 +695,7 @@ def _element_addresses(address: str, n: int, attr: str) -> list[str]:
     else:
         if bit is not None:
             raise ConfigError(f"{attr}: only bit addresses take a .bit suffix ({address!r})")
-        out = [f"%{area}{size}{index + k}" for k in range(n)]
+        out = [f"%{area}{size}{index + k * step}" for k in range(n)]
     return out
 
 
@@ -720,6 +720,13 @@ def _packed_addresses(address: str, types: list[str], attr: str) -> list[str]:
     out = []
     for t in types:
         n = _type_size(t)
+        if t.startswith("STRING("):
+            # A string: its length byte and characters, from the next byte.
+            if bit:
+                byte, bit = byte + 1, 0
+            out.append(f"%{area}B{byte}")
+            byte += n
+            continue
         if n == 0:
             out.append(f"%{area}X{byte}.{bit}")
             bit += 1
@@ -768,7 +775,8 @@ def _specs(v: Var, attr: str) -> list[VarSpec]:
     elif v.scalar:
         addrs = [v.address]  # as written: the engine checks it against the type
     elif isinstance(v.type, ArrayType) and not is_struct(v.type.elem):
-        addrs = list(_element_addresses(v.address, len(leafs), attr))
+        step = v.elem.size if isinstance(v.elem, IecType) and v.elem.is_string else 1
+        addrs = list(_element_addresses(v.address, len(leafs), attr, step))
     else:
         addrs = list(_packed_addresses(v.address, types, attr))
     rows = []

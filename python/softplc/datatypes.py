@@ -435,6 +435,14 @@ def default_value(t: object, given: Any, what: str) -> Any:
     assert isinstance(t, IecType)
     if given is None:
         return make(t.name, 0)
+    if t.is_string:
+        cap = t.size - 1
+        if not isinstance(given, str):
+            raise ConfigError(f"{what}: the initial value of a {t.name} is text, got {given!r}")
+        if len(given) > cap:
+            raise ConfigError(
+                f"{what}: the initial text has {len(given)} characters, more than a {t.name} holds"
+            )
     if t.name == "BOOL" and not isinstance(given, bool) and given in (0, 1):
         return bool(given)
     try:

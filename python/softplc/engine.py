@@ -114,6 +114,11 @@ class Snapshot:
         off = v["offset"]
         if v["type"] == "BOOL":
             return bool((int(data[off]) >> v["bit"]) & 1)
+        if v["type"].startswith("STRING("):
+            # The length byte, then the characters (single-byte: Latin-1).
+            cap = int(v["type"][7:-1])
+            n = min(int(data[off]), cap)
+            return bytes(data[off + 1 : off + 1 + n]).decode("latin-1")
         dt = np.dtype(NUMPY_DTYPES[v["type"]])
         return data[off : off + dt.itemsize].view(dt)[0].item()
 

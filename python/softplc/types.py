@@ -25,6 +25,7 @@ __all__ = [
     "NUMPY_DTYPES",
     "REAL",
     "SINT",
+    "STRING",
     "TIME",
     "UDINT",
     "UINT",
@@ -32,6 +33,7 @@ __all__ = [
     "USINT",
     "WORD",
     "IecType",
+    "StringType",
     "enum_members",
     "enum_storage",
     "is_enum_class",
@@ -75,8 +77,18 @@ class IecType:
 
     @property
     def is_int(self) -> bool:
-        """True for the integer types (not BOOL, TIME, bit strings or floats)."""
-        return not self.is_float and not self.is_bits and self.name not in ("BOOL", "TIME")
+        """True for the integer types (not BOOL, TIME, bit strings, strings or floats)."""
+        return (
+            not self.is_float
+            and not self.is_bits
+            and not self.is_string
+            and self.name not in ("BOOL", "TIME")
+        )
+
+    @property
+    def is_string(self) -> bool:
+        """True for a STRING type."""
+        return False
 
     @property
     def is_bits(self) -> bool:
@@ -141,6 +153,54 @@ WORD = IecType("WORD", 2, False, False)
 DWORD = IecType("DWORD", 4, False, False)
 LWORD = IecType("LWORD", 8, False, False)
 
+
+class StringType(IecType):
+    """``STRING(n)``: at most ``n`` single-byte (Latin-1) characters, ``n`` from 1 to
+    254. In the process image it takes ``n + 1`` bytes, a length byte then the
+    characters, at a byte address (``%MB10``). ``STRING`` alone is ``STRING(80)``;
+    call it for another capacity: ``STRING(20)``. Writes longer than the capacity are
+    truncated, as in IEC.
+
+    Example:
+        >>> STRING(20).name, STRING(20).size, STRING.capacity
+        ('STRING(20)', 21, 80)
+    """
+
+    __slots__ = ("capacity",)
+
+    def __init__(self, capacity: int = 80) -> None:
+        if (
+            isinstance(capacity, bool)
+            or not isinstance(capacity, int)
+            or not (1 <= capacity <= 254)
+        ):
+            raise ConfigError(
+                f"a STRING holds 1 to 254 characters, got STRING({capacity!r}) "
+                "(its length is one byte in the process image)"
+            )
+        super().__init__(f"STRING({capacity})", capacity + 1, False, False)
+        self.capacity = capacity
+
+    def __call__(self, capacity: int) -> StringType:
+        """The STRING type of capacity ``capacity``."""
+        return StringType(capacity)
+
+    @property
+    def is_string(self) -> bool:
+        return True
+
+    @property
+    def dtype(self) -> str:
+        """Fixed-size records: the length byte, then the capacity's bytes."""
+        return f"|V{self.capacity + 1}"
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+#: ``STRING(80)``; ``STRING(n)`` for a capacity of ``n`` characters.
+STRING = StringType(80)
+
 ALL_TYPES = (
     BOOL,
     SINT,
@@ -172,9 +232,15 @@ def type_from_name(name: str) -> IecType:
     try:
         return _BY_NAME[name.upper()]
     except KeyError:
-        raise ConfigError(
-            f"unknown type {name!r} (expected one of {', '.join(_BY_NAME)})"
-        ) from None
+        pass
+    upper = name.strip().upper().replace(" ", "")
+    if upper == "STRING":
+        return STRING
+    if upper.startswith("STRING(") and upper.endswith(")") and upper[7:-1].isdigit():
+        return StringType(int(upper[7:-1]))
+    raise ConfigError(
+        f"unknown type {name!r} (expected one of {', '.join(_BY_NAME)}, STRING or STRING(n))"
+    ) from None
 
 
 def is_enum_class(obj: object) -> bool:

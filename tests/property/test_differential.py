@@ -129,6 +129,8 @@ from softplc.stdlib import (ABS, COS, CTD, CTU, CTUD, EXP, F_TRIG, GET_BIT, HYST
     MAX, MIN, MUX, PID, R_TRIG, RAMP, RS, SEL, SET_BIT, SIN, SQRT, SR, TIME_TO_MS, TO_DINT,
     TO_INT, TO_LINT, TO_LREAL, TO_REAL, TO_SINT, TO_UDINT, TO_UINT, TO_ULINT, TO_USINT, TOF, TON,
     TP, TRUNC, ms, ROL, ROR, SHL, SHR, TO_BYTE, TO_WORD, TO_DWORD, TO_LWORD)
+from softplc import STRING
+from softplc.stdlib import CONCAT, FIND, LEFT, LEN, MID, RIGHT, TO_STRING
 
 
 class St(enum.IntEnum):
@@ -143,6 +145,7 @@ class Rec:
     n = Field(INT)
     f = Field(BOOL)
     v = Field(ARRAY(DINT, 2), [3, -4])
+    s = Field(STRING(4), "r")
 
 
 def rec_sum(r):
@@ -169,6 +172,7 @@ class Acc:
     out = Output(DINT)
     hit = Output(BOOL)
     m = Memory(DINT)
+    tag = Output(STRING(6))
     edge = R_TRIG()
 
     def bump(self, k):
@@ -181,6 +185,7 @@ class Acc:
             self.m += self.bump(TO_DINT(self.x))
         self.out = self.m
         self.hit = self.out > 100
+        self.tag = RIGHT(self.tag + TO_STRING(self.x % 10), 6)
 
 
 @program
@@ -220,6 +225,9 @@ class Gen:
     ml = Memory(LINT)
     mt = Memory(TIME)
     arr = Memory(ARRAY(INT, 4))
+    ms1 = Memory(STRING(8))
+    o_str = Output(STRING(20), initial="x")
+    strs = Memory(ARRAY(STRING(5), 3))
     o_int = Output(DINT)
     o_real = Output(LREAL)
     o_bool = Output(BOOL)
@@ -311,6 +319,7 @@ class Gen:
         self.draw = draw
         self.loop_vars: list[str] = []
         self.locals: list[str] = []
+        self.str_locals: list[str] = []
 
     def pick(self, xs):
         return self.draw(st.sampled_from(xs))
@@ -484,6 +493,8 @@ class Gen:
                 return self.pick(
                     [f"self.recs[{self.rix()}].n", f"self.grid{self.gix()}", "self.rin.n"]
                 )
+            if c == 2:
+                return self.str_num(d - 1)
             return f"self.pick({e()})"
         idx = self.pick(["clamp3(self.a)", "LIMIT(0, self.m, 3)", "(self.a & 3)", "(self.a % 5)"])
         return f"self.arr[{idx}]"
@@ -537,6 +548,8 @@ class Gen:
         if k == 6:
             return f"EXP(LIMIT(-20.0, {e()}, 20.0))"
         if k == 7:
+            if self.draw(st.booleans()):
+                return f"TO_REAL({self.str_(d - 1)})"
             return f"TO_REAL({self.lreal_(d - 1)})"
         return f"{self.pick(['MIN', 'MAX'])}({e()}, {self.lit_real()})"
 
@@ -598,6 +611,8 @@ class Gen:
         if k == 3:
             return f"({self.bool_(d - 1)} {self.pick(['and', 'or'])} {self.bool_(d - 1)})"
         if k == 4:
+            if self.draw(st.booleans()):
+                return f"({self.str_(d - 1)} {self.pick(['<', '<=', '==', '!=', '>', '>='])} {self.str_(d - 1)})"
             return f"(not {self.bool_(d - 1)})"
         if k == 5:
             return f"GET_BIT(TO_UINT({self.int_(d - 1)}), {self.pick([str(self.draw(st.integers(0, 15))), '(self.sh % 16)'])})"
@@ -678,6 +693,67 @@ class Gen:
             return f"({self.enum_(d - 1)} if {self.bool_(d - 1)} else {self.enum_(d - 1)})"
         return f"MUX(self.sh % 3, St.A, {self.enum_(d - 1)}, St.D)"
 
+    def str_(self, d):
+        """A STRING expression (literals, variables, block fields, array elements at run
+        time, conversions, the string functions)."""
+        leaves = ['"ab"', '""', '"conveyor"', "self.ms1", "self.o_str", "self.acc.tag"]
+        leaves += [f"self.strs[{self.rix()}]", f"self.recs[{self.rix()}].s", "self.accs[1].tag"]
+        leaves += self.str_locals
+        if d <= 0:
+            return self.pick(leaves)
+        k = self.draw(st.integers(0, 9))
+        e = lambda: self.str_(d - 1)
+        if k == 0:
+            return self.pick(leaves)
+        if k == 1:
+            return f"({e()} + {e()})"
+        if k == 2:
+            return f"{self.pick(['LEFT', 'RIGHT'])}({e()}, {self.int_(d - 1)})"
+        if k == 3:
+            return (
+                f"MID({e()}, {self.pick([self.int_(d - 1), self.lit_int()])}, {self.int_(d - 1)})"
+            )
+        if k == 4:
+            return f"CONCAT({e()}, {e()}, {e()})"
+        if k == 5:
+            return f"({e()} if {self.bool_(d - 1)} else {e()})"
+        if k == 6:
+            return (
+                f"TO_STRING({self.pick([self.int_(d - 1), self.dint_(d - 1), self.bool_(d - 1)])})"
+            )
+        if k == 7:
+            return f"TO_STRING({self.pick([self.real_(d - 1), self.lreal_(d - 1)])})"
+        if k == 8:
+            t = self.pick(sorted(TYPED_LEAVES))
+            return f"TO_STRING({self.pick([self.tint(t, d - 1), self.bits(self.pick(sorted(BIT_LEAVES)), d - 1)])})"
+        return f"TO_STRING({self.lit_int()})"
+
+    def str_num(self, d):
+        """A number read from a string."""
+        k = self.draw(st.integers(0, 3))
+        if k == 0:
+            return f"LEN({self.str_(d)})"
+        if k == 1:
+            return f"FIND({self.str_(d)}, {self.str_(d)})"
+        if k == 2:
+            return f"TO_INT({self.str_(d)})"
+        return f"TO_INT(TO_DINT({self.str_(d)}) % 30000)"
+
+    def str_stmt(self, p):
+        k = self.draw(st.integers(0, 4))
+        if k == 0:
+            return f"{p}self.ms1 = {self.str_(2)}\n"
+        if k == 1:
+            return f"{p}self.o_str = {self.str_(2)}\n"
+        if k == 2:
+            return f"{p}self.strs[{self.rix()}] = {self.str_(2)}\n"
+        if k == 3:
+            return f"{p}self.recs[{self.rix()}].s = {self.str_(2)}\n"
+        v = f"s{next(_counter)}"
+        out = f"{p}{v} = {self.str_(2)}\n"
+        self.str_locals.append(v)
+        return out
+
     def rix(self):
         """An index into recs (length 3): constant, computed (possibly out of range: a
         fault in both modes) or a loop index."""
@@ -736,6 +812,8 @@ class Gen:
         if k == 17:
             return self.match_stmt(d, ind)
         if k == 16 and self.draw(st.booleans()):
+            if self.draw(st.booleans()):
+                return self.str_stmt(p)
             return f"{p}self.{self.pick(['st', 'o_st'])} = {self.enum_(2)}\n"
         if k == 16:
             return self.struct_stmt(p)
@@ -804,10 +882,11 @@ class Gen:
         return f"{p}self.arr[{idx}] = {self.int_(1)}\n"
 
     def block(self, d, ind):
-        saved = list(self.locals)
+        saved, saved_str = list(self.locals), list(self.str_locals)
         n = self.draw(st.integers(1, 3))
         out = "".join(self.stmt(d, ind) for _ in range(n))
-        self.locals = saved  # locals assigned in a branch are not visible after it
+        # Locals assigned in a branch are not visible after it.
+        self.locals, self.str_locals = saved, saved_str
         return out
 
 

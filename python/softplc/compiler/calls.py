@@ -416,10 +416,11 @@ class Calls(Expressions):
             )
         else:
             # A local of the helper, initialised with the argument (typed constants
-            # such as TO_INT(-5) included).
-            c = self.b.cell(v.t)
-            self.b.emit("mov", c, self.cell_of(v))
-            fr.locals[n] = Local(c, v.t)
+            # such as TO_INT(-5) included; a string constant makes a STRING(80)).
+            t = self.string_local_type(v, v.t)
+            c = self.b.cell(t)
+            self.b.emit("mov", c, self.cell_of(self.coerce(v, t, wfr, wnode)))
+            fr.locals[n] = Local(c, t)
         fr.assigned.add(n)
 
     # -- blocks ---------------------------------------------------------------------------

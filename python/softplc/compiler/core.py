@@ -271,10 +271,51 @@ class CompilerCore:
             )
         table[key] = t
 
+    def string_const(self, text: str, fr: Frame, node: ast.AST) -> Val:
+        """A string literal: a constant ``STRING`` of its length (at least 1)."""
+        try:
+            it.latin1(text, "a STRING literal")
+        except TypeRuleError as e:
+            raise self.err(fr, node, "string literal", str(e)) from None
+        if len(text) > it.MAX_STRING:
+            raise self.err(
+                fr,
+                node,
+                "string literal",
+                f"{len(text)} characters; a STRING holds at most {it.MAX_STRING}",
+            )
+        return Val(it.string_type(max(1, len(text))), value=text)
+
+    def coerce_string(self, v: Val, t: str, fr: Frame, node: ast.AST) -> Val:
+        """A STRING converted to STRING type ``t``: truncated to its capacity (IEC
+        assigns a longer string by truncating it)."""
+        if not it.is_string(v.t) or not it.is_string(t):
+            other = t if it.is_string(v.t) else v.t
+            raise self.err(
+                fr,
+                node,
+                "implicit conversion",
+                f"{v.t} does not convert to {t} implicitly (a STRING meets only strings)",
+                "convert explicitly: TO_STRING(x)"
+                if it.is_string(t)
+                else f"convert explicitly: TO_{other}(s)"
+                if other in it.NUM_TYPES
+                else "",
+            )
+        cap = it.string_capacity(t)
+        assert cap is not None
+        if v.is_const:
+            return Val(t, value=str(v.value)[:cap])
+        d = self.temp(t)
+        self.b.emit("mov", d, self.cell_of(v))
+        return Val(t, d)
+
     def coerce(self, v: Val, t: str, fr: Frame, node: ast.AST) -> Val:
         """Implicit conversion of ``v`` to ``t`` (widening or an untyped number)."""
         if v.t == t:
             return v
+        if it.is_string(t) or it.is_string(v.t):
+            return self.coerce_string(v, t, fr, node)
         if is_enum(t) or is_enum(v.t):
             raise self.enum_mismatch(v.t, t, fr, node)
         if t == "TIME":
@@ -371,10 +412,17 @@ class CompilerCore:
             return Val(ANY_INT, value=v)
         if isinstance(v, float):
             return Val(ANY_REAL, value=v)
+        if isinstance(v, it.IecString):
+            return Val(v.iec, value=str(v))
         if isinstance(v, str) and it.is_time_literal(v):
             return Val("TIME", value=it.coerce(v, "TIME"))
+        if isinstance(v, str):
+            return self.string_const(v, fr, node)
         raise self.err(
-            fr, node, "constant", f"{v!r} ({type(v).__name__}) is not a number, BOOL or TIME"
+            fr,
+            node,
+            "constant",
+            f"{v!r} ({type(v).__name__}) is not a number, BOOL, TIME or STRING",
         )
 
     def class_constant(self, cls: type, name: str, fr: Frame, node: ast.AST) -> Val:

@@ -133,13 +133,15 @@ class Expressions(Statements):
                 return Val("TIME", value=it.coerce(v, "TIME"))
             except Exception as e:  # noqa: BLE001 - report any parse failure
                 raise self.err(fr, node, "TIME literal", str(e)) from None
+        if isinstance(v, str):
+            return self.string_const(v, fr, node)
         if v is None:
             raise self.err(fr, node, "None", "not a value in a control program")
         raise self.err(
             fr,
             node,
             f"{type(v).__name__} constant",
-            "only numbers, True/False and TIME literals ('T#1s500ms') are values",
+            "only numbers, True/False, TIME literals ('T#1s500ms') and strings are values",
         )
 
     def name(self, node: ast.Name, fr: Frame) -> Val:
@@ -288,7 +290,33 @@ class Expressions(Statements):
 
     # -- operators ------------------------------------------------------------------------
 
+    def string_op(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        """``a + b`` on strings: concatenation into a STRING of both capacities (at most
+        254), as :func:`softplc.iectypes.concat`."""
+        if op != "+" or not (it.is_string(a.t) and it.is_string(b.t)):
+            other = b.t if it.is_string(a.t) else a.t
+            raise self.err(
+                fr,
+                node,
+                f"operator {op}",
+                f"cannot apply {op} to {a.t} and {b.t}"
+                + (" (strings concatenate with +)" if op != "+" else ""),
+                "convert the number with TO_STRING(x)"
+                if op == "+" and not it.is_string(other)
+                else "",
+            )
+        ca, cb = it.string_capacity(a.t), it.string_capacity(b.t)
+        assert ca is not None and cb is not None
+        t = it.string_type(min(it.MAX_STRING, ca + cb))
+        if a.is_const and b.is_const:
+            return Val(t, value=(str(a.value) + str(b.value))[: it.MAX_STRING])
+        d = self.temp(t)
+        self.b.emit("scat", d, self.cell_of(a), self.cell_of(b))
+        return Val(t, d, fresh=True)
+
     def binop_vals(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        if it.is_string(a.t) or it.is_string(b.t):
+            return self.string_op(op, a, b, fr, node)
         for v in (a, b):
             if is_enum(v.t):
                 raise self.err(
@@ -563,7 +591,26 @@ class Expressions(Statements):
             )
         return cc
 
+    def compare_strings(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        """A comparison of two strings, byte by byte (``scmp``)."""
+        if not (it.is_string(a.t) and it.is_string(b.t)):
+            raise self.err(
+                fr,
+                node,
+                f"comparison {op}",
+                f"cannot compare {a.t} and {b.t}",
+                "a STRING compares with strings; convert with TO_STRING(x) or TO_<TYPE>(s)",
+            )
+        if a.is_const and b.is_const:
+            return Val("BOOL", value=it.compare(op, it.IecString(str(a.value), 254), b.value))
+        d = self.temp("BOOL")
+        k = ("==", "!=", "<", "<=", ">", ">=").index(op)
+        self.b.emit("scmp", d, self.cell_of(a), self.cell_of(b), k)
+        return Val("BOOL", d, fresh=True)
+
     def compare_vals(self, op: str, a: Val, b: Val, fr: Frame, node: ast.AST) -> Val:
+        if it.is_string(a.t) or it.is_string(b.t):
+            return self.compare_strings(op, a, b, fr, node)
         c = self.compare_type(op, a.t, b.t, fr, node)
         if a.is_const and b.is_const:
             return Val("BOOL", value=it.compare(op, a.value, b.value))
@@ -628,6 +675,17 @@ class Expressions(Statements):
             b = self.unify(b, t, fr, node.orelse)
             if c.is_const:
                 return a if c.value else b
+            if it.is_string(t):
+                # No select on strings: copy the branch taken.
+                d = self.temp(t)
+                other, end = Label(), Label()
+                self.b.jump("jz", other, self.cell_of(c))
+                self.b.emit("mov", d, self.cell_of(a))
+                self.b.jump("jmp", end)
+                self.b.place(other)
+                self.b.emit("mov", d, self.cell_of(b))
+                self.b.place(end)
+                return Val(t, d)
             ct = cell_type(t)
             d = self.temp(ct)
             self.b.emit("sel", d, self.cell_of(c), self.cell_of(b, ct), self.cell_of(a, ct))
@@ -659,6 +717,15 @@ class Expressions(Statements):
         """The type two branches (or values that meet) unify to."""
         if a.t == b.t:
             return a.t
+        if it.is_string(a.t) and it.is_string(b.t):
+            ca, cb = it.string_capacity(a.t), it.string_capacity(b.t)
+            assert ca is not None and cb is not None
+            # A literal branch meets the other string; two strings the larger.
+            if a.is_const and not b.is_const and len(str(a.value)) <= cb:
+                return b.t
+            if b.is_const and not a.is_const and len(str(b.value)) <= ca:
+                return a.t
+            return it.string_type(max(ca, cb))
         if {a.t, b.t} == {ANY_INT, ANY_REAL}:
             return ANY_REAL
         common = it.common(a.t, b.t)

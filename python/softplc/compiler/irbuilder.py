@@ -12,7 +12,7 @@ import msgpack
 from softplc.compiler.errors import LimitReached
 from softplc.compiler.ops import OPS, arity
 from softplc.compiler.typenames import storage
-from softplc.iectypes import f32
+from softplc.iectypes import f32, latin1, string_capacity
 from softplc.limits import MAX_CELLS, MAX_INSTRUCTIONS
 
 __all__ = ["FORMAT", "VERSION", "IrBuilder", "Label", "Symbol"]
@@ -20,8 +20,23 @@ __all__ = ["FORMAT", "VERSION", "IrBuilder", "Label", "Symbol"]
 FORMAT = "softplc-ir"
 VERSION = 2
 
-#: A cell's initial value as the document holds it.
-Init = bool | int | float
+#: A cell's initial value as the document holds it (a STRING's header: its text).
+Init = bool | int | float | str
+
+#: Operations that have a STRING form, and which operand is the cell that decides:
+#: the compiler emits the generic one and :meth:`IrBuilder.emit` picks the string form
+#: when that cell is a STRING's header (a copy of a string is ``smov``, a load ``sld``).
+_STRING_FORMS = {
+    "mov": ("smov", 0),
+    "ld": ("sld", 0),
+    "st": ("sst", 1),
+    "ldx": ("sldx", 0),
+    "stx": ("sstx", 2),
+    "ldc": ("sldc", 0),
+    "stc": ("sstc", 4),
+    "ldt": ("sldt", 0),
+    "stt": ("sstt", 2),
+}
 
 
 #: Operations whose first operand is the one cell they write, after reading the others:
@@ -63,6 +78,18 @@ _RETARGETABLE = frozenset(
         "ldc",
         "ldt",
         "trunc",
+        # A string written straight into a variable is truncated to the variable's
+        # capacity instead of the temporary's, which holds the whole result anyway
+        # (not tostr: its result is a STRING(80) first).
+        "smov",
+        "scat",
+        "sleft",
+        "sright",
+        "smid",
+        "sld",
+        "sldx",
+        "sldc",
+        "sldt",
     }
 )
 
@@ -151,8 +178,18 @@ class IrBuilder:
         return i
 
     def cell(self, t: str, init: object = None) -> int:
-        """A new cell of type ``t`` with an initial value (zero by default)."""
+        """A new cell of type ``t`` with an initial value (zero by default). A STRING(n)
+        takes its header cell (returned) and ``ceil(n / 8)`` data cells after it."""
         t = storage(t)
+        cap = string_capacity(t)
+        if cap is not None:
+            text = latin1("" if init is None else str(init))[:cap]
+            k = -(-cap // 8)
+            if len(self.cells) + 1 + k > MAX_CELLS:
+                raise LimitReached("cells", MAX_CELLS)
+            self.cells.append((t, text))
+            self.cells.extend([("STRDATA", 0)] * k)
+            return len(self.cells) - 1 - k
         value: Init
         if init is None:
             value = False if t == "BOOL" else (0.0 if t in ("REAL", "LREAL") else 0)
@@ -173,7 +210,9 @@ class IrBuilder:
         """A cell holding a constant (shared by equal constants; never written)."""
         t = storage(t)
         v: Init
-        if t == "REAL":
+        if string_capacity(t) is not None:
+            v = str(value)
+        elif t == "REAL":
             v = f32(float(value))  # type: ignore[arg-type]
         elif t == "LREAL":
             v = float(value)  # type: ignore[arg-type]
@@ -230,7 +269,15 @@ class IrBuilder:
     # -- code -----------------------------------------------------------------------
 
     def emit(self, op: str, *args: int) -> int:
-        """Appends an instruction; returns its index."""
+        """Appends an instruction; returns its index. A copy, load or store of a
+        STRING becomes its string form (``smov``, ``sld``, ...)."""
+        form = _STRING_FORMS.get(op)
+        if (
+            form is not None
+            and 0 <= args[form[1]] < len(self.cells)
+            and self.cells[args[form[1]]][0].startswith("STRING(")
+        ):
+            op = form[0]
         n, rest = arity(op) if op in OPS else (-1, False)
         if n < 0 or len(args) < n or (not rest and len(args) != n):
             raise AssertionError(f"compiler bug: {op} with {len(args)} operands")

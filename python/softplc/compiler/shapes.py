@@ -1,7 +1,8 @@
 """Shapes: the compile-time types of storage (a scalar, an array, a standard block, a
 user block), and where each part of a shape lies in the program's cells.
 
-A shape is laid out in consecutive cells: a scalar takes one cell, an array its
+A shape is laid out in consecutive cells: a scalar takes one cell (a STRING(n) its
+header and ``ceil(n / 8)`` data cells), an array its
 elements one after another (row-major), a standard block the fields of its VM layout
 (``softplc_vm::fb``), a user block its variables and nested blocks in declaration
 order. The same shape in the process image is a set of named variables instead
@@ -14,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from softplc import stdlib
+from softplc.iectypes import string_capacity
 
 __all__ = [
     "ArrayShape",
@@ -49,7 +51,9 @@ class ScalarShape(Shape):
 
     @property
     def cells(self) -> int:
-        return 1
+        # A STRING(n): its header cell and its characters, eight a cell.
+        cap = string_capacity(self.t)
+        return 1 if cap is None else 1 + -(-cap // 8)
 
     def describe(self) -> str:
         return self.t

@@ -278,9 +278,14 @@ class Statements(CompilerCore):
                 lo, hi = self.int_bounds(v) if v.t == ANY_INT else (0, 0)
                 fr.result = Val(v.t, c, lo=lo, hi=hi)
             else:
-                fr.result = Val(v.t, self.b.cell(v.t))
+                t = self.string_local_type(v, v.t)
+                fr.result = Val(t, self.b.cell(t))
         res = fr.result
         assert res is not None and res.cell is not None
+        if it.is_string(v.t) and it.is_string(res.t) and v.t != res.t:
+            # Strings meet at the result's type (truncated, as every string write).
+            v = self.coerce(v, res.t, fr, st.value)
+            self.rewrite(fr, st.value, res.t)
         if v.t != res.t:
             raise self.err(
                 fr,
@@ -910,8 +915,22 @@ class Statements(CompilerCore):
 
     def annotation_type(self, node: ast.expr, fr: Frame) -> str:
         """The IEC type an annotation names (``INT``, ``softplc.REAL``)."""
-        from softplc.types import IecType
+        from softplc.types import IecType, StringType
 
+        if isinstance(node, ast.Call) and isinstance(self.static_object(node.func, fr), StringType):
+            # STRING(20)
+            arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
+            cap = arg.value if isinstance(arg, ast.Constant) else None
+            if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= it.MAX_STRING:
+                raise self.err(
+                    fr,
+                    node,
+                    "annotation",
+                    f"{ast.unparse(node)}: a STRING's capacity is a number from 1 to "
+                    f"{it.MAX_STRING}",
+                    "write STRING(20), or STRING for STRING(80)",
+                )
+            return it.string_type(cap)
         t = self.static_object(node, fr)
         if isinstance(t, IecType):
             return t.name
@@ -992,6 +1011,15 @@ class Statements(CompilerCore):
             "compiled integers have at most 64 bits (LINT/ULINT)",
         )
 
+    @staticmethod
+    def string_local_type(v: Val, t: str) -> str:
+        """A local first assigned a string constant is a STRING(80), or of the
+        constant's length when longer (IEC's default length); other values keep their
+        type."""
+        if v.is_const and it.is_string(t):
+            return it.string_type(max(it.DEFAULT_STRING, len(str(v.value))))
+        return t
+
     def assign_local(self, tgt: ast.Name, v: Val, fr: Frame, value: ast.expr | None) -> None:
         """Assigns a local. Its type is fixed by its annotation or its first value (an
         untyped number gives DINT/LINT or LREAL); later values convert implicitly to
@@ -1001,6 +1029,7 @@ class Statements(CompilerCore):
         cur = fr.locals.get(name)
         if cur is None:
             t = self.literal_type(v, fr, value or tgt) if is_untyped(v.t) else v.t
+            t = self.string_local_type(v, t)
             cur = Local(self.b.cell(t), t)
             fr.locals[name] = cur
         assert isinstance(cur, Local)

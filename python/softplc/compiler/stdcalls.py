@@ -301,6 +301,22 @@ class StdCalls(Calls):
         want(1)
         t = name[3:]
         a = args[0]
+        if it.is_string(a.t):
+            # TO_INT(s), TO_REAL(s): the number the text spells, 0 when none.
+            if t not in INT_TYPES and t not in BIT_TYPES and t not in FLOAT_TYPES:
+                raise self.err(
+                    fr,
+                    node,
+                    f"{name}()",
+                    f"no conversion from STRING to {t}",
+                    "compare the text instead (s == 'TRUE')" if t == "BOOL" else "",
+                )
+            folded = fold()
+            if folded is not None:
+                return folded
+            d = self.temp(t)
+            self.b.emit("stof" if t in FLOAT_TYPES else "stoi", d, self.cell_of(a))
+            return Val(t, d)
         if is_enum(a.t):
             if t not in INT_TYPES and t not in BIT_TYPES:
                 raise self.err(
@@ -332,6 +348,96 @@ class StdCalls(Calls):
             return a
         d = self.temp(t)
         self.b.emit("conv", d, self.cell_of(a))
+        return Val(t, d)
+
+    # -- strings --------------------------------------------------------------------------
+
+    def string_arg(self, name: str, v: Val, fr: Frame, node: ast.AST) -> int:
+        if not it.is_string(v.t):
+            raise self.err(
+                fr,
+                node,
+                f"{name}()",
+                f"takes a STRING, got {v.t}",
+                "convert a number with TO_STRING(x)" if v.t in it.NUM_TYPES else "",
+            )
+        return self.cell_of(v)
+
+    def count_arg(self, name: str, v: Val, fr: Frame, node: ast.AST) -> int:
+        """A count or position as the LINT cell the string operations read."""
+        if v.t not in INT_TYPES and v.t != ANY_INT:
+            raise self.err(fr, node, f"{name}()", f"takes an integer count or position, got {v.t}")
+        if v.is_const:
+            return self.b.const("LINT", it.wrap(v.int_value, "LINT"))
+        if cell_type(v.t) == "LINT":
+            return self.cell_of(v)
+        d = self.temp("LINT")
+        self.b.emit("conv", d, self.cell_of(v))
+        return d
+
+    def strings_(
+        self, name: str, args: list[Val], node: ast.Call, fr: Frame, want: _Want, fold: _Fold
+    ) -> Val:
+        """LEN, LEFT, RIGHT, MID, FIND (see :mod:`softplc.stdlib.strings`)."""
+        want({"LEN": 1, "MID": 3}.get(name, 2))
+        s = self.string_arg(name, args[0], fr, node)
+        if name == "FIND":
+            self.string_arg(name, args[1], fr, node)
+        else:
+            for a in args[1:]:
+                self.count_arg(name, Val(a.t, value=0) if a.is_const else a, fr, node)
+        folded = fold()
+        if folded is not None:
+            return folded
+        if name in ("LEN", "FIND"):
+            d = self.temp("INT")
+            if name == "LEN":
+                self.b.emit("slen", d, s)
+            else:
+                self.b.emit("sfind", d, s, self.cell_of(args[1]))
+            return Val("INT", d)
+        d = self.temp(args[0].t)
+        counts = [self.count_arg(name, a, fr, node) for a in args[1:]]
+        self.b.emit({"LEFT": "sleft", "RIGHT": "sright", "MID": "smid"}[name], d, s, *counts)
+        return Val(args[0].t, d, fresh=True)
+
+    def concat_(
+        self, name: str, args: list[Val], node: ast.Call, fr: Frame, want: _Want, fold: _Fold
+    ) -> Val:
+        """CONCAT(a, b, ...): ``a + b + ...``."""
+        if len(args) < 2:
+            raise self.err(fr, node, "CONCAT()", f"takes two or more strings, got {len(args)}")
+        acc = args[0]
+        for a in args[1:]:
+            for v in (acc, a):
+                self.string_arg(name, v, fr, node)
+            acc = self.string_op("+", acc, a, fr, node)
+        return acc
+
+    def to_string_(
+        self, name: str, args: list[Val], node: ast.Call, fr: Frame, want: _Want, fold: _Fold
+    ) -> Val:
+        """TO_STRING(x): a STRING(80) (see :func:`softplc.iectypes.to_string`)."""
+        want(1)
+        a = args[0]
+        t = it.string_type(it.DEFAULT_STRING)
+        if it.is_string(a.t):
+            return self.coerce(a, t, fr, node)
+        if is_enum(a.t) or a.t == "TIME":
+            raise self.err(
+                fr,
+                node,
+                "TO_STRING()",
+                f"no conversion from {a.t} to STRING",
+                "convert it to a number first: TO_INT(x)"
+                if is_enum(a.t)
+                else "convert it to a number first: TIME_TO_MS(t)",
+            )
+        folded = fold()
+        if folded is not None:
+            return folded
+        d = self.temp(t)
+        self.b.emit("tostr", d, self.cell_of(a))
         return Val(t, d)
 
     # -- enumerations ---------------------------------------------------------------------
@@ -569,4 +675,11 @@ _LOWERING: dict[str, _Lowering] = {
     "ROR": StdCalls.shift_,
     "TIME_TO_MS": StdCalls.time_to,
     "TIME_TO_S": StdCalls.time_to,
+    "LEN": StdCalls.strings_,
+    "LEFT": StdCalls.strings_,
+    "RIGHT": StdCalls.strings_,
+    "MID": StdCalls.strings_,
+    "FIND": StdCalls.strings_,
+    "CONCAT": StdCalls.concat_,
+    "TO_STRING": StdCalls.to_string_,
 }

@@ -10,6 +10,7 @@ check. One module a concern:
   bistables, HYSTERESIS, RAMP, PID);
 * :mod:`softplc.stdlib.functions`: the functions (math, selection, bits, conversions);
 * :mod:`softplc.stdlib.quality`: ``QUALITY``, ``AGE`` and the quality codes;
+* :mod:`softplc.stdlib.strings`: LEN, LEFT, RIGHT, MID, FIND, CONCAT, TO_STRING;
 * :mod:`softplc.stdlib.time`: ``now()``, ``ms``/``s``/``us`` and the TIME conversions.
 
 Function blocks are declared as program attributes and called with keyword inputs;
@@ -96,6 +97,16 @@ from softplc.stdlib.functions import (
     TRUNC,
 )
 from softplc.stdlib.quality import AGE, BAD, GOOD, QUALITY, STALE
+from softplc.stdlib.strings import (
+    CONCAT,
+    FIND,
+    LEFT,
+    LEN,
+    MID,
+    RIGHT,
+    STRING_FUNCTIONS,
+    TO_STRING,
+)
 from softplc.stdlib.time import TIME_TO_MS, TIME_TO_S, ms, now, s, us
 
 __all__ = [
@@ -105,6 +116,7 @@ __all__ = [
     "ASIN",
     "ATAN",
     "BAD",
+    "CONCAT",
     "CONVERSIONS",
     "COS",
     "CTD",
@@ -112,20 +124,25 @@ __all__ = [
     "CTUD",
     "EXP",
     "FB_TYPES",
+    "FIND",
     "FUNCTIONS",
     "F_TRIG",
     "GET_BIT",
     "GOOD",
     "HYSTERESIS",
+    "LEFT",
+    "LEN",
     "LIMIT",
     "LN",
     "LOG",
     "MAX",
+    "MID",
     "MIN",
     "MUX",
     "PID",
     "QUALITY",
     "RAMP",
+    "RIGHT",
     "ROL",
     "ROR",
     "RS",
@@ -138,6 +155,7 @@ __all__ = [
     "SQRT",
     "SR",
     "STALE",
+    "STRING_FUNCTIONS",
     "TAN",
     "TIME_TO_MS",
     "TIME_TO_S",
@@ -153,6 +171,7 @@ __all__ = [
     "TO_LWORD",
     "TO_REAL",
     "TO_SINT",
+    "TO_STRING",
     "TO_UDINT",
     "TO_UINT",
     "TO_ULINT",
@@ -201,4 +220,5 @@ FUNCTIONS: dict[str, Any] = {
     "QUALITY": QUALITY,
     "AGE": AGE,
     **CONVERSIONS,
+    **STRING_FUNCTIONS,
 }

@@ -68,6 +68,11 @@ class Signal:
         return self.type in ("REAL", "LREAL")
 
     @property
+    def is_string(self) -> bool:
+        """True for a STRING (its column reads as text: see :func:`decode_strings`)."""
+        return self.type.startswith("STRING")
+
+    @property
     def is_time(self) -> bool:
         """True for TIME (values in nanoseconds)."""
         return self.type == "TIME"
@@ -84,6 +89,22 @@ class Signal:
             "task": self.task,
             **({"labels": {str(k): v for k, v in self.labels.items()}} if self.labels else {}),
         }
+
+
+def decode_strings(raw: np.ndarray, cap: int) -> np.ndarray:
+    """A STRING column as text: each record is a length byte then ``cap`` bytes of
+    single-byte (Latin-1) characters, as the process image holds it; the result is a
+    NumPy array of ``str`` (dtype ``<U{cap}``).
+
+    Example:
+        >>> decode_strings(np.frombuffer(b"\\x02ab\\x00", dtype="|V4"), 3).tolist()
+        ['ab']
+    """
+    rows = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(-1, cap + 1)
+    return np.array(
+        [bytes(r[1 : 1 + min(int(r[0]), cap)]).decode("latin-1") for r in rows],
+        dtype=f"<U{cap}",
+    )
 
 
 def glob_match(pattern: str, name: str) -> bool:
@@ -349,10 +370,14 @@ class Trace:
                 )
                 bi += 1
         if not parts:
-            return np.empty(0, dtype=dtype)
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate(parts)
+            raw = np.empty(0, dtype=dtype)
+        elif len(parts) == 1:
+            raw = parts[0]
+        else:
+            raw = np.concatenate(parts)
+        if c >= 2 and self.signals[c - 2].is_string:
+            return decode_strings(raw, dtype.itemsize - 1)
+        return raw
 
     def _rows_of(self, c: int, sl: slice) -> np.ndarray:
         start, stop, step = sl.indices(self.rows)

@@ -34,7 +34,7 @@ CASES = {
     "PowerOperator": ("self.r **", "operator Pow"),
     "MixedLocalType": ("v = self.r", "local variable type"),
     "ConstIndexOutOfRange": ("3]", "array index"),
-    "StringValue": ('"abc"', "str constant"),
+    "StringValue": ("self.y", "implicit conversion"),
     "WriteFbOutput": ("self.t.Q", "assignment to a block output"),
     "IsComparison": ("self.a is", "comparison Is"),
     "Recursion": ("recurse(x)", "recursive call"),

@@ -319,6 +319,26 @@ mod tests {
     }
 
     #[test]
+    fn a_string_is_refused_by_a_mapping_and_left_out_of_the_default_map() {
+        let mut b = LayoutBuilder::new();
+        b.declare(VarDecl::new(
+            "st.name",
+            Area::Memory,
+            IecType::String(8),
+            Some("%MB100"),
+        ))
+        .unwrap();
+        let l = b.build().unwrap();
+        let c = dev("[[device.read]]\nvar = \"name\"\ntable = \"holding_register\"\naddress = 1\n");
+        let e = bind_points(&l, &c.devices[0].reads, Usage::DeviceRead).unwrap_err();
+        assert!(
+            e.message.contains("STRING(8): strings are not exchanged"),
+            "{e}"
+        );
+        assert_eq!(default_server_points(&l).1, vec!["st.name".to_string()]);
+    }
+
+    #[test]
     fn vars_lists_are_laid_out_back_to_back_by_type_width() {
         let c = dev("[[device.read]]\nvars = [\"level\", \"temp\"]\ntable = \"input_register\"\naddress = 10\n");
         let b = bind_points(&layout(), &c.devices[0].reads, Usage::DeviceRead).unwrap();
