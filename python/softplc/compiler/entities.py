@@ -553,6 +553,15 @@ class Constant(Entity):
     def load(self, cx: Context, fr: Frame, node: ast.AST) -> Val:
         return self.v
 
+    def check_store(self, cx: Context, fr: Frame, node: ast.AST, *, subscript: bool) -> None:
+        raise cx.err(
+            fr,
+            node,
+            "assignment to a constant",
+            f"{ast.unparse(node)} is a constant (a plain class attribute)",
+            "declare a variable to change it: NAME = Memory(TYPE, initial)",
+        )
+
 
 @dataclass
 class MethodRef(Entity):

@@ -71,4 +71,4 @@ def test_assigning_a_constant_is_an_error_at_its_place():
         raise AssertionError("compiled")
     line = next(i for i, s in enumerate(SOURCE, 1) if s.rstrip().endswith("# E:assign"))
     assert (err.line, err.column) == (line, SOURCE[line - 1].index("self.OFFSET") + 1)
-    assert "OFFSET" in str(err), str(err)
+    assert "self.OFFSET is a constant" in str(err) and "Memory(" in str(err), str(err)
