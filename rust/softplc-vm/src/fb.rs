@@ -304,13 +304,7 @@ pub fn exec(kind: FbKind, c: &mut [u64], now: i64) {
             set_b(c, 5, cv >= pv);
             set_b(c, 6, cv <= 0);
         }
-        FbKind::RTrig => {
-            let c = fixed::<3>(c);
-            let clk = b(c, 0);
-            let q = clk && !b(c, 2);
-            set_b(c, 1, q);
-            set_b(c, 2, clk);
-        }
+        FbKind::RTrig => r_trig(fixed::<3>(c)),
         FbKind::FTrig => {
             let c = fixed::<3>(c);
             // M starts TRUE (cell initial value), so there is no first-call pulse.
@@ -348,8 +342,18 @@ fn fixed<const N: usize>(c: &mut [u64]) -> &mut [u64; N] {
         .expect("a block instance has its layout's length (verified)")
 }
 
+/// R_TRIG on its three cells (CLK, Q, M).
 #[inline(always)]
-fn ton(c: &mut [u64; 7], now: i64) {
+pub(crate) fn r_trig(c: &mut [u64; 3]) {
+    let clk = b(c, 0);
+    let q = clk && !b(c, 2);
+    set_b(c, 1, q);
+    set_b(c, 2, clk);
+}
+
+/// TON on its seven cells (the layout of [`FbKind::Ton`]).
+#[inline(always)]
+pub(crate) fn ton(c: &mut [u64; 7], now: i64) {
     let (inp, pt, state, prev) = (b(c, 0), t(c, 1), c[4], b(c, 5));
     if state == 0 && !prev && inp {
         c[4] = 1;

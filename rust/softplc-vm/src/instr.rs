@@ -510,6 +510,14 @@ pub enum Instr {
         kind: FbKind,
         base: u32,
     },
+    /// `fb.TON` and `fb.R_TRIG`, the most frequent blocks, without the dispatch on
+    /// the kind.
+    Ton {
+        base: u32,
+    },
+    RTrig {
+        base: u32,
+    },
     FbX {
         kind: FbKind,
         base: u32,
@@ -709,6 +717,72 @@ pub enum Instr {
         s: u32,
         single: bool,
     },
+    // Pairs of instructions run as one dispatch (see `crate::verify::fuse`): each does
+    // the work of the instruction it replaces and of the one after it (which stays in
+    // place, for jumps that land on it), then continues after both.
+    /// `LdB d` then `Jz d, t`.
+    LdBJz {
+        d: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+        t: u32,
+    },
+    /// Two `Ld4U` from one area.
+    Ld4U2 {
+        d: u32,
+        off: u32,
+        d2: u32,
+        off2: u32,
+        area: u8,
+    },
+    /// Two `LdB` from one area.
+    LdB2 {
+        d: u32,
+        off: u32,
+        d2: u32,
+        off2: u32,
+        area: u8,
+        bit: u8,
+        bit2: u8,
+    },
+    /// `Mov d, a` then `StB` of `d`.
+    MovStB {
+        d: u32,
+        a: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+    },
+    /// Two `StB` into one area.
+    StB2 {
+        a: u32,
+        off: u32,
+        a2: u32,
+        off2: u32,
+        area: u8,
+        bit: u8,
+        bit2: u8,
+    },
+    /// `Mov d, a` into an R_TRIG's CLK (cell `d` is its base), then the R_TRIG.
+    MovRTrig {
+        d: u32,
+        a: u32,
+    },
+    /// `StB` of cell `a`, then `Jz a, t`.
+    StBJz {
+        a: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+        t: u32,
+    },
+    /// `Jz c, t` then `Jnz c2, t` (jump unless `c` and not `c2`).
+    JzJnz {
+        c: u32,
+        c2: u32,
+        t: u32,
+    },
     /// A value to a STRING: `from` says how cell `s` reads.
     ToS {
         d: u32,
@@ -731,4 +805,13 @@ pub enum TextOf {
     Real,
     /// LREAL.
     Lreal,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_instruction_takes_at_most_24_bytes() {
+        // The interpreter's speed depends on the code staying compact.
+        assert_eq!(std::mem::size_of::<super::Instr>(), 24);
+    }
 }

@@ -288,12 +288,18 @@ fn put(img: &mut Image, area: u8, off: u32, b: &[u8]) {
     img.areas[area as usize][o..o + b.len()].copy_from_slice(b);
 }
 
+/// Bit `bit` of byte `off` of an area (a BOOL's slot).
+#[inline(always)]
+fn bit_of(img: &Image, area: u8, off: u32, bit: u8) -> u64 {
+    ((img.areas[area as usize][off as usize] >> bit) & 1) as u64
+}
+
 /// Loads a slot as canonical cell bits.
 #[inline]
 fn load_slot(img: &Image, s: Slot) -> u64 {
     let (a, o) = (s.area.index() as u8, s.offset);
     match s.ty {
-        IecType::Bool => ((img.areas[a as usize][o as usize] >> s.bit) & 1) as u64,
+        IecType::Bool => bit_of(img, a, o, s.bit),
         IecType::Sint => i8::from_le_bytes(bytes(img, a, o)) as i64 as u64,
         IecType::Usint | IecType::Byte => bytes::<1>(img, a, o)[0] as u64,
         IecType::Int => i16::from_le_bytes(bytes(img, a, o)) as i64 as u64,
@@ -323,6 +329,14 @@ fn store_slot(img: &mut Image, s: Slot, v: u64) {
 fn store_bit(img: &mut Image, area: u8, off: u32, bit: u8, v: u64) {
     let byte = &mut img.areas[area as usize][off as usize];
     *byte = (*byte & !(1 << bit)) | (((v != 0) as u8) << bit);
+}
+
+/// The `N` cells of a block instance from `at` (verified to lie inside the cells).
+#[inline(always)]
+fn fixed_cells<const N: usize>(c: &mut [u64], at: usize) -> &mut [u64; N] {
+    (&mut c[at..at + N])
+        .try_into()
+        .expect("a block instance lies inside the cells (verified)")
 }
 
 #[inline(always)]
@@ -644,9 +658,7 @@ fn run(
                 r!(d) = n.apply(val);
             }
 
-            Instr::LdB { d, area, off, bit } => {
-                r!(d) = ((img.areas[area as usize][off as usize] >> bit) & 1) as u64
-            }
+            Instr::LdB { d, area, off, bit } => r!(d) = bit_of(img, area, off, bit),
             Instr::Ld1S { d, area, off } => {
                 r!(d) = i8::from_le_bytes(bytes(img, area, off)) as i64 as u64
             }
@@ -703,6 +715,105 @@ fn run(
                 Ok(k) => c[base as usize + k * stride as usize] = r!(a),
                 Err(f) => fail!(f),
             },
+            Instr::Ton { base } => {
+                let at = base as usize;
+                fb::ton(fixed_cells(c, at), now);
+            }
+            Instr::RTrig { base } => {
+                let at = base as usize;
+                fb::r_trig(fixed_cells(c, at));
+            }
+            Instr::LdBJz {
+                d,
+                area,
+                off,
+                bit,
+                t,
+            } => {
+                let v = bit_of(img, area, off, bit);
+                r!(d) = v;
+                pc = if v == 0 { t as usize } else { pc + 2 };
+                continue;
+            }
+            Instr::Ld4U2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+            } => {
+                r!(d) = u32::from_le_bytes(bytes(img, area, off)) as u64;
+                r!(d2) = u32::from_le_bytes(bytes(img, area, off2)) as u64;
+                pc += 2;
+                continue;
+            }
+            Instr::LdB2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+                bit,
+                bit2,
+            } => {
+                r!(d) = bit_of(img, area, off, bit);
+                r!(d2) = bit_of(img, area, off2, bit2);
+                pc += 2;
+                continue;
+            }
+            Instr::MovStB {
+                d,
+                a,
+                area,
+                off,
+                bit,
+            } => {
+                let v = r!(a);
+                r!(d) = v;
+                store_bit(img, area, off, bit, v);
+                pc += 2;
+                continue;
+            }
+            Instr::StB2 {
+                a,
+                off,
+                a2,
+                off2,
+                area,
+                bit,
+                bit2,
+            } => {
+                store_bit(img, area, off, bit, r!(a));
+                store_bit(img, area, off2, bit2, r!(a2));
+                pc += 2;
+                continue;
+            }
+            Instr::MovRTrig { d, a } => {
+                r!(d) = r!(a);
+                fb::r_trig(fixed_cells(c, d as usize));
+                pc += 2;
+                continue;
+            }
+            Instr::StBJz {
+                a,
+                area,
+                off,
+                bit,
+                t,
+            } => {
+                let v = r!(a);
+                store_bit(img, area, off, bit, v);
+                pc = if v == 0 { t as usize } else { pc + 2 };
+                continue;
+            }
+            Instr::JzJnz { c: x, c2, t } => {
+                pc = if r!(x) == 0 || r!(c2) != 0 {
+                    t as usize
+                } else {
+                    pc + 2
+                };
+                continue;
+            }
             Instr::Fb { kind, base } => {
                 let at = base as usize;
                 fb::exec(kind, &mut c[at..at + kind.size()], now);

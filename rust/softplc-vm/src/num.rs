@@ -14,7 +14,8 @@ use softplc_core::IecType;
 /// How to bring a 64-bit result back into the range of an integer type (wrap-around).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Norm {
-    shift: u32,
+    // 64 minus the width; a u8 keeps the instructions that carry a Norm small.
+    shift: u8,
     signed: bool,
 }
 
@@ -23,7 +24,7 @@ impl Norm {
     pub fn of(ty: IecType) -> Option<Norm> {
         let (bits, signed) = int_bits(ty)?;
         Some(Norm {
-            shift: 64 - bits,
+            shift: (64 - bits) as u8,
             signed,
         })
     }
@@ -47,7 +48,7 @@ impl Norm {
     /// Width in bits.
     #[inline(always)]
     pub fn bits(self) -> u32 {
-        64 - self.shift
+        64 - self.shift as u32
     }
 }
 

@@ -527,7 +527,11 @@ impl Lowerer<'_> {
                 .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
             let (base, _, _) =
                 self.run_of_cells(a[0], 1, 1, RunOf::Block(kind), |at| self.fb_at(kind, at))?;
-            return Ok(Instr::Fb { kind, base });
+            return Ok(match kind {
+                FbKind::Ton => Instr::Ton { base },
+                FbKind::RTrig => Instr::RTrig { base },
+                _ => Instr::Fb { kind, base },
+            });
         }
         if let Some(name) = op.strip_prefix("fbt.") {
             let kind = FbKind::from_name(name)
@@ -1262,6 +1266,108 @@ impl Lowerer<'_> {
     }
 }
 
+/// Runs pairs of frequent neighbours as one dispatch: at `k`, an instruction that does
+/// the work of `k` and `k + 1` and continues at `k + 2` (or jumps). The instruction at
+/// `k + 1` stays as it was, so a jump that lands on it runs it alone; each pair is
+/// read from the code as lowered, so a fused `k` never depends on another fusion.
+pub fn fuse(code: &mut [Instr]) {
+    for k in 0..code.len().saturating_sub(1) {
+        let fused = match (code[k], code[k + 1]) {
+            (Instr::LdB { d, area, off, bit }, Instr::Jz { c, t }) if c == d => {
+                Some(Instr::LdBJz {
+                    d,
+                    area,
+                    off,
+                    bit,
+                    t,
+                })
+            }
+            (
+                Instr::Ld4U { d, area, off },
+                Instr::Ld4U {
+                    d: d2,
+                    area: area2,
+                    off: off2,
+                },
+            ) if area == area2 => Some(Instr::Ld4U2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+            }),
+            (
+                Instr::LdB { d, area, off, bit },
+                Instr::LdB {
+                    d: d2,
+                    area: area2,
+                    off: off2,
+                    bit: bit2,
+                },
+            ) if area == area2 => Some(Instr::LdB2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+                bit,
+                bit2,
+            }),
+            (
+                Instr::Mov { d, a },
+                Instr::StB {
+                    a: s,
+                    area,
+                    off,
+                    bit,
+                },
+            ) if s == d => Some(Instr::MovStB {
+                d,
+                a,
+                area,
+                off,
+                bit,
+            }),
+            (
+                Instr::StB { a, area, off, bit },
+                Instr::StB {
+                    a: a2,
+                    area: area2,
+                    off: off2,
+                    bit: bit2,
+                },
+            ) if area == area2 => Some(Instr::StB2 {
+                a,
+                off,
+                a2,
+                off2,
+                area,
+                bit,
+                bit2,
+            }),
+            (Instr::Mov { d, a }, Instr::RTrig { base }) if base == d => {
+                Some(Instr::MovRTrig { d, a })
+            }
+            (Instr::StB { a, area, off, bit }, Instr::Jz { c, t }) if c == a => {
+                Some(Instr::StBJz {
+                    a,
+                    area,
+                    off,
+                    bit,
+                    t,
+                })
+            }
+            (Instr::Jz { c, t }, Instr::Jnz { c: c2, t: t2 }) if t == t2 => {
+                Some(Instr::JzJnz { c, c2, t })
+            }
+            _ => None,
+        };
+        if let Some(f) = fused {
+            code[k] = f;
+        }
+    }
+}
+
 fn load_instr(d: u32, s: Slot) -> Instr {
     let (area, off) = (s.area.index() as u8, s.offset);
     match s.ty {
@@ -1429,6 +1535,7 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         lw.pc = pc;
         code.push(lw.lower(op, args)?);
     }
+    fuse(&mut code);
     Ok(Checked {
         name: doc.program.clone(),
         source: doc.source.clone(),

@@ -814,3 +814,42 @@ fn numbers_become_strings_and_strings_in_cell_arrays_index_at_run_time() {
     scan(&mut p, &l, &mut img, 0).unwrap();
     assert_eq!(img.text(l.var(l.find("p.out").unwrap()).slot), b"0.1cd");
 }
+
+#[test]
+fn a_jump_onto_the_second_instruction_of_a_fused_pair_runs_it_alone() {
+    let l = layout(&[
+        ("p.a", Area::Input, IecType::Bool),
+        ("p.f", Area::Input, IecType::Bool),
+        ("p.out", Area::Output, IecType::Int),
+    ]);
+    let mut d = Document::new("p");
+    let (va, vf, vout) = (
+        d.var("p.a", "BOOL"),
+        d.var("p.f", "BOOL"),
+        d.var("p.out", "INT"),
+    );
+    let (x, f, out) = (
+        d.cell("BOOL", Init::Bool(false)),
+        d.cell("BOOL", Init::Bool(false)),
+        d.cell("INT", Init::Int(0)),
+    );
+    let (one, two) = (d.cell("INT", Init::Int(1)), d.cell("INT", Init::Int(2)));
+    d.op("ld", &[f, vf]); // 0
+    d.op("jnz", &[f, 3]); // 1: past the load, onto the jz
+    d.op("ld", &[x, va]); // 2: ld + jz run as one (LdBJz)
+    d.op("jz", &[x, 6]); // 3
+    d.op("mov", &[out, one]); // 4
+    d.op("jmp", &[7]); // 5
+    d.op("mov", &[out, two]); // 6
+    d.op("st", &[vout, out]); // 7
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    set(&l, &mut img, "p.a", Value::Bool(true));
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    assert_eq!(get(&l, &img, "p.out"), Value::Int(IecType::Int, 1));
+    // Jumping onto the jz: x keeps its old value (false), so it jumps.
+    p.reset();
+    set(&l, &mut img, "p.f", Value::Bool(true));
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    assert_eq!(get(&l, &img, "p.out"), Value::Int(IecType::Int, 2));
+}
