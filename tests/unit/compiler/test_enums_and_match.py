@@ -207,7 +207,7 @@ class NotAMember:
         (MatchOverReal, "match-real", "self.r", "match subject", "REAL"),
         (EnumArithmetic, "enum-add", "self.phase + 1", "operator +", "TO_INT"),
         (EnumFromInt, "enum-int", "self.phase", "enumeration value", "Phase.RED"),
-        (OtherEnumPattern, "other-enum", "Mode.AUTO", "enumeration value", "takes its members, got Mode"),
+        (OtherEnumPattern, "other-enum", "Mode.AUTO", "enumeration value", "got Mode"),
         (EnumOrdered, "enum-order", "self.phase <", "comparison <", "== and !="),
         (NotAMember, "not-member", "Phase(3)", "Phase()", "3 is not a value"),
     ],
