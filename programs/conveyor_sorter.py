@@ -5,8 +5,9 @@ An item passes the entry photo-eye (`entry_eye`), where a gauge says whether it 
 big. It takes `travel` to reach the pusher; big items are pushed off (a `push_time`
 pulse on `pusher`), small ones ride on to the exit eye. The belt stops when a batch of
 `batch` items has entered (`batch_done`) until `reset` is pressed. Up to four big items
-can be on their way at once (one timer each, in an array of blocks); a fifth is counted
-in `lost`.
+can be on their way at once: each takes a slot, a structure in an array (`slots[i].busy`
+and `slots[i].serial`, the item's number, which traces show), with one timer each in an
+array of blocks; a fifth is counted in `lost`.
 
 The pusher makes one stroke per big item. TP ignores its input while its pulse runs, so
 a big item that reaches the pusher during a stroke (items closer together than
@@ -18,10 +19,26 @@ pusher one stroke later.
 Run it:  softplc run programs/conveyor_sorter.py --virtual --cycles 3000 --cycle 10ms
 """
 
-from softplc import ARRAY, BOOL, INT, TIME, Input, Memory, Output, program
+from softplc import ARRAY, BOOL, INT, TIME, Field, Input, Memory, Output, program, struct
 from softplc.stdlib import CTU, CTUD, R_TRIG, TO_INT, TON, TP, ms
 
 SLOTS = 4
+
+
+@struct
+class Slot:
+    """A big item on its way to the pusher."""
+
+    busy = Field(BOOL)
+    serial = Field(INT)  # the item's number (the entry count when it entered)
+
+
+def free_slot(slots):
+    """The first slot not in use, or SLOTS when all are (the array by reference)."""
+    for i in range(SLOTS):
+        if not slots[i].busy:
+            return TO_INT(i)
+    return TO_INT(SLOTS)
 
 
 @program
@@ -41,7 +58,7 @@ class ConveyorSorter:
     push_queue = Output(INT, "%QW10")
     batch = Memory(INT, 10)
     travel = Memory(TIME, ms(1500))
-    pending = Memory(ARRAY(BOOL, SLOTS))
+    slots = Memory(ARRAY(Slot, SLOTS))
     stroke_cmd = Memory(BOOL)
     entry_edge = R_TRIG()
     exit_edge = R_TRIG()
@@ -63,17 +80,19 @@ class ConveyorSorter:
         self.motor = self.run_cmd and not self.items.Q
 
         if arrived and self.big:
-            free = self.free_slot()
+            free = free_slot(self.slots)
             if free < SLOTS:
-                self.pending[free] = True
+                slot = self.slots[free]
+                slot.busy = True
+                slot.serial = self.items.CV
             else:
                 self.lost += 1  # more big items in flight than slots
 
         pushed = False
         for i in range(SLOTS):
-            self.delays[i](IN=self.pending[i], PT=self.travel)
+            self.delays[i](IN=self.slots[i].busy, PT=self.travel)
             if self.delays[i].Q:
-                self.pending[i] = False
+                self.slots[i].busy = False
                 pushed = True
                 self.push_queue += 1
         # A stroke starts on a rising edge of TP's input, so the command is given for
@@ -89,9 +108,3 @@ class ConveyorSorter:
         self.on_belt = self.belt.CV
         self.big_count = self.bigs.CV
         self.small_count = self.items.CV - self.bigs.CV
-
-    def free_slot(self):
-        for i in range(SLOTS):
-            if not self.pending[i]:
-                return TO_INT(i)
-        return TO_INT(SLOTS)

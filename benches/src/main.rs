@@ -1,23 +1,29 @@
-//! Scan-time benchmark: the generated 1,000-rung program (tests/benchmarks/rungs.py)
-//! compiled to the VM, against a hand-written Rust equivalent of the same rungs.
+//! Scan-time benchmarks: a compiled program against a hand-written Rust equivalent.
 //!
-//! Usage: `softplc-benches rungs <program.ir> <cycles>`; prints one JSON object with the
-//! per-scan medians and means (ns) of both, and whether their outputs agree at the end.
+//! * `rungs`: the generated 1,000-rung program (tests/benchmarks/rungs.py);
+//! * `alarms`: 256 alarm channels, an array of structures with a user function block
+//!   each (tests/benchmarks/alarms.py).
+//!
+//! Usage: `softplc-benches rungs|alarms <program.ir> <cycles>`; prints one JSON object
+//! with the per-scan medians and means (ns) of both, and whether their outputs agree.
 //! Both run on the same layout and the same input sequence (10 ms virtual cycles).
 
 use std::time::Instant;
 
 /// No watchdog here: the abort flag stays down.
-static NO_ABORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub(crate) static NO_ABORT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 use softplc_core::{Area, IecType, Image, Layout, LayoutBuilder, Program, ScanCtx, Slot, VarDecl};
 use softplc_vm::ir::Document;
 
-const CYCLE_NS: u64 = 10_000_000;
+mod alarms;
+
+pub(crate) const CYCLE_NS: u64 = 10_000_000;
 
 /// An on-delay timer, written out by hand (MatIEC semantics, docs/iec-function-blocks.md).
 #[derive(Default, Clone, Copy)]
-struct Ton {
+pub(crate) struct Ton {
     state: u8,
     prev: bool,
     start: i64,
@@ -83,11 +89,11 @@ struct Native {
 }
 
 #[inline(always)]
-fn rb(img: &Image, s: Slot) -> bool {
+pub(crate) fn rb(img: &Image, s: Slot) -> bool {
     img.areas[s.area.index()][s.offset as usize] >> s.bit & 1 != 0
 }
 #[inline(always)]
-fn wb(img: &mut Image, s: Slot, v: bool) {
+pub(crate) fn wb(img: &mut Image, s: Slot, v: bool) {
     let b = &mut img.areas[s.area.index()][s.offset as usize];
     *b = (*b & !(1 << s.bit)) | ((v as u8) << s.bit);
 }
@@ -200,7 +206,7 @@ fn set_inputs(img: &mut Image, slots_b: &[Slot], slots_i: &[Slot], k: u64) {
     }
 }
 
-fn stats(mut v: Vec<u64>) -> (u64, f64) {
+pub(crate) fn stats(mut v: Vec<u64>) -> (u64, f64) {
     let mean = v.iter().sum::<u64>() as f64 / v.len() as f64;
     v.sort_unstable();
     (v[v.len() / 2], mean)
@@ -208,9 +214,13 @@ fn stats(mut v: Vec<u64>) -> (u64, f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 || args[1] != "rungs" {
-        eprintln!("usage: softplc-benches rungs <program.ir> <cycles>");
+    if args.len() != 4 || !matches!(args[1].as_str(), "rungs" | "alarms") {
+        eprintln!("usage: softplc-benches rungs|alarms <program.ir> <cycles>");
         std::process::exit(2);
+    }
+    if args[1] == "alarms" {
+        alarms::main(&args[2], args[3].parse().expect("cycles"));
+        return;
     }
     let ir = std::fs::read(&args[2]).expect("read IR file");
     let cycles: u64 = args[3].parse().expect("cycles");

@@ -57,6 +57,8 @@ __all__ = [
     "trace_record",
     "trace_start",
     "vm_fb_layouts",
+    "vm_operations",
+    "vm_symbols",
     "vm_verify",
 ]
 
@@ -306,6 +308,14 @@ def vm_fb_layouts() -> list[
 ]:
     """Every standard block: (block, [(field, type, role)])."""
 
+def vm_operations() -> list[tuple[str, list[str]]]:
+    """The operation vocabulary of the intermediate form: (name, [operand kind])."""
+
+def vm_symbols(
+    ir: Sequence[int],
+) -> list[tuple[str, str, Literal["input", "output", "internal"], int]]:
+    """The symbol table of a serialized program: (path, type, role, cell)."""
+
 # ---------------------------------------------------------------------------------------
 # The engine (engine.rs)
 
@@ -366,6 +376,7 @@ class Engine:
         min: _ValueIn | None = ...,
         max: _ValueIn | None = ...,
         writable: bool = ...,
+        values: Sequence[int] | None = ...,
         retain: Literal["retain", "persistent"] | None = ...,
     ) -> int: ...
     def set_retain(
@@ -443,6 +454,7 @@ class Engine:
     def fault(self) -> _Fault | None: ...
 
     # variables
+    def resolve(self, name: str) -> str: ...
     def read(self, name: str) -> _Value: ...
     def write(self, name: str, value: _ValueIn) -> None: ...
     def force(self, name: str, value: _ValueIn) -> None: ...
@@ -499,7 +511,7 @@ def trace_start(
     program: Sequence[tuple[str, str]] = ...,
     meta: Sequence[tuple[str, str]] = ...,
 ) -> TraceRecorder: ...
-def trace_dtypes() -> list[tuple[str, str]]: ...
+def trace_dtypes(extra: Sequence[str] = ...) -> list[tuple[str, str]]: ...
 def event_kinds() -> tuple[list[_EventKind], list[_IoEventKind]]: ...
 def trace_record(
     path: _StrPath,

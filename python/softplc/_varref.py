@@ -73,13 +73,16 @@ def _form(frame: FrameType, fn: str) -> tuple[str, str]:
         and arg.value.id == "self"
     ):
         return ("scalar", arg.attr)
-    if (
-        isinstance(arg, ast.Subscript)
-        and isinstance(arg.value, ast.Attribute)
-        and isinstance(arg.value.value, ast.Name)
-        and arg.value.value.id == "self"
-    ):
-        return ("element", arg.value.attr)
+    # self.arr[i], self.rec.level, self.recs[i].level: the leaf the path just read.
+    chain = arg
+    while isinstance(chain, (ast.Attribute, ast.Subscript)):
+        if (
+            isinstance(chain, ast.Attribute)
+            and isinstance(chain.value, ast.Name)
+            and chain.value.id == "self"
+        ):
+            return ("element", chain.attr)
+        chain = chain.value
     return ("error", f"{fn}() {_USAGE}, not {ast.unparse(arg)}")
 
 
@@ -120,12 +123,14 @@ def resolve(fn: str) -> tuple[Any, int]:
     if io is None:
         raise StateError(f"{fn}() is only available during a scan")
     if kind == "scalar":
-        if var.length is not None:
-            raise TypeRuleError(f"{fn}(self.{attr}): {attr} is an array; pass one element")
+        if not var.scalar:
+            raise TypeRuleError(
+                f"{fn}(self.{attr}): {attr} is an array or structure; pass one element"
+            )
         return io, d["_softplc_index"][attr]
-    if var.length is None:
-        raise TypeRuleError(f"{fn}(self.{attr}[...]): {attr} is not an array")
+    if var.scalar:
+        raise TypeRuleError(f"{fn}(self.{attr}...): {attr} is not an array or structure")
     elem = d.get("_softplc_last_elem", "")
-    if not elem.startswith(attr + "["):  # pragma: no cover - the subscript just ran
+    if not elem.startswith((attr + "[", attr + ".")):  # pragma: no cover - it just ran
         raise TypeRuleError(f"{fn}(): cannot tell which element of {attr} was meant")
     return io, d["_softplc_index"][elem]

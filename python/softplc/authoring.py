@@ -43,20 +43,36 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from softplc import _scanstate
+from softplc import _scanstate, _views
+from softplc.datatypes import (
+    ARRAY,
+    ArrayType,
+    EnumClass,
+    convert_value,
+    default_value,
+    describe,
+    is_struct,
+    leaf_count,
+    leaf_values,
+    leaves,
+    storage_name,
+)
 from softplc.errors import ConfigError, StateError
-from softplc.iectypes import coerce, make
-from softplc.limits import MAX_ARRAY_LENGTH, MAX_VARIABLES
+from softplc.iectypes import coerce
+from softplc.limits import MAX_VARIABLES
 from softplc.stdlib.blocks import FunctionBlock
-from softplc.types import IecType
+from softplc.types import IecType, enum_members, is_enum_class
 
 __all__ = [
     "ARRAY",
     "ArrayType",
+    "Global",
+    "GlobalRef",
     "Input",
     "Memory",
     "Output",
@@ -68,6 +84,7 @@ __all__ = [
     "is_function_block",
     "is_program",
     "program",
+    "program_globals",
     "program_variables",
     "reference_scan",
 ]
@@ -75,52 +92,18 @@ __all__ = [
 _AREAS = {"input": "%I", "output": "%Q", "memory": "%M"}
 
 
-class ArrayType:
-    """A fixed-size array of an elementary type, indexed from 0: ``ARRAY(REAL, 8)``.
-
-    Example:
-        >>> from softplc import REAL
-        >>> ARRAY(REAL, 8)
-        ARRAY(REAL, 8)
-    """
-
-    __slots__ = ("elem", "length")
-
-    def __init__(self, elem: IecType, length: int) -> None:
-        if not isinstance(elem, IecType):
-            raise ConfigError(f"ARRAY(): the element type must be an IEC type, got {elem!r}")
-        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
-            raise ConfigError(f"ARRAY({elem}, {length!r}): the length must be an int >= 1")
-        if length > MAX_ARRAY_LENGTH:
-            # Checked here, before anything allocates one entry per element.
-            raise ConfigError(
-                f"ARRAY({elem}, {length}): an array holds at most {MAX_ARRAY_LENGTH} "
-                "elements (hint: declare a smaller array; see Limits in docs/programs.md)"
-            )
-        self.elem = elem
-        self.length = length
-
-    def __repr__(self) -> str:
-        return f"ARRAY({self.elem}, {self.length})"
-
-    @property
-    def name(self) -> str:
-        """The element type's name (what each element is declared as)."""
-        return self.elem.name
-
-
-def ARRAY(elem: IecType, length: int) -> ArrayType:
-    """An array type for declarations: ``Memory(ARRAY(INT, 10))``."""
-    return ArrayType(elem, length)
-
-
 class Var:
-    """A declared variable: area, type (elementary or :func:`ARRAY`), optional address
-    and values.
+    """A declared variable: area, type, optional address and values.
 
-    Use the subclasses :class:`Input`, :class:`Output` and :class:`Memory`. In a
-    :func:`function_block` class they declare the block's inputs, outputs and internal
-    variables instead (no addresses).
+    The type is an elementary type (``BOOL``, ``REAL``, ...), an enumeration (an
+    ``IntEnum`` class), a structure (a :func:`softplc.struct` class) or an
+    :func:`ARRAY` of one of these. Use the subclasses :class:`Input`, :class:`Output`
+    and :class:`Memory`. In a :func:`function_block` class they declare the block's
+    inputs, outputs and internal variables instead (no addresses).
+
+    A variable of a structure or array type is, in the process image, one variable per
+    elementary leaf (``rec.id``, ``recs[3].id``, ``grid[1,2]``); with an address, the
+    leaves take consecutive places from it (see docs/programs.md).
 
     ``retain=True`` keeps a memory variable's value across restarts and power loss;
     ``persistent=True`` also across a cold restart and a changed program (see
@@ -143,7 +126,7 @@ class Var:
 
     def __init__(
         self,
-        type: IecType | ArrayType,
+        type: Any,
         address: str | None = None,
         *,
         initial: Any = None,
@@ -155,18 +138,19 @@ class Var:
         retain: bool = False,
         persistent: bool = False,
     ) -> None:
-        if not isinstance(type, (IecType, ArrayType)):
+        name = self.__class__.__name__
+        if not (isinstance(type, (IecType, ArrayType)) or is_enum_class(type) or is_struct(type)):
             raise ConfigError(
-                f"{self.__class__.__name__}(): the first argument must be an IEC type such "
-                f"as BOOL or REAL (or ARRAY(type, n)), got {type!r}"
+                f"{name}(): the first argument must be an IEC type such as BOOL or REAL, an "
+                f"IntEnum, a @struct class, or ARRAY(type, n), got {type!r}"
             )
         if address is not None and (
             not isinstance(address, str)
             or not address.strip().upper().startswith(_AREAS[self.area])
         ):
             raise ConfigError(
-                f"{self.__class__.__name__}({type}, {address!r}): the address must be a "
-                f"direct address in the {self.area} area ({_AREAS[self.area]}...)"
+                f"{name}({describe(type)}, {address!r}): the address must be a direct address "
+                f"in the {self.area} area ({_AREAS[self.area]}...)"
             )
         self.type = type
         self.address = address
@@ -176,90 +160,98 @@ class Var:
         self.attr = ""
         if not isinstance(writable, bool):
             raise ConfigError(
-                f"{self.__class__.__name__}({type}): writable must be True or False, "
-                f"got {writable!r}"
+                f"{name}({describe(type)}): writable must be True or False, got {writable!r}"
             )
         self.writable = writable
+        if (min is not None or max is not None) and not isinstance(self.elem, IecType):
+            raise ConfigError(
+                f"{name}({describe(type)}): only an elementary type (or an array of one) takes "
+                "a min or max (an enumeration limits external writes to its members)"
+            )
         self.min = self._bound(min, "min")
         self.max = self._bound(max, "max")
         for flag, what in ((retain, "retain"), (persistent, "persistent")):
             if not isinstance(flag, bool):
                 raise ConfigError(
-                    f"{self.__class__.__name__}({type}): {what} must be True or False, got {flag!r}"
+                    f"{name}({describe(type)}): {what} must be True or False, got {flag!r}"
                 )
         if (retain or persistent) and self.area != "memory":
             raise ConfigError(
-                f"{self.__class__.__name__}({type}): only Memory variables can be "
+                f"{name}({describe(type)}): only Memory variables can be "
                 f"{'persistent' if persistent else 'retain'} (an input is read afresh and an "
                 "output takes its safe value at every start)"
             )
         self.retain: str | None = "persistent" if persistent else ("retain" if retain else None)
-        if (
-            isinstance(type, ArrayType)
-            and isinstance(initial, (list, tuple))
-            and len(initial) != type.length
-        ):
-            raise ConfigError(
-                f"{self.__class__.__name__}({type}): {len(initial)} initial values for "
-                f"{type.length} elements"
-            )
+        # An initial or safe value that does not fit fails here, where it is written.
+        default_value(type, initial, f"{name}({describe(type)})")
+        if safe is not None:
+            default_value(type, safe, f"{name}({describe(type)}) safe value")
 
     def _bound(self, v: Any, what: str) -> Any:
         """A range bound as the engine stores it (the engine checks the rest: order,
         initial value inside)."""
         if v is None:
             return None
-        if self.type.name == "BOOL":
+        if self.elem_type == "BOOL":
             raise ConfigError(f"{self.__class__.__name__}(BOOL): a BOOL has no {what}")
         try:
-            return _engine_value(coerce(v, self.type.name))
+            return _engine_value(coerce(v, self.elem_type))
         except (TypeError, ValueError, OverflowError) as e:
             raise ConfigError(
-                f"{self.__class__.__name__}({self.type}): {what}={v!r} does not fit "
-                f"{self.type.name}: {e}"
+                f"{self.__class__.__name__}({describe(self.type)}): {what}={v!r} does not fit "
+                f"{self.elem_type}: {e}"
             ) from None
 
-    def spec(self, attr: str) -> VarSpec:
-        """The declaration of a scalar variable named ``attr`` (module-level globals)."""
-        init = None if self.initial is None else _engine_value(self.initial_value())
-        return VarSpec(
-            attr,
-            self.area,
-            self.elem_type,
-            self.address,
-            init,
-            self.safe,
-            self.unit,
-            self.min,
-            self.max,
-            self.writable,
-            self.retain,
-        )
+    @property
+    def elem(self) -> Any:
+        """The (element) type: elementary, enumeration or structure."""
+        return self.type.elem if isinstance(self.type, ArrayType) else self.type
 
     @property
     def elem_type(self) -> str:
-        """Name of the (element) type."""
-        return self.type.name
+        """Name of the IEC type the (element) values are stored as (not for a
+        structure)."""
+        return storage_name(self.elem)
+
+    @property
+    def enum(self) -> EnumClass | None:
+        """The enumeration of the (element) values, or None."""
+        e = self.elem
+        return e if is_enum_class(e) else None
 
     @property
     def length(self) -> int | None:
-        """Array length, or None for a scalar."""
+        """Number of array elements (all dimensions), or None for a non-array."""
         return self.type.length if isinstance(self.type, ArrayType) else None
+
+    @property
+    def scalar(self) -> bool:
+        """True for an elementary or enumeration variable (one leaf)."""
+        return isinstance(self.type, IecType) or is_enum_class(self.type)
+
+    def leaves(self, attr: str) -> list[tuple[str, Any]]:
+        """The elementary leaves of the variable named ``attr``: ``(path, type)``."""
+        return leaves(self.type, attr)
+
+    def spec(self, attr: str) -> VarSpec:
+        """The declaration of a scalar variable named ``attr`` (module-level globals)."""
+        rows = _specs(self, attr)
+        if len(rows) != 1:
+            raise ConfigError(
+                f"{attr}: a module-level variable is elementary (for a structure or array, "
+                "declare it with Global(...) or on a program)"
+            )
+        return rows[0]
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.attr = name
 
     def initial_value(self, index: int | None = None) -> Any:
-        """The typed initial value (of element ``index`` for arrays)."""
-        v = self.initial
-        t = self.elem_type
-        if isinstance(v, (list, tuple)):
-            v = v[index or 0]
-        if v is None:
-            return make(t, 0)
-        if t == "BOOL" and not isinstance(v, bool) and v in (0, 1):
-            return bool(v)
-        return coerce(v, t)
+        """The typed initial value (of element ``index`` for an array of scalars)."""
+        value = default_value(self.type, self.initial, self.attr or describe(self.type))
+        if isinstance(self.type, ArrayType):
+            return list.__getitem__(value, index or 0)
+        return value
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -267,102 +259,28 @@ class Var:
         d = instance.__dict__
         if "_softplc_vals" in d:  # inside a function block
             return d["_softplc_vals"][self.attr]
-        if self.length is not None:
-            return _ArrayView(self, instance)
-        io = d.get("_softplc_io")
-        if io is None:
+        if d.get("_softplc_io") is None and self.scalar:
             raise StateError(
                 f"{type(instance).__name__}.{self.attr} is only readable during a scan"
             )
-        return make(self.elem_type, io.get(d["_softplc_index"][self.attr]))
+        return _views.read(instance, self.attr, self.type)
 
     def __set__(self, instance: Any, value: Any) -> None:
         d = instance.__dict__
         if "_softplc_vals" in d:
-            if self.length is not None:
+            if isinstance(self.type, ArrayType):
                 raise TypeError(f"assign elements of array {self.attr}, not the whole array")
-            d["_softplc_vals"][self.attr] = coerce(value, self.elem_type)
+            d["_softplc_vals"][self.attr] = convert_value(self.type, value, self.attr)
             return
-        if self.length is not None:
-            raise TypeError(f"assign elements of array {self.attr}, not the whole array")
-        io = d.get("_softplc_io")
-        if io is None:
+        if d.get("_softplc_io") is None:
             raise StateError(
                 f"{type(instance).__name__}.{self.attr} is only writable during a scan"
             )
-        io.set(d["_softplc_index"][self.attr], _engine_value(coerce(value, self.elem_type)))
+        _views.write(instance, self.attr, self.type, value)
 
     def __repr__(self) -> str:
         extra = f", {self.address!r}" if self.address else ""
-        return f"{self.__class__.__name__}({self.type}{extra})"
-
-
-class _ArrayView:
-    """Element access to an array variable during a scan (bounds-checked, 0-based)."""
-
-    __slots__ = ("obj", "var")
-
-    def __init__(self, var: Var, obj: Any) -> None:
-        self.var = var
-        self.obj = obj
-
-    def _key(self, i: Any) -> str:
-        if isinstance(i, bool) or not isinstance(i, int):
-            raise TypeError(f"array index must be an integer, got {type(i).__name__}")
-        n = self.var.length or 0
-        if not 0 <= i < n:
-            raise IndexError(f"array index {int(i)} out of range 0..{n - 1}")
-        return f"{self.var.attr}[{int(i)}]"
-
-    def _io(self) -> Any:
-        io = self.obj.__dict__.get("_softplc_io")
-        if io is None:
-            raise StateError(f"{self.var.attr} is only accessible during a scan")
-        return io
-
-    def __getitem__(self, i: Any) -> Any:
-        key = self._key(i)
-        d = self.obj.__dict__
-        # Which element was read last: QUALITY(self.arr[i]) / AGE(...) look it up.
-        d["_softplc_last_elem"] = key
-        return make(self.var.elem_type, self._io().get(d["_softplc_index"][key]))
-
-    def __setitem__(self, i: Any, value: Any) -> None:
-        key = self._key(i)
-        io = self._io()
-        io.set(
-            self.obj.__dict__["_softplc_index"][key],
-            _engine_value(coerce(value, self.var.elem_type)),
-        )
-
-    def __len__(self) -> int:
-        return self.var.length or 0
-
-    def __iter__(self) -> Iterator[Any]:
-        raise TypeError("iterate over an array with for i in range(N) and index it")
-
-
-class _CellArray(list):  # type: ignore[type-arg]
-    """An array variable of a function block (reference mode): strict 0-based indexing."""
-
-    __slots__ = ("elem",)
-
-    def __init__(self, elem: str, values: list[Any]) -> None:
-        super().__init__(values)
-        self.elem = elem
-
-    def _check(self, i: Any) -> int:
-        if isinstance(i, bool) or not isinstance(i, int):
-            raise TypeError(f"array index must be an integer, got {type(i).__name__}")
-        if not 0 <= i < len(self):
-            raise IndexError(f"array index {int(i)} out of range 0..{len(self) - 1}")
-        return int(i)
-
-    def __getitem__(self, i: Any) -> Any:
-        return list.__getitem__(self, self._check(i))
-
-    def __setitem__(self, i: Any, v: Any) -> None:
-        list.__setitem__(self, self._check(i), coerce(v, self.elem))
+        return f"{self.__class__.__name__}({describe(self.type)}{extra})"
 
 
 class BlockArray(list):  # type: ignore[type-arg]
@@ -417,7 +335,7 @@ class Memory(Var):
 
     def __init__(
         self,
-        type: IecType | ArrayType,
+        type: Any,
         initial: Any = None,
         *,
         address: str | None = None,
@@ -443,6 +361,121 @@ class Memory(Var):
         )
 
 
+class Global(Var):
+    """A variable shared by programs and tasks, declared once at module level (in the
+    program file or a module of globals) and named by its module attribute::
+
+        part_count = Global(DINT)                 # memory area by default
+        line_speed = Global(REAL, 1.5, address="%MD10")
+        conveyor = Global(Belt)                   # a structure, like any variable
+
+    A program refers to it with a class attribute, ``count = part_count``; then
+    ``self.count`` reads and writes the global ``part_count`` in both modes. Every
+    program that names it, in any task, shares the one variable. Two different
+    declarations of one name must agree on type, area and address, or adding the
+    second is an error naming both.
+
+    Tasks never preempt each other, so a write by one program is seen by every
+    program that runs after it: later in the same task cycle, and in any task whose
+    cycle starts after it (see "Global variables" in docs/programs.md).
+
+    Example:
+        >>> from softplc import DINT
+        >>> g = Global(DINT, 5, name="parts")
+        >>> g.global_name, g.initial
+        ('parts', 5)
+    """
+
+    def __init__(
+        self,
+        type: Any,
+        initial: Any = None,
+        *,
+        area: str = "memory",
+        address: str | None = None,
+        name: str | None = None,
+        safe: Any = None,
+        unit: str = "",
+        min: Any = None,
+        max: Any = None,
+        writable: bool = True,
+        retain: bool = False,
+        persistent: bool = False,
+    ) -> None:
+        if area not in _AREAS:
+            raise ConfigError(f"Global(): area must be input, output or memory, got {area!r}")
+        self.area = area
+        if safe is not None and area != "output":
+            raise ConfigError(f"Global({describe(type)}): only an output has a safe value")
+        super().__init__(
+            type,
+            address,
+            initial=initial,
+            safe=safe,
+            unit=unit,
+            min=min,
+            max=max,
+            writable=writable,
+            retain=retain,
+            persistent=persistent,
+        )
+        self.name = name
+        caller = sys._getframe(1)
+        self._module = str(caller.f_globals.get("__name__", ""))
+        self.site = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        # A program class names the global under an alias: @program handles it.
+        pass
+
+    @property
+    def global_name(self) -> str:
+        """The engine name: ``name=``, or the module attribute it is declared as."""
+        if self.name is None:
+            mod = sys.modules.get(self._module)
+            found = [k for k, v in vars(mod).items() if v is self] if mod is not None else []
+            if not found:
+                raise ConfigError(
+                    f"Global({describe(self.type)}) declared at {self.site} has no name: "
+                    "declare it at module level (name = Global(...)) or pass name="
+                )
+            self.name = found[0]
+        return self.name
+
+    def same_as(self, other: Global) -> bool:
+        """True when ``other`` declares the same variable (type, area, address)."""
+        return (
+            describe(self.type) == describe(other.type)
+            and self.area == other.area
+            and (self.address or "").upper() == (other.address or "").upper()
+        )
+
+    def specs(self) -> list[VarSpec]:
+        """One declaration per elementary leaf, named from the global's name."""
+        return _specs(self, self.global_name)
+
+
+class GlobalRef(Var):
+    """A program's class attribute that names a :class:`Global` (``count =
+    part_count``): ``self.count`` is the global. Made by ``@program``."""
+
+    def __init__(self, target: Global, alias: str) -> None:
+        self.area = target.area
+        self.type = target.type
+        self.address = target.address
+        self.initial = target.initial
+        self.safe = target.safe
+        self.unit = target.unit
+        self.min = target.min
+        self.max = target.max
+        self.writable = target.writable
+        self.attr = alias
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"GlobalRef({self.target.global_name})"
+
+
 @dataclass(frozen=True)
 class VarSpec:
     """One variable of a program as the engine declares it."""
@@ -457,6 +490,8 @@ class VarSpec:
     min: Any = None
     max: Any = None
     writable: bool = True
+    values: tuple[int, ...] | None = None
+    enum: EnumClass | None = None
     retain: str | None = None
 
     def declare(self, native: Any, name: str) -> int:
@@ -473,6 +508,7 @@ class VarSpec:
                 min=self.min,
                 max=self.max,
                 writable=self.writable,
+                values=None if self.values is None else list(self.values),
                 retain=self.retain,
             )
         )
@@ -503,7 +539,15 @@ def _collect(cls: type) -> tuple[dict[str, Var], dict[str, Any]]:
     blocks: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         for k, v in vars(klass).items():
-            if isinstance(v, Var):
+            if isinstance(v, Global):
+                if klass is cls:
+                    # self.<k> is the global: a descriptor of its own per alias.
+                    v = GlobalRef(v, k)
+                    setattr(cls, k, v)
+                else:
+                    v = GlobalRef(v, k)
+                fields[k] = v
+            elif isinstance(v, Var):
                 fields[k] = v
             elif _is_block(v):
                 blocks[k] = v
@@ -534,7 +578,7 @@ def program(cls: T) -> T:
     if not callable(getattr(cls, "scan", None)):
         raise ConfigError(f"program class {cls.__name__} has no scan(self) method")
     fields, blocks = _collect(cls)
-    count = sum(v.length or 1 for v in fields.values())
+    count = sum(leaf_count(v.type) for v in fields.values() if not isinstance(v, GlobalRef))
     if count > MAX_VARIABLES:
         raise ConfigError(
             f"program class {cls.__name__} declares {count} process-image variables (array "
@@ -595,6 +639,11 @@ def function_block(cls: T) -> T:
         raise ConfigError(f"function block class {cls.__name__} has no scan(self) method")
     fields, blocks = _collect(cls)
     for k, v in fields.items():
+        if isinstance(v, GlobalRef):
+            raise ConfigError(
+                f"{cls.__name__}.{k}: a function block does not name globals (hint: pass the "
+                "value as an input; globals are named by programs)"
+            )
         if v.address is not None:
             raise ConfigError(f"{cls.__name__}.{k}: variables of a function block have no address")
     cls._softplc_fb_fields = fields  # type: ignore[attr-defined]
@@ -602,12 +651,9 @@ def function_block(cls: T) -> T:
     inputs = {k for k, v in fields.items() if v.area == "input"}
 
     def __init__(self: Any, **params: Any) -> None:
-        vals: dict[str, Any] = {}
-        for k, v in fields.items():
-            if v.length is None:
-                vals[k] = v.initial_value()
-            else:
-                vals[k] = _CellArray(v.elem_type, [v.initial_value(i) for i in range(v.length)])
+        vals = {
+            k: default_value(v.type, v.initial, f"{cls.__name__}.{k}") for k, v in fields.items()
+        }
         self.__dict__["_softplc_vals"] = vals
         _instantiate_blocks(self, blocks)
         for k, val in params.items():
@@ -661,9 +707,9 @@ def instance_name(obj: Any) -> str:
 _ADDR = re.compile(r"^%([IQM])([XBWDL]?)(\d+)(?:\.(\d+))?$", re.IGNORECASE)
 
 
-def _element_addresses(address: str, n: int, attr: str) -> list[str]:
+def _element_addresses(address: str, n: int, attr: str, step: int = 1) -> list[str]:
     """Consecutive addresses from ``address``: bits go 0..7 then the next byte; other
-    sizes step by one unit of their size."""
+    sizes step by ``step`` units of their size (a STRING(n) by n + 1 bytes)."""
     m = _ADDR.match(address.strip())
     if m is None:
         # Let the engine report the malformed address on the first element.
@@ -683,8 +729,57 @@ def _element_addresses(address: str, n: int, attr: str) -> list[str]:
     else:
         if bit is not None:
             raise ConfigError(f"{attr}: only bit addresses take a .bit suffix ({address!r})")
-        out = [f"%{area}{size}{index + k}" for k in range(n)]
+        out = [f"%{area}{size}{index + k * step}" for k in range(n)]
     return out
+
+
+_SIZE_BYTES = {"X": 1, "B": 1, "W": 2, "D": 4, "L": 8}
+_LETTER = {1: "B", 2: "W", 4: "D", 8: "L"}
+
+
+def _packed_addresses(address: str, types: list[str], attr: str) -> list[str]:
+    """The addresses of the leaves of an aggregate placed from ``address``: in order,
+    each at the next offset aligned to its size; BOOLs one bit after another, a BOOL
+    after a wider leaf starting a new byte."""
+    m = _ADDR.match(address.strip())
+    if m is None:
+        return [address] * len(types)  # the engine reports the malformed address
+    area, size, index = m.group(1).upper(), (m.group(2) or "X").upper(), int(m.group(3))
+    if size == "X":
+        byte, bit = index, int(m.group(4) or 0)
+    else:
+        if m.group(4) is not None:
+            raise ConfigError(f"{attr}: only bit addresses take a .bit suffix ({address!r})")
+        byte, bit = index * _SIZE_BYTES[size], 0
+    out = []
+    for t in types:
+        n = _type_size(t)
+        if t.startswith("STRING("):
+            # A string: its length byte and characters, from the next byte.
+            if bit:
+                byte, bit = byte + 1, 0
+            out.append(f"%{area}B{byte}")
+            byte += n
+            continue
+        if n == 0:
+            out.append(f"%{area}X{byte}.{bit}")
+            bit += 1
+            if bit == 8:
+                byte, bit = byte + 1, 0
+            continue
+        if bit:
+            byte, bit = byte + 1, 0
+        byte = -(-byte // n) * n  # aligned up to the leaf's size
+        out.append(f"%{area}{_LETTER[n]}{byte // n}")
+        byte += n
+    return out
+
+
+def _type_size(name: str) -> int:
+    """Bytes of a scalar of IEC type ``name`` (BOOL: 0, a bit)."""
+    from softplc.types import type_from_name
+
+    return type_from_name(name).size
 
 
 def _engine_value(v: Any) -> Any:
@@ -698,35 +793,62 @@ def _engine_value(v: Any) -> Any:
     return v
 
 
+def _specs(v: Var, attr: str) -> list[VarSpec]:
+    """One declaration per elementary leaf of variable ``attr``."""
+    what = f"{attr} ({describe(v.type)})"
+    leafs = v.leaves(attr)
+    types = [storage_name(t) for _, t in leafs]
+    inits = leaf_values(v.type, default_value(v.type, v.initial, what))
+    safes = (
+        leaf_values(v.type, default_value(v.type, v.safe, f"{what} safe value"))
+        if v.safe is not None
+        else [None] * len(leafs)
+    )
+    if v.address is None:
+        addrs: list[str | None] = [None] * len(leafs)
+    elif v.scalar:
+        addrs = [v.address]  # as written: the engine checks it against the type
+    elif isinstance(v.type, ArrayType) and not is_struct(v.type.elem):
+        step = v.elem.size if isinstance(v.elem, IecType) and v.elem.is_string else 1
+        addrs = list(_element_addresses(v.address, len(leafs), attr, step))
+    else:
+        addrs = list(_packed_addresses(v.address, types, attr))
+    rows = []
+    for (path, lt), tname, init, safe, addr in zip(leafs, types, inits, safes, addrs, strict=True):
+        e = lt if is_enum_class(lt) else None
+        rows.append(
+            VarSpec(
+                path,
+                v.area,
+                tname,
+                addr,
+                _engine_value(init),
+                None if safe is None else _engine_value(safe),
+                v.unit,
+                v.min,
+                v.max,
+                v.writable,
+                None if e is None else tuple(x for _, x in enum_members(e)),
+                e,
+                v.retain,
+            )
+        )
+    return rows
+
+
 def program_variables(obj: Any) -> list[VarSpec]:
-    """The variables of a program instance, in declaration order (arrays expanded to
-    ``attr[0]``, ``attr[1]``, ...)."""
+    """The variables of a program instance, in declaration order, one per elementary
+    leaf (``attr``, ``arr[3]``, ``grid[1,2]``, ``rec.id``, ``recs[2].pos[0]``)."""
     rows: list[VarSpec] = []
     for attr, v in obj._softplc_fields.items():
-        tname = v.elem_type
-        if v.length is None:
-            rows.append(v.spec(attr))
-            continue
-        addrs = _element_addresses(v.address, v.length, attr) if v.address else [None] * v.length
-        for i in range(v.length):
-            init = None if v.initial is None else _engine_value(v.initial_value(i))
-            safe = v.safe[i] if isinstance(v.safe, (list, tuple)) else v.safe
-            rows.append(
-                VarSpec(
-                    f"{attr}[{i}]",
-                    v.area,
-                    tname,
-                    addrs[i],
-                    init,
-                    safe,
-                    v.unit,
-                    v.min,
-                    v.max,
-                    v.writable,
-                    v.retain,
-                )
-            )
+        if not isinstance(v, GlobalRef):
+            rows.extend(_specs(v, attr))
     return rows
+
+
+def program_globals(obj: Any) -> list[tuple[str, Global]]:
+    """The globals a program names: ``(alias, global)``."""
+    return [(attr, v.target) for attr, v in obj._softplc_fields.items() if isinstance(v, GlobalRef)]
 
 
 def bind(obj: Any, indices: dict[str, int]) -> None:

@@ -20,7 +20,9 @@ Example (virtual time, deterministic and faster than real time):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
+import enum
 import hashlib
 import json
 import os
@@ -37,7 +39,15 @@ import numpy as np
 
 from softplc import _native, _scanstate, authoring, trace
 from softplc.compiler import compile_instance
-from softplc.errors import ConfigError, ProgramError, StateError, UnknownVariable
+from softplc.compiler.reference import prepare as prepare_reference
+from softplc.errors import (
+    ConfigError,
+    InvalidValue,
+    ProgramError,
+    SoftPlcError,
+    StateError,
+    UnknownVariable,
+)
 from softplc.timefmt import parse_duration
 from softplc.types import NUMPY_DTYPES, IecType
 
@@ -122,6 +132,11 @@ class Snapshot:
         off = v["offset"]
         if v["type"] == "BOOL":
             return bool((int(data[off]) >> v["bit"]) & 1)
+        if v["type"].startswith("STRING("):
+            # The length byte, then the characters (single-byte: Latin-1).
+            cap = int(v["type"][7:-1])
+            n = min(int(data[off]), cap)
+            return bytes(data[off + 1 : off + 1 + n]).decode("latin-1")
         dt = np.dtype(NUMPY_DTYPES[v["type"]])
         return data[off : off + dt.itemsize].view(dt)[0].item()
 
@@ -192,6 +207,11 @@ class Engine:
         self._tasks: list[str] = []
         self._programs: list[tuple[str, str, str]] = []  # (name, task, mode)
         self._bind: list[tuple[Any, dict[str, str]]] = []
+        # Variables of an enumeration type, by full name: read as members, written by
+        # member or name.
+        self._enums: dict[str, type[enum.IntEnum]] = {}
+        # The globals declared so far, by name.
+        self._globals: dict[str, authoring.Global] = {}
         self._var_index: dict[str, int] = {}
         # Compiled form of each compiled program (an online change compares them).
         self._ir: dict[str, bytes] = {}
@@ -243,6 +263,40 @@ class Engine:
             name, area, type.name, address, initial, safe, unit, min=min, max=max,
             writable=writable, retain=retain,
         )  # fmt: skip
+
+    def add_global(self, variable: authoring.Global) -> str:
+        """Declares a global variable (once: a program that names an already declared
+        global shares it). Returns its name.
+
+        Raises :class:`ConfigError` when another declaration of the same name differs
+        in type, area or address, naming both declarations.
+
+        Example:
+            >>> from softplc import Engine, Global, DINT
+            >>> plc = Engine(clock="virtual")
+            >>> plc.add_global(Global(DINT, name="parts"))
+            'parts'
+        """
+        name = variable.global_name
+        prev = self._globals.get(name)
+        if prev is not None:
+            if prev is variable or prev.same_as(variable):
+                return name
+            raise ConfigError(
+                f"global {name!r} is declared twice with different types: "
+                f"{prev!r} at {prev.site} and {variable!r} at {variable.site}"
+            )
+        mark = self._native.declared_count()
+        try:
+            for spec in variable.specs():
+                spec.declare(self._native, spec.attr)
+                if spec.enum is not None:
+                    self._enums[spec.attr] = spec.enum
+        except BaseException:
+            self._native.rollback_declarations(mark)
+            raise
+        self._globals[name] = variable
+        return name
 
     def add_task(
         self,
@@ -312,6 +366,12 @@ class Engine:
                     full = f"{pname}.{spec.attr}"
                     spec.declare(self._native, full)
                     names[spec.attr] = full
+                    if spec.enum is not None:
+                        self._enums[full] = spec.enum
+                for alias, g in authoring.program_globals(program):
+                    gname = self.add_global(g)
+                    for spec in g.specs():
+                        names[alias + spec.attr[len(gname) :]] = spec.attr
                 if run_mode == "compiled":
                     ir = compile_instance(program)
                     self._native.add_compiled_program(task, pname, ir)
@@ -319,6 +379,9 @@ class Engine:
                     self._identity.update(pname.encode() + b"\0" + ir)
                 else:
                     _check_reference_scan(program)
+                    # The compiler's implicit conversions (typed locals, unified
+                    # branches), applied to the Python code so both modes agree.
+                    prepare_reference(program)
                     self._native.add_python_program(task, pname, _reference_runner(program))
                     self._identity.update(_source_identity(type(program)))
             except BaseException:
@@ -562,21 +625,58 @@ class Engine:
 
     def read(self, name: str) -> Any:
         """Reads a variable (full name, unique bare name, or direct address) as of the
-        last finished cycle."""
-        return self._native.read(name)
+        last finished cycle. A variable of an enumeration reads as its member."""
+        v = self._native.read(name)
+        e = self._enum_of(name)
+        if e is not None and isinstance(v, int):
+            with contextlib.suppress(ValueError):
+                return e(v)
+        return v
 
     def write(self, name: str, value: Any) -> None:
         """Writes a value once; it lands at the start of the next cycle, after inputs
         are latched. An input no driver supplies keeps it.
 
-        An external write: a value outside the variable's ``min``/``max``, or any value
-        for a variable declared ``writable=False``, raises :class:`~softplc.InvalidValue`
-        and nothing is written."""
-        self._native.write(name, value)
+        An external write: a value outside the variable's ``min``/``max``, a value that
+        is not a member of its enumeration (a member, its name or its value may be
+        written), or any value for a variable declared ``writable=False``, raises
+        :class:`~softplc.InvalidValue` and nothing is written."""
+        self._native.write(name, self._enum_value(name, value))
 
     def force(self, name: str, value: Any) -> None:
         """Forces a variable: held before and after the programs until :meth:`unforce`."""
-        self._native.force(name, value)
+        self._native.force(name, self._enum_value(name, value))
+
+    def _enum_of(self, name: str) -> type[enum.IntEnum] | None:
+        """The enumeration of the variable ``name`` names, or None."""
+        if not self._enums:
+            return None
+        e = self._enums.get(name)
+        if e is None:
+            try:
+                e = self._enums.get(self._native.resolve(name))
+            except SoftPlcError:
+                return None
+        return e
+
+    def _enum_value(self, name: str, value: Any) -> Any:
+        """A member's name written to an enumeration variable, as its value."""
+        e = self._enum_of(name) if isinstance(value, str) else None
+        if e is None:
+            return value
+        try:
+            return int(e[value])
+        except KeyError:
+            members = ", ".join(m.name for m in e)
+            raise InvalidValue(
+                f"{name} ({e.__name__}): {value!r} is not a member (members: {members})"
+            ) from None
+
+    @property
+    def enum_labels(self) -> dict[str, dict[int, str]]:
+        """Per variable of an enumeration type, the name of each value (what traces
+        record, so that ``softplc trace show`` prints names)."""
+        return {n: {int(m): m.name for m in e} for n, e in self._enums.items()}
 
     def unforce(self, name: str | None = None) -> None:
         """Releases one force, or all with no name."""

@@ -20,6 +20,22 @@ Implicit conversions (widening only, never losing information)::
     UINT  -> UDINT, ULINT, DINT, LINT, REAL, LREAL
     UDINT -> ULINT, LINT, LREAL
     REAL  -> LREAL
+    BYTE  -> WORD, DWORD, LWORD
+    WORD  -> DWORD, LWORD
+    DWORD -> LWORD
+
+The bit strings BYTE, WORD, DWORD and LWORD hold bits, not numbers: they take the bit
+operators (``& | ^ ~ << >>``), comparisons and explicit conversions, and no
+arithmetic.
+
+A ``STRING(n)`` holds at most ``n`` single-byte (Latin-1) characters, ``n`` from 1 to
+254 (``STRING`` alone is ``STRING(80)``). Every write truncates to the destination's
+capacity, as IEC does: no error, no allocation on the scan thread. Its values here
+are :class:`IecString`; a plain Python ``str`` is a literal (``STRING`` of its
+length). Strings take ``+`` (concatenation, ``CONCAT``), comparisons (byte order), the
+string functions of :mod:`softplc.stdlib` and explicit conversions to and from numbers
+(:func:`to_string`, :func:`parse_string`); nothing converts to or from a string
+implicitly.
 
 Example:
     >>> from softplc.iectypes import make, type_of
@@ -36,17 +52,21 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import struct
 from typing import Any
 
 from softplc.timefmt import parse_duration
 
 __all__ = [
+    "BIT_TYPES",
     "FLOAT_TYPES",
     "INT_TYPES",
+    "MAX_STRING",
     "NUM_TYPES",
     "IecInt",
     "IecReal",
+    "IecString",
     "Time",
     "TypeRuleError",
     "coerce",
@@ -54,8 +74,15 @@ __all__ = [
     "convert",
     "f32",
     "float_to_int",
+    "is_string",
+    "is_time_literal",
     "make",
+    "number_of",
+    "parse_string",
     "result_type",
+    "string_capacity",
+    "string_type",
+    "to_string",
     "type_of",
     "widens",
     "wrap",
@@ -72,8 +99,14 @@ INT_BITS: dict[str, tuple[int, bool]] = {
     "UDINT": (32, False),
     "ULINT": (64, False),
     "TIME": (64, True),
+    "BYTE": (8, False),
+    "WORD": (16, False),
+    "DWORD": (32, False),
+    "LWORD": (64, False),
 }
 INT_TYPES = ("SINT", "INT", "DINT", "LINT", "USINT", "UINT", "UDINT", "ULINT")
+#: Bit strings: unsigned bits of their width, without arithmetic.
+BIT_TYPES = ("BYTE", "WORD", "DWORD", "LWORD")
 FLOAT_TYPES = ("REAL", "LREAL")
 NUM_TYPES = INT_TYPES + FLOAT_TYPES
 ANY_INT = "ANY_INT"
@@ -90,6 +123,10 @@ _WIDENS: dict[str, tuple[str, ...]] = {
     "ULINT": (),
     "REAL": ("LREAL",),
     "LREAL": (),
+    "BYTE": ("WORD", "DWORD", "LWORD"),
+    "WORD": ("DWORD", "LWORD"),
+    "DWORD": ("LWORD",),
+    "LWORD": (),
 }
 # Candidates for a common type, smallest first.
 _BY_SIZE = ("SINT", "USINT", "INT", "UINT", "DINT", "UDINT", "REAL", "LINT", "ULINT", "LREAL")
@@ -98,6 +135,14 @@ _FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 # Halfway between FLT_MAX and 2**128: at or beyond it, rounding to f32 overflows.
 _F32_OVERFLOW = 2.0**128 - 2.0**103
 _PACK = struct.Struct("<f")
+
+
+_TIME_LITERAL = re.compile(r"^\s*(L?TIME#|L?T#)", re.IGNORECASE)
+
+
+def is_time_literal(text: str) -> bool:
+    """True for an IEC duration literal (``"T#1s500ms"``, ``"TIME#5ms"``)."""
+    return bool(_TIME_LITERAL.match(text))
 
 
 class TypeRuleError(TypeError):
@@ -316,7 +361,193 @@ class Time(IecInt):
         return int.__repr__(self)
 
 
+class Bits(IecInt):
+    """A bit string (BYTE, WORD, DWORD, LWORD): bit operations, shifts and
+    comparisons, no arithmetic."""
+
+    __slots__ = ()
+    iec = "LWORD"
+
+    def __neg__(self) -> Any:
+        raise TypeRuleError(f"unary - needs a number, got {self.iec} (a bit string)")
+
+    def __abs__(self) -> Any:
+        raise TypeRuleError(f"ABS needs a number, got {self.iec} (a bit string)")
+
+    __hash__ = int.__hash__
+
+
+#: The largest capacity of a STRING (its length is one byte in the image).
+MAX_STRING = 254
+#: The capacity of a STRING declared without one.
+DEFAULT_STRING = 80
+_STRING_TYPE = re.compile(r"^STRING\((\d+)\)$")
+
+
+def string_type(cap: int) -> str:
+    """The type name of a STRING of capacity ``cap`` (``STRING(20)``)."""
+    return f"STRING({cap})"
+
+
+def string_capacity(t: str) -> int | None:
+    """The capacity of STRING type ``t``, None for other types."""
+    m = _STRING_TYPE.match(t)
+    return int(m.group(1)) if m else None
+
+
+def is_string(t: str) -> bool:
+    """True for a STRING type (``STRING(20)``)."""
+    return t.startswith("STRING(")
+
+
+def latin1(text: str, what: str = "a STRING") -> str:
+    """``text`` when every character is single-byte (Latin-1), else TypeRuleError."""
+    for ch in text:
+        if ord(ch) > 255:
+            raise TypeRuleError(
+                f"{ch!r} is not a single-byte (Latin-1) character, which {what} holds"
+            )
+    return text
+
+
+class IecString(str):
+    """A STRING value: text of at most ``cap`` single-byte characters. Built from a
+    longer text, it keeps the first ``cap`` characters (IEC truncation).
+
+    ``+`` concatenates (the result holds up to the sum of the capacities, at most
+    254); comparisons are byte by byte and only with strings; indexing is refused
+    (``MID``, ``LEFT`` and ``RIGHT`` take parts, 1-based as in IEC).
+    """
+
+    cap: int
+
+    def __new__(cls, text: str, cap: int) -> IecString:
+        obj = super().__new__(cls, latin1(str(text))[:cap])
+        obj.cap = cap
+        return obj
+
+    def __getnewargs__(self) -> tuple[str, int]:  # type: ignore[override]
+        return (str(self), self.cap)
+
+    @property
+    def iec(self) -> str:
+        return string_type(self.cap)
+
+    def __repr__(self) -> str:
+        return str.__repr__(self)
+
+    def __add__(self, o: Any) -> Any:
+        return concat(self, o)
+
+    def __radd__(self, o: Any) -> Any:
+        return concat(o, self)
+
+    def __mul__(self, o: Any) -> Any:
+        raise TypeRuleError(f"cannot apply * to {self.iec}")
+
+    __rmul__ = __mul__
+
+    def __mod__(self, o: Any) -> Any:
+        raise TypeRuleError(f"cannot apply % to {self.iec}")
+
+    def __getitem__(self, k: Any) -> Any:
+        raise TypeRuleError(
+            "strings are not indexed in control programs; use MID(s, 1, p), LEFT(s, n) "
+            "or RIGHT(s, n) (positions from 1, as in IEC)"
+        )
+
+    def __eq__(self, o: object) -> bool:
+        return compare("==", self, o)
+
+    def __ne__(self, o: object) -> bool:
+        return compare("!=", self, o)
+
+    def __lt__(self, o: Any) -> bool:
+        return compare("<", self, o)
+
+    def __le__(self, o: Any) -> bool:
+        return compare("<=", self, o)
+
+    def __gt__(self, o: Any) -> bool:
+        return compare(">", self, o)
+
+    def __ge__(self, o: Any) -> bool:
+        return compare(">=", self, o)
+
+    __hash__ = str.__hash__
+
+
+def _cap_of(v: Any) -> int:
+    return v.cap if isinstance(v, IecString) else max(1, len(v))
+
+
+def concat(a: Any, b: Any) -> IecString:
+    """``a + b`` on strings: a STRING of the sum of the capacities (at most 254),
+    truncated to it."""
+    for v in (a, b):
+        if not isinstance(v, str):
+            raise TypeRuleError(
+                f"cannot apply + to {type_of(a)} and {type_of(b)} (a STRING concatenates "
+                "with strings only; convert with TO_STRING(x))"
+            )
+    cap = min(MAX_STRING, _cap_of(a) + _cap_of(b))
+    return IecString(str(a) + str(b), cap)
+
+
+def to_string(v: Any, cap: int = DEFAULT_STRING) -> IecString:
+    """``TO_STRING(v)``: integers and bit strings in decimal; REAL and LREAL in the
+    shortest decimal form that reads back as the same value, without exponent
+    (``0.1``, ``1``, ``-0``), or ``NaN``, ``INF``, ``-INF``; BOOL as ``TRUE``/``FALSE``;
+    a string as it is. The result is a STRING(80), truncated to it."""
+    t = type_of(v)
+    if isinstance(v, str):
+        return IecString(str(v), cap)
+    if t == "BOOL":
+        text = "TRUE" if v else "FALSE"
+    elif t == "TIME":
+        raise TypeRuleError("no conversion from TIME to STRING; use TIME_TO_MS(t) first")
+    elif t in FLOAT_TYPES or t == ANY_REAL:
+        text = _float_text(float(v), single=t == "REAL")
+    else:
+        text = str(int(v))
+    return IecString(text, cap)
+
+
+def _float_text(x: float, *, single: bool) -> str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "INF" if x > 0 else "-INF"
+    import numpy as np  # only string conversions need it
+
+    value = np.float32(x) if single else np.float64(x)
+    return str(np.format_float_positional(value, unique=True, trim="-"))
+
+
+def parse_string(s: str, t: str) -> Any:
+    """``TO_<t>(s)`` of a string: surrounding spaces, an optional sign and decimal
+    digits make an integer (wrapped to ``t``); for REAL and LREAL also the forms
+    ``1.5``, ``.5``, ``1e3``, ``-2.5E-3``. Anything else gives 0."""
+    text = str(s).strip(" ")
+    if t in FLOAT_TYPES:
+        x = float(text) if _DECIMAL.match(text) else 0.0
+        return make(t, x)
+    if t in INT_TYPES or t in BIT_TYPES:
+        m = _INTEGER.match(text)
+        v = int(text) if m else 0
+        return make(t, wrap(v, t))
+    if t == "BOOL":
+        raise TypeRuleError("no conversion from STRING to BOOL; compare instead (s == 'TRUE')")
+    raise TypeRuleError(f"no conversion from STRING to {t}")
+
+
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_DECIMAL = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+
+
 _CLASSES: dict[str, type] = {t: _int_class(t) for t in INT_TYPES}
+for _b in BIT_TYPES:
+    _CLASSES[_b] = type(_b.capitalize(), (Bits,), {"__slots__": (), "iec": _b})
 _CLASSES["TIME"] = Time
 _CLASSES["REAL"] = _real_class("REAL")
 _CLASSES["LREAL"] = _real_class("LREAL")
@@ -326,6 +557,10 @@ def make(t: str, v: Any) -> Any:
     """A typed value of type ``t`` from a Python number (integers wrap, REAL rounds)."""
     if t == "BOOL":
         return bool(v)
+    if is_string(t):
+        cap = string_capacity(t)
+        assert cap is not None
+        return IecString("" if v == 0 and not isinstance(v, str) else str(v), cap)
     if t == "REAL":
         return _CLASSES["REAL"](f32(float(v)))
     if t == "LREAL":
@@ -346,6 +581,10 @@ def type_of(v: Any) -> str:
         return ANY_INT
     if isinstance(v, float):
         return ANY_REAL
+    if isinstance(v, IecString):
+        return v.iec
+    if isinstance(v, str):
+        return string_type(min(MAX_STRING, max(1, len(v))))
     raise TypeRuleError(f"{type(v).__name__} value {v!r} is not an IEC value")
 
 
@@ -360,7 +599,7 @@ def common(a: str, b: str) -> str | None:
         return a
     for x, y in ((a, b), (b, a)):
         if x == ANY_INT:
-            if y in NUM_TYPES or y == ANY_REAL:
+            if y in NUM_TYPES or y in BIT_TYPES or y == ANY_REAL:
                 return y
             return None
         if x == ANY_REAL:
@@ -372,6 +611,11 @@ def common(a: str, b: str) -> str | None:
                 if widens(y, "LREAL"):
                     return "LREAL"
             return None
+    if a in BIT_TYPES or b in BIT_TYPES:
+        # Bit strings meet bit strings (the wider) and untyped integers (above).
+        if a in BIT_TYPES and b in BIT_TYPES:
+            return a if widens(b, a) else b
+        return None
     if a not in NUM_TYPES or b not in NUM_TYPES:
         return None
     if widens(a, b):
@@ -417,6 +661,8 @@ def result_type(op: str, a: str, b: str) -> tuple[str, str, str]:
             f"cannot apply {op} to {a} and {b} (BOOL is not a number; use and/or/not, "
             f"or SEL(g, 0, 1) for a number)"
         )
+    if a in BIT_TYPES or b in BIT_TYPES:
+        return _bits_result(op, a, b)
     if op in ("<<", ">>"):
         if _is_intlike(a) and _is_intlike(b):
             return a, a, b
@@ -449,10 +695,48 @@ def result_type(op: str, a: str, b: str) -> tuple[str, str, str]:
     return c, c, c
 
 
+def _bits_result(op: str, a: str, b: str) -> tuple[str, str, str]:
+    """Typing of an operator with a bit string operand (see :func:`result_type`)."""
+    bits = a if a in BIT_TYPES else b
+    if op in ("<<", ">>"):
+        if a in BIT_TYPES and _is_intlike(b):
+            return a, a, b
+        raise TypeRuleError(f"{op} shifts a bit string by an integer count, got {a} and {b}")
+    if op in ("&", "|", "^"):
+        c = common(a, b)
+        if c is not None:
+            return c, c, c
+        other = b if a in BIT_TYPES else a
+        raise TypeRuleError(
+            f"cannot mix {a} and {b} in {op} (convert one side explicitly: "
+            f"TO_{bits}({'x' if other != 'BOOL' else 'b'}) or TO_{number_of(bits)}(w))"
+        )
+    raise TypeRuleError(
+        f"{op} is arithmetic, and {bits} is a bit string (bits, not a number); convert it "
+        f"first: TO_{number_of(bits)}(x)"
+    )
+
+
+def number_of(bits: str) -> str:
+    """The unsigned integer type of a bit string's width (WORD -> UINT)."""
+    return {"BYTE": "USINT", "WORD": "UINT", "DWORD": "UDINT", "LWORD": "ULINT"}[bits]
+
+
 def coerce(v: Any, t: str) -> Any:
     """Converts ``v`` implicitly to type ``t`` (widening or an untyped constant);
     raises :class:`TypeRuleError` where the compiler reports an error."""
+    if t == "TIME" and isinstance(v, str) and not isinstance(v, IecString):
+        return Time(parse_duration(v))
     s = type_of(v)
+    if is_string(t) or is_string(s):
+        if is_string(t) and isinstance(v, str):
+            cap = string_capacity(t)
+            assert cap is not None
+            return v if isinstance(v, IecString) and v.cap == cap else IecString(v, cap)
+        raise TypeRuleError(
+            f"cannot convert {s} to {t} implicitly (use "
+            f"{'TO_STRING(x)' if is_string(t) else f'TO_{t}(s)'} to convert explicitly)"
+        )
     if s == t:
         return v
     if t in (ANY_INT, ANY_REAL):
@@ -466,7 +750,7 @@ def coerce(v: Any, t: str) -> Any:
             return Time(wrap(v, "TIME"))
         raise TypeRuleError(f"cannot use {s} as TIME (write durations as ms(...) or s(...))")
     if s == ANY_INT:
-        if t in INT_TYPES:
+        if t in INT_TYPES or t in BIT_TYPES:
             if not fits(v, t):
                 raise TypeRuleError(f"{v} does not fit {t}")
             return make(t, v)
@@ -485,10 +769,17 @@ def coerce(v: Any, t: str) -> Any:
 
 def convert(v: Any, t: str) -> Any:
     """Explicit conversion ``TO_<t>(v)``: integers wrap, floats round half to even and
-    saturate (NaN gives 0), integer to REAL rounds to nearest."""
-    s = type_of(v)
-    if isinstance(v, str):
+    saturate (NaN gives 0), integer to REAL rounds to nearest; strings by
+    :func:`to_string` and :func:`parse_string`."""
+    if is_string(t):
+        cap = string_capacity(t)
+        assert cap is not None
+        return to_string(v, cap)
+    if isinstance(v, str) and t == "TIME" and not isinstance(v, IecString):
         return coerce(v, t)
+    if isinstance(v, str):
+        return parse_string(v, t)
+    s = type_of(v)
     if t == "BOOL":
         if s in FLOAT_TYPES or s == ANY_REAL:
             raise TypeRuleError(f"no conversion from {s} to BOOL; compare instead (x != 0.0)")
@@ -583,6 +874,15 @@ def binop(op: str, a: Any, b: Any) -> Any:
 
 def compare(op: str, a: Any, b: Any) -> bool:
     """Compares with IEC typing: both sides converted to their common type first."""
+    if isinstance(a, IecString) or isinstance(b, IecString):
+        if not (isinstance(a, str) and isinstance(b, str)):
+            raise TypeRuleError(f"cannot compare {type_of(a)} and {type_of(b)}")
+        sa, sb = str(a), str(b)
+        return bool(
+            {"==": sa == sb, "!=": sa != sb, "<": sa < sb, "<=": sa <= sb, ">": sa > sb}.get(
+                op, sa >= sb
+            )
+        )
     ta, tb = type_of(a), type_of(b)
     if ta == "TIME" and tb == ANY_INT:
         tb, b = "TIME", Time(wrap(b, "TIME"))

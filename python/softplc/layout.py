@@ -60,7 +60,8 @@ class Binding:
     errors: list[BindingError] = field(default_factory=list)
 
 
-_ELEMENT = re.compile(r"\[\d+\]$")
+# The declaration a leaf's name comes from: "rec" of "rec.id", "arr" of "arr[3]".
+_ROOT = re.compile(r"^[A-Za-z_]\w*")
 _ADDRESS_HINT = (
     "an address needs the size letter of its type and must not overlap another "
     "variable's (%IX0.3 is bit 3 of byte 0, %ID2 bytes 8-11); leave it out to have a "
@@ -86,6 +87,9 @@ def bind_program_file(pf: ProgramFile) -> Binding:
         native = engine.native
         for name, var in pf.globals.items():
             try:
+                if isinstance(var, prog.Global):
+                    engine.add_global(var)
+                    continue
                 if not isinstance(var.type, IecType):
                     raise ConfigError(f"variable {name!r}: {var.type!r} is not an IEC type")
                 # The declaration softplc run makes for a module-level variable.
@@ -94,12 +98,19 @@ def bind_program_file(pf: ProgramFile) -> Binding:
                 errors.append(BindingError(None, str(pf.path), 0, 0, f"variable {name}", str(e)))
         for obj in _program_instances(pf):
             pname = prog.instance_name(obj)
+            for alias, g in prog.program_globals(obj):
+                try:
+                    engine.add_global(g)
+                except SoftPlcError as e:
+                    file, line, col = declaration_site(type(obj), alias)
+                    errors.append(BindingError(pname, file, line, col, f"global {alias}", str(e)))
             for spec in prog.program_variables(obj):
                 try:
                     # The call Engine.add_program makes for each variable.
                     spec.declare(native, f"{pname}.{spec.attr}")
                 except SoftPlcError as e:
-                    attr = _ELEMENT.sub("", spec.attr)
+                    m = _ROOT.match(spec.attr)
+                    attr = m.group(0) if m else spec.attr
                     file, line, col = declaration_site(type(obj), attr)
                     hint = _ADDRESS_HINT if spec.address is not None else ""
                     errors.append(

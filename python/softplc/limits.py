@@ -62,9 +62,10 @@ MAX_INLINED_NODES = 500_000
 #: on every scan that reaches it.
 MAX_LOOP_TURNS = 100_000_000
 
-#: Turns of one loop the compiler unrolls (a loop that indexes an array of user
-#: function blocks: each element is a separate block, so each turn is compiled
-#: separately).
+#: Turns of a loop the compiler unrolls: a loop that indexes an array of user function
+#: blocks is compiled once per turn when it has at most this many turns, so each turn
+#: addresses its blocks directly (faster); a longer one stays a loop that indexes them
+#: at run time.
 MAX_UNROLLED_TURNS = 4_096
 
 #: Bits of an integer constant the compiler computes while folding constant

@@ -98,6 +98,9 @@ class ProgramFile:
         engine = Engine(clock=clock, cycle=cycle, priority=priority)
         try:
             for name, var in self.globals.items():
+                if isinstance(var, authoring.Global):
+                    engine.add_global(var)
+                    continue
                 if not isinstance(var.type, IecType):
                     # The check Engine.declare makes, here so that the type is narrowed.
                     raise ConfigError(f"variable {name!r}: {var.type!r} is not an IEC type")

@@ -298,7 +298,8 @@ class OnlineLoader:
                         plan.added.append(full)
                     declare.append(
                         (full, spec.area, spec.type, spec.address, spec.initial, spec.safe,
-                         spec.unit, spec.min, spec.max, spec.writable, spec.retain)
+                         spec.unit, spec.min, spec.max, spec.writable,
+                         None if spec.values is None else list(spec.values), spec.retain)
                     )  # fmt: skip
                 replaces = pname if pname in old_programs else None
                 if self.mode == "compiled":

@@ -90,6 +90,23 @@ _TIME_NS = (-(1 << 63), (1 << 63) - 1)  # TIME is a signed 64-bit count of nanos
 _TIME_COLUMN = "time"
 
 
+def parse_member(text: str, labels: dict[int, str]) -> int:
+    """Parses one cell for a variable of an enumeration: a member's name or value
+    (anything else raises ValueError naming the members)."""
+    t = text.strip()
+    by_name = {n: v for v, n in labels.items()}
+    if t in by_name:
+        return by_name[t]
+    try:
+        v = int(t)
+    except ValueError:
+        v = None
+    if v is None or v not in labels:
+        names = ", ".join(labels.values())
+        raise ValueError(f"{t!r} is not a member of the enumeration (members: {names})")
+    return v
+
+
 def parse_value(text: str, type_name: str) -> Any:
     """Parses one cell for a variable of ``type_name``; raises ValueError with a
     reason.
@@ -346,6 +363,7 @@ class Stimulus:
                     f"{where}: {full} has a column already (column {self._col(names.index(full))})"
                 )
             names.append(full)
+        labels: dict[str, dict[int, str]] = dict(getattr(engine, "enum_labels", {}) or {})
         values: list[dict[str, Any]] = []
         for line, cells in self.rows:
             row: dict[str, Any] = {}
@@ -353,6 +371,9 @@ class Stimulus:
                 if cell.strip() == "":
                     continue
                 try:
+                    if name in labels:
+                        row[name] = parse_member(cell, labels[name])
+                        continue
                     row[name] = parse_value(cell, variables[name]["type"])
                 except ValueError as e:
                     raise ConfigError(

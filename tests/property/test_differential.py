@@ -66,8 +66,12 @@ def value_strategy(tname):
         "UINT": 16,
         "UDINT": 32,
         "ULINT": 64,
+        "BYTE": 8,
+        "WORD": 16,
+        "DWORD": 32,
+        "LWORD": 64,
     }[tname]
-    if tname.startswith("U"):
+    if tname.startswith("U") or tname in ("BYTE", "WORD", "DWORD", "LWORD"):
         return st.integers(0, (1 << bits) - 1)
     return st.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
@@ -116,13 +120,41 @@ def test_every_example_program_agrees_under_random_inputs(data):
 # -- generated programs ---------------------------------------------------------------
 
 HEADER = """
+import enum
+
 from softplc import (BOOL, DINT, INT, LINT, LREAL, REAL, SINT, TIME, UDINT, UINT, ULINT, USINT,
-    Input, Memory, Output, function_block, program)
+    BYTE, WORD, DWORD, LWORD, Field, Input, Memory, Output, function_block, program, struct)
 from softplc import ARRAY
 from softplc.stdlib import (ABS, COS, CTD, CTU, CTUD, EXP, F_TRIG, GET_BIT, HYSTERESIS, LIMIT,
     MAX, MIN, MUX, PID, R_TRIG, RAMP, RS, SEL, SET_BIT, SIN, SQRT, SR, TIME_TO_MS, TO_DINT,
     TO_INT, TO_LINT, TO_LREAL, TO_REAL, TO_SINT, TO_UDINT, TO_UINT, TO_ULINT, TO_USINT, TOF, TON,
-    TP, TRUNC, ms)
+    TP, TRUNC, ms, ROL, ROR, SHL, SHR, TO_BYTE, TO_WORD, TO_DWORD, TO_LWORD)
+from softplc import STRING
+from softplc.stdlib import CONCAT, FIND, LEFT, LEN, MID, RIGHT, TO_STRING
+
+
+class St(enum.IntEnum):
+    A = 0
+    B = 1
+    C = 2
+    D = 5
+
+
+@struct
+class Rec:
+    n = Field(INT)
+    f = Field(BOOL)
+    v = Field(ARRAY(DINT, 2), [3, -4])
+    s = Field(STRING(4), "r")
+
+
+def rec_sum(r):
+    return TO_DINT(r.n) + r.v[0] + r.v[1]
+
+
+def rec_bump(r, k):
+    r.n += k
+    r.v[1] = r.v[0]
 
 
 def clamp3(x):
@@ -140,6 +172,7 @@ class Acc:
     out = Output(DINT)
     hit = Output(BOOL)
     m = Memory(DINT)
+    tag = Output(STRING(6))
     edge = R_TRIG()
 
     def bump(self, k):
@@ -152,6 +185,7 @@ class Acc:
             self.m += self.bump(TO_DINT(self.x))
         self.out = self.m
         self.hit = self.out > 100
+        self.tag = RIGHT(self.tag + TO_STRING(self.x % 10), 6)
 
 
 @program
@@ -171,6 +205,17 @@ class Gen:
     ti = Input(TIME)
     sh = Input(USINT)
     sn = Input(SINT)
+    bb = Input(BYTE)
+    bw = Input(WORD)
+    bd = Input(DWORD)
+    mw = Memory(WORD, 0x5A5A)
+    o_word = Output(WORD)
+    o_lword = Output(LWORD)
+    st = Memory(St)
+    o_st = Output(St, initial=St.D)
+    rin = Input(Rec)
+    recs = Memory(ARRAY(Rec, 3))
+    grid = Memory(ARRAY(INT, 2, 3))
     m = Memory(INT)
     mr = Memory(REAL)
     mb = Memory(BOOL)
@@ -180,6 +225,9 @@ class Gen:
     ml = Memory(LINT)
     mt = Memory(TIME)
     arr = Memory(ARRAY(INT, 4))
+    ms1 = Memory(STRING(8))
+    o_str = Output(STRING(20), initial="x")
+    strs = Memory(ARRAY(STRING(5), 3))
     o_int = Output(DINT)
     o_real = Output(LREAL)
     o_bool = Output(BOOL)
@@ -234,6 +282,13 @@ INPUTS = [
     ("gen.ti", "TIME"),
     ("gen.sh", "USINT"),  # shift counts: 0..255, so past the width of every type
     ("gen.sn", "SINT"),  # may be negative: faults in both modes
+    ("gen.bb", "BYTE"),
+    ("gen.bw", "WORD"),
+    ("gen.bd", "DWORD"),
+    ("gen.rin.n", "INT"),
+    ("gen.rin.f", "BOOL"),
+    ("gen.rin.v[0]", "DINT"),
+    ("gen.rin.v[1]", "DINT"),
 ]
 
 # Typed integer leaves by type (variables, block inputs and outputs, user block outputs).
@@ -246,6 +301,15 @@ TYPED_LEAVES = {
 }
 TIME_LEAVES = ["self.ti", "self.mt", "self.t.ET", "self.tp.ET", "self.t.PT", "self.o_time"]
 BITS = {"SINT": 8, "USINT": 8, "INT": 16, "UDINT": 32, "LINT": 64, "ULINT": 64}
+# Bit-string leaves by type, and the types each widens from.
+BIT_LEAVES = {
+    "BYTE": ["self.bb", "TO_BYTE(self.a)"],
+    "WORD": ["self.bw", "self.mw", "self.o_word", "TO_WORD(self.sa)"],
+    "DWORD": ["self.bd", "TO_DWORD(self.la)"],
+    "LWORD": ["self.o_lword", "TO_LWORD(self.ul)"],
+}
+BIT_WIDTH = {"BYTE": 8, "WORD": 16, "DWORD": 32, "LWORD": 64}
+NARROWER = {"BYTE": [], "WORD": ["BYTE"], "DWORD": ["BYTE", "WORD"], "LWORD": ["WORD", "DWORD"]}
 
 
 class Gen:
@@ -255,6 +319,7 @@ class Gen:
         self.draw = draw
         self.loop_vars: list[str] = []
         self.locals: list[str] = []
+        self.str_locals: list[str] = []
 
     def pick(self, xs):
         return self.draw(st.sampled_from(xs))
@@ -331,6 +396,34 @@ class Gen:
             )
         return f"(~{e()})" if t[0] == "U" else f"(-{e()})"
 
+    def bits(self, t, d):
+        """An expression of bit-string type ``t``."""
+        leaves = BIT_LEAVES[t]
+        if d <= 0:
+            return self.pick(leaves)
+        e = lambda: self.bits(t, d - 1)
+        lit = hex(self.draw(st.integers(0, (1 << BIT_WIDTH[t]) - 1)))
+        k = self.draw(st.integers(0, 9))
+        if k == 0:
+            return self.pick(leaves)
+        if k in (1, 2):
+            rhs = self.pick([e(), lit] + [self.bits(n, d - 1) for n in NARROWER[t]])
+            return f"({e()} {self.pick(['&', '|', '^'])} {rhs})"
+        if k == 3:
+            return f"(~{e()})"
+        if k == 4:
+            return f"({e()} {self.pick(['<<', '>>'])} {self.count(d)})"
+        if k == 5:
+            return f"{self.pick(['SHL', 'SHR', 'ROL', 'ROR'])}({e()}, {self.count(d)})"
+        if k == 6:
+            n = self.pick([str(self.draw(st.integers(0, BIT_WIDTH[t] - 1))), "(self.sh % 8)"])
+            return f"SET_BIT({e()}, {n}, {self.bool_(d - 1)})"
+        if k == 7:
+            return f"SEL({self.bool_(d - 1)}, {e()}, {e()})"
+        if k == 8:
+            return f"TO_{t}({self.pick([self.int_(d - 1), self.real_(d - 1)])})"
+        return f"{self.pick(['MIN', 'MAX'])}({e()}, {e()})"
+
     def time_(self, d):
         leaves = TIME_LEAVES
         if d <= 0:
@@ -393,6 +486,15 @@ class Gen:
         if k == 12:
             return f"TO_INT({self.tint(self.pick(sorted(TYPED_LEAVES)), d - 1)})"
         if k == 13:
+            c = self.draw(st.integers(0, 3))
+            if c == 0:
+                return f"TO_INT({self.bits(self.pick(sorted(BIT_LEAVES)), d - 1)})"
+            if c == 1:
+                return self.pick(
+                    [f"self.recs[{self.rix()}].n", f"self.grid{self.gix()}", "self.rin.n"]
+                )
+            if c == 2:
+                return self.str_num(d - 1)
             return f"self.pick({e()})"
         idx = self.pick(["clamp3(self.a)", "LIMIT(0, self.m, 3)", "(self.a & 3)", "(self.a % 5)"])
         return f"self.arr[{idx}]"
@@ -412,6 +514,14 @@ class Gen:
         if k == 3:
             return f"TO_DINT({self.real_(d - 1)})"
         if k == 4:
+            if self.draw(st.booleans()):
+                return self.pick(
+                    [
+                        f"rec_sum(self.recs[{self.rix()}])",
+                        "rec_sum(self.rin)",
+                        f"self.recs[{self.rix()}].v[1]",
+                    ]
+                )
             return f"TO_DINT(TRUNC({self.lreal_(d - 1)}))"
         if k == 5:
             return f"({self.dint_(d - 1)} << {self.count(d)})"
@@ -438,6 +548,8 @@ class Gen:
         if k == 6:
             return f"EXP(LIMIT(-20.0, {e()}, 20.0))"
         if k == 7:
+            if self.draw(st.booleans()):
+                return f"TO_REAL({self.str_(d - 1)})"
             return f"TO_REAL({self.lreal_(d - 1)})"
         return f"{self.pick(['MIN', 'MAX'])}({e()}, {self.lit_real()})"
 
@@ -484,6 +596,8 @@ class Gen:
             "self.pid.AUTO",
             "self.acc.hit",
             "self.accs[0].hit",
+            "self.rin.f",
+            "self.recs[1].f",
         ]
         if d <= 0:
             return self.pick(leaves)
@@ -497,15 +611,27 @@ class Gen:
         if k == 3:
             return f"({self.bool_(d - 1)} {self.pick(['and', 'or'])} {self.bool_(d - 1)})"
         if k == 4:
+            if self.draw(st.booleans()):
+                return f"({self.str_(d - 1)} {self.pick(['<', '<=', '==', '!=', '>', '>='])} {self.str_(d - 1)})"
             return f"(not {self.bool_(d - 1)})"
         if k == 5:
             return f"GET_BIT(TO_UINT({self.int_(d - 1)}), {self.pick([str(self.draw(st.integers(0, 15))), '(self.sh % 16)'])})"
         if k == 6:
+            if self.draw(st.booleans()):
+                return f"({self.enum_(d - 1)} {self.pick(['==', '!='])} {self.enum_(d - 1)})"
             return f"({self.bool_(d - 1)} != {self.bool_(d - 1)})"
         if k == 7:
             t = self.pick(sorted(TYPED_LEAVES))
             return f"({self.tint(t, d - 1)} {self.pick(['<', '==', '>='])} {self.tint(t, d - 1)})"
         if k == 8:
+            if self.draw(st.booleans()):
+                t = self.pick(sorted(BIT_LEAVES))
+                return self.pick(
+                    [
+                        f"GET_BIT({self.bits(t, d - 1)}, {self.draw(st.integers(0, BIT_WIDTH[t] - 1))})",
+                        f"({self.bits(t, d - 1)} {self.pick(['==', '!=', '<', '>='])} {self.bits(t, d - 1)})",
+                    ]
+                )
             return f"({self.time_(d - 1)} {self.pick(['<', '>=', '!='])} {self.pick([self.time_(d - 1), 'ms(50)'])})"
         return f"({self.dint_(d - 1)} < {self.int_(d - 1)} < {self.dint_(d - 1)})"
 
@@ -554,9 +680,143 @@ class Gen:
         group = self.pick([builtin, builtin, user, readback])
         return group[self.draw(st.integers(0, len(group) - 1))]()
 
+    def enum_(self, d):
+        """An expression of enumeration St."""
+        k = self.draw(st.integers(0, 4 if d > 0 else 1))
+        if k == 0:
+            return self.pick(["self.st", "self.o_st"])
+        if k == 1:
+            return f"St.{self.pick(['A', 'B', 'C', 'D'])}"
+        if k == 2:
+            return f"St(LIMIT(0, {self.int_(d - 1)}, 2))"
+        if k == 3:
+            return f"({self.enum_(d - 1)} if {self.bool_(d - 1)} else {self.enum_(d - 1)})"
+        return f"MUX(self.sh % 3, St.A, {self.enum_(d - 1)}, St.D)"
+
+    def str_(self, d):
+        """A STRING expression (literals, variables, block fields, array elements at run
+        time, conversions, the string functions)."""
+        leaves = ['"ab"', '""', '"conveyor"', "self.ms1", "self.o_str", "self.acc.tag"]
+        leaves += [f"self.strs[{self.rix()}]", f"self.recs[{self.rix()}].s", "self.accs[1].tag"]
+        leaves += self.str_locals
+        if d <= 0:
+            return self.pick(leaves)
+        k = self.draw(st.integers(0, 9))
+        e = lambda: self.str_(d - 1)
+        if k == 0:
+            return self.pick(leaves)
+        if k == 1:
+            return f"({e()} + {e()})"
+        if k == 2:
+            return f"{self.pick(['LEFT', 'RIGHT'])}({e()}, {self.int_(d - 1)})"
+        if k == 3:
+            return (
+                f"MID({e()}, {self.pick([self.int_(d - 1), self.lit_int()])}, {self.int_(d - 1)})"
+            )
+        if k == 4:
+            return f"CONCAT({e()}, {e()}, {e()})"
+        if k == 5:
+            return f"({e()} if {self.bool_(d - 1)} else {e()})"
+        if k == 6:
+            return (
+                f"TO_STRING({self.pick([self.int_(d - 1), self.dint_(d - 1), self.bool_(d - 1)])})"
+            )
+        if k == 7:
+            return f"TO_STRING({self.pick([self.real_(d - 1), self.lreal_(d - 1)])})"
+        if k == 8:
+            t = self.pick(sorted(TYPED_LEAVES))
+            return f"TO_STRING({self.pick([self.tint(t, d - 1), self.bits(self.pick(sorted(BIT_LEAVES)), d - 1)])})"
+        return f"TO_STRING({self.lit_int()})"
+
+    def str_num(self, d):
+        """A number read from a string."""
+        k = self.draw(st.integers(0, 3))
+        if k == 0:
+            return f"LEN({self.str_(d)})"
+        if k == 1:
+            return f"FIND({self.str_(d)}, {self.str_(d)})"
+        if k == 2:
+            return f"TO_INT({self.str_(d)})"
+        return f"TO_INT(TO_DINT({self.str_(d)}) % 30000)"
+
+    def str_stmt(self, p):
+        k = self.draw(st.integers(0, 4))
+        if k == 0:
+            return f"{p}self.ms1 = {self.str_(2)}\n"
+        if k == 1:
+            return f"{p}self.o_str = {self.str_(2)}\n"
+        if k == 2:
+            return f"{p}self.strs[{self.rix()}] = {self.str_(2)}\n"
+        if k == 3:
+            return f"{p}self.recs[{self.rix()}].s = {self.str_(2)}\n"
+        v = f"s{next(_counter)}"
+        out = f"{p}{v} = {self.str_(2)}\n"
+        self.str_locals.append(v)
+        return out
+
+    def rix(self):
+        """An index into recs (length 3): constant, computed (possibly out of range: a
+        fault in both modes) or a loop index."""
+        opts = ["0", "2", "(self.a & 1)", "LIMIT(0, self.m, 2)", "(self.ua % 4)"]
+        if self.loop_vars:
+            opts.append(f"({self.loop_vars[-1]} % 3)")
+        return self.pick(opts)
+
+    def gix(self):
+        """Indices into grid (2 x 3), one of the two spellings."""
+        i = self.pick(["1", "(self.sh % 2)", "LIMIT(0, self.a, 1)"])
+        j = self.pick(["2", "(self.ua % 3)", "clamp3(self.m) % 3"])
+        return self.pick([f"[{i}, {j}]", f"[{i}][{j}]"])
+
+    def struct_stmt(self, p):
+        k = self.draw(st.integers(0, 6))
+        if k == 0:
+            return f"{p}self.recs[{self.rix()}].n = {self.int_(1)}\n"
+        if k == 1:
+            return f"{p}self.grid{self.gix()} = {self.int_(1)}\n"
+        if k == 2:
+            return f"{p}self.recs[{self.rix()}].v[{self.pick(['0', '1', '(self.sh % 2)'])}] = {self.dint_(1)}\n"
+        if k == 3:
+            return f"{p}rec_bump(self.recs[{self.rix()}], TO_INT({self.lit_int()}))\n"
+        if k == 4:
+            src = self.pick(["self.rin", f"self.recs[{self.rix()}]"])
+            return f"{p}self.recs[{self.rix()}] = {src}\n"
+        if k == 5:
+            r = f"r{next(_counter)}"
+            return f"{p}{r} = self.recs[{self.rix()}]\n{p}{r}.f = {self.bool_(1)}\n{p}{r}.n += 1\n"
+        return f"{p}self.grid{self.gix()} += {self.lit_int()}\n"
+
+    def match_stmt(self, d, ind):
+        """A match over the enumeration or over an integer, with alternatives, guards,
+        captures and a default."""
+        p = " " * ind
+        if self.draw(st.booleans()):
+            subject, values = self.enum_(1), ["St.A", "St.B", "St.C", "St.D"]
+        else:
+            subject = self.pick(["self.a", "TO_DINT(self.m) % 9", "self.ua", "self.sn"])
+            values = [str(self.draw(st.integers(-3, 9))) for _ in range(6)]
+        out = f"{p}match {subject}:\n"
+        for _ in range(self.draw(st.integers(1, 4))):
+            pat = " | ".join(self.pick(values) for _ in range(self.draw(st.integers(1, 3))))
+            out += f"{p}    case {pat}:\n{self.block(d - 1, ind + 8)}"
+        if not values[0].startswith("St") and self.draw(st.booleans()):
+            x = f"x{next(_counter)}"  # a capture keeps the subject's type: a new name each
+            out += f"{p}    case {x} if {x} > 3:\n{p}        self.m = TO_INT({x})\n"
+        if self.draw(st.booleans()):
+            out += f"{p}    case _:\n{self.block(d - 1, ind + 8)}"
+        return out
+
     def stmt(self, d, ind):
         p = " " * ind
-        k = self.draw(st.integers(0, 16 if d > 0 else 9))
+        k = self.draw(st.integers(0, 17 if d > 0 else 9))
+        if k == 17:
+            return self.match_stmt(d, ind)
+        if k == 16 and self.draw(st.booleans()):
+            if self.draw(st.booleans()):
+                return self.str_stmt(p)
+            return f"{p}self.{self.pick(['st', 'o_st'])} = {self.enum_(2)}\n"
+        if k == 16:
+            return self.struct_stmt(p)
         if k > 14:
             k = 6  # block calls (and what they read) are where the subtle cases are
         if k == 0:
@@ -581,6 +841,10 @@ class Gen:
         if k == 8:
             return f"{p}self.{self.pick(['o_time', 'mt'])} = {self.time_(2)}\n"
         if k == 9:
+            if self.draw(st.booleans()):
+                t = self.pick(["WORD", "LWORD"])
+                target = self.pick(["o_word", "mw"]) if t == "WORD" else "o_lword"
+                return f"{p}self.{target} = {self.bits(t, 2)}\n"
             return f"{p}self.{self.pick(['ml', 'msi', 'mu'])} += 1\n"
         if k == 10:
             s = f"{p}if {self.bool_(2)}:\n{self.block(d - 1, ind + 4)}"
@@ -618,10 +882,11 @@ class Gen:
         return f"{p}self.arr[{idx}] = {self.int_(1)}\n"
 
     def block(self, d, ind):
-        saved = list(self.locals)
+        saved, saved_str = list(self.locals), list(self.str_locals)
         n = self.draw(st.integers(1, 3))
         out = "".join(self.stmt(d, ind) for _ in range(n))
-        self.locals = saved  # locals assigned in a branch are not visible after it
+        # Locals assigned in a branch are not visible after it.
+        self.locals, self.str_locals = saved, saved_str
         return out
 
 
@@ -689,3 +954,107 @@ def test_run_both_compares_floats_bit_for_bit(monkeypatch):
 
 
 _ = (math, f32)
+
+
+# -- globals shared by two tasks ---------------------------------------------------------
+
+GLOBALS_HEADER = """
+from softplc import ARRAY, BOOL, DINT, INT, Field, Global, Input, Output, Task, program, struct
+from softplc.stdlib import LIMIT, MAX, TO_DINT, TO_INT
+
+
+@struct
+class Shared:
+    n = Field(INT)
+    flag = Field(BOOL)
+    v = Field(ARRAY(DINT, 3))
+
+
+g_n = Global(INT, 1)
+g_rec = Global(Shared)
+
+"""
+
+
+def task_program(draw, name, depth=2):
+    """A program of one task: statements over its input x, its output y and the two
+    globals (a scalar and a structure)."""
+
+    def expr(d):
+        leaves = ["self.x", "self.n", "self.rec.n", "TO_INT(self.rec.v[1])", "TO_INT(self.y)"]
+        if d <= 0:
+            return draw(st.sampled_from(leaves))
+        k = draw(st.integers(0, 4))
+        if k == 0:
+            return draw(st.sampled_from(leaves))
+        if k == 1:
+            op = draw(st.sampled_from(["+", "-", "*", "&", "^"]))
+            return f"({expr(d - 1)} {op} {draw(st.sampled_from([expr(d - 1), str(draw(st.integers(-9, 9)))]))})"
+        if k == 2:
+            return f"LIMIT(-100, {expr(d - 1)}, 100)"
+        if k == 3:
+            return f"({expr(d - 1)} if self.rec.flag else {draw(st.integers(-5, 5))})"
+        return f"MAX({expr(d - 1)}, {expr(d - 1)})"
+
+    def stmt(d, ind):
+        p = " " * ind
+        k = draw(st.integers(0, 5 if d > 0 else 3))
+        if k == 0:
+            return f"{p}self.n = {expr(2)}\n"
+        if k == 1:
+            i = draw(st.sampled_from(["0", "2", "(self.x & 1)", "LIMIT(0, self.n, 2)"]))
+            return f"{p}self.rec.v[{i}] = TO_DINT({expr(1)})\n"
+        if k == 2:
+            return f"{p}self.rec.flag = {expr(1)} > {draw(st.integers(-20, 20))}\n"
+        if k == 3:
+            return f"{p}self.y = TO_DINT({expr(2)}) + self.rec.v[0]\n"
+        if k == 4:
+            body = "".join(stmt(d - 1, ind + 4) for _ in range(draw(st.integers(1, 2))))
+            return f"{p}if {expr(1)} < {expr(1)}:\n{body}"
+        return f"{p}self.rec.n += 1\n"
+
+    body = "".join(stmt(depth, 8) for _ in range(draw(st.integers(1, 4))))
+    return (
+        f"@program\nclass {name}:\n    x = Input(INT)\n    y = Output(DINT)\n"
+        f"    n = g_n\n    rec = g_rec\n\n    def scan(self):\n{body}\n"
+    )
+
+
+@st.composite
+def two_task_file(draw):
+    fast, slow = task_program(draw, "Fast"), task_program(draw, "Slow")
+    periods = draw(st.sampled_from([("1ms", "3ms"), ("2ms", "2ms"), ("1ms", "5ms")]))
+    tasks = (
+        f"TASKS = [Task('fast', period='{periods[0]}', programs=[Fast], priority=0), "
+        f"Task('slow', period='{periods[1]}', programs=[Slow], priority=1)]\n"
+    )
+    return GLOBALS_HEADER + fast + "\n" + slow + "\n" + tasks
+
+
+def run_file(path, mode, xs):
+    from softplc.loader import load_program_file
+
+    rows = []
+    with load_program_file(path).build_engine(clock="virtual", mode=mode) as plc:
+        plc.start()
+        for k, (a, b) in enumerate(xs):
+            plc.write("fast.x", a)
+            plc.write("slow.x", b)
+            plc.run_cycles(1)
+            row = dict(plc.snapshot().values())
+            row["@state"] = plc.state
+            rows.append((k, row))
+    return rows
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(src=two_task_file(), data=st.data())
+def test_random_programs_sharing_globals_in_two_tasks_agree(src, data):
+    path = _tmpdir / f"tasks_{next(_counter)}.py"
+    path.write_text(src)
+    xs = data.draw(
+        st.lists(st.tuples(st.integers(-50, 50), st.integers(-50, 50)), min_size=3, max_size=15)
+    )
+    compiled, reference = run_file(path, "compiled", xs), run_file(path, "reference", xs)
+    for (k, a), (_, b) in zip(compiled, reference, strict=True):
+        assert a == b, f"cycle {k}: {a} != {b}\n--- program ---\n{src}"

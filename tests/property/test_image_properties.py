@@ -8,7 +8,7 @@ import struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from softplc import ConfigError, Engine
-from softplc.types import ALL_TYPES, IecType
+from softplc.types import ALL_TYPES, IecType, type_from_name
 
 NONBOOL = [t for t in ALL_TYPES if t.name != "BOOL"]
 
@@ -61,13 +61,9 @@ def bits(v):
 
 def covered(v):
     """The set of (area, bit index) a variable occupies."""
-    size = {"BOOL": 0}.get(v["type"])
     if v["type"] == "BOOL":
         return {(v["area"], v["offset"] * 8 + v["bit"])}
-    nbytes = {"SINT": 1, "USINT": 1, "INT": 2, "UINT": 2, "DINT": 4, "UDINT": 4, "REAL": 4}.get(
-        v["type"], 8
-    )
-    del size
+    nbytes = type_from_name(v["type"]).size
     return {(v["area"], (v["offset"]) * 8 + b) for b in range(nbytes * 8)}
 
 

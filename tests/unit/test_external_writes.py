@@ -10,6 +10,7 @@ up with safe outputs, and ``--exit-on-fault`` keeps the old behaviour for script
 
 from __future__ import annotations
 
+import enum
 import signal
 import socket
 import struct
@@ -146,6 +147,47 @@ def test_refused_writes_are_counted_and_logged(tmp_path: Path) -> None:
         texts = [ev["text"] for ev in e.events()[0]]
         assert any("setpoint.level = 101) refused" in t and "maximum 100" in t for t in texts)
         assert any("setpoint.locked" in t and "not writable" in t for t in texts), texts
+    finally:
+        e.close()
+
+
+class Step(enum.IntEnum):
+    IDLE = 0
+    FILL = 1
+    DRAIN = 4
+
+
+def test_a_bus_write_of_a_value_that_is_no_member_of_an_enumeration_is_refused() -> None:
+    @program
+    class Seq:
+        step = Memory(Step, address="%MW0")
+        out = Output(BOOL)
+
+        def scan(self) -> None:
+            self.out = self.step == Step.DRAIN
+
+    import softplc.io as sio
+
+    e = Engine(clock="real", cycle="5ms")
+    e.add_program(Seq(), mode="reference")
+    server = sio.modbus_server("127.0.0.1:0")
+    e.add_driver(server)
+    e.start()
+    try:
+        addr = server.address
+        assert addr is not None
+        with Client(*addr) as bus:
+            for bad in (2, 3, 65535):
+                with pytest.raises(ModbusExceptionReply) as ex:
+                    bus.write("holding_register", 1024, [bad])
+                assert ex.value.code == 3
+            bus.write("holding_register", 1024, [4])
+            deadline = time.monotonic() + 5
+            while e.read("seq.out") is not True:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        texts = [ev["text"] for ev in e.events()[0]]
+        assert any("not a value of the variable's enumeration" in t for t in texts), texts
     finally:
         e.close()
 

@@ -18,3 +18,14 @@ def test_every_type_has_a_dtype_of_its_size():
         assert np.dtype(t.dtype).kind == (
             "b" if t.name == "BOOL" else "f" if t.is_float else "i" if t.signed else "u"
         ), t
+
+
+def test_a_string_column_is_its_records_alike_in_python_and_the_trace_writer():
+    from softplc.trace._schema import expected_dtype
+    from softplc.types import STRING, type_from_name
+
+    written = dict(_native.trace_dtypes(["STRING(12)", "STRING"]))
+    assert written["STRING(12)"] == STRING(12).dtype == expected_dtype("STRING(12)") == "|V13"
+    assert written["STRING(80)"] == STRING.dtype == "|V81"
+    assert type_from_name("string(12)") == STRING(12) and STRING(12).size == 13
+    assert expected_dtype("STRING(255)") is None

@@ -35,7 +35,9 @@ def register(sub: Any) -> None:
 
 def check_file(path: str) -> list[dict[str, Any]]:
     """Checks every program of ``path``; one dict per program with ``name``, ``kind``
-    (``compiled``, ``python`` or ``error``) and either the sizes or the error. A
+    (``compiled``, ``python`` or ``error``) and either the sizes or the error (one
+    dict per error when a program has several: the compiler reports each, up to
+    ``softplc.compiler.errors.MAX_ERRORS``). A
     declaration the engine would refuse turns its program's entry into an error (a
     second entry when the program also fails to compile); a refused global variable or
     image gets an entry of its own.
@@ -43,7 +45,7 @@ def check_file(path: str) -> list[dict[str, Any]]:
     Raises :class:`softplc.ConfigError`/``ProgramError`` when the file cannot be loaded.
     """
     from softplc import authoring as prog
-    from softplc.compiler import CompileError, check_program
+    from softplc.compiler import CompileError, CompileErrors, check_program
     from softplc.errors import ProgramError
     from softplc.layout import bind_program_file
     from softplc.loader import load_program_file
@@ -63,18 +65,24 @@ def check_file(path: str) -> list[dict[str, Any]]:
         try:
             r = check_program(obj)
         except CompileError as e:
-            out.append(
-                {
-                    "name": name,
-                    "kind": "error",
-                    "error": str(e),
-                    "file": e.file,
-                    "line": e.line,
-                    "column": e.column,
-                    "construct": e.construct,
-                    "hint": e.hint,
-                }
-            )
+            # Every error of the program (CompileErrors lists them), one entry each.
+            errors = e.errors if isinstance(e, CompileErrors) else [e]
+            for x in errors:
+                out.append(
+                    {
+                        "name": name,
+                        "kind": "error",
+                        "error": str(x),
+                        "file": x.file,
+                        "line": x.line,
+                        "column": x.column,
+                        "construct": x.construct,
+                        "hint": x.hint,
+                    }
+                )
+            if isinstance(e, CompileErrors) and e.truncated:
+                stop = f"{name}: stopped after {len(errors)} errors"
+                out.append({"name": name, "kind": "error", "error": stop})
             continue
         except ProgramError as e:
             out.append({"name": name, "kind": "error", "error": str(e)})

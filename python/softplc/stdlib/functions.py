@@ -1,6 +1,7 @@
 """The standard functions, reference form: arithmetic and math (ABS, SQRT, SIN, ...,
-TRUNC), selection (MIN, MAX, LIMIT, SEL, MUX), bit access (GET_BIT, SET_BIT) and the
-explicit conversions TO_BOOL ... TO_LREAL.
+TRUNC), selection (MIN, MAX, LIMIT, SEL, MUX), bit access (GET_BIT, SET_BIT), shifts
+and rotations of bit strings (SHL, SHR, ROL, ROR) and the explicit conversions TO_BOOL
+... TO_LREAL, TO_BYTE ... TO_LWORD.
 
 Example:
     >>> LIMIT(0, 150, 100), MAX(1, 7, 3), SEL(True, 1.5, 2.5)
@@ -16,6 +17,7 @@ from typing import Any
 from softplc.iectypes import (
     ANY_INT,
     ANY_REAL,
+    BIT_TYPES,
     FLOAT_TYPES,
     INT_BITS,
     INT_TYPES,
@@ -44,22 +46,30 @@ __all__ = [
     "MAX",
     "MIN",
     "MUX",
+    "ROL",
+    "ROR",
     "SEL",
     "SET_BIT",
+    "SHL",
+    "SHR",
     "SIN",
     "SQRT",
     "TAN",
     "TO_BOOL",
+    "TO_BYTE",
     "TO_DINT",
+    "TO_DWORD",
     "TO_INT",
     "TO_LINT",
     "TO_LREAL",
+    "TO_LWORD",
     "TO_REAL",
     "TO_SINT",
     "TO_UDINT",
     "TO_UINT",
     "TO_ULINT",
     "TO_USINT",
+    "TO_WORD",
     "TRUNC",
 ]
 
@@ -67,7 +77,7 @@ __all__ = [
 def ABS(x: Any) -> Any:
     """Absolute value, same type (integers wrap: ABS of INT -32768 is -32768)."""
     t = type_of(x)
-    if t in ("BOOL", "TIME"):
+    if t in ("BOOL", "TIME") or t in BIT_TYPES:
         raise TypeRuleError(f"ABS needs a number, got {t}")
     return abs(x)
 
@@ -201,8 +211,8 @@ def MUX(K: Any, *inputs: Any) -> Any:
 
 def _bit_args(name: str, x: Any, n: Any) -> tuple[str, int, int]:
     t = type_of(x)
-    if t not in INT_TYPES:
-        raise TypeRuleError(f"{name} needs a typed integer, got {t}")
+    if t not in INT_TYPES and t not in BIT_TYPES:
+        raise TypeRuleError(f"{name} needs a typed integer or bit string, got {t}")
     nt = type_of(n)
     if nt not in INT_TYPES and nt != ANY_INT:
         raise TypeRuleError(f"{name} needs an integer bit number, got {nt}")
@@ -238,6 +248,60 @@ def SET_BIT(x: Any, n: Any, value: Any) -> Any:
         raise TypeRuleError(f"SET_BIT needs a BOOL value, got {type_of(value)}")
     v = v | (1 << k) if value else v & ~(1 << k)
     return make(t, v)
+
+
+def _shift_args(name: str, x: Any, n: Any) -> tuple[str, int, int, int]:
+    t = type_of(x)
+    if t not in BIT_TYPES:
+        raise TypeRuleError(
+            f"{name} needs a bit string (BYTE, WORD, DWORD, LWORD), got {t} "
+            f"(convert with TO_WORD(x) etc.)"
+        )
+    nt = type_of(n)
+    if nt not in INT_TYPES and nt != ANY_INT:
+        raise TypeRuleError(f"{name} needs an integer count, got {nt}")
+    k = int(n)
+    if k < 0:
+        raise ValueError("negative shift count")
+    return t, int(x), k, INT_BITS[t][0]
+
+
+def SHL(x: Any, n: Any) -> Any:
+    """A bit string shifted left by ``n`` bits (zeros come in; ``n`` >= width gives 0).
+
+    Example:
+        >>> from softplc.iectypes import make
+        >>> SHL(make("BYTE", 0b1000_0001), 1)
+        2
+    """
+    t, v, k, _ = _shift_args("SHL", x, n)
+    return make(t, v << min(k, 64))
+
+
+def SHR(x: Any, n: Any) -> Any:
+    """A bit string shifted right by ``n`` bits (zeros come in)."""
+    t, v, k, _ = _shift_args("SHR", x, n)
+    return make(t, v >> min(k, 64))
+
+
+def ROL(x: Any, n: Any) -> Any:
+    """A bit string rotated left by ``n`` bits (modulo its width).
+
+    Example:
+        >>> from softplc.iectypes import make
+        >>> ROL(make("BYTE", 0b1000_0001), 1)
+        3
+    """
+    t, v, k, w = _shift_args("ROL", x, n)
+    k %= w
+    return make(t, (v << k) | (v >> (w - k)) if k else v)
+
+
+def ROR(x: Any, n: Any) -> Any:
+    """A bit string rotated right by ``n`` bits (modulo its width)."""
+    t, v, k, w = _shift_args("ROR", x, n)
+    k %= w
+    return make(t, (v >> k) | (v << (w - k)) if k else v)
 
 
 def TRUNC(x: Any) -> Any:
@@ -276,6 +340,10 @@ TO_UDINT = _conversion("UDINT")
 TO_ULINT = _conversion("ULINT")
 TO_REAL = _conversion("REAL")
 TO_LREAL = _conversion("LREAL")
+TO_BYTE = _conversion("BYTE")
+TO_WORD = _conversion("WORD")
+TO_DWORD = _conversion("DWORD")
+TO_LWORD = _conversion("LWORD")
 
 #: Explicit conversions TO_BOOL, TO_SINT, ..., TO_LREAL.
 CONVERSIONS: dict[str, Any] = {
@@ -290,4 +358,8 @@ CONVERSIONS: dict[str, Any] = {
     "TO_ULINT": TO_ULINT,
     "TO_REAL": TO_REAL,
     "TO_LREAL": TO_LREAL,
+    "TO_BYTE": TO_BYTE,
+    "TO_WORD": TO_WORD,
+    "TO_DWORD": TO_DWORD,
+    "TO_LWORD": TO_LWORD,
 }

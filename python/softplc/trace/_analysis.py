@@ -38,7 +38,12 @@ TIMING_FIELDS = ("scheduled_ns", "start_ns", "exec_time", "overrun")
 
 def json_value(sig: Signal, v: Any) -> Any:
     """A value as JSON: BOOL true/false, numbers as numbers (TIME in ns), non-finite
-    floats as the strings ``nan``, ``inf``, ``-inf``."""
+    floats as the strings ``nan``, ``inf``, ``-inf``; an enumeration's value as its
+    name; a STRING's text."""
+    if sig.is_string:
+        return str(v)
+    if sig.labels and not sig.is_bool and not sig.is_float:
+        return sig.labels.get(int(v), int(v))
     if sig.is_bool:
         return bool(v)
     if sig.is_float:
@@ -59,7 +64,12 @@ def _fmt_ns(v: int) -> str:
 
 
 def text_value(sig: Signal, v: Any) -> str:
-    """A value as a person reads it: TRUE/FALSE, T#1.5ms, shortest float form."""
+    """A value as a person reads it: TRUE/FALSE, T#1.5ms, shortest float form, an
+    enumeration's member name, a STRING's text in single quotes (IEC's form)."""
+    if sig.is_string:
+        return "'" + str(v).replace("'", "$'") + "'"
+    if sig.labels and not sig.is_bool and not sig.is_float:
+        return sig.labels.get(int(v), str(int(v)))
     if sig.is_bool:
         return "TRUE" if bool(v) else "FALSE"
     if sig.is_time:
@@ -360,6 +370,11 @@ def _signal_stats(tr: Trace, sig: Signal, sl: slice) -> dict[str, Any]:
         return out
     ch = int(np.count_nonzero(changes_mask(a))) - 1
     out["changes"] = ch
+    if sig.is_string:
+        # Text: how often it changes, and its lengths.
+        lengths = np.char.str_len(a)
+        out.update(min=None, max=None, mean=None, std=None, max_length=int(lengths.max()))
+        return out
     if sig.is_bool:
         b = a.astype(np.int8)
         d = np.diff(b)

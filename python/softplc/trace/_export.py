@@ -183,7 +183,8 @@ def export_parquet(
         meta = {"signal": s.name, "iec_type": s.type, "unit": "ns" if s.is_time else s.unit}
         if s.address:
             meta["address"] = s.address
-        fields.append(pa.field(name, pa.from_numpy_dtype(np.dtype(s.dtype)), metadata=meta))
+        kind = pa.string() if s.is_string else pa.from_numpy_dtype(np.dtype(s.dtype))
+        fields.append(pa.field(name, kind, metadata=meta))
     schema = pa.schema(
         fields, metadata={"softplc.trace.header": json.dumps(tr.header, default=str)}
     )
@@ -207,7 +208,10 @@ def export_parquet(
                 pa.array(tr.cycles(chunk)),
                 pa.array((tr.times_ns(chunk) - t0).astype(np.float64) / 1e9),
                 pa.array(gaps),
-            ] + [pa.array(tr.read(s, chunk)) for s in signals]
+            ] + [
+                pa.array(tr.read(s, chunk).tolist() if s.is_string else tr.read(s, chunk))
+                for s in signals
+            ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             if progress:
                 progress(hi - rows.start, len(rows))
@@ -312,6 +316,8 @@ def export_vcd(
                 vars_.append(w.register_var(".".join(scope), var, "wire", size=1))
             elif s.is_float:
                 vars_.append(w.register_var(".".join(scope), var, "real"))
+            elif s.is_string:
+                vars_.append(w.register_var(".".join(scope), var, "string"))
             else:
                 bits = np.dtype(s.dtype).itemsize * 8
                 vars_.append(w.register_var(".".join(scope), var, "integer", size=bits))
@@ -377,6 +383,8 @@ def export_vcd(
                 save.trace(full, datafmt="bin")
             elif s.is_float:
                 save.trace(full, datafmt="real", extraflags=GTKWFlag.analog_step)
+            elif s.is_string:
+                save.trace(full, datafmt="ascii")
             elif s.type in ("SINT", "INT", "DINT", "LINT", "TIME"):
                 save.trace(full, datafmt="signed")
             else:

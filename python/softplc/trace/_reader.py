@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import os
 import re
 import warnings
@@ -23,7 +24,11 @@ from softplc.trace._format import (
     verify_layout,
 )
 
-__all__ = ["Signal", "Trace", "glob_match", "load", "split_patterns"]
+__all__ = ["ENUMS_META", "Signal", "Trace", "glob_match", "load", "split_patterns"]
+
+#: The header ``meta`` entry that names the values of enumeration signals: a JSON
+#: object ``{signal: {value: name}}`` (see docs/trace-format.md).
+ENUMS_META = "enums"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,7 @@ class Signal:
         kind: ``input``, ``output``, ``memory`` or ``timing``.
         task: For timing signals, the task they describe.
         column: Index of the column in a block (0 and 1 are cycle and time).
+        labels: For a variable of an enumeration type, the name of each value.
     """
 
     name: str
@@ -49,6 +55,7 @@ class Signal:
     kind: str
     task: str | None
     column: int
+    labels: dict[int, str] | None = None
 
     @property
     def is_bool(self) -> bool:
@@ -59,6 +66,11 @@ class Signal:
     def is_float(self) -> bool:
         """True for REAL and LREAL."""
         return self.type in ("REAL", "LREAL")
+
+    @property
+    def is_string(self) -> bool:
+        """True for a STRING (its column reads as text: see :func:`decode_strings`)."""
+        return self.type.startswith("STRING")
 
     @property
     def is_time(self) -> bool:
@@ -75,7 +87,24 @@ class Signal:
             "address": self.address,
             "kind": self.kind,
             "task": self.task,
+            **({"labels": {str(k): v for k, v in self.labels.items()}} if self.labels else {}),
         }
+
+
+def decode_strings(raw: np.ndarray, cap: int) -> np.ndarray:
+    """A STRING column as text: each record is a length byte then ``cap`` bytes of
+    single-byte (Latin-1) characters, as the process image holds it; the result is a
+    NumPy array of ``str`` (dtype ``<U{cap}``).
+
+    Example:
+        >>> decode_strings(np.frombuffer(b"\\x02ab\\x00", dtype="|V4"), 3).tolist()
+        ['ab']
+    """
+    rows = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(-1, cap + 1)
+    return np.array(
+        [bytes(r[1 : 1 + min(int(r[0]), cap)]).decode("latin-1") for r in rows],
+        dtype=f"<U{cap}",
+    )
 
 
 def glob_match(pattern: str, name: str) -> bool:
@@ -127,6 +156,8 @@ class Trace:
         self._buf = buf
         self._layout = layout
         self.header: dict[str, Any] = layout.header
+        self.warnings: list[str] = []
+        labels = self._enum_labels()
         self.signals: list[Signal] = [
             Signal(
                 name=str(s["name"]),
@@ -137,6 +168,7 @@ class Trace:
                 kind=str(s.get("kind") or ""),
                 task=s.get("task"),
                 column=2 + i,
+                labels=labels.get(str(s["name"])),
             )
             for i, s in enumerate(layout.header.get("signals", []))
         ]
@@ -146,7 +178,6 @@ class Trace:
             s.dtype for s in self.signals
         ]
         self.complete: bool = layout.complete
-        self.warnings: list[str] = []
         recs = layout.records
         evs = [e for r in recs if r.get("type") == "events" for e in r.get("events", [])]
         self.events: list[dict[str, Any]] = sorted(evs, key=lambda e: int(e.get("t_ns", 0)))
@@ -163,6 +194,25 @@ class Trace:
             np.cumsum(np.array([b.rows for b in blocks], dtype=np.int64), out=self._row_starts[1:])
         self._rows = int(self._row_starts[-1])
         self._t_lasts = np.array([b.t_last_ns for b in blocks], dtype=np.uint64)
+
+    def _enum_labels(self) -> dict[str, dict[int, str]]:
+        """The value names of enumeration signals from the header's meta entry; a
+        malformed entry is ignored with a warning (the numbers stay readable)."""
+        meta = self.header.get("meta")
+        text = meta.get(ENUMS_META) if isinstance(meta, dict) else None
+        if text is None:
+            return {}
+        try:
+            raw = json.loads(str(text))
+            out = {
+                str(sig): {int(k): str(v) for k, v in names.items()} for sig, names in raw.items()
+            }
+        except (ValueError, AttributeError, TypeError):
+            self.warnings.append(
+                f"header meta {ENUMS_META!r} is malformed; values shown as numbers"
+            )
+            return {}
+        return out
 
     # -- shape -------------------------------------------------------------------------
 
@@ -320,10 +370,14 @@ class Trace:
                 )
                 bi += 1
         if not parts:
-            return np.empty(0, dtype=dtype)
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate(parts)
+            raw = np.empty(0, dtype=dtype)
+        elif len(parts) == 1:
+            raw = parts[0]
+        else:
+            raw = np.concatenate(parts)
+        if c >= 2 and self.signals[c - 2].is_string:
+            return decode_strings(raw, dtype.itemsize - 1)
+        return raw
 
     def _rows_of(self, c: int, sl: slice) -> np.ndarray:
         start, stop, step = sl.indices(self.rows)

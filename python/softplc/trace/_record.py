@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import platform
 import weakref
@@ -12,9 +13,11 @@ from typing import Any, Self
 
 import numpy as np
 
+from softplc.errors import ConfigError
 from softplc.trace._errors import TraceError
-from softplc.trace._reader import split_patterns
+from softplc.trace._reader import ENUMS_META, split_patterns
 from softplc.types import NUMPY_DTYPES as _NUMPY_OF
+from softplc.types import type_from_name as _type_from_name
 
 __all__ = [
     "DEFAULT_MAX_BUFFER_BYTES",
@@ -254,6 +257,15 @@ def start_trace(
     if backpressure is None:
         backpressure = clock == "virtual"
     info = [("clock", clock), ("host", platform.node())]
+    labels = getattr(engine, "enum_labels", None)
+    if labels:
+        # The names of enumeration values, so readers show members, not numbers.
+        info.append(
+            (
+                ENUMS_META,
+                json.dumps({n: {str(k): v for k, v in m.items()} for n, m in labels.items()}),
+            )
+        )
     info += [(str(k), str(v)) for k, v in (meta or {}).items()]
     rec = _native().trace_start(
         native_engine,
@@ -317,7 +329,39 @@ def stop_trace(engine: Any) -> dict[str, int]:
     return rec.stop()
 
 
+def _string_cap(type_name: str) -> int | None:
+    if not type_name.strip().upper().startswith("STRING"):
+        return None
+    try:
+        t = _type_from_name(type_name)
+    except ConfigError as e:
+        raise _config_error(str(e)) from None
+    return t.size - 1
+
+
+def _text_values(name: str, cap: int, values: Any, n: int | None) -> tuple[bytes, int]:
+    """STRING values as the image holds them: a length byte, then ``cap`` bytes
+    (truncated to the capacity, as every STRING write is)."""
+    out = bytearray()
+    count = 0
+    for v in values:
+        try:
+            raw = str(v).encode("latin-1")[:cap]
+        except UnicodeEncodeError:
+            raise _config_error(
+                f"{name}: {v!r} has characters beyond Latin-1, which a STRING cannot hold"
+            ) from None
+        out += bytes([len(raw)]) + raw + bytes(cap - len(raw))
+        count += 1
+    if n is not None and count != n:
+        raise _config_error(f"{name}: {count} values, but other variables have {n}")
+    return bytes(out), count
+
+
 def _values(name: str, type_name: str, values: Any, n: int | None) -> tuple[bytes, int]:
+    cap = _string_cap(type_name)
+    if cap is not None:
+        return _text_values(name, cap, values, n)
     dt = _NUMPY_OF.get(type_name.upper())
     if dt is None:
         raise _config_error(f"{name}: unknown type {type_name!r}")

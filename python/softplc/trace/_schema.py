@@ -10,6 +10,7 @@ a slice, a task index picks a name.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from softplc.errors import SoftPlcError
@@ -51,6 +52,22 @@ def column_dtype(t: IecType) -> str:
 
 #: IEC type name -> column dtype.
 DTYPES = {t.name: column_dtype(t) for t in ALL_TYPES}
+
+_STRING = re.compile(r"STRING\(([1-9][0-9]{0,2})\)")
+
+
+def expected_dtype(type_name: str) -> str | None:
+    """The column dtype of a signal of type ``type_name``: :data:`DTYPES`, or
+    ``|V{n+1}`` for a ``STRING(n)`` (n from 1 to 254: the length byte and the
+    characters); None for an unknown type."""
+    d = DTYPES.get(type_name)
+    if d is not None:
+        return d
+    m = _STRING.fullmatch(type_name)
+    if m and int(m.group(1)) <= 254:
+        return f"|V{int(m.group(1)) + 1}"
+    return None
+
 
 #: The type of each timing signal ``task:T.<field>`` (section 2 of the format).
 TIMING_TYPES = {
@@ -181,9 +198,12 @@ def check_header(header: Any, file: str) -> dict[str, Any]:
         name = f.text("name")
         f.where = f"header: signal {i} ({name!r})"
         type_name = f.text("type")
-        expected = DTYPES.get(type_name)
+        expected = expected_dtype(type_name)
         if expected is None:
-            raise f.fail(f"unknown type {short(type_name)} (expected one of {', '.join(DTYPES)})")
+            raise f.fail(
+                f"unknown type {short(type_name)} (expected one of {', '.join(DTYPES)} or "
+                "STRING(n))"
+            )
         dtype = f.text("dtype")
         if dtype != expected:
             raise f.fail(f"dtype {dtype!r} does not match type {type_name} ({expected!r})")
@@ -228,7 +248,7 @@ def _plain_signal(s: Any) -> bool:
     return (
         type(name) is str
         and type(type_name) is str
-        and DTYPES.get(type_name) == s.get("dtype")
+        and (DTYPES.get(type_name) or expected_dtype(type_name)) == s.get("dtype")
         and not name.startswith("task:")
         and all(s.get(k) is None or type(s.get(k)) is str for k in _OPTIONAL_TEXT)
     )

@@ -1,8 +1,9 @@
 //! What writers outside the programs may do to a variable: the API's `write`, a Modbus
 //! client, the control channel, a stimulus file.
 //!
-//! A variable may declare a range (`Memory(TIME, ms(500), min=ms(10), max=s(10))`) and
-//! may be closed to outside writes (`writable=False`). Every external write is checked
+//! A variable may declare a range (`Memory(TIME, ms(500), min=ms(10), max=s(10))`),
+//! may be closed to outside writes (`writable=False`), and an enumeration variable
+//! accepts only the values of its members ([`Domain`]). Every external write is checked
 //! against its rule before it is accepted, so that a bus client cannot put a value into
 //! the program that the program was never meant to see (a half period of 0 that divides
 //! by zero). The programs themselves, forces (a maintenance override) and plant models
@@ -13,6 +14,53 @@ use std::fmt;
 
 use crate::types::{IecType, Value};
 
+/// The values an enumeration variable may take: a set of integers within
+/// [`Domain::SPAN`] consecutive values. `Copy` and fixed-size, so checking a write never
+/// allocates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Domain {
+    base: i64,
+    mask: [u64; 4],
+}
+
+impl Domain {
+    /// The widest range of values a domain covers (enumerations of PLC programs have
+    /// a few dozen members at most).
+    pub const SPAN: i64 = 256;
+
+    /// The domain of exactly `values`; an error when they lie farther apart than
+    /// [`Domain::SPAN`] or there are none.
+    pub fn of(values: &[i64]) -> Result<Domain, String> {
+        let (lo, hi) = match (values.iter().min(), values.iter().max()) {
+            (Some(&lo), Some(&hi)) => (lo, hi),
+            _ => return Err("an enumeration needs at least one value".to_string()),
+        };
+        if (hi as i128) - (lo as i128) >= Domain::SPAN as i128 {
+            return Err(format!(
+                "the values {lo}..{hi} lie farther apart than {} (an enumeration's values \
+                 must lie within {} consecutive integers)",
+                Domain::SPAN - 1,
+                Domain::SPAN
+            ));
+        }
+        let mut mask = [0u64; 4];
+        for &v in values {
+            let k = (v - lo) as usize;
+            mask[k / 64] |= 1 << (k % 64);
+        }
+        Ok(Domain { base: lo, mask })
+    }
+
+    /// True when `v` is one of the values.
+    pub fn contains(&self, v: i128) -> bool {
+        let k = v - self.base as i128;
+        (0..Domain::SPAN as i128).contains(&k) && {
+            let k = k as usize;
+            self.mask[k / 64] >> (k % 64) & 1 == 1
+        }
+    }
+}
+
 /// The rule of one variable. The default allows every value of the type.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WriteRule {
@@ -22,6 +70,8 @@ pub struct WriteRule {
     pub min: Option<Value>,
     /// Largest value an external write may set (inclusive).
     pub max: Option<Value>,
+    /// The only values an external write may set (an enumeration's members).
+    pub domain: Option<Domain>,
 }
 
 impl Default for WriteRule {
@@ -30,6 +80,7 @@ impl Default for WriteRule {
             writable: true,
             min: None,
             max: None,
+            domain: None,
         }
     }
 }
@@ -55,6 +106,11 @@ pub enum WriteRefused {
     },
     /// The value is not a number (REAL/LREAL NaN) and the variable has a range.
     NotANumber,
+    /// The value is not one of the members of the variable's enumeration.
+    NotAMember {
+        /// The value written.
+        value: Value,
+    },
 }
 
 impl fmt::Display for WriteRefused {
@@ -68,6 +124,9 @@ impl fmt::Display for WriteRefused {
                 write!(f, "{value} is above the declared maximum {max}")
             }
             WriteRefused::NotANumber => f.write_str("NaN is outside the declared range"),
+            WriteRefused::NotAMember { value } => {
+                write!(f, "{value} is not a value of the variable's enumeration")
+            }
         }
     }
 }
@@ -98,7 +157,7 @@ fn as_i128(v: Value) -> Option<i128> {
 impl WriteRule {
     /// True when the rule restricts anything.
     pub fn is_restricted(&self) -> bool {
-        !self.writable || self.min.is_some() || self.max.is_some()
+        !self.writable || self.min.is_some() || self.max.is_some() || self.domain.is_some()
     }
 
     /// Checks an external write of `v`. No allocation.
@@ -118,6 +177,11 @@ impl WriteRule {
                 Some(Ordering::Greater) => return Err(WriteRefused::AboveMax { value: v, max }),
                 None => return Err(WriteRefused::NotANumber),
                 _ => {}
+            }
+        }
+        if let Some(d) = self.domain {
+            if !as_i128(v).is_some_and(|i| d.contains(i)) {
+                return Err(WriteRefused::NotAMember { value: v });
             }
         }
         Ok(())
@@ -148,10 +212,14 @@ impl WriteRule {
                 return Err(format!("min {lo} is greater than max {hi}"));
             }
         }
+        if self.domain.is_some() && !(ty.is_signed_int() || ty.is_unsigned_int()) {
+            return Err(format!("an enumeration is stored as an integer, not {ty}"));
+        }
         let rule = WriteRule {
             writable: self.writable,
             min,
             max,
+            domain: self.domain,
         };
         let open = WriteRule {
             writable: true,
@@ -175,9 +243,9 @@ mod tests {
     #[test]
     fn a_range_refuses_values_outside_it_and_names_the_bound() {
         let r = WriteRule {
-            writable: true,
             min: Some(time(10)),
             max: Some(time(10_000)),
+            ..WriteRule::default()
         };
         assert!(r.check(time(500)).is_ok());
         assert!(r.check(time(10)).is_ok());
@@ -197,9 +265,9 @@ mod tests {
     #[test]
     fn floats_compare_as_numbers_and_nan_is_refused_by_a_range() {
         let r = WriteRule {
-            writable: true,
             min: Some(Value::Real(-1.5)),
             max: None,
+            ..WriteRule::default()
         };
         assert!(r.check(Value::Real(-1.5)).is_ok());
         assert!(r.check(Value::Real(-1.6)).is_err());
@@ -213,11 +281,41 @@ mod tests {
     #[test]
     fn unsigned_64_bit_values_compare_exactly() {
         let r = WriteRule {
-            writable: true,
             min: None,
             max: Some(Value::UInt(IecType::Ulint, u64::MAX - 1)),
+            ..WriteRule::default()
         };
         assert!(r.check(Value::UInt(IecType::Ulint, u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn an_enumeration_refuses_values_that_are_not_members() {
+        let d = Domain::of(&[0, 1, 2, 10, -5]).unwrap();
+        let r = WriteRule {
+            domain: Some(d),
+            ..WriteRule::default()
+        }
+        .validated(IecType::Int, Value::Int(IecType::Int, 0))
+        .unwrap();
+        assert!(r.check(Value::Int(IecType::Int, 10)).is_ok());
+        assert!(r.check(Value::Int(IecType::Int, -5)).is_ok());
+        let e = r.check(Value::Int(IecType::Int, 3)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "3 is not a value of the variable's enumeration"
+        );
+        assert!(r.check(Value::Int(IecType::Int, 251)).is_err());
+        let e = WriteRule {
+            domain: Some(d),
+            ..WriteRule::default()
+        }
+        .validated(IecType::Int, Value::Int(IecType::Int, 4))
+        .unwrap_err();
+        assert!(e.contains("initial value"), "{e}");
+        assert!(Domain::of(&[0, 256])
+            .unwrap_err()
+            .contains("256 consecutive"));
+        assert!(Domain::of(&[0, 255]).is_ok());
     }
 
     #[test]
@@ -232,35 +330,35 @@ mod tests {
     #[test]
     fn a_rule_is_checked_when_declared() {
         let ok = WriteRule {
-            writable: true,
             min: Some(Value::Int(IecType::Lint, 0)),
             max: Some(Value::Int(IecType::Lint, 100)),
+            ..WriteRule::default()
         }
         .validated(IecType::Int, Value::Int(IecType::Int, 5))
         .unwrap();
         assert_eq!(ok.min, Some(Value::Int(IecType::Int, 0)));
         let swapped = WriteRule {
-            writable: true,
             min: Some(Value::Int(IecType::Int, 9)),
             max: Some(Value::Int(IecType::Int, 1)),
+            ..WriteRule::default()
         };
         let e = swapped
             .validated(IecType::Int, Value::Int(IecType::Int, 5))
             .unwrap_err();
         assert!(e.contains("greater than max"), "{e}");
         let outside = WriteRule {
-            writable: true,
             min: Some(Value::Int(IecType::Int, 9)),
             max: None,
+            ..WriteRule::default()
         };
         let e = outside
             .validated(IecType::Int, Value::Int(IecType::Int, 5))
             .unwrap_err();
         assert!(e.contains("initial value"), "{e}");
         let too_big = WriteRule {
-            writable: true,
             min: None,
             max: Some(Value::Int(IecType::Lint, 1 << 20)),
+            ..WriteRule::default()
         };
         assert!(too_big
             .validated(IecType::Int, Value::Int(IecType::Int, 0))

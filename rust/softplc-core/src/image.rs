@@ -85,6 +85,8 @@ pub struct VarInfo {
     pub slot: Slot,
     /// Value at start-up (and after a cold restart).
     pub initial: Value,
+    /// Text at start-up of a STRING variable (empty for other types).
+    pub initial_text: Vec<u8>,
     /// Value an output takes in STOP and FAULT.
     pub safe: Value,
     /// Free text unit (`"%"`, `"degC"`), for traces.
@@ -108,6 +110,8 @@ pub struct VarDecl {
     pub address: Option<String>,
     /// Initial value; None means zero.
     pub initial: Option<Value>,
+    /// Initial text of a STRING variable (truncated to its capacity).
+    pub initial_text: Vec<u8>,
     /// Safe value for outputs; None means zero.
     pub safe: Option<Value>,
     /// Unit text.
@@ -128,6 +132,7 @@ impl VarDecl {
             ty,
             address: address.map(str::to_string),
             initial: None,
+            initial_text: Vec::new(),
             safe: None,
             unit: String::new(),
             rule: WriteRule::default(),
@@ -314,18 +319,30 @@ pub struct LayoutBuilder {
     taken: [BTreeMap<usize, (usize, usize)>; 3],
 }
 
-/// The bits `a` occupies in its area, as a half-open interval.
-fn bit_span(a: &Address) -> (usize, usize) {
+/// The bits a variable of type `ty` at `a` occupies in its area, as a half-open
+/// interval (a STRING takes its whole length from its first byte).
+fn bit_span(a: &Address, ty: IecType) -> (usize, usize) {
     let start = a.byte_offset() * 8;
     if a.size == Size::Bit {
         let bit = start + a.bit as usize;
         (bit, bit + 1)
     } else {
-        (start, start + a.size.bytes() * 8)
+        (start, start + span_bytes(a, ty) * 8)
+    }
+}
+
+/// Bytes a variable of type `ty` at `a` takes.
+fn span_bytes(a: &Address, ty: IecType) -> usize {
+    match ty {
+        IecType::String(_) => ty.size(),
+        _ => a.size.bytes(),
     }
 }
 
 fn size_for(ty: IecType) -> Size {
+    if let IecType::String(_) = ty {
+        return Size::Byte;
+    }
     match ty.size() {
         0 => Size::Bit,
         1 => Size::Byte,
@@ -398,7 +415,7 @@ impl LayoutBuilder {
             self.names.remove(&d.name);
             if let Some(a) = a {
                 let map = &mut self.taken[a.area.index()];
-                let (start, _) = bit_span(&a);
+                let (start, _) = bit_span(&a, d.ty);
                 if map
                     .get(&start)
                     .is_some_and(|&(_, owner)| owner == first + i)
@@ -409,9 +426,10 @@ impl LayoutBuilder {
         }
     }
 
-    /// The earliest declared variable whose explicit address overlaps `a`, if any.
-    fn first_overlap(&self, a: &Address) -> Option<usize> {
-        let (start, end) = bit_span(a);
+    /// The earliest declared variable whose explicit address overlaps a variable of
+    /// type `ty` at `a`, if any.
+    fn first_overlap(&self, a: &Address, ty: IecType) -> Option<usize> {
+        let (start, end) = bit_span(a, ty);
         // The intervals are disjoint and sorted by start, so the ones overlapping
         // [start, end) are the last few that begin before `end`.
         self.taken[a.area.index()]
@@ -469,6 +487,16 @@ impl LayoutBuilder {
                     k.name()
                 )));
             }
+            // Retain files hold one 64-bit value per variable; text would need a
+            // record format of its own.
+            if matches!(decl.ty, IecType::String(_)) {
+                return Err(ConfigError::new(format!(
+                    "variable {name:?}: a {} cannot be {} (retained text is not supported \
+                     yet; keep it in a program that rebuilds it)",
+                    decl.ty,
+                    k.name()
+                )));
+            }
         }
         let addr = match &decl.address {
             None => None,
@@ -491,7 +519,15 @@ impl LayoutBuilder {
                         a.size_mismatch(want)
                     )));
                 }
-                if let Some(i) = self.first_overlap(&a) {
+                if (a.byte_offset() + span_bytes(&a, decl.ty)) as u64 > MAX_AREA_BYTES {
+                    return Err(ConfigError::new(format!(
+                        "variable {name:?}: {a} and its {} bytes run past the end of the {} \
+                         area ({MAX_AREA_BYTES} bytes)",
+                        decl.ty.size(),
+                        a.area.word()
+                    )));
+                }
+                if let Some(i) = self.first_overlap(&a, decl.ty) {
                     let (other, oaddr) = &self.vars[i];
                     let oa = oaddr.expect("only explicit addresses are recorded");
                     let same_input = oa == a && a.area == Area::Input && other.ty == decl.ty;
@@ -502,7 +538,7 @@ impl LayoutBuilder {
                         )));
                     }
                 } else {
-                    let (start, end) = bit_span(&a);
+                    let (start, end) = bit_span(&a, decl.ty);
                     self.taken[a.area.index()].insert(start, (end, self.vars.len()));
                 }
                 Some(a)
@@ -522,8 +558,8 @@ impl LayoutBuilder {
     /// explicit address; BOOLs share bytes bit by bit.
     pub fn build(self) -> Result<Layout, ConfigError> {
         let mut used: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-        let mark = |used: &mut Vec<u8>, a: &Address| {
-            let end = a.byte_offset() + a.size.bytes();
+        let mark = |used: &mut Vec<u8>, a: &Address, ty: IecType| {
+            let end = a.byte_offset() + span_bytes(a, ty);
             if used.len() < end {
                 used.resize(end, 0);
             }
@@ -535,9 +571,9 @@ impl LayoutBuilder {
                 }
             }
         };
-        for (_, a) in self.vars.iter() {
+        for (d, a) in self.vars.iter() {
             if let Some(a) = a {
-                mark(&mut used[a.area.index()], a);
+                mark(&mut used[a.area.index()], a, d.ty);
             }
         }
         // Where each search for a free place resumes. Marks only ever set bits, so a
@@ -587,6 +623,17 @@ impl LayoutBuilder {
                             }
                         };
                         Address::at(decl.area, Size::Bit, byte, bit)
+                    } else if let IecType::String(_) = decl.ty {
+                        // A run of free bytes, byte-aligned; strings are few, so a plain
+                        // search from the first byte that may be free.
+                        let n = decl.ty.size();
+                        let mut off = wide_from[ai][0];
+                        while off < u.len()
+                            && u[off..(off + n).min(u.len())].iter().any(|b| *b != 0)
+                        {
+                            off += 1;
+                        }
+                        Address::at(decl.area, Size::Byte, off, 0)
                     } else {
                         let n = size.bytes();
                         let k = n.trailing_zeros() as usize;
@@ -599,7 +646,7 @@ impl LayoutBuilder {
                         wide_from[ai][k] = off;
                         Address::at(decl.area, size, off, 0)
                     };
-                    if (a.byte_offset() + a.size.bytes()) as u64 > MAX_AREA_BYTES {
+                    if (a.byte_offset() + span_bytes(&a, decl.ty)) as u64 > MAX_AREA_BYTES {
                         return Err(ConfigError::new(format!(
                             "no room left in the {} area for {:?} (an area holds at most \
                              {MAX_AREA_BYTES} bytes)",
@@ -607,7 +654,7 @@ impl LayoutBuilder {
                             decl.name
                         )));
                     }
-                    mark(u, &a);
+                    mark(u, &a, decl.ty);
                     a
                 }
             };
@@ -622,11 +669,14 @@ impl LayoutBuilder {
                     .unwrap_or(decl.ty.zero())
             };
             by_name.insert(decl.name.clone(), VarId(vars.len() as u32));
+            let mut initial_text = decl.initial_text;
+            initial_text.truncate(decl.ty.string_capacity().unwrap_or(0) as usize);
             vars.push(VarInfo {
                 name: decl.name,
                 address,
                 explicit,
                 slot,
+                initial_text,
                 initial: conv(decl.initial),
                 safe: conv(decl.safe),
                 unit: decl.unit,
@@ -640,7 +690,7 @@ impl LayoutBuilder {
         }
         let mut area_bytes = [0usize; 3];
         for v in &vars {
-            let end = v.slot.offset as usize + v.address.size.bytes();
+            let end = v.slot.offset as usize + span_bytes(&v.address, v.slot.ty);
             let i = v.slot.area.index();
             area_bytes[i] = area_bytes[i].max(end);
         }
@@ -682,8 +732,37 @@ impl Image {
         };
         for v in layout.vars() {
             img.store(v.slot, v.initial);
+            if !v.initial_text.is_empty() {
+                img.set_text(v.slot, &v.initial_text);
+            }
         }
         img
+    }
+
+    /// The text of a STRING slot (empty for other types): its length byte says how
+    /// many of the bytes after it, never more than the capacity. No allocation.
+    pub fn text(&self, slot: Slot) -> &[u8] {
+        let Some(cap) = slot.ty.string_capacity() else {
+            return &[];
+        };
+        let bytes = &self.areas[slot.area.index()];
+        let off = slot.offset as usize;
+        let len = bytes[off].min(cap) as usize;
+        &bytes[off + 1..off + 1 + len]
+    }
+
+    /// Writes the text of a STRING slot, truncated to its capacity (IEC's rule for a
+    /// string assigned a longer one); nothing for other types. No allocation.
+    pub fn set_text(&mut self, slot: Slot, text: &[u8]) {
+        let Some(cap) = slot.ty.string_capacity() else {
+            return;
+        };
+        let n = text.len().min(cap as usize);
+        let bytes = &mut self.areas[slot.area.index()];
+        let off = slot.offset as usize;
+        bytes[off] = n as u8;
+        bytes[off + 1..off + 1 + n].copy_from_slice(&text[..n]);
+        bytes[off + 1 + n..off + 1 + cap as usize].fill(0);
     }
 
     /// Reads a slot. No allocation, locks or syscalls.
@@ -693,6 +772,9 @@ impl Image {
         let off = slot.offset as usize;
         if slot.ty == IecType::Bool {
             return Value::Bool(bytes[off] >> slot.bit & 1 != 0);
+        }
+        if let IecType::String(_) = slot.ty {
+            return Value::from_bits(slot.ty, bytes[off] as u64); // its length
         }
         let n = slot.ty.size();
         let mut raw = [0u8; 8];
@@ -713,6 +795,11 @@ impl Image {
             } else {
                 bytes[off] &= !(1 << slot.bit);
             }
+            return;
+        }
+        if let IecType::String(cap) = slot.ty {
+            // A STRING's value is its length: storing one cuts the text (0 empties it).
+            bytes[off] = v.to_bits().min(cap as u64) as u8;
             return;
         }
         let n = slot.ty.size();
@@ -1052,5 +1139,40 @@ mod tests {
             .message
             .contains("unknown variable"));
         assert_eq!(l.find("%ID0").unwrap(), VarId(0));
+    }
+
+    #[test]
+    fn a_string_takes_its_length_byte_and_capacity_and_truncates_on_write() {
+        let mut b = LayoutBuilder::new();
+        b.declare(VarDecl::new("a", Area::Memory, IecType::Int, None))
+            .unwrap();
+        let mut d = VarDecl::new("label", Area::Memory, IecType::String(6), None);
+        d.initial_text = b"pump 12".to_vec();
+        b.declare(d).unwrap();
+        b.declare(VarDecl::new("b", Area::Memory, IecType::Int, None))
+            .unwrap();
+        // An explicit string runs over the bytes of the variable after it.
+        b.declare(VarDecl::new("x", Area::Memory, IecType::Int, Some("%MW10")))
+            .unwrap();
+        let e = b
+            .declare(VarDecl::new(
+                "c",
+                Area::Memory,
+                IecType::String(4),
+                Some("%MB16"),
+            ))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.message.contains("overlaps"), "{}", e.message);
+        let l = b.build().unwrap();
+        let label = l.var(l.find("label").unwrap());
+        assert_eq!(label.address.to_string(), "%MB2");
+        assert_eq!(l.var(l.find("b").unwrap()).address.to_string(), "%MW5");
+        let mut img = Image::new(&l);
+        assert_eq!(img.text(label.slot), b"pump 1");
+        img.set_text(label.slot, b"ab");
+        assert_eq!(img.text(label.slot), b"ab");
+        assert_eq!(&img.areas[2][2..9], b"\x02ab\0\0\0\0");
+        assert_eq!(img.load(label.slot), Value::UInt(IecType::String(6), 2));
     }
 }

@@ -21,7 +21,7 @@ pub mod timing;
 pub mod trace;
 pub mod types;
 
-pub use access::{WriteRefused, WriteRule};
+pub use access::{Domain, WriteRefused, WriteRule};
 pub use address::{Address, Area};
 pub use clock::{ClockKind, EngineClock};
 pub use driver::{Driver, DriverMonitor, IoCtx, IoError, IoStatus, PlcState, SafeState, StartCtx};

@@ -29,10 +29,28 @@ pub enum IecType {
     Lreal,
     /// A duration, stored as signed 64-bit nanoseconds.
     Time,
+    /// A bit string of 8 bits (no arithmetic: bit operations, shifts, comparisons).
+    Byte,
+    /// A bit string of 16 bits.
+    Word,
+    /// A bit string of 32 bits.
+    Dword,
+    /// A bit string of 64 bits.
+    Lword,
+    /// A character string of fixed capacity (1 to [`MAX_STRING`] single-byte
+    /// characters), stored as its length byte followed by the capacity's bytes. Its
+    /// [`Value`] is its length only; the text is read and written through
+    /// [`crate::Image::text`] and [`crate::Image::set_text`].
+    String(u8),
 }
 
+/// The largest capacity of a STRING (its length is one byte).
+pub const MAX_STRING: u8 = 254;
+/// The capacity of a STRING declared without one (IEC's default).
+pub const DEFAULT_STRING: u8 = 80;
+
 /// All types, in declaration order (handy for tests and listings).
-pub const ALL_TYPES: [IecType; 12] = [
+pub const ALL_TYPES: [IecType; 16] = [
     IecType::Bool,
     IecType::Sint,
     IecType::Int,
@@ -45,6 +63,10 @@ pub const ALL_TYPES: [IecType; 12] = [
     IecType::Real,
     IecType::Lreal,
     IecType::Time,
+    IecType::Byte,
+    IecType::Word,
+    IecType::Dword,
+    IecType::Lword,
 ];
 
 impl IecType {
@@ -63,34 +85,68 @@ impl IecType {
             IecType::Real => "REAL",
             IecType::Lreal => "LREAL",
             IecType::Time => "TIME",
+            IecType::Byte => "BYTE",
+            IecType::Word => "WORD",
+            IecType::Dword => "DWORD",
+            IecType::Lword => "LWORD",
+            IecType::String(_) => "STRING",
         }
     }
 
-    /// Parses an IEC type name, case-insensitively.
+    /// Parses an IEC type name, case-insensitively: the names of [`ALL_TYPES`], and
+    /// `STRING` (capacity 80) or `STRING(n)` with n in 1..=254.
     pub fn from_name(name: &str) -> Option<IecType> {
-        let upper = name.to_ascii_uppercase();
+        let upper = name.trim().to_ascii_uppercase();
+        if upper == "STRING" {
+            return Some(IecType::String(DEFAULT_STRING));
+        }
+        if let Some(rest) = upper.strip_prefix("STRING(") {
+            let n: u8 = rest.strip_suffix(')')?.trim().parse().ok()?;
+            return (1..=MAX_STRING).contains(&n).then_some(IecType::String(n));
+        }
         ALL_TYPES.iter().copied().find(|t| t.name() == upper)
+    }
+
+    /// The full name: `STRING(20)` for a string, [`IecType::name`] otherwise.
+    pub fn full_name(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            IecType::String(n) => format!("STRING({n})").into(),
+            t => t.name().into(),
+        }
     }
 
     /// Storage size in bytes. BOOL is one bit; it reports 0 here.
     pub fn size(self) -> usize {
         match self {
             IecType::Bool => 0,
-            IecType::Sint | IecType::Usint => 1,
-            IecType::Int | IecType::Uint => 2,
-            IecType::Dint | IecType::Udint | IecType::Real => 4,
-            IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time => 8,
+            IecType::Sint | IecType::Usint | IecType::Byte => 1,
+            IecType::Int | IecType::Uint | IecType::Word => 2,
+            IecType::Dint | IecType::Udint | IecType::Real | IecType::Dword => 4,
+            IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => 8,
+            IecType::String(n) => n as usize + 1,
         }
     }
 
-    /// The direct-address size letter that fits this type (`X`, `B`, `W`, `D`, `L`).
+    /// The direct-address size letter that fits this type (`X`, `B`, `W`, `D`, `L`; a
+    /// STRING is addressed by its first byte, `B`).
     pub fn size_letter(self) -> char {
+        if let IecType::String(_) = self {
+            return 'B';
+        }
         match self.size() {
             0 => 'X',
             1 => 'B',
             2 => 'W',
             4 => 'D',
             _ => 'L',
+        }
+    }
+
+    /// The capacity of a STRING, None for other types.
+    pub fn string_capacity(self) -> Option<u8> {
+        match self {
+            IecType::String(n) => Some(n),
+            _ => None,
         }
     }
 
@@ -115,6 +171,15 @@ impl IecType {
         matches!(self, IecType::Real | IecType::Lreal)
     }
 
+    /// True for the bit strings BYTE, WORD, DWORD and LWORD (held as unsigned
+    /// integers of their width).
+    pub fn is_bit_string(self) -> bool {
+        matches!(
+            self,
+            IecType::Byte | IecType::Word | IecType::Dword | IecType::Lword
+        )
+    }
+
     /// The zero value of the type (FALSE, 0, 0.0, T#0s).
     pub fn zero(self) -> Value {
         match self {
@@ -130,7 +195,7 @@ impl IecType {
 
 impl fmt::Display for IecType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.full_name())
     }
 }
 
@@ -141,7 +206,8 @@ pub enum Value {
     Bool(bool),
     /// A signed integer of the given type (SINT, INT, DINT, LINT), already in range.
     Int(IecType, i64),
-    /// An unsigned integer of the given type (USINT, UINT, UDINT, ULINT), already in range.
+    /// An unsigned integer of the given type (USINT, UINT, UDINT, ULINT), or a bit string
+    /// (BYTE, WORD, DWORD, LWORD), already in range.
     UInt(IecType, u64),
     /// REAL.
     Real(f32),
@@ -175,11 +241,12 @@ pub fn int_range(ty: IecType) -> (i128, i128) {
         IecType::Int => (i16::MIN as i128, i16::MAX as i128),
         IecType::Dint => (i32::MIN as i128, i32::MAX as i128),
         IecType::Lint | IecType::Time => (i64::MIN as i128, i64::MAX as i128),
-        IecType::Usint => (0, u8::MAX as i128),
-        IecType::Uint => (0, u16::MAX as i128),
-        IecType::Udint => (0, u32::MAX as i128),
-        IecType::Ulint => (0, u64::MAX as i128),
+        IecType::Usint | IecType::Byte => (0, u8::MAX as i128),
+        IecType::Uint | IecType::Word => (0, u16::MAX as i128),
+        IecType::Udint | IecType::Dword => (0, u32::MAX as i128),
+        IecType::Ulint | IecType::Lword => (0, u64::MAX as i128),
         IecType::Bool => (0, 1),
+        IecType::String(n) => (0, n as i128),
         IecType::Real | IecType::Lreal => (0, 0),
     }
 }
@@ -291,13 +358,14 @@ impl Value {
             IecType::Int => Value::Int(ty, bits as u16 as i16 as i64),
             IecType::Dint => Value::Int(ty, bits as u32 as i32 as i64),
             IecType::Lint => Value::Int(ty, bits as i64),
-            IecType::Usint => Value::UInt(ty, bits as u8 as u64),
-            IecType::Uint => Value::UInt(ty, bits as u16 as u64),
-            IecType::Udint => Value::UInt(ty, bits as u32 as u64),
-            IecType::Ulint => Value::UInt(ty, bits),
+            IecType::Usint | IecType::Byte => Value::UInt(ty, bits as u8 as u64),
+            IecType::Uint | IecType::Word => Value::UInt(ty, bits as u16 as u64),
+            IecType::Udint | IecType::Dword => Value::UInt(ty, bits as u32 as u64),
+            IecType::Ulint | IecType::Lword => Value::UInt(ty, bits),
             IecType::Real => Value::Real(f32::from_bits(bits as u32)),
             IecType::Lreal => Value::Lreal(f64::from_bits(bits)),
             IecType::Time => Value::Time(bits as i64),
+            IecType::String(_) => Value::UInt(ty, bits & 0xff),
         }
     }
 }
@@ -352,6 +420,12 @@ mod tests {
     #[test]
     fn type_names_parse_case_insensitively() {
         assert_eq!(IecType::from_name("lreal"), Some(IecType::Lreal));
-        assert_eq!(IecType::from_name("WORD"), None);
+        assert_eq!(IecType::from_name("word"), Some(IecType::Word));
+        assert_eq!(IecType::from_name("STRING8"), None);
+        assert_eq!(IecType::from_name("string(12)"), Some(IecType::String(12)));
+        assert_eq!(IecType::from_name("STRING"), Some(IecType::String(80)));
+        assert_eq!(IecType::from_name("STRING(255)"), None);
+        assert_eq!(IecType::String(12).to_string(), "STRING(12)");
+        assert_eq!(IecType::String(12).size(), 13);
     }
 }

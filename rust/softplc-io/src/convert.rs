@@ -52,7 +52,7 @@ pub(crate) fn int_bounds(ty: IecType) -> (i128, i128) {
     } else {
         ty.size() as u32 * 8
     };
-    if ty.is_unsigned_int() {
+    if ty.is_unsigned_int() || ty.is_bit_string() {
         (0, (1i128 << bits) - 1)
     } else {
         (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)

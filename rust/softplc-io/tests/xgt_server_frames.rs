@@ -390,6 +390,7 @@ fn read_only_devices_and_variable_rules_refuse_writes_whole() {
         writable: true,
         min: Some(Value::Int(IecType::Int, 0)),
         max: Some(Value::Int(IecType::Int, 100)),
+        domain: None,
     };
     b.declare(sp).unwrap();
     let mut fixed = VarDecl::new("p.fixed", Area::Memory, IecType::Int, Some("%MW1"));
@@ -397,6 +398,7 @@ fn read_only_devices_and_variable_rules_refuse_writes_whole() {
         writable: false,
         min: None,
         max: None,
+        domain: None,
     };
     b.declare(fixed).unwrap();
     b.declare(VarDecl::new(

@@ -80,6 +80,11 @@ impl Plan {
         }
         for id in ids {
             let v = layout.var(id);
+            // Text does not fit the one-word frames of the sampling path yet: STRING
+            // variables are not exposed (docs/opcua.md, "Limits").
+            if matches!(v.slot.ty, softplc_core::types::IecType::String(_)) {
+                continue;
+            }
             let index = plan.vars.len();
             plan.vars.push(ExposedVar {
                 id,

@@ -9,7 +9,8 @@
 //! The mapping is PLCopen's (OPC 30000): BOOL Boolean, SINT SByte, INT Int16, DINT
 //! Int32, LINT Int64, USINT Byte, UINT UInt16, UDINT UInt32, ULINT UInt64, REAL Float,
 //! LREAL Double, and TIME Duration (a Double of milliseconds: the IEC value's
-//! nanoseconds divided by 10^6).
+//! nanoseconds divided by 10^6); the bit strings as the unsigned integers of their
+//! width: BYTE Byte, WORD UInt16, DWORD UInt32, LWORD UInt64; STRING String.
 
 use opcua::types::{DataTypeId, DateTime, EUInformation, LocalizedText, StatusCode, Variant};
 use softplc_core::types::IecType;
@@ -23,10 +24,11 @@ pub fn data_type(ty: IecType) -> DataTypeId {
         IecType::Int => DataTypeId::Int16,
         IecType::Dint => DataTypeId::Int32,
         IecType::Lint => DataTypeId::Int64,
-        IecType::Usint => DataTypeId::Byte,
-        IecType::Uint => DataTypeId::UInt16,
-        IecType::Udint => DataTypeId::UInt32,
-        IecType::Ulint => DataTypeId::UInt64,
+        IecType::Usint | IecType::Byte => DataTypeId::Byte,
+        IecType::Uint | IecType::Word => DataTypeId::UInt16,
+        IecType::Udint | IecType::Dword => DataTypeId::UInt32,
+        IecType::Ulint | IecType::Lword => DataTypeId::UInt64,
+        IecType::String(_) => DataTypeId::String,
         IecType::Real => DataTypeId::Float,
         IecType::Lreal => DataTypeId::Double,
         IecType::Time => DataTypeId::Duration,
@@ -43,9 +45,9 @@ pub fn to_variant(v: Value) -> Variant {
         Value::Int(IecType::Int, i) => Variant::Int16(i as i16),
         Value::Int(IecType::Dint, i) => Variant::Int32(i as i32),
         Value::Int(_, i) => Variant::Int64(i),
-        Value::UInt(IecType::Usint, u) => Variant::Byte(u as u8),
-        Value::UInt(IecType::Uint, u) => Variant::UInt16(u as u16),
-        Value::UInt(IecType::Udint, u) => Variant::UInt32(u as u32),
+        Value::UInt(IecType::Usint | IecType::Byte, u) => Variant::Byte(u as u8),
+        Value::UInt(IecType::Uint | IecType::Word, u) => Variant::UInt16(u as u16),
+        Value::UInt(IecType::Udint | IecType::Dword, u) => Variant::UInt32(u as u32),
         Value::UInt(_, u) => Variant::UInt64(u),
         Value::Real(f) => Variant::Float(f),
         Value::Lreal(f) => Variant::Double(f),
@@ -65,10 +67,10 @@ pub fn from_variant(ty: IecType, v: &Variant) -> Result<Value, StatusCode> {
         (IecType::Int, Variant::Int16(i)) => int(*i as i64),
         (IecType::Dint, Variant::Int32(i)) => int(*i as i64),
         (IecType::Lint, Variant::Int64(i)) => int(*i),
-        (IecType::Usint, Variant::Byte(u)) => uint(*u as u64),
-        (IecType::Uint, Variant::UInt16(u)) => uint(*u as u64),
-        (IecType::Udint, Variant::UInt32(u)) => uint(*u as u64),
-        (IecType::Ulint, Variant::UInt64(u)) => uint(*u),
+        (IecType::Usint | IecType::Byte, Variant::Byte(u)) => uint(*u as u64),
+        (IecType::Uint | IecType::Word, Variant::UInt16(u)) => uint(*u as u64),
+        (IecType::Udint | IecType::Dword, Variant::UInt32(u)) => uint(*u as u64),
+        (IecType::Ulint | IecType::Lword, Variant::UInt64(u)) => uint(*u),
         (IecType::Real, Variant::Float(f)) => Ok(Value::Real(*f)),
         (IecType::Lreal, Variant::Double(f)) => Ok(Value::Lreal(*f)),
         (IecType::Time, Variant::Double(ms)) => {

@@ -144,12 +144,16 @@ pub fn variables(py: Python<'_>, l: &Layout) -> PyResult<Py<PyAny>> {
         d.set_item("index", i)?;
         d.set_item("name", &v.name)?;
         d.set_item("area", v.slot.area.word())?;
-        d.set_item("type", v.slot.ty.name())?;
+        d.set_item("type", v.slot.ty.full_name())?;
         d.set_item("address", v.address.to_string())?;
         d.set_item("explicit", v.explicit)?;
         d.set_item("offset", v.slot.offset)?;
         d.set_item("bit", v.slot.bit)?;
-        d.set_item("initial", to_py(py, v.initial)?)?;
+        if let softplc_core::IecType::String(_) = v.slot.ty {
+            d.set_item("initial", crate::value::text_to_py(py, &v.initial_text))?;
+        } else {
+            d.set_item("initial", to_py(py, v.initial)?)?;
+        }
         d.set_item("safe", to_py(py, v.safe)?)?;
         d.set_item("unit", &v.unit)?;
         let bound = |b: Option<Value>| -> PyResult<Option<Py<PyAny>>> {

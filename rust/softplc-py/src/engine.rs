@@ -19,8 +19,9 @@ use softplc_core::engine::{NewProgram, QualityHold, Swap};
 use softplc_core::retain::{RestartLevel, RetainConfig, RetainKind};
 use softplc_core::rt::RtRequest;
 use softplc_core::{
-    Area, ClockKind, Driver, Engine, EngineBuilder, Layout, LayoutBuilder, OverrunPolicy, PlcState,
-    Program, Quality, SimDriver, TaskConfig, TaskId, Value, VarDecl, VarId, WriteRule,
+    Area, ClockKind, Domain, Driver, Engine, EngineBuilder, IecType, Layout, LayoutBuilder,
+    OverrunPolicy, PlcState, Program, Quality, SimDriver, TaskConfig, TaskId, Value, VarDecl,
+    VarId, WriteRule,
 };
 
 use crate::dicts;
@@ -28,7 +29,7 @@ use crate::driver::NativeDriver;
 use crate::errors::{self, ConfigError, OrRaise, ProgramError, StateError};
 use crate::pycode::{PyInterrupter, PyPlant, PyProgram, PyScan};
 use crate::scanio::ScanIo;
-use crate::value::{to_py, to_value, type_from_name, Fit};
+use crate::value::{text_from_py, text_to_py, to_py, to_value, type_from_name, Fit};
 use crate::wait;
 
 enum Pending {
@@ -107,6 +108,7 @@ type ChangeVar = (
     Option<Py<PyAny>>,
     Option<Py<PyAny>>,
     bool,
+    Option<Vec<i64>>,
     Option<String>,
 );
 
@@ -198,6 +200,7 @@ fn make_decl(
     min: Option<&Bound<'_, PyAny>>,
     max: Option<&Bound<'_, PyAny>>,
     writable: bool,
+    values: Option<Vec<i64>>,
     retain: Option<&str>,
 ) -> PyResult<VarDecl> {
     let area = area_of(area)?;
@@ -210,19 +213,6 @@ fn make_decl(
         .transpose()
     };
     let mut decl = VarDecl::new(name, area, ty, address);
-    decl.initial = conv(initial, "initial")?;
-    decl.safe = conv(safe, "safe")?;
-    if safe.is_some() && area != Area::Output {
-        return Err(ConfigError::new_err(format!(
-            "variable {name:?}: only outputs have a safe value"
-        )));
-    }
-    decl.unit = unit.to_string();
-    decl.rule = WriteRule {
-        writable,
-        min: conv(min, "min")?,
-        max: conv(max, "max")?,
-    };
     decl.retain = match retain {
         None => None,
         Some("retain") => Some(RetainKind::Retain),
@@ -233,6 +223,43 @@ fn make_decl(
                      persistent)"
             )))
         }
+    };
+    if let IecType::String(cap) = ty {
+        if safe.is_some() || min.is_some() || max.is_some() || values.is_some() {
+            return Err(ConfigError::new_err(format!(
+                "variable {name:?}: a STRING has no safe value, range or members"
+            )));
+        }
+        if let Some(init) = initial {
+            let text = text_from_py(&format!("initial value of {name:?}"), ty, init)
+                .map_err(|e| ConfigError::new_err(e.value(py).to_string()))?;
+            if text.len() > cap as usize {
+                return Err(ConfigError::new_err(format!(
+                    "variable {name:?}: initial text of {} characters for a {ty}",
+                    text.len()
+                )));
+            }
+            decl.initial_text = text;
+        }
+        return Ok(decl);
+    }
+    decl.initial = conv(initial, "initial")?;
+    decl.safe = conv(safe, "safe")?;
+    if safe.is_some() && area != Area::Output {
+        return Err(ConfigError::new_err(format!(
+            "variable {name:?}: only outputs have a safe value"
+        )));
+    }
+    decl.unit = unit.to_string();
+    let domain = values
+        .map(|v| Domain::of(&v))
+        .transpose()
+        .map_err(|e| ConfigError::new_err(format!("variable {name:?}: {e}")))?;
+    decl.rule = WriteRule {
+        writable,
+        min: conv(min, "min")?,
+        max: conv(max, "max")?,
+        domain,
     };
     Ok(decl)
 }
@@ -291,7 +318,7 @@ impl PyEngine {
     }
 
     /// Declares a variable; returns its index.
-    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit="", min=None, max=None, writable=true, retain=None))]
+    #[pyo3(signature = (name, area, type_name, address=None, initial=None, safe=None, unit="", min=None, max=None, writable=true, values=None, retain=None))]
     #[allow(clippy::too_many_arguments)]
     fn declare(
         &self,
@@ -306,10 +333,12 @@ impl PyEngine {
         min: Option<&Bound<'_, PyAny>>,
         max: Option<&Bound<'_, PyAny>>,
         writable: bool,
+        values: Option<Vec<i64>>,
         retain: Option<&str>,
     ) -> PyResult<u32> {
         let decl = make_decl(
-            py, name, area, type_name, address, initial, safe, unit, min, max, writable, retain,
+            py, name, area, type_name, address, initial, safe, unit, min, max, writable, values,
+            retain,
         )?;
         let mut g = self.lock(py)?;
         let c = Self::config(&mut g)?;
@@ -379,7 +408,9 @@ impl PyEngine {
             retired.push((layout.find(name).or_raise()?, tomb.clone()));
         }
         let mut decls = Vec::new();
-        for (name, area, ty, address, initial, safe, unit, min, max, writable, retain) in &declare {
+        for (name, area, ty, address, initial, safe, unit, min, max, writable, values, retain) in
+            &declare
+        {
             let b = |o: &Option<Py<PyAny>>| o.as_ref().map(|x| x.bind(py).clone());
             decls.push(make_decl(
                 py,
@@ -393,6 +424,7 @@ impl PyEngine {
                 b(min).as_ref(),
                 b(max).as_ref(),
                 *writable,
+                values.clone(),
                 retain.as_deref(),
             )?);
         }
@@ -812,9 +844,24 @@ impl PyEngine {
         Ok(())
     }
 
+    /// The full name of the variable `name` names (a full name, a unique bare name or
+    /// a direct address).
+    fn resolve(&self, name: &str) -> PyResult<String> {
+        let (l, id) = self.var(name)?;
+        Ok(l.var(id).name.clone())
+    }
+
     /// Reads a variable from the latest published cycle.
     fn read(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-        let (_, id) = self.var(name)?;
+        let (l, id) = self.var(name)?;
+        let slot = l.var(id).slot;
+        if let IecType::String(_) = slot.ty {
+            let (img, _, _) = {
+                let mut g = self.lock(py)?;
+                Self::built(&mut g)?.snapshot()
+            };
+            return Ok(text_to_py(py, img.text(slot)));
+        }
         let v = {
             let mut g = self.lock(py)?;
             Self::built(&mut g)?.read(id)

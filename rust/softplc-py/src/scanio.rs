@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use softplc_core::{Image, Layout, VarId};
+use softplc_core::{IecType, Image, Layout, VarId};
 
 use crate::errors::{OrRaise, StateError};
-use crate::value::{to_py, to_value, Fit};
+use crate::value::{text_from_py, text_to_py, to_py, to_value, Fit};
 
 /// What a Python program or plant gets for one call: access to the image by name or by
 /// index, the cycle's `now`, and input quality/age. Valid only during the call.
@@ -64,11 +64,23 @@ impl ScanIo {
 
     fn get_id(&self, py: Python<'_>, id: VarId) -> PyResult<Py<PyAny>> {
         let img = self.image()?;
-        to_py(py, img.load(self.layout.var(id).slot))
+        let slot = self.layout.var(id).slot;
+        if let IecType::String(_) = slot.ty {
+            return Ok(text_to_py(py, img.text(slot)));
+        }
+        to_py(py, img.load(slot))
     }
 
     fn set_id(&self, id: VarId, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let var = self.layout.var(id);
+        if let IecType::String(_) = var.slot.ty {
+            // A program's write: truncated to the capacity, as IEC assigns strings.
+            let text = text_from_py(&var.name, var.slot.ty, value)?;
+            let img = self.image()?;
+            img.set_text(var.slot, &text);
+            img.stamp_ns[id.index()] = self.now_ns.load(Ordering::Relaxed);
+            return Ok(());
+        }
         let v = to_value(&var.name, var.slot.ty, value, Fit::Wrap)?;
         let img = self.image()?;
         img.store(var.slot, v);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use softplc_core::trace::{LiveTrace, OfflineRecording, TraceOptions, TraceStats};
-use softplc_core::{Area, Event, EventKind, TaskId, VarDecl};
+use softplc_core::{Area, Event, EventKind, IecType, TaskId, VarDecl};
 
 use crate::engine::PyEngine;
 use crate::errors::{ConfigError, OrRaise, TraceError};
@@ -300,12 +300,24 @@ fn trace_record<'py>(
 /// The NumPy type string of each IEC type's trace column, as the trace writer records
 /// it (read-only: Python keeps its own table, `softplc.types.NUMPY_DTYPES`, and a test
 /// holds the two together).
+///
+/// `extra` names more types to include (a `STRING(n)`, whose dtype depends on `n`).
 #[pyfunction]
-fn trace_dtypes() -> Vec<(&'static str, &'static str)> {
-    softplc_core::types::ALL_TYPES
+#[pyo3(signature = (extra=Vec::new()))]
+fn trace_dtypes(extra: Vec<String>) -> PyResult<Vec<(String, String)>> {
+    let mut types: Vec<IecType> = softplc_core::types::ALL_TYPES.to_vec();
+    for name in &extra {
+        types.push(crate::value::type_from_name(name)?);
+    }
+    Ok(types
         .iter()
-        .map(|&ty| (ty.name(), softplc_core::trace::dtype(ty)))
-        .collect()
+        .map(|&ty| {
+            (
+                ty.full_name().into_owned(),
+                softplc_core::trace::dtype(ty).into_owned(),
+            )
+        })
+        .collect())
 }
 
 /// The event vocabulary: the names of the event kinds and of the I/O event kinds (a

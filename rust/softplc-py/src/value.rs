@@ -5,7 +5,7 @@
 //! `name (TYPE): why`.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat};
+use pyo3::types::{PyBool, PyFloat, PyString};
 use softplc_core::{IecType, Value};
 
 use crate::errors::{self, ConfigError};
@@ -33,6 +33,12 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// Converts `obj` for variable `name` of type `ty` by rule `fit`.
 pub fn to_value(name: &str, ty: IecType, obj: &Bound<'_, PyAny>, fit: Fit) -> PyResult<Value> {
     let bad = |why: String| errors::invalid_value(name, ty, why);
+    if let IecType::String(_) = ty {
+        return Err(bad(
+            "a STRING is written by programs only (no external write, force or bus write)"
+                .to_string(),
+        ));
+    }
     // numpy.bool_ is not a Python bool, but it is one for a BOOL.
     let is_bool = obj.is_instance_of::<PyBool>()
         || obj.get_type().name().map(|n| n == "bool_").unwrap_or(false);
@@ -103,8 +109,36 @@ pub fn to_py(py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
 pub fn type_from_name(s: &str) -> PyResult<IecType> {
     IecType::from_name(s).ok_or_else(|| {
         ConfigError::new_err(format!(
-            "unknown type {s:?} (expected one of BOOL, SINT, INT, DINT, LINT, USINT, UINT, \
-             UDINT, ULINT, REAL, LREAL, TIME)"
+            "unknown type {s:?} (expected one of {})",
+            softplc_core::types::ALL_TYPES
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })
+}
+
+/// A STRING's bytes as a Python `str` (single-byte characters: Latin-1).
+pub fn text_to_py(py: Python<'_>, bytes: &[u8]) -> Py<PyAny> {
+    let s: String = bytes.iter().map(|b| *b as char).collect();
+    PyString::new(py, &s).into_any().unbind()
+}
+
+/// A Python `str` as a STRING's bytes: every character must be Latin-1 (code point
+/// below 256); the caller truncates to the capacity.
+pub fn text_from_py(name: &str, ty: IecType, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let bad = |why: String| errors::invalid_value(name, ty, why);
+    let s: String = obj
+        .extract()
+        .map_err(|_| bad(format!("expected a str, got {}", type_name(obj))))?;
+    s.chars()
+        .map(|c| {
+            u8::try_from(c as u32).map_err(|_| {
+                bad(format!(
+                    "{c:?} is not a single-byte (Latin-1) character, which a STRING holds"
+                ))
+            })
+        })
+        .collect()
 }

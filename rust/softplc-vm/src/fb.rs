@@ -253,9 +253,11 @@ fn expired(now: i64, start: i64, pt: i64) -> bool {
 #[inline]
 pub fn exec(kind: FbKind, c: &mut [u64], now: i64) {
     match kind {
-        FbKind::Ton => ton(c, now),
-        FbKind::Tof => tof(c, now),
-        FbKind::Tp => tp(c, now),
+        // The timers see an array of their own length, so the cell accesses inside
+        // (inlined) need no bounds checks: the hot blocks of a scan.
+        FbKind::Ton => ton(fixed::<7>(c), now),
+        FbKind::Tof => tof(fixed::<7>(c), now),
+        FbKind::Tp => tp(fixed::<7>(c), now),
         FbKind::Ctu => {
             // CU_T(CU) runs on every call, so an edge during R is consumed.
             let edge = b(c, 0) && !b(c, 5);
@@ -302,15 +304,13 @@ pub fn exec(kind: FbKind, c: &mut [u64], now: i64) {
             set_b(c, 5, cv >= pv);
             set_b(c, 6, cv <= 0);
         }
-        FbKind::RTrig => {
-            let clk = b(c, 0);
-            set_b(c, 1, clk && !b(c, 2));
-            set_b(c, 2, clk);
-        }
+        FbKind::RTrig => r_trig(fixed::<3>(c)),
         FbKind::FTrig => {
+            let c = fixed::<3>(c);
             // M starts TRUE (cell initial value), so there is no first-call pulse.
             let clk = b(c, 0);
-            set_b(c, 1, !clk && !b(c, 2));
+            let q = !clk && !b(c, 2);
+            set_b(c, 1, q);
             set_b(c, 2, !clk);
         }
         FbKind::Sr => {
@@ -334,7 +334,26 @@ pub fn exec(kind: FbKind, c: &mut [u64], now: i64) {
     }
 }
 
-fn ton(c: &mut [u64], now: i64) {
+/// An instance's cells as an array of its layout's length (the verifier checked the
+/// layout, so the length always matches).
+#[inline(always)]
+fn fixed<const N: usize>(c: &mut [u64]) -> &mut [u64; N] {
+    c.try_into()
+        .expect("a block instance has its layout's length (verified)")
+}
+
+/// R_TRIG on its three cells (CLK, Q, M).
+#[inline(always)]
+pub(crate) fn r_trig(c: &mut [u64; 3]) {
+    let clk = b(c, 0);
+    let q = clk && !b(c, 2);
+    set_b(c, 1, q);
+    set_b(c, 2, clk);
+}
+
+/// TON on its seven cells (the layout of [`FbKind::Ton`]).
+#[inline(always)]
+pub(crate) fn ton(c: &mut [u64; 7], now: i64) {
     let (inp, pt, state, prev) = (b(c, 0), t(c, 1), c[4], b(c, 5));
     if state == 0 && !prev && inp {
         c[4] = 1;
@@ -357,7 +376,8 @@ fn ton(c: &mut [u64], now: i64) {
     set_b(c, 5, inp);
 }
 
-fn tof(c: &mut [u64], now: i64) {
+#[inline(always)]
+fn tof(c: &mut [u64; 7], now: i64) {
     let (inp, pt, state, prev) = (b(c, 0), t(c, 1), c[4], b(c, 5));
     if state == 0 && prev && !inp {
         c[4] = 1;
@@ -374,11 +394,13 @@ fn tof(c: &mut [u64], now: i64) {
             set_t(c, 3, now.wrapping_sub(start));
         }
     }
-    set_b(c, 2, inp || c[4] == 1);
+    let q = inp || c[4] == 1;
+    set_b(c, 2, q);
     set_b(c, 5, inp);
 }
 
-fn tp(c: &mut [u64], now: i64) {
+#[inline(always)]
+fn tp(c: &mut [u64; 7], now: i64) {
     let (inp, pt, prev) = (b(c, 0), t(c, 1), b(c, 5));
     if c[4] == 0 && !prev && inp {
         c[4] = 1;

@@ -7,7 +7,7 @@
 
 use crate::fb::FbKind;
 use crate::num::{MathFn, Norm};
-use softplc_core::IecType;
+use softplc_core::{IecType, Slot};
 
 /// One instruction. `d` is the destination cell, `a`, `b`, ... are source cells.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,6 +119,23 @@ pub enum Instr {
         d: u32,
         a: u32,
         b: u32,
+        cs: bool,
+    },
+    /// Rotate left within the width of `n` (an unsigned type); the count is taken
+    /// modulo the width.
+    IRol {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
+        cs: bool,
+    },
+    /// Rotate right within the width of `n`.
+    IRor {
+        d: u32,
+        a: u32,
+        b: u32,
+        n: Norm,
         cs: bool,
     },
     IEq {
@@ -493,12 +510,45 @@ pub enum Instr {
         kind: FbKind,
         base: u32,
     },
+    /// `fb.TON` and `fb.R_TRIG`, the most frequent blocks, without the dispatch on
+    /// the kind.
+    Ton {
+        base: u32,
+    },
+    RTrig {
+        base: u32,
+    },
     FbX {
         kind: FbKind,
         base: u32,
         stride: u32,
         len: u32,
         i: u32,
+    },
+
+    /// Execute the block whose base is entry `c[i]` of cell table `t`.
+    FbT {
+        kind: FbKind,
+        t: u32,
+        i: u32,
+    },
+    /// Check `c[i] < n`; the fault names the array `messages[m]`.
+    Chk {
+        i: u32,
+        n: u32,
+        m: u32,
+    },
+    /// Load the cell entry `c[i]` of cell table `t` names.
+    LdT {
+        d: u32,
+        t: u32,
+        i: u32,
+    },
+    /// Store into the cell entry `c[i]` of cell table `t` names.
+    StT {
+        t: u32,
+        i: u32,
+        a: u32,
     },
 
     Jmp {
@@ -510,6 +560,11 @@ pub enum Instr {
     },
     Jnz {
         c: u32,
+        t: u32,
+    },
+    /// Jump through jump table `t` on the value of cell `x`.
+    JTab {
+        x: u32,
         t: u32,
     },
     /// Backward jump, charged against the per-scan loop budget.
@@ -544,4 +599,219 @@ pub enum Instr {
     Trap {
         m: u32,
     },
+
+    // STRINGs (see `crate::text`): `d`, `s`, `a`, `b` are header cells, `cap` the
+    // destination's capacity (every write truncates to it).
+    SMov {
+        d: u32,
+        s: u32,
+        cap: u8,
+    },
+    SCat {
+        d: u32,
+        a: u32,
+        b: u32,
+        cap: u8,
+    },
+    /// `LEN(s)` into the INT cell `d`.
+    SLen {
+        d: u32,
+        s: u32,
+    },
+    /// `LEFT(s, c[n])` (`n` a LINT cell).
+    SLeft {
+        d: u32,
+        s: u32,
+        n: u32,
+        cap: u8,
+    },
+    SRight {
+        d: u32,
+        s: u32,
+        n: u32,
+        cap: u8,
+    },
+    /// `MID(s, c[l], c[p])` (LINT cells).
+    SMid {
+        d: u32,
+        s: u32,
+        l: u32,
+        p: u32,
+        cap: u8,
+    },
+    /// `FIND(a, b)` into the INT cell `d`.
+    SFind {
+        d: u32,
+        a: u32,
+        b: u32,
+    },
+    /// Comparison `k` (0 eq, 1 ne, 2 lt, 3 le, 4 gt, 5 ge) into the BOOL cell `d`.
+    SCmp {
+        d: u32,
+        a: u32,
+        b: u32,
+        k: u8,
+    },
+    /// Load the STRING image variable at `s`.
+    SLd {
+        d: u32,
+        cap: u8,
+        s: Slot,
+    },
+    SSt {
+        a: u32,
+        s: Slot,
+    },
+    /// Load element `c[i]` of image table `t` (STRING variables).
+    SLdX {
+        d: u32,
+        cap: u8,
+        t: u32,
+        i: u32,
+    },
+    SStX {
+        t: u32,
+        i: u32,
+        a: u32,
+    },
+    /// Load the STRING whose header is cell `base + c[i] * stride` (`c[i] < len`).
+    SLdC {
+        d: u32,
+        cap: u8,
+        base: u32,
+        stride: u32,
+        len: u32,
+        i: u32,
+    },
+    /// Store into it; `ecap` is the elements' capacity.
+    SStC {
+        a: u32,
+        ecap: u8,
+        base: u32,
+        stride: u32,
+        len: u32,
+        i: u32,
+    },
+    /// Load the STRING whose header cell entry `c[i]` of cell table `t` names.
+    SLdT {
+        d: u32,
+        cap: u8,
+        t: u32,
+        i: u32,
+    },
+    SStT {
+        t: u32,
+        ecap: u8,
+        i: u32,
+        a: u32,
+    },
+    /// A STRING to an integer of `n`'s type.
+    SToI {
+        d: u32,
+        s: u32,
+        n: Norm,
+    },
+    /// A STRING to REAL (`single`) or LREAL.
+    SToF {
+        d: u32,
+        s: u32,
+        single: bool,
+    },
+    // Pairs of instructions run as one dispatch (see `crate::verify::fuse`): each does
+    // the work of the instruction it replaces and of the one after it (which stays in
+    // place, for jumps that land on it), then continues after both.
+    /// `LdB d` then `Jz d, t`.
+    LdBJz {
+        d: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+        t: u32,
+    },
+    /// Two `Ld4U` from one area.
+    Ld4U2 {
+        d: u32,
+        off: u32,
+        d2: u32,
+        off2: u32,
+        area: u8,
+    },
+    /// Two `LdB` from one area.
+    LdB2 {
+        d: u32,
+        off: u32,
+        d2: u32,
+        off2: u32,
+        area: u8,
+        bit: u8,
+        bit2: u8,
+    },
+    /// `Mov d, a` then `StB` of `d`.
+    MovStB {
+        d: u32,
+        a: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+    },
+    /// Two `StB` into one area.
+    StB2 {
+        a: u32,
+        off: u32,
+        a2: u32,
+        off2: u32,
+        area: u8,
+        bit: u8,
+        bit2: u8,
+    },
+    /// `Mov d, a` into an R_TRIG's CLK (cell `d` is its base), then the R_TRIG.
+    MovRTrig {
+        d: u32,
+        a: u32,
+    },
+    /// `StB` of cell `a`, then `Jz a, t`.
+    StBJz {
+        a: u32,
+        area: u8,
+        off: u32,
+        bit: u8,
+        t: u32,
+    },
+    /// `Jz c, t` then `Jnz c2, t` (jump unless `c` and not `c2`).
+    JzJnz {
+        c: u32,
+        c2: u32,
+        t: u32,
+    },
+    /// A value to a STRING: `from` says how cell `s` reads.
+    ToS {
+        d: u32,
+        s: u32,
+        cap: u8,
+        from: TextOf,
+    },
+}
+
+/// How a value converted to a STRING reads its cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextOf {
+    /// `TRUE` / `FALSE`.
+    Bool,
+    /// A signed integer.
+    Signed,
+    /// An unsigned integer or bit string.
+    Unsigned,
+    /// REAL.
+    Real,
+    /// LREAL.
+    Lreal,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_instruction_takes_at_most_24_bytes() {
+        // The interpreter's speed depends on the code staying compact.
+        assert_eq!(std::mem::size_of::<super::Instr>(), 24);
+    }
 }

@@ -6,12 +6,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, Slot};
+use softplc_core::{IecType, Image, Program, ProgramFault, ProgramKind, ScanCtx, Slot, Value};
 
 use crate::fb::{self, FbKind};
-use crate::instr::Instr;
-use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn};
-use crate::verify::Checked;
+use crate::instr::{Instr, TextOf};
+use crate::num::{f64_to_int, int_to_f32, int_to_f64, MathFn, Norm};
+use crate::text;
+use crate::verify::{CellSymbol, Checked, JumpTable};
 
 /// Backward jumps allowed in one scan. The compiler only emits bounded `for` loops, so
 /// this is a safety net against hand-made IR that would otherwise hang the scan.
@@ -32,6 +33,12 @@ enum Fault {
         bits: u32,
     },
     Trap(u32),
+    /// An index out of the range of a named dimension (`chk`).
+    Check {
+        index: i64,
+        len: u32,
+        m: u32,
+    },
     LoopBudget,
     /// The watchdog thread raised the abort flag (seen at a backward jump).
     Watchdog,
@@ -52,6 +59,10 @@ pub struct CompiledProgram {
     files: Box<[String]>,
     file_of: Box<[u32]>,
     messages: Box<[String]>,
+    ctables: Box<[Box<[u32]>]>,
+    index_names: Box<[(u32, u32)]>,
+    symbols: Box<[CellSymbol]>,
+    jump_tables: Box<[JumpTable]>,
     need: [usize; 3],
     need_vars: usize,
 }
@@ -76,6 +87,10 @@ impl CompiledProgram {
             files: c.files.into_boxed_slice(),
             file_of: c.file_of.into_boxed_slice(),
             messages: c.messages.into_boxed_slice(),
+            ctables: c.ctables.into_iter().map(Vec::into_boxed_slice).collect(),
+            index_names: c.index_names.into_boxed_slice(),
+            symbols: c.symbols.into_boxed_slice(),
+            jump_tables: c.jump_tables.into_boxed_slice(),
             need: c.need,
             need_vars: c.need_vars,
         }
@@ -92,19 +107,103 @@ impl CompiledProgram {
     }
 
     /// The value of a cell (for tests and debugging).
-    pub fn cell(&self, i: usize) -> softplc_core::Value {
-        softplc_core::Value::from_bits(self.cell_types[i], self.cells[i])
+    pub fn cell(&self, i: usize) -> Value {
+        Value::from_bits(self.cell_types[i], self.cells[i])
+    }
+
+    /// Every cell's bits (canonical: see [`crate::num`]), in cell order. The symbol
+    /// table ([`CompiledProgram::symbols`]) says which of them hold state.
+    pub fn cells(&self) -> &[u64] {
+        &self.cells
+    }
+
+    /// The type of every cell.
+    pub fn cell_types(&self) -> &[IecType] {
+        &self.cell_types
+    }
+
+    /// The program's stateful cells: the fields of its block instances (standard and
+    /// user blocks, arrays of them included), with instance path, type and role.
+    pub fn symbols(&self) -> &[CellSymbol] {
+        &self.symbols
+    }
+
+    /// The symbol of the stateful cell at `path` (`mixer.step_timer.ET`).
+    pub fn symbol(&self, path: &str) -> Option<&CellSymbol> {
+        self.symbols.iter().find(|s| s.path == path)
+    }
+
+    /// Writes cell `i` (between scans: a restored checkpoint, migrated state). The
+    /// value is converted to the cell's type with [`Value::convert`] (exact: out of
+    /// range is an error, nothing is written).
+    pub fn write_cell(&mut self, i: usize, v: Value) -> Result<(), String> {
+        let ty = *self
+            .cell_types
+            .get(i)
+            .ok_or_else(|| format!("cell {i} does not exist ({} cells)", self.cells.len()))?;
+        if let IecType::String(_) = ty {
+            return Err(format!(
+                "cell {i} belongs to a STRING: write it with write_text on its header cell"
+            ));
+        }
+        let v = v.convert(ty).map_err(|e| format!("cell {i}: {e}"))?;
+        self.cells[i] = canonical_bits(v);
+        Ok(())
+    }
+
+    /// The text of the STRING whose header is cell `i` (None for another cell).
+    pub fn text(&self, i: usize) -> Option<Vec<u8>> {
+        match self.cell_types.get(i) {
+            Some(IecType::String(cap)) if *cap > 0 => {
+                Some(text::get(&self.cells, i).as_bytes().to_vec())
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes the STRING whose header is cell `i`, truncated to its capacity.
+    pub fn write_text(&mut self, i: usize, bytes: &[u8]) -> Result<(), String> {
+        match self.cell_types.get(i) {
+            Some(IecType::String(cap)) if *cap > 0 => {
+                text::put(&mut self.cells, i, *cap, bytes);
+                Ok(())
+            }
+            Some(t) => Err(format!(
+                "cell {i} is {}, not a STRING's header",
+                t.full_name()
+            )),
+            None => Err(format!(
+                "cell {i} does not exist ({} cells)",
+                self.cells.len()
+            )),
+        }
     }
 
     fn fault(&self, pc: usize, f: Fault) -> ProgramFault {
         let what = match f {
             Fault::DivZero => "division by zero".to_string(),
             Fault::Index { index, len } => {
-                format!(
-                    "array index {index} out of range 0..{}",
-                    len.saturating_sub(1)
-                )
+                let named = self
+                    .index_names
+                    .binary_search_by_key(&(pc as u32), |&(p, _)| p)
+                    .ok()
+                    .map(|k| &self.messages[self.index_names[k].1 as usize]);
+                match named {
+                    Some(name) => format!(
+                        "index {index} of {name} is out of range 0..{}",
+                        len.saturating_sub(1)
+                    ),
+                    None => format!(
+                        "array index {index} out of range 0..{}",
+                        len.saturating_sub(1)
+                    ),
+                }
             }
+            Fault::Check { index, len, m } => format!(
+                "index {index} of {} is out of range 0..{}",
+                self.messages[m as usize],
+                len.saturating_sub(1)
+            ),
             Fault::Math(m) => format!(
                 "math error in {} (argument out of its domain or result overflows)",
                 m.name().to_uppercase()
@@ -158,6 +257,8 @@ impl Program for CompiledProgram {
             &Tables {
                 slots: &self.tables,
                 vars: &self.table_vars,
+                cells: &self.ctables,
+                jumps: &self.jump_tables,
             },
             cx.image,
             cx.now_ns as i64,
@@ -202,19 +303,31 @@ fn put(img: &mut Image, area: u8, off: u32, b: &[u8]) {
     img.areas[area as usize][o..o + b.len()].copy_from_slice(b);
 }
 
+/// Bit `bit` of byte `off` of an area (a BOOL's slot).
+#[inline(always)]
+fn bit_of(img: &Image, area: u8, off: u32, bit: u8) -> u64 {
+    ((img.areas[area as usize][off as usize] >> bit) & 1) as u64
+}
+
 /// Loads a slot as canonical cell bits.
 #[inline]
 fn load_slot(img: &Image, s: Slot) -> u64 {
     let (a, o) = (s.area.index() as u8, s.offset);
     match s.ty {
-        IecType::Bool => ((img.areas[a as usize][o as usize] >> s.bit) & 1) as u64,
+        IecType::Bool => bit_of(img, a, o, s.bit),
         IecType::Sint => i8::from_le_bytes(bytes(img, a, o)) as i64 as u64,
-        IecType::Usint => bytes::<1>(img, a, o)[0] as u64,
+        IecType::Usint | IecType::Byte => bytes::<1>(img, a, o)[0] as u64,
         IecType::Int => i16::from_le_bytes(bytes(img, a, o)) as i64 as u64,
-        IecType::Uint => u16::from_le_bytes(bytes(img, a, o)) as u64,
+        IecType::Uint | IecType::Word => u16::from_le_bytes(bytes(img, a, o)) as u64,
         IecType::Dint => i32::from_le_bytes(bytes(img, a, o)) as i64 as u64,
-        IecType::Udint | IecType::Real => u32::from_le_bytes(bytes(img, a, o)) as u64,
-        _ => u64::from_le_bytes(bytes(img, a, o)),
+        IecType::Udint | IecType::Real | IecType::Dword => {
+            u32::from_le_bytes(bytes(img, a, o)) as u64
+        }
+        IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => {
+            u64::from_le_bytes(bytes(img, a, o))
+        }
+        // A STRING's length (string variables are read by `SLd`, never through here).
+        IecType::String(_) => bytes::<1>(img, a, o)[0] as u64,
     }
 }
 
@@ -231,6 +344,14 @@ fn store_slot(img: &mut Image, s: Slot, v: u64) {
 fn store_bit(img: &mut Image, area: u8, off: u32, bit: u8, v: u64) {
     let byte = &mut img.areas[area as usize][off as usize];
     *byte = (*byte & !(1 << bit)) | (((v != 0) as u8) << bit);
+}
+
+/// The `N` cells of a block instance from `at` (verified to lie inside the cells).
+#[inline(always)]
+fn fixed_cells<const N: usize>(c: &mut [u64], at: usize) -> &mut [u64; N] {
+    (&mut c[at..at + N])
+        .try_into()
+        .expect("a block instance lies inside the cells (verified)")
 }
 
 #[inline(always)]
@@ -253,6 +374,18 @@ fn count(c: &[u64], i: u32, signed: bool) -> Result<u64, Fault> {
     }
 }
 
+/// `x` (an unsigned value of `n`'s width) rotated left by `k` modulo the width.
+#[inline(always)]
+fn rotate_left(x: u64, k: u64, n: Norm) -> u64 {
+    let w = n.bits() as u64;
+    let k = k % w;
+    if k == 0 {
+        x
+    } else {
+        n.apply((x << k) | (x >> (w - k)))
+    }
+}
+
 #[inline(always)]
 fn of_f32(v: f32) -> u64 {
     v.to_bits() as u64
@@ -270,6 +403,30 @@ fn age(now: i64, stamp: u64) -> u64 {
 struct Tables<'a> {
     slots: &'a [Box<[Slot]>],
     vars: &'a [Box<[u32]>],
+    cells: &'a [Box<[u32]>],
+    jumps: &'a [JumpTable],
+}
+
+/// The bits a cell holds for `v`: integers sign- or zero-extended to 64 bits (the
+/// interpreter's canonical form), floats as their bit patterns.
+fn canonical_bits(v: Value) -> u64 {
+    match v {
+        Value::Int(_, i) | Value::Time(i) => i as u64,
+        other => other.to_bits(),
+    }
+}
+
+/// A spot check of the verifier's guarantee for debug builds: the cell operands of the
+/// most common instructions (moves and additions) are below `n`.
+fn code_in_range(code: &[Instr], n: usize) -> bool {
+    let ok = |i: u32| (i as usize) < n;
+    code.iter().all(|ins| match *ins {
+        Instr::Mov { d, a } => ok(d) && ok(a),
+        Instr::IAdd { d, a, b, .. } | Instr::FAdd { d, a, b } | Instr::DAdd { d, a, b } => {
+            ok(d) && ok(a) && ok(b)
+        }
+        _ => true,
+    })
 }
 
 /// The interpreter loop. Returns the faulting instruction's index and the reason.
@@ -281,22 +438,30 @@ fn run(
     now: i64,
     abort: &AtomicBool,
 ) -> Result<(), (usize, Fault)> {
-    let (tables, table_vars) = (tables.slots, tables.vars);
+    let (tables, table_vars, ctables, jumps) =
+        (tables.slots, tables.vars, tables.cells, tables.jumps);
     let mut pc = 0usize;
     let mut budget = LOOP_BUDGET;
+    // Cell operands are read and written without a bounds check: the verifier checked
+    // every cell operand of `code` against the number of cells (verify::check), and
+    // `c` holds exactly that many (CompiledProgram::new, and reset copies the same
+    // length back); debug builds spot-check it. Indices computed at run time (ldc,
+    // stc, tables) keep their checks below.
+    debug_assert!(code_in_range(code, c.len()));
     macro_rules! r {
         ($i:expr) => {
-            c[$i as usize]
+            // SAFETY: a verified cell operand (see above).
+            *unsafe { c.get_unchecked_mut($i as usize) }
         };
     }
     macro_rules! fr {
         ($i:expr) => {
-            f32::from_bits(c[$i as usize] as u32)
+            f32::from_bits(r!($i) as u32)
         };
     }
     macro_rules! dr {
         ($i:expr) => {
-            f64::from_bits(c[$i as usize])
+            f64::from_bits(r!($i))
         };
     }
     macro_rules! fail {
@@ -385,6 +550,21 @@ fn run(
                     Err(f) => fail!(f),
                 };
                 r!(d) = if k >= 64 { 0 } else { r!(a) >> k };
+            }
+            Instr::IRol { d, a, b, n, cs } => {
+                let k = match count(c, b, cs) {
+                    Ok(k) => k,
+                    Err(f) => fail!(f),
+                };
+                r!(d) = rotate_left(r!(a), k, n);
+            }
+            Instr::IRor { d, a, b, n, cs } => {
+                let k = match count(c, b, cs) {
+                    Ok(k) => k,
+                    Err(f) => fail!(f),
+                };
+                let w = n.bits() as u64;
+                r!(d) = rotate_left(r!(a), w - k % w, n);
             }
             Instr::IEq { d, a, b } => r!(d) = (r!(a) == r!(b)) as u64,
             Instr::INe { d, a, b } => r!(d) = (r!(a) != r!(b)) as u64,
@@ -493,9 +673,7 @@ fn run(
                 r!(d) = n.apply(val);
             }
 
-            Instr::LdB { d, area, off, bit } => {
-                r!(d) = ((img.areas[area as usize][off as usize] >> bit) & 1) as u64
-            }
+            Instr::LdB { d, area, off, bit } => r!(d) = bit_of(img, area, off, bit),
             Instr::Ld1S { d, area, off } => {
                 r!(d) = i8::from_le_bytes(bytes(img, area, off)) as i64 as u64
             }
@@ -552,6 +730,105 @@ fn run(
                 Ok(k) => c[base as usize + k * stride as usize] = r!(a),
                 Err(f) => fail!(f),
             },
+            Instr::Ton { base } => {
+                let at = base as usize;
+                fb::ton(fixed_cells(c, at), now);
+            }
+            Instr::RTrig { base } => {
+                let at = base as usize;
+                fb::r_trig(fixed_cells(c, at));
+            }
+            Instr::LdBJz {
+                d,
+                area,
+                off,
+                bit,
+                t,
+            } => {
+                let v = bit_of(img, area, off, bit);
+                r!(d) = v;
+                pc = if v == 0 { t as usize } else { pc + 2 };
+                continue;
+            }
+            Instr::Ld4U2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+            } => {
+                r!(d) = u32::from_le_bytes(bytes(img, area, off)) as u64;
+                r!(d2) = u32::from_le_bytes(bytes(img, area, off2)) as u64;
+                pc += 2;
+                continue;
+            }
+            Instr::LdB2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+                bit,
+                bit2,
+            } => {
+                r!(d) = bit_of(img, area, off, bit);
+                r!(d2) = bit_of(img, area, off2, bit2);
+                pc += 2;
+                continue;
+            }
+            Instr::MovStB {
+                d,
+                a,
+                area,
+                off,
+                bit,
+            } => {
+                let v = r!(a);
+                r!(d) = v;
+                store_bit(img, area, off, bit, v);
+                pc += 2;
+                continue;
+            }
+            Instr::StB2 {
+                a,
+                off,
+                a2,
+                off2,
+                area,
+                bit,
+                bit2,
+            } => {
+                store_bit(img, area, off, bit, r!(a));
+                store_bit(img, area, off2, bit2, r!(a2));
+                pc += 2;
+                continue;
+            }
+            Instr::MovRTrig { d, a } => {
+                r!(d) = r!(a);
+                fb::r_trig(fixed_cells(c, d as usize));
+                pc += 2;
+                continue;
+            }
+            Instr::StBJz {
+                a,
+                area,
+                off,
+                bit,
+                t,
+            } => {
+                let v = r!(a);
+                store_bit(img, area, off, bit, v);
+                pc = if v == 0 { t as usize } else { pc + 2 };
+                continue;
+            }
+            Instr::JzJnz { c: x, c2, t } => {
+                pc = if r!(x) == 0 || r!(c2) != 0 {
+                    t as usize
+                } else {
+                    pc + 2
+                };
+                continue;
+            }
             Instr::Fb { kind, base } => {
                 let at = base as usize;
                 fb::exec(kind, &mut c[at..at + kind.size()], now);
@@ -569,8 +846,179 @@ fn run(
                 }
                 Err(f) => fail!(f),
             },
+            Instr::FbT { kind, t, i } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => {
+                        let at = tab[k] as usize;
+                        fb::exec(kind, &mut c[at..at + FbKind::size(kind)], now);
+                    }
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::Chk { i, n, m } => {
+                if let Err(Fault::Index { index, len }) = index(c, i, n) {
+                    fail!(Fault::Check { index, len, m });
+                }
+            }
+            Instr::LdT { d, t, i } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => r!(d) = c[tab[k] as usize],
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::StT { t, i, a } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => c[tab[k] as usize] = r!(a),
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SMov { d, s, cap } => {
+                let t = text::get(c, s as usize);
+                text::put(c, d as usize, cap, t.as_bytes());
+            }
+            Instr::SCat { d, a, b, cap } => {
+                let mut t = text::get(c, a as usize);
+                t.append(text::get(c, b as usize).as_bytes());
+                text::put(c, d as usize, cap, t.as_bytes());
+            }
+            Instr::SLen { d, s } => r!(d) = text::get(c, s as usize).as_bytes().len() as u64,
+            Instr::SLeft { d, s, n, cap } => {
+                let t = text::get(c, s as usize);
+                let n = r!(n) as i64;
+                text::put(c, d as usize, cap, text::left(t.as_bytes(), n));
+            }
+            Instr::SRight { d, s, n, cap } => {
+                let t = text::get(c, s as usize);
+                let n = r!(n) as i64;
+                text::put(c, d as usize, cap, text::right(t.as_bytes(), n));
+            }
+            Instr::SMid { d, s, l, p, cap } => {
+                let t = text::get(c, s as usize);
+                let (l, p) = (r!(l) as i64, r!(p) as i64);
+                text::put(c, d as usize, cap, text::mid(t.as_bytes(), l, p));
+            }
+            Instr::SFind { d, a, b } => {
+                let (x, y) = (text::get(c, a as usize), text::get(c, b as usize));
+                r!(d) = text::find(x.as_bytes(), y.as_bytes()) as u64;
+            }
+            Instr::SCmp { d, a, b, k } => {
+                let (x, y) = (text::get(c, a as usize), text::get(c, b as usize));
+                let o = x.as_bytes().cmp(y.as_bytes());
+                r!(d) = match k {
+                    0 => o.is_eq(),
+                    1 => o.is_ne(),
+                    2 => o.is_lt(),
+                    3 => o.is_le(),
+                    4 => o.is_gt(),
+                    _ => o.is_ge(),
+                } as u64;
+            }
+            Instr::SLd { d, cap, s } => text::put(c, d as usize, cap, img.text(s)),
+            Instr::SSt { a, s } => img.set_text(s, text::get(c, a as usize).as_bytes()),
+            Instr::SLdX { d, cap, t, i } => {
+                let tab = &tables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => text::put(c, d as usize, cap, img.text(tab[k])),
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SStX { t, i, a } => {
+                let tab = &tables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => img.set_text(tab[k], text::get(c, a as usize).as_bytes()),
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SLdC {
+                d,
+                cap,
+                base,
+                stride,
+                len,
+                i,
+            } => match index(c, i, len) {
+                Ok(k) => {
+                    let t = text::get(c, base as usize + k * stride as usize);
+                    text::put(c, d as usize, cap, t.as_bytes());
+                }
+                Err(f) => fail!(f),
+            },
+            Instr::SStC {
+                a,
+                ecap,
+                base,
+                stride,
+                len,
+                i,
+            } => match index(c, i, len) {
+                Ok(k) => {
+                    let t = text::get(c, a as usize);
+                    text::put(c, base as usize + k * stride as usize, ecap, t.as_bytes());
+                }
+                Err(f) => fail!(f),
+            },
+            Instr::SLdT { d, cap, t, i } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => {
+                        let t = text::get(c, tab[k] as usize);
+                        text::put(c, d as usize, cap, t.as_bytes());
+                    }
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SStT { t, ecap, i, a } => {
+                let tab = &ctables[t as usize];
+                match index(c, i, tab.len() as u32) {
+                    Ok(k) => {
+                        let t = text::get(c, a as usize);
+                        text::put(c, tab[k] as usize, ecap, t.as_bytes());
+                    }
+                    Err(f) => fail!(f),
+                }
+            }
+            Instr::SToI { d, s, n } => {
+                r!(d) = n.apply(text::parse_int(text::get(c, s as usize).as_bytes()))
+            }
+            Instr::SToF { d, s, single } => {
+                let x = text::parse_float(text::get(c, s as usize).as_bytes());
+                r!(d) = if single {
+                    of_f32(x as f32)
+                } else {
+                    x.to_bits()
+                };
+            }
+            Instr::ToS { d, s, cap, from } => {
+                let v = r!(s);
+                let t = match from {
+                    TextOf::Bool => text::format_bool(v != 0),
+                    TextOf::Signed => text::format_int(v, true),
+                    TextOf::Unsigned => text::format_int(v, false),
+                    TextOf::Real => text::format_float(f32::from_bits(v as u32) as f64, true),
+                    TextOf::Lreal => text::format_float(f64::from_bits(v), false),
+                };
+                text::put(c, d as usize, cap, t.as_bytes());
+            }
             Instr::Jmp { t } => {
                 pc = t as usize;
+                continue;
+            }
+            Instr::JTab { x, t } => {
+                let jt = &jumps[t as usize];
+                let v = if jt.signed {
+                    r!(x) as i64 as i128
+                } else {
+                    r!(x) as i128
+                };
+                let k = v - jt.lo as i128;
+                pc = if (0..jt.targets.len() as i128).contains(&k) {
+                    jt.targets[k as usize]
+                } else {
+                    jt.default
+                } as usize;
                 continue;
             }
             Instr::Jz { c: cond, t } => {

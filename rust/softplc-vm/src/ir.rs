@@ -10,12 +10,15 @@
 //! | `source` | source file, for messages |
 //! | `vars` | `[[engine_name, TYPE], ...]`: process-image variables the code uses |
 //! | `tables` | `[[var_index, ...], ...]`: arrays of image variables (one type each) |
-//! | `cells` | `[[TYPE, initial], ...]`: the program's own typed memory |
+//! | `cells` | `[[TYPE, initial], ...]`: the program's own typed memory (a `STRING(n)` cell holds the length and initial text; the `STRDATA` cells after it its bytes, eight a cell) |
 //! | `code` | `[[op, [operand, ...]], ...]`: instructions, operands are integers |
 //! | `lines` | source line of each instruction (0 = unknown) |
 //! | `files` | optional: source files, when code comes from more than `source` |
 //! | `file_of` | optional: index into `files` of each instruction's line |
-//! | `messages` | texts for `trap` |
+//! | `messages` | texts for `trap` and `chk`, and names of indexed arrays |
+//! | `ctables` | optional: `[[cell, ...], ...]`: cell tables (cells, or block instances) |
+//! | `index_names` | optional: `[[instruction, message], ...]`: the array an indexed instruction reads, for its fault |
+//! | `symbols` | optional: `[[path, TYPE, role, cell], ...]`: the stateful cells (block instance fields) |
 //!
 //! Nothing here is trusted: [`crate::verify`] checks every index and type before a
 //! program is built from it.
@@ -25,10 +28,10 @@ use serde::{Deserialize, Serialize};
 /// The format tag in every document.
 pub const FORMAT: &str = "softplc-ir";
 /// The version this crate reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// An initial value as written in the document.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Init {
     /// `true` / `false`.
@@ -39,6 +42,8 @@ pub enum Init {
     UInt(u64),
     /// A float.
     Float(f64),
+    /// The text of a STRING (single-byte characters, code points 0..=255).
+    Text(String),
 }
 
 /// The whole document.
@@ -72,9 +77,22 @@ pub struct Document {
     /// Per instruction, the index into `files` of its line (empty with `files`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_of: Vec<u32>,
-    /// Messages for `trap`.
+    /// Messages for `trap` and `chk`, and array names.
     #[serde(default)]
     pub messages: Vec<String>,
+    /// Cell tables: each an array of cell indices (`ldt`/`stt`) or block instance
+    /// bases (`fbt`), indexed at run time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ctables: Vec<Vec<u32>>,
+    /// `(instruction, message)`: the name of the array an indexed instruction reads or
+    /// writes, for the message of an index fault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_names: Vec<(u32, u32)>,
+    /// The symbol table: `(path, type, role, cell)` of every cell that holds state
+    /// across scans (the fields of block instances), role `input`, `output` or
+    /// `internal`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<(String, String, String, u32)>,
 }
 
 impl Document {
@@ -93,6 +111,9 @@ impl Document {
             files: Vec::new(),
             file_of: Vec::new(),
             messages: Vec::new(),
+            ctables: Vec::new(),
+            index_names: Vec::new(),
+            symbols: Vec::new(),
         }
     }
 

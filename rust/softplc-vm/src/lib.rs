@@ -14,6 +14,8 @@ pub mod instr;
 pub mod interp;
 pub mod ir;
 pub mod num;
+pub mod ops;
+pub mod text;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use softplc_core::{Area, ConfigError, IecType, Layout, Program, Slot, VarId};
 
 pub use interp::CompiledProgram;
 pub use ir::Document;
+pub use verify::CellSymbol;
 
 /// Verifies the serialized form `ir` and binds its variables (full engine names) to
 /// the slots of `layout`. Errors name the program and what is wrong.
@@ -62,9 +65,14 @@ pub fn load_document(doc: &Document, layout: &Layout) -> Result<CompiledProgram,
 /// number of instructions and cells.
 pub fn verify_bytes(ir: &[u8]) -> Result<(usize, usize), ConfigError> {
     let doc = Document::decode(ir).map_err(ConfigError::new)?;
-    // Variables get private, non-overlapping slots in the memory area (and their IR
-    // index as layout index): enough to check types and indices; the real areas are
-    // checked when the program is loaded.
+    let checked = check_standalone(&doc)?;
+    Ok((checked.code.len(), checked.init.len()))
+}
+
+/// Verifies a decoded document without an engine: its variables are bound to private
+/// slots of the memory area (enough to check types and indices; the real areas are
+/// checked when the program is loaded).
+pub fn check_standalone(doc: &Document) -> Result<verify::Checked, ConfigError> {
     let mut offset = 0u32;
     let mut bind = |i: usize, _: &str, ty: IecType| -> Result<(Slot, VarId), String> {
         let s = Slot {
@@ -79,9 +87,8 @@ pub fn verify_bytes(ir: &[u8]) -> Result<(usize, usize), ConfigError> {
         let id = u32::try_from(i).map_err(|_| "too many variables".to_string())?;
         Ok((s, VarId(id)))
     };
-    let checked = verify::check(&doc, &mut bind)
-        .map_err(|e| ConfigError::new(format!("program {:?}: {e}", doc.program)))?;
-    Ok((checked.code.len(), checked.init.len()))
+    verify::check(doc, &mut bind)
+        .map_err(|e| ConfigError::new(format!("program {:?}: {e}", doc.program)))
 }
 
 /// One block's layout for [`fb_layouts`]: name and `(field, type, role)` rows.

@@ -14,7 +14,8 @@ use softplc_core::IecType;
 /// How to bring a 64-bit result back into the range of an integer type (wrap-around).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Norm {
-    shift: u32,
+    // 64 minus the width; a u8 keeps the instructions that carry a Norm small.
+    shift: u8,
     signed: bool,
 }
 
@@ -23,7 +24,7 @@ impl Norm {
     pub fn of(ty: IecType) -> Option<Norm> {
         let (bits, signed) = int_bits(ty)?;
         Some(Norm {
-            shift: 64 - bits,
+            shift: (64 - bits) as u8,
             signed,
         })
     }
@@ -47,21 +48,22 @@ impl Norm {
     /// Width in bits.
     #[inline(always)]
     pub fn bits(self) -> u32 {
-        64 - self.shift
+        64 - self.shift as u32
     }
 }
 
-/// Width and signedness of an integer type; TIME counts as a signed 64-bit integer.
+/// Width and signedness of an integer type; TIME counts as a signed 64-bit integer and
+/// a bit string (BYTE ... LWORD) as an unsigned integer of its width.
 pub fn int_bits(ty: IecType) -> Option<(u32, bool)> {
     Some(match ty {
         IecType::Sint => (8, true),
         IecType::Int => (16, true),
         IecType::Dint => (32, true),
         IecType::Lint | IecType::Time => (64, true),
-        IecType::Usint => (8, false),
-        IecType::Uint => (16, false),
-        IecType::Udint => (32, false),
-        IecType::Ulint => (64, false),
+        IecType::Usint | IecType::Byte => (8, false),
+        IecType::Uint | IecType::Word => (16, false),
+        IecType::Udint | IecType::Dword => (32, false),
+        IecType::Ulint | IecType::Lword => (64, false),
         _ => return None,
     })
 }
@@ -85,7 +87,7 @@ pub fn f64_to_int(x: f64, ty: IecType) -> u64 {
     let r = x.round_ties_even();
     match ty {
         IecType::Lint | IecType::Time => (r as i64) as u64,
-        IecType::Ulint => r as u64,
+        IecType::Ulint | IecType::Lword => r as u64,
         _ => {
             let (bits, signed) = int_bits(ty).unwrap_or((64, true));
             if signed {
@@ -144,6 +146,20 @@ pub enum MathFn {
 }
 
 impl MathFn {
+    /// Every math function, in a fixed order.
+    pub const ALL: [MathFn; 10] = [
+        MathFn::Sqrt,
+        MathFn::Sin,
+        MathFn::Cos,
+        MathFn::Tan,
+        MathFn::Asin,
+        MathFn::Acos,
+        MathFn::Atan,
+        MathFn::Exp,
+        MathFn::Ln,
+        MathFn::Log,
+    ];
+
     /// Parses the IR name (`sqrt`, `sin`, ...).
     pub fn from_name(name: &str) -> Option<MathFn> {
         Some(match name {

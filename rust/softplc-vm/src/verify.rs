@@ -24,9 +24,11 @@ use std::collections::HashSet;
 use softplc_core::{Area, IecType, Slot, VarId};
 
 use crate::fb::FbKind;
-use crate::instr::Instr;
+use crate::fb::Role;
+use crate::instr::{Instr, TextOf};
 use crate::ir::{Document, Init};
 use crate::num::{int_bits, is_float, is_int, MathFn, Norm};
+use crate::ops::{self, Operand};
 
 /// Most instructions one program may have.
 ///
@@ -59,6 +61,35 @@ enum RunOf {
     Block(FbKind),
 }
 
+/// A cell that holds state across scans (a field of a block instance), from the
+/// program's symbol table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellSymbol {
+    /// Instance path: program, block, field (`mixer.step_timer.ET`,
+    /// `tracker.gates[2].Q`).
+    pub path: String,
+    /// IEC type of the cell.
+    pub ty: IecType,
+    /// What the field is for in its block.
+    pub role: Role,
+    /// Index of the cell.
+    pub cell: u32,
+}
+
+/// A jump table (`jtab`): the targets of the values `lo .. lo + n`, and where every
+/// other value goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JumpTable {
+    /// The value of the first target.
+    pub lo: i64,
+    /// True when the selecting cell holds a signed type.
+    pub signed: bool,
+    /// Target of value `lo + k` at index `k`.
+    pub targets: Vec<u32>,
+    /// Target of every other value.
+    pub default: u32,
+}
+
 /// A verified program, ready for the interpreter.
 #[derive(Clone, Debug)]
 pub struct Checked {
@@ -82,8 +113,17 @@ pub struct Checked {
     pub files: Vec<String>,
     /// Per instruction, its index into `files` (empty with `files`).
     pub file_of: Vec<u32>,
-    /// Trap messages.
+    /// Trap messages and array names.
     pub messages: Vec<String>,
+    /// Cell tables (cells, or block instance bases).
+    pub ctables: Vec<Vec<u32>>,
+    /// `(instruction, message)` sorted by instruction: the array each indexed
+    /// instruction reads or writes.
+    pub index_names: Vec<(u32, u32)>,
+    /// The stateful cells.
+    pub symbols: Vec<CellSymbol>,
+    /// The jump tables of `jtab` instructions.
+    pub jump_tables: Vec<JumpTable>,
     /// Bytes each image area must have (input, output, memory).
     pub need: [usize; 3],
     /// Entries the image's per-variable quality and stamp vectors must have (one more
@@ -95,31 +135,93 @@ pub struct Checked {
 /// layout (which selects its entry in [`softplc_core::Image`]'s quality and stamps).
 pub type Binder<'a> = dyn FnMut(usize, &str, IecType) -> Result<(Slot, VarId), String> + 'a;
 
+/// The type of the cells that hold a STRING's bytes after its header cell (eight bytes a
+/// cell): `STRDATA` in the document. It is no IEC type: no operation but the string ones
+/// reads or writes these cells.
+pub const STRING_DATA: IecType = IecType::String(0);
+
 fn parse_type(name: &str) -> Option<IecType> {
+    if name == "STRDATA" {
+        return Some(STRING_DATA);
+    }
     IecType::from_name(name)
 }
 
-fn init_bits(ty: IecType, init: Init) -> Result<u64, String> {
+/// Number of data cells after the header of a STRING of capacity `cap`.
+pub fn string_cells(cap: u8) -> usize {
+    (cap as usize).div_ceil(8)
+}
+
+/// Checks that every STRING header is followed by exactly its data cells and every
+/// data cell belongs to a header, and puts each header's initial text into them.
+fn check_strings(doc: &Document, types: &[IecType], init: &mut [u64]) -> Result<(), String> {
+    let mut i = 0;
+    while i < types.len() {
+        match types[i] {
+            IecType::String(0) => {
+                return Err(format!("cell {i}: STRDATA outside a STRING's cells"));
+            }
+            IecType::String(cap) => {
+                let k = string_cells(cap);
+                if i + k >= types.len() || types[i + 1..=i + k].iter().any(|t| *t != STRING_DATA) {
+                    return Err(format!(
+                        "cell {i}: a STRING({cap}) is followed by {k} STRDATA cells"
+                    ));
+                }
+                let text = match &doc.cells[i].1 {
+                    Init::Text(t) => t.as_str(),
+                    Init::Int(0) => "",
+                    other => return Err(format!("cell {i}: initial value {other:?} is not text")),
+                };
+                let mut bytes = Vec::with_capacity(text.len());
+                for ch in text.chars() {
+                    let b = u8::try_from(ch as u32).map_err(|_| {
+                        format!("cell {i}: {ch:?} is not a single-byte (Latin-1) character")
+                    })?;
+                    bytes.push(b);
+                }
+                if bytes.len() > cap as usize {
+                    return Err(format!(
+                        "cell {i}: initial text of {} characters for a STRING({cap})",
+                        bytes.len()
+                    ));
+                }
+                init[i] = bytes.len() as u64;
+                for (n, b) in bytes.iter().enumerate() {
+                    init[i + 1 + n / 8] |= (*b as u64) << (8 * (n % 8));
+                }
+                i += k + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+fn init_bits(ty: IecType, init: &Init) -> Result<u64, String> {
     let bad = || format!("initial value {init:?} does not fit {ty}");
+    if let IecType::String(_) = ty {
+        return Ok(0); // set by check_strings
+    }
     Ok(match ty {
-        IecType::Bool => match init {
+        IecType::Bool => match *init {
             Init::Bool(b) => b as u64,
             Init::Int(0) => 0,
             Init::Int(1) => 1,
             _ => return Err(bad()),
         },
-        IecType::Real => match init {
+        IecType::Real => match *init {
             Init::Float(f) => (f as f32).to_bits() as u64,
             Init::Int(v) => (v as f64 as f32).to_bits() as u64,
             _ => return Err(bad()),
         },
-        IecType::Lreal => match init {
+        IecType::Lreal => match *init {
             Init::Float(f) => f.to_bits(),
             Init::Int(v) => (v as f64).to_bits(),
             _ => return Err(bad()),
         },
         _ => {
-            let v: i128 = match init {
+            let v: i128 = match *init {
                 Init::Int(v) => v as i128,
                 Init::UInt(v) => v as i128,
                 _ => return Err(bad()),
@@ -144,6 +246,10 @@ struct Lowerer<'d> {
     runs_checked: RefCell<HashSet<(i64, i64, i64, RunOf)>>,
     /// Element checks left of [`MAX_INDEXED_CHECKS`].
     checks_left: Cell<u64>,
+    /// Cell tables already checked, per element kind.
+    ctables_checked: RefCell<HashSet<(i64, RunOf)>>,
+    /// Jump tables of the `jtab` instructions lowered so far.
+    jump_tables: RefCell<Vec<JumpTable>>,
 }
 
 impl Lowerer<'_> {
@@ -164,7 +270,49 @@ impl Lowerer<'_> {
                 self.types.len()
             )));
         }
-        Ok((v as u32, self.types[v as usize]))
+        let ty = self.types[v as usize];
+        if let IecType::String(_) = ty {
+            return Err(self.err(format!(
+                "cell {v} is {} (only string operations use a STRING's cells)",
+                ty.full_name()
+            )));
+        }
+        Ok((v as u32, ty))
+    }
+
+    /// The header cell `v` of a STRING, and its capacity.
+    fn string(&self, v: i64) -> Result<(u32, u8), String> {
+        match usize::try_from(v).ok().and_then(|i| self.types.get(i)) {
+            Some(IecType::String(cap)) if *cap > 0 => Ok((v as u32, *cap)),
+            Some(t) => Err(self.err(format!("cell {v} is {}, expected a STRING", t.full_name()))),
+            None => Err(self.err(format!(
+                "cell {v} does not exist (the program has {} cells)",
+                self.types.len()
+            ))),
+        }
+    }
+
+    /// A LINT cell (the counts and positions of the string functions).
+    fn lint(&self, v: i64) -> Result<u32, String> {
+        Ok(self.want(v, |t| t == IecType::Lint, "LINT")?.0)
+    }
+
+    /// The STRING variable `v` and its capacity.
+    fn string_var(&self, v: i64) -> Result<(Slot, u8), String> {
+        let s = self.var(v)?;
+        match s.ty {
+            IecType::String(cap) => Ok((s, cap)),
+            t => Err(self.err(format!("variable {v} is {t}, expected a STRING"))),
+        }
+    }
+
+    /// Image table `v` of STRING variables, and their capacity.
+    fn string_table(&self, v: i64) -> Result<(u32, u8), String> {
+        let (t, ty) = self.table(v)?;
+        match ty {
+            IecType::String(cap) => Ok((t, cap)),
+            ty => Err(self.err(format!("table {t} holds {ty}, expected STRINGs"))),
+        }
     }
 
     fn want(
@@ -287,6 +435,40 @@ impl Lowerer<'_> {
         Ok((b32, s32, l32))
     }
 
+    fn message(&self, v: i64) -> Result<u32, String> {
+        if v < 0 || v as usize >= self.doc.messages.len() {
+            return Err(self.err(format!("message {v} does not exist")));
+        }
+        Ok(v as u32)
+    }
+
+    /// Checks that every entry of cell table `v` is a cell of the element kind `of`
+    /// (each table is checked once per kind: its size is bounded by the document).
+    fn ctable(&self, v: i64, of: RunOf) -> Result<u32, String> {
+        let tab = usize::try_from(v)
+            .ok()
+            .and_then(|i| self.doc.ctables.get(i))
+            .ok_or_else(|| self.err(format!("cell table {v} does not exist")))?;
+        if self.ctables_checked.borrow().contains(&(v, of)) {
+            return Ok(v as u32);
+        }
+        for &at in tab {
+            let bad = match of {
+                RunOf::Cells(ty) => match self.types.get(at as usize) {
+                    Some(&t) if t == ty => None,
+                    Some(&t) => Some(format!("cell table {v}: cell {at} is {t}, expected {ty}")),
+                    None => Some(format!("cell table {v}: cell {at} does not exist")),
+                },
+                RunOf::Block(kind) => self.fb_at(kind, at as usize),
+            };
+            if let Some(m) = bad {
+                return Err(self.err(m));
+            }
+        }
+        self.ctables_checked.borrow_mut().insert((v, of));
+        Ok(v as u32)
+    }
+
     fn fb_at(&self, kind: FbKind, at: usize) -> Option<String> {
         for (k, f) in kind.fields().iter().enumerate() {
             match self.types.get(at + k) {
@@ -312,17 +494,19 @@ impl Lowerer<'_> {
     }
 
     fn lower(&mut self, op: &str, a: &[i64]) -> Result<Instr, String> {
-        let arity = |n: usize| -> Result<(), String> {
-            if a.len() != n {
-                Err(self.err(format!("expected {n} operands, got {}", a.len())))
-            } else {
-                Ok(())
-            }
-        };
-        let numeric = |t: IecType| is_int(t) || is_float(t);
+        // Operand counts come from the one operation table (`crate::ops`).
+        let kinds = ops::spec(op).ok_or_else(|| self.err(format!("unknown operation {op:?}")))?;
+        let rest = kinds.last() == Some(&Operand::Rest);
+        let n = kinds.len() - rest as usize;
+        if a.len() < n || (!rest && a.len() != n) {
+            return Err(self.err(format!(
+                "expected {}{n} operands, got {}",
+                if rest { "at least " } else { "" },
+                a.len()
+            )));
+        }
         let plain_int = |t: IecType| is_int(t) && t != IecType::Time;
         if let Some(f) = MathFn::from_name(op) {
-            arity(2)?;
             let (c, ty) = self.same(a)?;
             return match ty {
                 IecType::Real => Ok(Instr::FMath {
@@ -339,15 +523,24 @@ impl Lowerer<'_> {
             };
         }
         if let Some(name) = op.strip_prefix("fb.") {
-            arity(1)?;
             let kind = FbKind::from_name(name)
                 .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
             let (base, _, _) =
                 self.run_of_cells(a[0], 1, 1, RunOf::Block(kind), |at| self.fb_at(kind, at))?;
-            return Ok(Instr::Fb { kind, base });
+            return Ok(match kind {
+                FbKind::Ton => Instr::Ton { base },
+                FbKind::RTrig => Instr::RTrig { base },
+                _ => Instr::Fb { kind, base },
+            });
+        }
+        if let Some(name) = op.strip_prefix("fbt.") {
+            let kind = FbKind::from_name(name)
+                .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
+            let t = self.ctable(a[0], RunOf::Block(kind))?;
+            let (i, _) = self.want(a[1], plain_int, "an integer index")?;
+            return Ok(Instr::FbT { kind, t, i });
         }
         if let Some(name) = op.strip_prefix("fbx.") {
-            arity(4)?;
             let kind = FbKind::from_name(name)
                 .ok_or_else(|| self.err(format!("unknown function block {name:?}")))?;
             if a[1] < kind.size() as i64 {
@@ -373,18 +566,15 @@ impl Lowerer<'_> {
         }
         Ok(match op {
             "mov" => {
-                arity(2)?;
                 let (c, _) = self.same(a)?;
                 Instr::Mov { d: c[0], a: c[1] }
             }
             "conv" => {
-                arity(2)?;
                 let (d, to) = self.cell(a[0])?;
                 let (s, from) = self.cell(a[1])?;
                 self.conv(d, to, s, from)?
             }
             "add" | "sub" | "mul" | "div" | "mod" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x, y) = (c[0], c[1], c[2]);
                 if let Some(n) = Norm::of(ty) {
@@ -419,7 +609,6 @@ impl Lowerer<'_> {
                 }
             }
             "trunc" => {
-                arity(2)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Lint, "LINT")?;
                 let (x, xt) = self.want(a[1], is_float, "REAL or LREAL")?;
                 if xt == IecType::Real {
@@ -429,7 +618,6 @@ impl Lowerer<'_> {
                 }
             }
             "floordiv" | "floormod" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 if ty != IecType::Lint {
                     return Err(self.err(format!("{op} is for untyped integers (LINT), got {ty}")));
@@ -449,7 +637,6 @@ impl Lowerer<'_> {
                 }
             }
             "neg" | "abs" => {
-                arity(2)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x) = (c[0], c[1]);
                 match (op, ty) {
@@ -471,7 +658,6 @@ impl Lowerer<'_> {
                 }
             }
             "and" | "or" | "xor" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x, y) = (c[0], c[1], c[2]);
                 match (op, ty) {
@@ -485,7 +671,6 @@ impl Lowerer<'_> {
                 }
             }
             "not" => {
-                arity(2)?;
                 let (c, ty) = self.same(a)?;
                 match ty {
                     IecType::Bool => Instr::BNot { d: c[0], a: c[1] },
@@ -498,7 +683,6 @@ impl Lowerer<'_> {
                 }
             }
             "shl" | "shr" => {
-                arity(3)?;
                 let (c, ty) = self.same(&a[..2])?;
                 if !plain_int(ty) {
                     return Err(self.err(format!("{op} needs an integer, got {ty}")));
@@ -528,8 +712,32 @@ impl Lowerer<'_> {
                     },
                 }
             }
+            "rol" | "ror" => {
+                let (c, ty) = self.same(&a[..2])?;
+                let n = Norm::of(ty)
+                    .filter(|n| !n.signed())
+                    .ok_or_else(|| self.err(format!("{op} needs a bit string, got {ty}")))?;
+                let (b, bt) = self.want(a[2], plain_int, "an integer rotate count")?;
+                let cs = int_bits(bt).map(|(_, s)| s).unwrap_or(false);
+                if op == "rol" {
+                    Instr::IRol {
+                        d: c[0],
+                        a: c[1],
+                        b,
+                        n,
+                        cs,
+                    }
+                } else {
+                    Instr::IRor {
+                        d: c[0],
+                        a: c[1],
+                        b,
+                        n,
+                        cs,
+                    }
+                }
+            }
             "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
-                arity(3)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
                 let (c, ty) = self.same(&a[1..])?;
                 let (x, y) = (c[0], c[1]);
@@ -569,7 +777,6 @@ impl Lowerer<'_> {
                 }
             }
             "min" | "max" => {
-                arity(3)?;
                 let (c, ty) = self.same(a)?;
                 let (d, x, y) = (c[0], c[1], c[2]);
                 let min = op == "min";
@@ -588,7 +795,6 @@ impl Lowerer<'_> {
                 }
             }
             "sel" => {
-                arity(4)?;
                 let (g, _) = self.want(a[1], |t| t == IecType::Bool, "BOOL")?;
                 let (c, _) = self.same(&[a[0], a[2], a[3]])?;
                 Instr::Sel {
@@ -599,7 +805,6 @@ impl Lowerer<'_> {
                 }
             }
             "getbit" => {
-                arity(3)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
                 let (x, xt) = self.want(a[1], plain_int, "an integer")?;
                 let (k, kt) = self.want(a[2], plain_int, "an integer bit number")?;
@@ -608,7 +813,6 @@ impl Lowerer<'_> {
                 Instr::GetBit { d, x, k, bits, cs }
             }
             "setbit" => {
-                arity(4)?;
                 let (c, ty) = self.same(&a[..2])?;
                 if !plain_int(ty) {
                     return Err(self.err(format!("setbit needs an integer, got {ty}")));
@@ -626,7 +830,6 @@ impl Lowerer<'_> {
                 }
             }
             "ld" => {
-                arity(2)?;
                 let (d, ty) = self.cell(a[0])?;
                 let s = self.var(a[1])?;
                 if s.ty != ty {
@@ -637,7 +840,6 @@ impl Lowerer<'_> {
                 load_instr(d, s)
             }
             "st" => {
-                arity(2)?;
                 let s = self.var(a[0])?;
                 let (c, ty) = self.cell(a[1])?;
                 if s.ty != ty {
@@ -652,7 +854,6 @@ impl Lowerer<'_> {
                 store_instr(c, s)
             }
             "ldx" => {
-                arity(3)?;
                 let (d, ty) = self.cell(a[0])?;
                 let (t, tt) = self.table(a[1])?;
                 if tt != ty {
@@ -662,7 +863,6 @@ impl Lowerer<'_> {
                 Instr::LdX { d, t, i }
             }
             "stx" => {
-                arity(3)?;
                 let (t, tt) = self.table(a[0])?;
                 let (i, _) = self.want(a[1], plain_int, "an integer index")?;
                 let (c, ty) = self.cell(a[2])?;
@@ -678,7 +878,6 @@ impl Lowerer<'_> {
                 Instr::StX { t, i, a: c }
             }
             "ldc" | "stc" => {
-                arity(5)?;
                 let (v, ty) = if op == "ldc" {
                     self.cell(a[0])?
                 } else {
@@ -717,14 +916,10 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            "jmp" => {
-                arity(1)?;
-                Instr::Jmp {
-                    t: self.target(a[0], false)?,
-                }
-            }
+            "jmp" => Instr::Jmp {
+                t: self.target(a[0], false)?,
+            },
             "jz" | "jnz" => {
-                arity(2)?;
                 let (c, _) = self.want(a[0], |t| t == IecType::Bool, "BOOL")?;
                 let t = self.target(a[1], false)?;
                 if op == "jz" {
@@ -733,14 +928,39 @@ impl Lowerer<'_> {
                     Instr::Jnz { c, t }
                 }
             }
-            "loop" => {
-                arity(1)?;
-                Instr::Loop {
-                    t: self.target(a[0], true)?,
+            "jtab" => {
+                let (x, ty) = self.want(a[0], plain_int, "an integer")?;
+                if a.len() < 4 {
+                    return Err(self.err("a jump table needs at least one target and a default"));
+                }
+                let targets = a[2..a.len() - 1]
+                    .iter()
+                    .map(|&t| self.target(t, false))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let default = self.target(a[a.len() - 1], false)?;
+                let signed = int_bits(ty).is_some_and(|(_, s)| s);
+                if !signed && a[1] < 0 {
+                    return Err(self.err(format!(
+                        "jump table from {} on unsigned {ty}: no value is below 0",
+                        a[1]
+                    )));
+                }
+                let mut tables = self.jump_tables.borrow_mut();
+                tables.push(JumpTable {
+                    lo: a[1],
+                    signed,
+                    targets,
+                    default,
+                });
+                Instr::JTab {
+                    x,
+                    t: (tables.len() - 1) as u32,
                 }
             }
+            "loop" => Instr::Loop {
+                t: self.target(a[0], true)?,
+            },
             "quality" | "age" => {
-                arity(2)?;
                 let (d, v) = (self.quality_dest(op, a[0])?, self.var_id(a[1])?);
                 if op == "quality" {
                     Instr::Quality { d, v }
@@ -749,7 +969,6 @@ impl Lowerer<'_> {
                 }
             }
             "qualityx" | "agex" => {
-                arity(3)?;
                 let d = self.quality_dest(op, a[0])?;
                 let (t, _) = self.table(a[1])?;
                 let (i, _) = self.want(a[2], plain_int, "an integer index")?;
@@ -760,19 +979,248 @@ impl Lowerer<'_> {
                 }
             }
             "now" => {
-                arity(1)?;
                 let (d, _) = self.want(a[0], |t| t == IecType::Time, "TIME")?;
                 Instr::Now { d }
             }
-            "trap" => {
-                arity(1)?;
-                if a[0] < 0 || a[0] as usize >= self.doc.messages.len() {
-                    return Err(self.err(format!("message {} does not exist", a[0])));
+            "trap" => Instr::Trap {
+                m: self.message(a[0])?,
+            },
+            "chk" => {
+                let (i, _) = self.want(a[0], plain_int, "an integer index")?;
+                let n = u32::try_from(a[1])
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| self.err(format!("length {} must be 1..2^32", a[1])))?;
+                Instr::Chk {
+                    i,
+                    n,
+                    m: self.message(a[2])?,
                 }
-                Instr::Trap { m: a[0] as u32 }
+            }
+            "ldt" => {
+                let (d, ty) = self.cell(a[0])?;
+                let t = self.ctable(a[1], RunOf::Cells(ty))?;
+                let (i, _) = self.want(a[2], plain_int, "an integer index")?;
+                Instr::LdT { d, t, i }
+            }
+            "stt" => {
+                let (c, ty) = self.cell(a[2])?;
+                let t = self.ctable(a[0], RunOf::Cells(ty))?;
+                let (i, _) = self.want(a[1], plain_int, "an integer index")?;
+                Instr::StT { t, i, a: c }
+            }
+            "smov" => {
+                let (d, cap) = self.string(a[0])?;
+                Instr::SMov {
+                    d,
+                    s: self.string(a[1])?.0,
+                    cap,
+                }
+            }
+            "scat" => {
+                let (d, cap) = self.string(a[0])?;
+                Instr::SCat {
+                    d,
+                    a: self.string(a[1])?.0,
+                    b: self.string(a[2])?.0,
+                    cap,
+                }
+            }
+            "slen" => Instr::SLen {
+                d: self.want(a[0], |t| t == IecType::Int, "INT")?.0,
+                s: self.string(a[1])?.0,
+            },
+            "sleft" | "sright" => {
+                let (d, cap) = self.string(a[0])?;
+                let (s, n) = (self.string(a[1])?.0, self.lint(a[2])?);
+                if op == "sleft" {
+                    Instr::SLeft { d, s, n, cap }
+                } else {
+                    Instr::SRight { d, s, n, cap }
+                }
+            }
+            "smid" => {
+                let (d, cap) = self.string(a[0])?;
+                Instr::SMid {
+                    d,
+                    s: self.string(a[1])?.0,
+                    l: self.lint(a[2])?,
+                    p: self.lint(a[3])?,
+                    cap,
+                }
+            }
+            "sfind" => Instr::SFind {
+                d: self.want(a[0], |t| t == IecType::Int, "INT")?.0,
+                a: self.string(a[1])?.0,
+                b: self.string(a[2])?.0,
+            },
+            "scmp" => {
+                let k = u8::try_from(a[3])
+                    .ok()
+                    .filter(|k| *k <= 5)
+                    .ok_or_else(|| self.err(format!("comparison {} is not 0..5", a[3])))?;
+                Instr::SCmp {
+                    d: self.want(a[0], |t| t == IecType::Bool, "BOOL")?.0,
+                    a: self.string(a[1])?.0,
+                    b: self.string(a[2])?.0,
+                    k,
+                }
+            }
+            "sld" => {
+                let (d, cap) = self.string(a[0])?;
+                let (s, _) = self.string_var(a[1])?;
+                Instr::SLd { d, cap, s }
+            }
+            "sst" => {
+                let (s, _) = self.string_var(a[0])?;
+                if s.area == Area::Input {
+                    let name = &self.doc.vars[a[0] as usize].0;
+                    return Err(self.err(format!("stores into input variable {name:?}")));
+                }
+                Instr::SSt {
+                    a: self.string(a[1])?.0,
+                    s,
+                }
+            }
+            "sldx" => {
+                let (d, cap) = self.string(a[0])?;
+                let (t, _) = self.string_table(a[1])?;
+                let (i, _) = self.want(a[2], plain_int, "an integer index")?;
+                Instr::SLdX { d, cap, t, i }
+            }
+            "sstx" => {
+                let (t, _) = self.string_table(a[0])?;
+                let (i, _) = self.want(a[1], plain_int, "an integer index")?;
+                if self.tables[t as usize]
+                    .iter()
+                    .any(|s| s.area == Area::Input)
+                {
+                    return Err(self.err(format!("stores into table {t}, which holds inputs")));
+                }
+                Instr::SStX {
+                    t,
+                    i,
+                    a: self.string(a[2])?.0,
+                }
+            }
+            "sldc" | "sstc" => {
+                let (v, base_i, stride_i, len_i, idx_i) = if op == "sldc" {
+                    (a[0], a[1], a[2], a[3], a[4])
+                } else {
+                    (a[4], a[0], a[1], a[2], a[3])
+                };
+                let (v, cap) = self.string(v)?;
+                let ety = usize::try_from(base_i)
+                    .ok()
+                    .and_then(|b| self.types.get(b).copied())
+                    .filter(|t| matches!(t, IecType::String(c) if *c > 0))
+                    .ok_or_else(|| self.err(format!("cell {base_i} is no STRING header")))?;
+                let ecap = ety.string_capacity().expect("a STRING");
+                if stride_i < 1 + string_cells(ecap) as i64 {
+                    return Err(self.err(format!(
+                        "stride {stride_i} is smaller than a {}",
+                        ety.full_name()
+                    )));
+                }
+                let types = &self.types;
+                let (base, stride, len) = self.run_of_cells(
+                    base_i,
+                    stride_i,
+                    len_i,
+                    RunOf::Cells(ety),
+                    |at| match types.get(at) {
+                        Some(&t) if t == ety => None,
+                        Some(&t) => Some(format!(
+                            "array element cell {at} is {}, expected {}",
+                            t.full_name(),
+                            ety.full_name()
+                        )),
+                        None => Some(format!("array element cell {at} does not exist")),
+                    },
+                )?;
+                let (i, _) = self.want(idx_i, plain_int, "an integer index")?;
+                if op == "sldc" {
+                    Instr::SLdC {
+                        d: v,
+                        cap,
+                        base,
+                        stride,
+                        len,
+                        i,
+                    }
+                } else {
+                    Instr::SStC {
+                        a: v,
+                        ecap,
+                        base,
+                        stride,
+                        len,
+                        i,
+                    }
+                }
+            }
+            "sldt" | "sstt" => {
+                let (v, tab_i, idx_i) = if op == "sldt" {
+                    (a[0], a[1], a[2])
+                } else {
+                    (a[2], a[0], a[1])
+                };
+                let (v, cap) = self.string(v)?;
+                let ety = usize::try_from(tab_i)
+                    .ok()
+                    .and_then(|k| self.doc.ctables.get(k))
+                    .and_then(|tab| tab.first())
+                    .and_then(|&at| self.types.get(at as usize).copied())
+                    .filter(|t| matches!(t, IecType::String(c) if *c > 0))
+                    .ok_or_else(|| self.err(format!("cell table {tab_i} holds no STRINGs")))?;
+                let t = self.ctable(tab_i, RunOf::Cells(ety))?;
+                let (i, _) = self.want(idx_i, plain_int, "an integer index")?;
+                if op == "sldt" {
+                    Instr::SLdT { d: v, cap, t, i }
+                } else {
+                    Instr::SStT {
+                        t,
+                        ecap: ety.string_capacity().expect("a STRING"),
+                        i,
+                        a: v,
+                    }
+                }
+            }
+            "stoi" => {
+                let (d, ty) = self.want(a[0], plain_int, "an integer")?;
+                Instr::SToI {
+                    d,
+                    s: self.string(a[1])?.0,
+                    n: Norm::of(ty).expect("int"),
+                }
+            }
+            "stof" => {
+                let (d, ty) = self.want(a[0], is_float, "REAL or LREAL")?;
+                Instr::SToF {
+                    d,
+                    s: self.string(a[1])?.0,
+                    single: ty == IecType::Real,
+                }
+            }
+            "tostr" => {
+                let (d, cap) = self.string(a[0])?;
+                let (s, ty) = self.cell(a[1])?;
+                let from = match ty {
+                    IecType::Bool => TextOf::Bool,
+                    IecType::Real => TextOf::Real,
+                    IecType::Lreal => TextOf::Lreal,
+                    IecType::Time => {
+                        return Err(self.err("no conversion from TIME to STRING"));
+                    }
+                    t => match int_bits(t) {
+                        Some((_, true)) => TextOf::Signed,
+                        Some((_, false)) => TextOf::Unsigned,
+                        None => return Err(self.err(format!("no conversion from {t} to STRING"))),
+                    },
+                };
+                Instr::ToS { d, s, cap, from }
             }
             other => {
-                let _ = numeric;
                 return Err(self.err(format!("unknown operation {other:?}")));
             }
         })
@@ -818,6 +1266,108 @@ impl Lowerer<'_> {
     }
 }
 
+/// Runs pairs of frequent neighbours as one dispatch: at `k`, an instruction that does
+/// the work of `k` and `k + 1` and continues at `k + 2` (or jumps). The instruction at
+/// `k + 1` stays as it was, so a jump that lands on it runs it alone; each pair is
+/// read from the code as lowered, so a fused `k` never depends on another fusion.
+pub fn fuse(code: &mut [Instr]) {
+    for k in 0..code.len().saturating_sub(1) {
+        let fused = match (code[k], code[k + 1]) {
+            (Instr::LdB { d, area, off, bit }, Instr::Jz { c, t }) if c == d => {
+                Some(Instr::LdBJz {
+                    d,
+                    area,
+                    off,
+                    bit,
+                    t,
+                })
+            }
+            (
+                Instr::Ld4U { d, area, off },
+                Instr::Ld4U {
+                    d: d2,
+                    area: area2,
+                    off: off2,
+                },
+            ) if area == area2 => Some(Instr::Ld4U2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+            }),
+            (
+                Instr::LdB { d, area, off, bit },
+                Instr::LdB {
+                    d: d2,
+                    area: area2,
+                    off: off2,
+                    bit: bit2,
+                },
+            ) if area == area2 => Some(Instr::LdB2 {
+                d,
+                off,
+                d2,
+                off2,
+                area,
+                bit,
+                bit2,
+            }),
+            (
+                Instr::Mov { d, a },
+                Instr::StB {
+                    a: s,
+                    area,
+                    off,
+                    bit,
+                },
+            ) if s == d => Some(Instr::MovStB {
+                d,
+                a,
+                area,
+                off,
+                bit,
+            }),
+            (
+                Instr::StB { a, area, off, bit },
+                Instr::StB {
+                    a: a2,
+                    area: area2,
+                    off: off2,
+                    bit: bit2,
+                },
+            ) if area == area2 => Some(Instr::StB2 {
+                a,
+                off,
+                a2,
+                off2,
+                area,
+                bit,
+                bit2,
+            }),
+            (Instr::Mov { d, a }, Instr::RTrig { base }) if base == d => {
+                Some(Instr::MovRTrig { d, a })
+            }
+            (Instr::StB { a, area, off, bit }, Instr::Jz { c, t }) if c == a => {
+                Some(Instr::StBJz {
+                    a,
+                    area,
+                    off,
+                    bit,
+                    t,
+                })
+            }
+            (Instr::Jz { c, t }, Instr::Jnz { c: c2, t: t2 }) if t == t2 => {
+                Some(Instr::JzJnz { c, c2, t })
+            }
+            _ => None,
+        };
+        if let Some(f) = fused {
+            code[k] = f;
+        }
+    }
+}
+
 fn load_instr(d: u32, s: Slot) -> Instr {
     let (area, off) = (s.area.index() as u8, s.offset);
     match s.ty {
@@ -828,14 +1378,15 @@ fn load_instr(d: u32, s: Slot) -> Instr {
             bit: s.bit,
         },
         IecType::Sint => Instr::Ld1S { d, area, off },
-        IecType::Usint => Instr::Ld1U { d, area, off },
+        IecType::Usint | IecType::Byte => Instr::Ld1U { d, area, off },
         IecType::Int => Instr::Ld2S { d, area, off },
-        IecType::Uint => Instr::Ld2U { d, area, off },
+        IecType::Uint | IecType::Word => Instr::Ld2U { d, area, off },
         IecType::Dint => Instr::Ld4S { d, area, off },
-        IecType::Udint | IecType::Real => Instr::Ld4U { d, area, off },
-        IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time => {
+        IecType::Udint | IecType::Real | IecType::Dword => Instr::Ld4U { d, area, off },
+        IecType::Lint | IecType::Ulint | IecType::Lreal | IecType::Time | IecType::Lword => {
             Instr::Ld8 { d, area, off }
         }
+        IecType::String(_) => unreachable!("STRING cells are refused by Lowerer::cell"),
     }
 }
 
@@ -875,9 +1426,10 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
     let mut init = Vec::with_capacity(doc.cells.len());
     for (i, (tn, iv)) in doc.cells.iter().enumerate() {
         let ty = parse_type(tn).ok_or_else(|| format!("cell {i}: unknown type {tn:?}"))?;
-        init.push(init_bits(ty, *iv).map_err(|e| format!("cell {i}: {e}"))?);
+        init.push(init_bits(ty, iv).map_err(|e| format!("cell {i}: {e}"))?);
         types.push(ty);
     }
+    check_strings(doc, &types, &mut init)?;
     let mut slots = Vec::with_capacity(doc.vars.len());
     let mut ids = Vec::with_capacity(doc.vars.len());
     let mut need = [0usize; 3];
@@ -948,6 +1500,24 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
             doc.files.len()
         ));
     }
+    for (i, t) in doc.ctables.iter().enumerate() {
+        if t.is_empty() {
+            return Err(format!("cell table {i} is empty"));
+        }
+        if let Some(bad) = t.iter().find(|&&c| c as usize >= types.len()) {
+            return Err(format!("cell table {i}: cell {bad} does not exist"));
+        }
+    }
+    let mut index_names = doc.index_names.clone();
+    for &(pc, m) in &index_names {
+        if pc as usize >= doc.code.len() || m as usize >= doc.messages.len() {
+            return Err(format!(
+                "array name entry ({pc}, {m}) names no instruction or no message"
+            ));
+        }
+    }
+    index_names.sort_unstable();
+    let symbols = check_symbols(doc, &types)?;
     let mut lw = Lowerer {
         doc,
         types,
@@ -957,12 +1527,15 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         pc: 0,
         runs_checked: RefCell::new(HashSet::new()),
         checks_left: Cell::new(MAX_INDEXED_CHECKS),
+        ctables_checked: RefCell::new(HashSet::new()),
+        jump_tables: RefCell::new(Vec::new()),
     };
     let mut code = Vec::with_capacity(doc.code.len());
     for (pc, (op, args)) in doc.code.iter().enumerate() {
         lw.pc = pc;
         code.push(lw.lower(op, args)?);
     }
+    fuse(&mut code);
     Ok(Checked {
         name: doc.program.clone(),
         source: doc.source.clone(),
@@ -975,9 +1548,46 @@ pub fn check(doc: &Document, bind: &mut Binder<'_>) -> Result<Checked, String> {
         files: doc.files.clone(),
         file_of: doc.file_of.clone(),
         messages: doc.messages.clone(),
+        ctables: doc.ctables.clone(),
+        index_names,
+        symbols,
+        jump_tables: lw.jump_tables.into_inner(),
         need,
         need_vars,
     })
+}
+
+/// Checks the symbol table: each entry names an existing cell of its type, with a
+/// known role, and no path appears twice.
+fn check_symbols(doc: &Document, types: &[IecType]) -> Result<Vec<CellSymbol>, String> {
+    let mut seen = HashSet::with_capacity(doc.symbols.len());
+    let mut out = Vec::with_capacity(doc.symbols.len());
+    for (path, tn, role, cell) in &doc.symbols {
+        let bad = |why: String| format!("symbol {path:?}: {why}");
+        let ty = parse_type(tn).ok_or_else(|| bad(format!("unknown type {tn:?}")))?;
+        let actual = types
+            .get(*cell as usize)
+            .ok_or_else(|| bad(format!("cell {cell} does not exist")))?;
+        if *actual != ty {
+            return Err(bad(format!("cell {cell} is {actual}, not {ty}")));
+        }
+        let role = match role.as_str() {
+            "input" => Role::Input,
+            "output" => Role::Output,
+            "internal" => Role::Internal,
+            r => return Err(bad(format!("unknown role {r:?}"))),
+        };
+        if path.is_empty() || !seen.insert(path.as_str()) {
+            return Err(bad("empty or repeated path".to_string()));
+        }
+        out.push(CellSymbol {
+            path: path.clone(),
+            ty,
+            role,
+            cell: *cell,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -521,3 +521,335 @@ fn a_raised_abort_flag_stops_an_endless_loop_at_its_backward_jump() {
     // One pass of the body ran, no more: the flag is checked on every backward jump.
     assert_eq!(p.cell(i as usize), Value::Int(IecType::Lint, 1));
 }
+
+#[test]
+fn the_symbol_table_lists_the_stateful_cells_and_a_cell_can_be_written() {
+    let l = layout(&[("p.q", Area::Output, IecType::Bool)]);
+    let mut d = Document::new("p");
+    let vq = d.var("p.q", "BOOL");
+    // A TON instance: IN, PT, Q, ET, STATE, PREV_IN, START.
+    let base = d.cell("BOOL", Init::Bool(false));
+    d.cell("TIME", Init::Int(5_000_000));
+    for (ty, init) in [
+        ("BOOL", Init::Bool(false)),
+        ("TIME", Init::Int(0)),
+        ("USINT", Init::Int(0)),
+        ("BOOL", Init::Bool(false)),
+        ("TIME", Init::Int(0)),
+    ] {
+        d.cell(ty, init);
+    }
+    for (k, (f, ty, role)) in [
+        ("IN", "BOOL", "input"),
+        ("PT", "TIME", "input"),
+        ("Q", "BOOL", "output"),
+        ("ET", "TIME", "output"),
+        ("STATE", "USINT", "internal"),
+        ("PREV_IN", "BOOL", "internal"),
+        ("START", "TIME", "internal"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        d.symbols.push((
+            format!("p.step_timer.{f}"),
+            ty.to_string(),
+            role.to_string(),
+            (base + k as i64) as u32,
+        ));
+    }
+    d.op("fb.TON", &[base]);
+    d.op("st", &[vq, base + 2]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    assert_eq!(p.symbols().len(), 7);
+    let et = p.symbol("p.step_timer.ET").unwrap().clone();
+    assert_eq!(
+        (et.ty, et.role, et.cell),
+        (IecType::Time, softplc_vm::fb::Role::Output, base as u32 + 3)
+    );
+    // Migrated state: the timer was already running at IN = TRUE.
+    let in_cell = p.symbol("p.step_timer.IN").unwrap().cell as usize;
+    p.write_cell(in_cell, Value::Bool(true)).unwrap();
+    let mut img = Image::new(&l);
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    scan(&mut p, &l, &mut img, 6_000_000).unwrap();
+    assert_eq!(get(&l, &img, "p.q"), Value::Bool(true));
+    assert_eq!(p.cells()[et.cell as usize], 5_000_000);
+    // A value that does not fit the cell's type is refused, and nothing is written.
+    let state = p.symbol("p.step_timer.STATE").unwrap().cell as usize;
+    let e = p
+        .write_cell(state, Value::Int(IecType::Int, 300))
+        .unwrap_err();
+    assert!(e.contains("USINT"), "{e}");
+    assert_eq!(p.cell(state), Value::UInt(IecType::Usint, 2));
+    assert!(p.write_cell(99, Value::Bool(true)).is_err());
+}
+
+#[test]
+fn a_symbol_of_the_wrong_type_or_a_repeated_path_is_refused() {
+    let l = layout(&[]);
+    let mut d = Document::new("p");
+    let c = d.cell("INT", Init::Int(0));
+    d.symbols
+        .push(("p.b.x".into(), "REAL".into(), "internal".into(), c as u32));
+    let e = load_program(&d.encode(), &l).err().unwrap().message;
+    assert!(e.contains("\"p.b.x\"") && e.contains("INT"), "{e}");
+    d.symbols[0].1 = "INT".into();
+    d.symbols.push(d.symbols[0].clone());
+    let e = load_program(&d.encode(), &l).err().unwrap().message;
+    assert!(e.contains("repeated"), "{e}");
+}
+
+#[test]
+fn an_index_fault_names_the_array_and_each_dimension_is_checked() {
+    let l = layout(&[]);
+    let mut d = Document::new("p");
+    let i = d.cell("DINT", Init::Int(5));
+    let j = d.cell("DINT", Init::Int(1));
+    let v = d.cell("INT", Init::Int(0));
+    let arr = d.cell("INT", Init::Int(0));
+    for _ in 0..3 {
+        d.cell("INT", Init::Int(0));
+    }
+    d.messages.push("p.grid (dimension 1)".into());
+    d.messages.push("p.vals".into());
+    d.ctables.push(vec![
+        arr as u32,
+        arr as u32 + 1,
+        arr as u32 + 2,
+        arr as u32 + 3,
+    ]);
+    d.op("chk", &[j, 2, 0]);
+    d.op("ldt", &[v, 0, j]);
+    let pc = d.op("ldc", &[v, arr, 1, 4, i]);
+    d.index_names.push((pc as u32, 1));
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(e.contains("index 5 of p.vals is out of range 0..3"), "{e}");
+    p.write_cell(j as usize, Value::Int(IecType::Dint, 2))
+        .unwrap();
+    let e = scan(&mut p, &l, &mut img, 0).unwrap_err();
+    assert!(
+        e.contains("index 2 of p.grid (dimension 1) is out of range 0..1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_jump_table_jumps_on_the_value_and_takes_the_default_outside_it() {
+    let l = layout(&[]);
+    let mut d = Document::new("p");
+    let x = d.cell("INT", Init::Int(0));
+    let out = d.cell("INT", Init::Int(0));
+    let (k10, k20, k99) = (
+        d.cell("INT", Init::Int(10)),
+        d.cell("INT", Init::Int(20)),
+        d.cell("INT", Init::Int(99)),
+    );
+    // jtab x -1 [t(-1), t(0)] default
+    d.op("jtab", &[x, -1, 2, 4, 6]);
+    d.op("mov", &[out, k10]); // 1: unreachable filler
+    d.op("mov", &[out, k10]); // 2: x == -1
+    d.op("jmp", &[7]);
+    d.op("mov", &[out, k20]); // 4: x == 0
+    d.op("jmp", &[7]);
+    d.op("mov", &[out, k99]); // 6: default
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    for (v, want) in [(0, 20), (-1, 10), (1, 99), (-2, 99), (i16::MIN as i64, 99)] {
+        p.write_cell(x as usize, Value::Int(IecType::Int, v))
+            .unwrap();
+        scan(&mut p, &l, &mut img, 0).unwrap();
+        assert_eq!(
+            p.cell(out as usize),
+            Value::Int(IecType::Int, want),
+            "x = {v}"
+        );
+    }
+    // A backward target or a REAL selector is refused.
+    d.code[0].1 = vec![x, -1, 0, 4, 6];
+    assert!(load_program(&d.encode(), &l)
+        .err()
+        .unwrap()
+        .message
+        .contains("jump target"));
+    let r = d.cell("REAL", Init::Float(0.0));
+    d.code[0].1 = vec![r, -1, 2, 4, 6];
+    assert!(load_program(&d.encode(), &l).is_err());
+}
+
+/// A STRING(cap) in the document: its header cell with the initial text, then its data
+/// cells.
+fn string_cell(d: &mut Document, cap: u8, text: &str) -> i64 {
+    let h = d.cell(&format!("STRING({cap})"), Init::Text(text.to_string()));
+    for _ in 0..(cap as usize).div_ceil(8) {
+        d.cell("STRDATA", Init::Int(0));
+    }
+    h
+}
+
+#[test]
+fn strings_load_store_concatenate_and_truncate_to_the_destination() {
+    let l = layout(&[
+        ("p.name", Area::Input, IecType::String(20)),
+        ("p.label", Area::Output, IecType::String(10)),
+        ("p.n", Area::Output, IecType::Int),
+        ("p.at", Area::Output, IecType::Int),
+        ("p.less", Area::Output, IecType::Bool),
+        ("p.v", Area::Output, IecType::Dint),
+    ]);
+    let mut d = Document::new("p");
+    let (vname, vlabel, vn, vat, vless, vv) = (
+        d.var("p.name", "STRING(20)"),
+        d.var("p.label", "STRING(10)"),
+        d.var("p.n", "INT"),
+        d.var("p.at", "INT"),
+        d.var("p.less", "BOOL"),
+        d.var("p.v", "DINT"),
+    );
+    let name = string_cell(&mut d, 20, "");
+    let prefix = string_cell(&mut d, 4, "id: ");
+    let out = string_cell(&mut d, 10, "");
+    let digits = string_cell(&mut d, 8, "");
+    let (n, at, less, v) = (
+        d.cell("INT", Init::Int(0)),
+        d.cell("INT", Init::Int(0)),
+        d.cell("BOOL", Init::Bool(false)),
+        d.cell("DINT", Init::Int(0)),
+    );
+    let three = d.cell("LINT", Init::Int(3));
+    d.op("sld", &[name, vname]);
+    d.op("scat", &[out, prefix, name]);
+    d.op("sst", &[vlabel, out]);
+    d.op("slen", &[n, name]);
+    d.op("st", &[vn, n]);
+    d.op("sfind", &[at, name, prefix]);
+    d.op("st", &[vat, at]);
+    d.op("scmp", &[less, prefix, name, 2]);
+    d.op("st", &[vless, less]);
+    d.op("sright", &[digits, name, three]);
+    d.op("stoi", &[v, digits]);
+    d.op("st", &[vv, v]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    let slot = |n: &str| l.var(l.find(n).unwrap()).slot;
+    img.set_text(slot("p.name"), b"conveyor 417");
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    // "id: conveyor 417" truncated to the label's 10 characters.
+    assert_eq!(img.text(slot("p.label")), b"id: convey");
+    assert_eq!(get(&l, &img, "p.n"), Value::Int(IecType::Int, 12));
+    assert_eq!(get(&l, &img, "p.at"), Value::Int(IecType::Int, 0));
+    assert_eq!(get(&l, &img, "p.less"), Value::Bool(false)); // "id: " > "conveyor 417"
+    assert_eq!(get(&l, &img, "p.v"), Value::Int(IecType::Dint, 417));
+    assert_eq!(p.text(prefix as usize).unwrap(), b"id: ");
+    p.write_text(prefix as usize, b"#12345").unwrap();
+    assert_eq!(p.text(prefix as usize).unwrap(), b"#123");
+    assert!(p
+        .write_cell(prefix as usize, Value::Int(IecType::Int, 1))
+        .is_err());
+}
+
+#[test]
+fn the_verifier_keeps_string_cells_to_string_operations() {
+    let l = layout(&[("p.s", Area::Output, IecType::String(8))]);
+    let bad = |build: &dyn Fn(&mut Document)| {
+        let mut d = Document::new("p");
+        build(&mut d);
+        match load_program(&d.encode(), &l) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = bad(&|d| {
+        let s = string_cell(d, 8, "");
+        let x = d.cell("INT", Init::Int(0));
+        d.op("mov", &[x, s]);
+    });
+    assert!(e.contains("only string operations"), "{e}");
+    let e = bad(&|d| {
+        d.cell("STRING(9)", Init::Text(String::new()));
+        d.cell("STRDATA", Init::Int(0));
+    });
+    assert!(e.contains("followed by 2 STRDATA cells"), "{e}");
+    let e = bad(&|d| {
+        string_cell(d, 3, "long text");
+    });
+    assert!(
+        e.contains("initial text of 9 characters for a STRING(3)"),
+        "{e}"
+    );
+    let e = bad(&|d| {
+        let v = d.var("p.s", "STRING(8)");
+        let x = d.cell("INT", Init::Int(0));
+        d.op("ld", &[x, v]);
+    });
+    assert!(e.contains("STRING(8)"), "{e}");
+    let e = bad(&|d| {
+        let s = string_cell(d, 8, "");
+        let x = d.cell("INT", Init::Int(0));
+        d.op("sleft", &[s, s, x]);
+    });
+    assert!(e.contains("expected LINT"), "{e}");
+}
+
+#[test]
+fn numbers_become_strings_and_strings_in_cell_arrays_index_at_run_time() {
+    let l = layout(&[("p.out", Area::Output, IecType::String(12))]);
+    let mut d = Document::new("p");
+    let vout = d.var("p.out", "STRING(12)");
+    let x = d.cell("REAL", Init::Float(0.1));
+    let s = string_cell(&mut d, 12, "");
+    // Two elements of STRING(4), stride 2.
+    let e0 = string_cell(&mut d, 4, "ab");
+    string_cell(&mut d, 4, "cd");
+    let i = d.cell("DINT", Init::Int(1));
+    let e = string_cell(&mut d, 4, "");
+    d.op("sldc", &[e, e0, 2, 2, i]);
+    d.op("tostr", &[s, x]);
+    d.op("scat", &[s, s, e]);
+    d.op("sst", &[vout, s]);
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    assert_eq!(img.text(l.var(l.find("p.out").unwrap()).slot), b"0.1cd");
+}
+
+#[test]
+fn a_jump_onto_the_second_instruction_of_a_fused_pair_runs_it_alone() {
+    let l = layout(&[
+        ("p.a", Area::Input, IecType::Bool),
+        ("p.f", Area::Input, IecType::Bool),
+        ("p.out", Area::Output, IecType::Int),
+    ]);
+    let mut d = Document::new("p");
+    let (va, vf, vout) = (
+        d.var("p.a", "BOOL"),
+        d.var("p.f", "BOOL"),
+        d.var("p.out", "INT"),
+    );
+    let (x, f, out) = (
+        d.cell("BOOL", Init::Bool(false)),
+        d.cell("BOOL", Init::Bool(false)),
+        d.cell("INT", Init::Int(0)),
+    );
+    let (one, two) = (d.cell("INT", Init::Int(1)), d.cell("INT", Init::Int(2)));
+    d.op("ld", &[f, vf]); // 0
+    d.op("jnz", &[f, 3]); // 1: past the load, onto the jz
+    d.op("ld", &[x, va]); // 2: ld + jz run as one (LdBJz)
+    d.op("jz", &[x, 6]); // 3
+    d.op("mov", &[out, one]); // 4
+    d.op("jmp", &[7]); // 5
+    d.op("mov", &[out, two]); // 6
+    d.op("st", &[vout, out]); // 7
+    let mut p = load_program(&d.encode(), &l).unwrap();
+    let mut img = Image::new(&l);
+    set(&l, &mut img, "p.a", Value::Bool(true));
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    assert_eq!(get(&l, &img, "p.out"), Value::Int(IecType::Int, 1));
+    // Jumping onto the jz: x keeps its old value (false), so it jumps.
+    p.reset();
+    set(&l, &mut img, "p.f", Value::Bool(true));
+    scan(&mut p, &l, &mut img, 0).unwrap();
+    assert_eq!(get(&l, &img, "p.out"), Value::Int(IecType::Int, 2));
+}

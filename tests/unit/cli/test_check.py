@@ -148,3 +148,50 @@ def test_check_reports_an_overlap_of_global_variables(tmp_path, capsys):
     assert main(["check", str(prog)]) == 1
     out = capsys.readouterr().out
     assert 'variable running: address %IX1.0 of "running" overlaps %IW0 of "speed"' in out, out
+
+
+def test_check_reports_every_error_of_a_program_each_at_its_place(tmp_path, capsys):
+    prog = tmp_path / "many.py"
+    prog.write_text(
+        "from softplc import INT, REAL, Input, Output, program\n\n\n"
+        "@program\n"
+        "class Many:\n"
+        "    a = Input(INT)\n"
+        "    r = Input(REAL)\n"
+        "    y = Output(INT)\n\n"
+        "    def scan(self):\n"
+        "        self.y = self.nope\n"
+        "        while self.a > 0:\n"
+        "            self.y = 1\n"
+        "        v = self.r ** 2\n"
+        "        self.y = v + 1\n"
+        "        self.y = self.r\n"
+    )
+    assert main(["check", str(prog), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    got = [(r["line"], r["column"], r["construct"]) for r in report]
+    # v's assignment fails, so its use on line 15 is not reported a second time.
+    assert got == [
+        (11, 18, "attribute"),
+        (12, 9, "while loop"),
+        (14, 13, "operator Pow"),
+        (16, 9, "implicit conversion"),
+    ], got
+
+
+def test_check_stops_after_the_error_cap(tmp_path, capsys):
+    from softplc.compiler.errors import MAX_ERRORS
+
+    body = "".join(f"        self.y = self.nope{k}\n" for k in range(MAX_ERRORS + 5))
+    prog = tmp_path / "lots.py"
+    prog.write_text(
+        "from softplc import INT, Output, program\n\n\n"
+        "@program\n"
+        "class Lots:\n"
+        "    y = Output(INT)\n\n"
+        "    def scan(self):\n" + body
+    )
+    assert main(["check", str(prog)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("error: attribute") == MAX_ERRORS
+    assert f"lots: stopped after {MAX_ERRORS} errors" in out

@@ -5,7 +5,7 @@
 # fmt: off
 # ruff: noqa: F841, I001
 from softplc import BOOL, INT, REAL, Input, Memory, Output, program
-from softplc import AGE, QUALITY, TIME, USINT
+from softplc import AGE, QUALITY, SINT, TIME, USINT
 from softplc.authoring import ARRAY
 from softplc.stdlib import TON, ms
 
@@ -20,12 +20,51 @@ class WhileLoop:
 
 
 @program
-class UntypedLocal:
+class LiteralLocalMeetsInt:
     x = Output(INT)
 
     def scan(self):
-        n = 0  # E:UntypedLocal
+        n = 0
+        self.x = n  # E:LiteralLocalMeetsInt
+
+
+@program
+class AnnotationNotAType:
+    x = Output(INT)
+
+    def scan(self):
+        n: abs = 0  # E:AnnotationNotAType
         self.x = n
+
+
+@program
+class ReannotatedLocal:
+    x = Output(INT)
+
+    def scan(self):
+        n: INT = 0
+        n: REAL = 1.0  # E:ReannotatedLocal
+        self.x = n
+
+
+@program
+class BranchesOfNoCommonType:
+    a = Input(BOOL)
+    r = Input(REAL)
+    y = Output(REAL)
+
+    def scan(self):
+        self.y = self.a if self.a else self.r  # E:BranchesOfNoCommonType
+
+
+@program
+class LiteralBranchTooBig:
+    a = Input(BOOL)
+    s = Input(SINT)
+    y = Output(INT)
+
+    def scan(self):
+        self.y = self.s if self.a else 300  # E:LiteralBranchTooBig
 
 
 @program

@@ -13,7 +13,11 @@ SOURCE = (Path(__file__).parent / "bad_programs.py").read_text().splitlines()
 # class name -> (token the error points at, words expected in the construct/message)
 CASES = {
     "WhileLoop": ("while", "while loop"),
-    "UntypedLocal": ("n = 0", "untyped local"),
+    "LiteralLocalMeetsInt": ("self.x", "implicit conversion"),
+    "AnnotationNotAType": ("abs", "annotation"),
+    "ReannotatedLocal": ("REAL", "local variable type"),
+    "BranchesOfNoCommonType": ("self.a if", "conditional expression"),
+    "LiteralBranchTooBig": ("300", "conversion"),
     "IntTrueDivision": ("self.a / 2", "operator /"),
     "NarrowingStore": ("self.x", "implicit conversion"),
     "WriteInput": ("self.a", "assignment to an input"),
@@ -30,7 +34,7 @@ CASES = {
     "PowerOperator": ("self.r **", "operator Pow"),
     "MixedLocalType": ("v = self.r", "local variable type"),
     "ConstIndexOutOfRange": ("3]", "array index"),
-    "StringValue": ('"abc"', "str constant"),
+    "StringValue": ("self.y", "implicit conversion"),
     "WriteFbOutput": ("self.t.Q", "assignment to a block output"),
     "IsComparison": ("self.a is", "comparison Is"),
     "Recursion": ("recurse(x)", "recursive call"),

@@ -26,8 +26,10 @@ def device() -> Iterator[Device]:
     d.close()
 
 
-def wait_until(cond: Callable[[], Any], timeout: float = 3.0, step: float = 0.01) -> bool:
-    """Polls ``cond`` until it is true or ``timeout`` seconds passed."""
+def wait_until(cond: Callable[[], Any], timeout: float = 10.0, step: float = 0.01) -> bool:
+    """Polls ``cond`` until it is true or ``timeout`` seconds passed. The timeout only
+    bounds a failure (a true condition returns at once): generous, because a loaded
+    machine delays the I/O threads, never the outcome."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():

@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
             raise TraceError(f"{flag} must be from 1 to {MAX_SIZE} (got {v})")
     tr = open_trace(args.file, verify=args.verify)
     sigs = select(tr, args.signals)
+    for s in sigs:
+        if s.is_string:
+            raise TraceError(
+                f"{s.name} is a {s.type}: plot draws numbers and BOOLs (show text with "
+                "softplc trace show)"
+            )
     sl = window(tr, args)
     if args.out:
         _plot.picture_plot(tr, sigs, sl, args.out, title=args.title)

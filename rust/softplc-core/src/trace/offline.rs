@@ -11,7 +11,7 @@ use crate::event::{Event, EventSink};
 use crate::image::{ConfigError, Image, LayoutBuilder, VarDecl};
 use crate::observer::{CycleInfo, CycleObserver};
 use crate::task::TaskId;
-use crate::types::Value;
+use crate::types::{IecType, Value};
 
 use super::config::{TraceConfig, TraceStart};
 use super::file::TraceFile;
@@ -113,6 +113,13 @@ impl OfflineRecording {
             let row = i as usize;
             for (k, v) in layout.vars().iter().enumerate() {
                 let w = v.slot.ty.size().max(1);
+                if let IecType::String(_) = v.slot.ty {
+                    // Length byte, then the characters (as the image stores them).
+                    let rec = &data[k][row * w..(row + 1) * w];
+                    let len = (rec[0] as usize).min(w - 1);
+                    image.set_text(v.slot, &rec[1..1 + len]);
+                    continue;
+                }
                 let mut raw = [0u8; 8];
                 raw[..w].copy_from_slice(&data[k][row * w..(row + 1) * w]);
                 image.store(v.slot, Value::from_bits(v.slot.ty, u64::from_le_bytes(raw)));

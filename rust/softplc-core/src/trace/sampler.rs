@@ -281,6 +281,12 @@ fn bind_trigger(layout: &Layout, trigger: &Trigger) -> Result<Cond, ConfigError>
         .map_err(|e| ConfigError::new(format!("trigger: {}", e.message)))?;
     let slot = layout.var(id).slot;
     let is_bool = slot.ty == IecType::Bool;
+    if let IecType::String(_) = slot.ty {
+        return Err(ConfigError::new(format!(
+            "trigger: {name:?} is a {} (a trigger watches a BOOL or a number)",
+            slot.ty
+        )));
+    }
     Ok(match trigger {
         Trigger::Rising(_) | Trigger::Falling(_) if !is_bool => {
             return Err(ConfigError::new(format!(

@@ -76,20 +76,30 @@ impl Signal {
     }
 }
 
-/// The NumPy array-interface type string of a column of `ty` (`<f4`, `|b1`, ...).
-pub fn dtype(ty: IecType) -> &'static str {
+/// The NumPy array-interface type string of a column of `ty` (`<f4`, `|b1`, ...). A
+/// STRING column holds each row's bytes as the image does, length byte first: raw
+/// records of the type's size (`|V13` for STRING(12)), which readers decode.
+pub fn dtype(ty: IecType) -> std::borrow::Cow<'static, str> {
+    if let IecType::String(_) = ty {
+        return format!("|V{}", ty.size()).into();
+    }
+    scalar_dtype(ty).into()
+}
+
+fn scalar_dtype(ty: IecType) -> &'static str {
     match ty {
         IecType::Bool => "|b1",
         IecType::Sint => "|i1",
         IecType::Int => "<i2",
         IecType::Dint => "<i4",
         IecType::Lint | IecType::Time => "<i8",
-        IecType::Usint => "|u1",
-        IecType::Uint => "<u2",
-        IecType::Udint => "<u4",
-        IecType::Ulint => "<u8",
+        IecType::Usint | IecType::Byte => "|u1",
+        IecType::Uint | IecType::Word => "<u2",
+        IecType::Udint | IecType::Dword => "<u4",
+        IecType::Ulint | IecType::Lword => "<u8",
         IecType::Real => "<f4",
         IecType::Lreal => "<f8",
+        IecType::String(_) => "|V1",
     }
 }
 

@@ -262,8 +262,8 @@ impl Writer {
             .map(|s| {
                 V::M(vec![
                     ("name", V::s(&s.name)),
-                    ("type", V::s(s.ty.name())),
-                    ("dtype", V::s(dtype(s.ty))),
+                    ("type", V::S(s.ty.full_name().into_owned())),
+                    ("dtype", V::S(dtype(s.ty).into_owned())),
                     ("unit", V::s(&s.unit)),
                     ("address", V::opt_s(s.address.as_deref())),
                     ("kind", V::s(s.kind.name())),

@@ -86,6 +86,17 @@ pub fn bind_points(
                 ));
             }
             let ty = info.slot.ty;
+            if let IecType::String(_) = ty {
+                return Err(p.loc.error(
+                    &p.what,
+                    key,
+                    format!(
+                        "{:?} is a {}: strings are not exchanged over Modbus",
+                        info.name,
+                        ty.full_name()
+                    ),
+                ));
+            }
             if p.table.is_bits() && ty != IecType::Bool {
                 return Err(p.loc.error(
                     &p.what,
@@ -315,6 +326,26 @@ mod tests {
             &format!("[[device]]\nname = \"d\"\nhost = \"h\"\n{points}"),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_string_is_refused_by_a_mapping_and_left_out_of_the_default_map() {
+        let mut b = LayoutBuilder::new();
+        b.declare(VarDecl::new(
+            "st.name",
+            Area::Memory,
+            IecType::String(8),
+            Some("%MB100"),
+        ))
+        .unwrap();
+        let l = b.build().unwrap();
+        let c = dev("[[device.read]]\nvar = \"name\"\ntable = \"holding_register\"\naddress = 1\n");
+        let e = bind_points(&l, &c.devices[0].reads, Usage::DeviceRead).unwrap_err();
+        assert!(
+            e.message.contains("STRING(8): strings are not exchanged"),
+            "{e}"
+        );
+        assert_eq!(default_server_points(&l).1, vec!["st.name".to_string()]);
     }
 
     #[test]

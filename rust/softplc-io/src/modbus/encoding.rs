@@ -130,16 +130,18 @@ impl RegType {
         }
     }
 
-    /// The register type a program variable of type `ty` has when none is given.
+    /// The register type a program variable of type `ty` has when none is given. A
+    /// STRING has no register form: binding refuses it before asking (UINT here).
     pub fn default_for(ty: IecType) -> RegType {
         match ty {
+            IecType::String(_) => RegType::Uint,
             IecType::Bool => RegType::Bool,
             IecType::Sint | IecType::Int => RegType::Int,
-            IecType::Usint | IecType::Uint => RegType::Uint,
+            IecType::Usint | IecType::Uint | IecType::Byte | IecType::Word => RegType::Uint,
             IecType::Dint => RegType::Dint,
-            IecType::Udint => RegType::Udint,
+            IecType::Udint | IecType::Dword => RegType::Udint,
             IecType::Lint | IecType::Time => RegType::Lint,
-            IecType::Ulint => RegType::Ulint,
+            IecType::Ulint | IecType::Lword => RegType::Ulint,
             IecType::Real => RegType::Real,
             IecType::Lreal => RegType::Lreal,
         }
@@ -398,6 +400,38 @@ mod tests {
         c.bit = Some(3);
         assert_eq!(c.decode_words(&[0b1000]).0, Value::Bool(true));
         assert_eq!(c.decode_words(&[0b0111]).0, Value::Bool(false));
+    }
+
+    #[test]
+    fn bit_strings_take_unsigned_registers_of_their_width() {
+        let word = codec(
+            RegType::default_for(IecType::Word),
+            WordOrder::Abcd,
+            IecType::Word,
+        );
+        let mut out = [0u16; 1];
+        word.encode_words(Value::UInt(IecType::Word, 0xBEEF), &mut out);
+        assert_eq!(out, [0xBEEF]);
+        assert_eq!(
+            word.decode_words(&[0xFFFF]),
+            (Value::UInt(IecType::Word, 0xFFFF), false)
+        );
+        let lword = codec(
+            RegType::default_for(IecType::Lword),
+            WordOrder::Abcd,
+            IecType::Lword,
+        );
+        let mut out = [0u16; 4];
+        lword.encode_words(Value::UInt(IecType::Lword, u64::MAX), &mut out);
+        assert_eq!(
+            lword.decode_words(&out).0,
+            Value::UInt(IecType::Lword, u64::MAX)
+        );
+        let byte = codec(RegType::Uint, WordOrder::Abcd, IecType::Byte);
+        assert_eq!(
+            byte.decode_words(&[300]),
+            (Value::UInt(IecType::Byte, 255), true)
+        );
     }
 
     #[test]

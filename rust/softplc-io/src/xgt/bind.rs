@@ -91,6 +91,17 @@ pub fn bind_points(
                 ));
             }
             let var_ty = info.slot.ty;
+            if let IecType::String(_) = var_ty {
+                return Err(p.loc.error(
+                    &p.what,
+                    key,
+                    format!(
+                        "{:?} is a {}: strings are not exchanged over XGT",
+                        info.name,
+                        var_ty.full_name()
+                    ),
+                ));
+            }
             let ty = p.ty.unwrap_or_else(|| XgtType::default_for(var_ty));
             let dt = ty.data_type();
             if dt == DataType::Bit && var_ty != IecType::Bool {
@@ -276,7 +287,8 @@ pub fn default_server_points(layout: &Layout, cpu: Cpu) -> Vec<XgtPoint> {
     let mut out = Vec::new();
     let mut seen: HashMap<Slot, ()> = HashMap::new();
     for (i, v) in layout.vars().iter().enumerate() {
-        if seen.insert(v.slot, ()).is_some() {
+        // Strings are left out, as from the Modbus server's default map.
+        if matches!(v.slot.ty, IecType::String(_)) || seen.insert(v.slot, ()).is_some() {
             continue;
         }
         let ty = XgtType::default_for(v.slot.ty);

@@ -32,7 +32,11 @@ impl XgtType {
             "DWORD" => IecType::Udint,
             "LWORD" => IecType::Ulint,
             "TIME" => return None,
-            other => IecType::from_name(other)?,
+            other => match IecType::from_name(other)? {
+                // Text has no XGT device-memory form here (not in the protocol's types).
+                IecType::String(_) => return None,
+                t => t,
+            },
         };
         Some(XgtType(ty))
     }
