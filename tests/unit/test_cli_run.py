@@ -181,6 +181,35 @@ def test_ctrl_c_stops_cleanly_with_a_summary():
     assert "Traceback" not in err
 
 
+def test_sigterm_stops_cleanly_like_ctrl_c(tmp_path: Path) -> None:
+    # Service managers stop a runtime with SIGTERM: outputs safe, retained values saved,
+    # the summary printed, exit 0 (not the abrupt end SIGTERM's default action is).
+    prog = tmp_path / "counter.py"
+    prog.write_text(
+        "from softplc import Memory, DINT, program\n\n"
+        "@program\n"
+        "class Counter:\n"
+        "    n = Memory(DINT, retain=True)\n\n"
+        "    def scan(self):\n"
+        "        self.n += 1\n"
+    )
+    p = subprocess.Popen(
+        [*CLI, "run", str(prog), "--cycle", "1ms", "--priority", "0", "--no-control",
+         "--retain-dir", str(tmp_path / "retain"), "--retain-cadence", "1h"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    assert "ran" in out and "cycles" in out
+    assert "Traceback" not in err
+    # The cadence is an hour: only the clean stop's final save wrote the slot.
+    assert list((tmp_path / "retain").glob("counter.retain.*")), out
+
+
 def test_the_live_status_line_is_shown_on_a_terminal():
     pid, fd = os.forkpty()
     if pid == 0:  # child: the CLI on a pseudo-terminal

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -351,8 +352,20 @@ def _print_summary(engine: Engine, pf: ProgramFile, elapsed_s: float, state: str
             print(f"    {line}", file=out)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (how service managers such as systemd stop a process) stops a run the way
+    Ctrl-C does: outputs to their safe values, retained values saved, the summary
+    printed. Without this, SIGTERM would end the process on the spot."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Runs ``softplc run``."""
+    _stop_on_sigterm()
     if args.replay:
         return _run_replay(args)
     if args.compare:
